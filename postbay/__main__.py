@@ -1,0 +1,3 @@
+from postbay.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Array backend: CuPy on a GPU, NumPy/SciPy on a CPU, one code path for processors.
+
+Processors receive a :class:`Backend` and use ``backend.xp`` (the array module) and
+``backend.ndimage`` (``scipy.ndimage`` or ``cupyx.scipy.ndimage``); they never import CuPy.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Literal
+
+import numpy as np
+import scipy.ndimage
+
+from postbay.errors import ConfigError
+
+__all__ = ["Backend", "GpuSetting", "cupy_available", "get_backend", "numpy_backend"]
+
+GpuSetting = Literal["auto", "off", "required"]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The array modules a processor works with."""
+
+    name: Literal["cpu", "gpu"]
+    xp: ModuleType
+    ndimage: ModuleType
+
+    def asarray(self, array: Any, dtype: Any = None) -> Any:
+        """Move a host (NumPy) array onto this backend."""
+        return self.xp.asarray(array, dtype=dtype)
+
+    def to_host(self, array: Any) -> np.ndarray:
+        """Bring an array of this backend back to the host as NumPy."""
+        if self.name == "gpu":
+            return self.xp.asnumpy(array)
+        return np.asarray(array)
+
+
+@functools.cache
+def numpy_backend() -> Backend:
+    return Backend("cpu", np, scipy.ndimage)
+
+
+@functools.cache
+def cupy_available() -> bool:
+    """True when CuPy imports and a CUDA device answers (importing CuPy alone proves nothing)."""
+    try:
+        import cupy
+    except Exception:
+        return False
+    try:
+        return bool(cupy.is_available())
+    except Exception:
+        return False
+
+
+@functools.cache
+def _cupy_backend() -> Backend:
+    import cupy
+    import cupyx.scipy.ndimage
+
+    return Backend("gpu", cupy, cupyx.scipy.ndimage)
+
+
+def get_backend(setting: GpuSetting = "auto") -> Backend:
+    """Choose the backend for ``gpu = "auto" | "off" | "required"``."""
+    if setting == "off":
+        return numpy_backend()
+    if setting not in ("auto", "required"):
+        raise ConfigError(f"gpu = {setting!r} is not one of auto, off, required", hint='use gpu = "auto"')
+    if cupy_available():
+        return _cupy_backend()
+    if setting == "required":
+        raise ConfigError(
+            "gpu = \"required\" but no CUDA device is usable through CuPy",
+            hint='install postbay[gpu] on a machine with an NVIDIA GPU, or set gpu = "auto"',
+        )
+    return numpy_backend()

@@ -1,0 +1,163 @@
+"""postbay's configuration: one TOML file, validated at the edge, with embedded defaults.
+
+```toml
+data_dir = "/var/lib/postbay"     # ledger, logs, temp; default: ./postbay-data
+gpu = "auto"                      # auto | off | required
+ocio_config = "ocio://studio-config-latest"
+recipes = ["~/postbay/recipes"]   # folders of user recipes (win over built-ins)
+
+[[watch]]                         # hot folders (see the daemon)
+path = "/srv/drop/finish"
+recipe = "finish"
+[workers]
+cpu = 1
+[api]
+port = 8765
+```
+Errors name the file and the key, and say how to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from postbay.colour import DEFAULT_CONFIG
+from postbay.errors import ConfigError
+
+__all__ = ["ApiConfig", "Config", "ScheduleConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"1d"``."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a duration like \"90s\", \"15m\", \"2h\"")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WatchConfig(_Section):
+    """A hot folder: files dropped in ``path`` are finished with ``recipe`` into ``output``."""
+
+    path: Path
+    recipe: str
+    output: Path | None = None
+    after: Literal["move", "keep", "delete"] = "move"
+    recursive: bool = False
+    polling: Literal["auto", True, False] = "auto"
+    settle_seconds: float = Field(default=5.0, ge=0)
+    cron: str | None = None
+
+    def output_dir(self) -> Path:
+        return self.output if self.output is not None else self.path.parent.parent / "out" / self.path.name
+
+
+class WorkersConfig(_Section):
+    cpu: int = Field(default=1, ge=0)
+    gpu: int = Field(default=1, ge=0)
+    job_timeout: float = 7200.0
+    heartbeat_timeout: float = 120.0
+    retries: int = Field(default=2, ge=0)
+    grace_seconds: float = 30.0
+
+    @field_validator("job_timeout", "heartbeat_timeout", "grace_seconds", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class ScheduleConfig(_Section):
+    recipe: str
+    window: str | None = None
+    cron: str | None = None
+
+
+class ApiConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    token: str | None = None
+    upload_limit_mb: int = Field(default=4096, gt=0)
+    inbox: Path | None = None
+
+
+class Config(_Section):
+    """The whole configuration. Relative paths are relative to the config file's folder."""
+
+    data_dir: Path = Path("postbay-data")
+    gpu: Literal["auto", "off", "required"] = "auto"
+    ocio_config: str = DEFAULT_CONFIG
+    recipes: list[Path] = Field(default_factory=list)
+    media_roots: list[Path] = Field(default_factory=list)
+    allow_plugin_override: bool = False
+    rescan_minutes: float = Field(default=5.0, gt=0)
+    retention_days: float | None = None
+    watch: list[WatchConfig] = Field(default_factory=list)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    schedule: list[ScheduleConfig] = Field(default_factory=list)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    source: str = "<embedded defaults>"
+
+    def resolve_paths(self, base: Path) -> Config:
+        """Make relative paths absolute against ``base`` (the config file's folder)."""
+
+        def fix(p: Path | None) -> Path | None:
+            if p is None:
+                return None
+            p = Path(p).expanduser()
+            return p if p.is_absolute() else (base / p).resolve()
+
+        data = self.model_copy(deep=True)
+        data.data_dir = fix(data.data_dir)  # type: ignore[assignment]
+        data.recipes = [fix(p) for p in data.recipes]  # type: ignore[misc]
+        data.media_roots = [fix(p) for p in data.media_roots]  # type: ignore[misc]
+        for w in data.watch:
+            w.path = fix(w.path)  # type: ignore[assignment]
+            w.output = fix(w.output)
+        if data.api.inbox is not None:
+            data.api.inbox = fix(data.api.inbox)
+        if data.ocio_config and not data.ocio_config.startswith("ocio://"):
+            data.ocio_config = str(fix(Path(data.ocio_config)))
+        return data
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{key}: {msg}")
+    return "; ".join(parts)
+
+
+def load_config(path: str | Path | None = None, *, base: Path | None = None) -> Config:
+    """Load and validate a config file; ``None`` gives the embedded defaults (relative to cwd)."""
+    if path is None:
+        return Config().resolve_paths(base or Path.cwd())
+    path = Path(path).expanduser()
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=path) from None
+    data.pop("source", None)
+    try:
+        cfg = Config(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc), path=path, hint="see the configuration section of README.md") from None
+    cfg.source = str(path)
+    return cfg.resolve_paths(path.parent.resolve())

@@ -1,0 +1,233 @@
+"""Recipes: a TOML chain of processors and the deliveries they render to.
+
+```toml
+name = "finish"
+description = "…"
+[[steps]]
+processor = "upscale"      # a registered processor name
+height = 1080              # that processor's parameters
+[output]
+codec = "prores_hq"        # an encode preset (postbay.media.PRESETS)
+container = "mov"          # optional, the preset's default otherwise
+audio = "copy"             # copy | pcm | aac | none
+```
+
+Built-in recipes ship in ``postbay/recipes/``; user recipes are found by path or by name in
+the configured recipe folders (which win over built-ins of the same name). Validation
+happens at load time and names the file, the step and the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from postbay.errors import RecipeError
+from postbay.media import PRESETS
+from postbay.registry import ParamModel, Processor, Registry, default_registry
+
+__all__ = ["Delivery", "OutputSpec", "Recipe", "Step", "builtin_recipe_paths", "find_recipes", "load_recipe",
+           "parse_recipe"]
+
+
+class OutputSpec(BaseModel):
+    """How the finished clip is written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    codec: str = "prores_hq"
+    container: str | None = None
+    audio: Literal["copy", "pcm", "aac", "none"] = "copy"
+    verify: Literal["fast", "full"] = "fast"
+    suffix: str = ""
+
+    @field_validator("codec")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        if value not in PRESETS:
+            raise ValueError(f"unknown codec preset {value!r}; presets: {', '.join(PRESETS)}")
+        return value
+
+    def resolved_container(self) -> str:
+        preset = PRESETS[self.codec]
+        container = self.container or preset.container
+        if container not in preset.containers:
+            raise ValueError(f"{self.codec} cannot be written in {container}; use {', '.join(preset.containers)}")
+        return container
+
+
+class Delivery(BaseModel):
+    """One programme render of a timeline (16:9 master, 9:16 vertical, …)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    codec: str = "prores_hq"
+    container: str | None = None
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+    aspect: Literal["16:9", "9:16", "1:1", "4:5"] | None = None
+    audio: Literal["copy", "pcm", "aac", "none"] = "pcm"
+    captions: bool = False
+
+    @field_validator("codec")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        if value not in PRESETS:
+            raise ValueError(f"unknown codec preset {value!r}; presets: {', '.join(PRESETS)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Step:
+    """A processor with its validated parameters."""
+
+    index: int
+    processor: Processor
+    params: ParamModel
+
+    @property
+    def name(self) -> str:
+        return self.processor.name
+
+    def describe(self) -> dict[str, Any]:
+        return {"processor": self.name, "origin": self.processor.origin, "version": self.processor.version,
+                "parameters": self.params.model_dump(mode="json")}
+
+
+@dataclass
+class Recipe:
+    name: str
+    description: str
+    steps: list[Step]
+    output: OutputSpec
+    deliveries: list[Delivery] = field(default_factory=list)
+    source: str = "<memory>"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frame_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.processor.kind != "audio"]
+
+    @property
+    def audio_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.processor.kind == "audio"]
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "source": self.source,
+                "steps": [s.describe() for s in self.steps], "output": self.output.model_dump(mode="json"),
+                "deliveries": [d.model_dump(mode="json") for d in self.deliveries]}
+
+
+_TOP_KEYS = {"name", "description", "steps", "output", "deliveries", "missing", "handles", "rate"}
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(value)"
+
+
+def _pydantic_message(exc: ValidationError, prefix: str) -> str:
+    parts = []
+    for err in exc.errors():
+        where = _field_path(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown parameter"
+        parts.append(f"{prefix}{where}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_recipe(data: dict[str, Any], *, source: str = "<memory>", registry: Registry | None = None) -> Recipe:
+    """Validate a recipe's TOML data; errors name ``source``, the step and the field."""
+    registry = registry or default_registry()
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise RecipeError(f"unknown key(s) {', '.join(sorted(unknown))}", path=source,
+                          hint=f"a recipe has {', '.join(sorted(_TOP_KEYS))}")
+    name = data.get("name") or Path(source).stem
+    if not isinstance(name, str):
+        raise RecipeError("name must be a string", path=source)
+    raw_steps = data.get("steps", [])
+    if not isinstance(raw_steps, list):
+        raise RecipeError("steps must be an array of tables ([[steps]])", path=source)
+    steps: list[Step] = []
+    for i, raw in enumerate(raw_steps, start=1):
+        if not isinstance(raw, dict) or "processor" not in raw:
+            raise RecipeError(f"step {i}: needs processor = \"<name>\"", path=source,
+                              hint="list processors with `postbay processors`")
+        pname = raw["processor"]
+        if pname not in registry:
+            raise RecipeError(f"step {i}: unknown processor {pname!r}", path=source,
+                              hint=f"known processors: {', '.join(registry.names())}")
+        proc = registry.get(pname)
+        values = {k: v for k, v in raw.items() if k != "processor"}
+        try:
+            params = proc.params(**values)
+        except ValidationError as exc:
+            raise RecipeError(_pydantic_message(exc, f"step {i} ({pname}): "), path=source) from None
+        steps.append(Step(i, proc, params))
+    try:
+        output = OutputSpec(**data.get("output", {}))
+        output.resolved_container()
+    except ValidationError as exc:
+        raise RecipeError(_pydantic_message(exc, "output."), path=source) from None
+    except ValueError as exc:
+        raise RecipeError(f"output: {exc}", path=source) from None
+    deliveries = []
+    for i, raw in enumerate(data.get("deliveries", []), start=1):
+        try:
+            deliveries.append(Delivery(**raw))
+        except ValidationError as exc:
+            raise RecipeError(_pydantic_message(exc, f"delivery {i}: "), path=source) from None
+    extra = {k: data[k] for k in ("missing", "handles", "rate") if k in data}
+    return Recipe(name=name, description=str(data.get("description", "")), steps=steps, output=output,
+                  deliveries=deliveries, source=source, extra=extra)
+
+
+def builtin_recipe_paths() -> dict[str, Path]:
+    folder = resources.files("postbay") / "recipes"
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".toml")}
+
+
+def find_recipes(search_dirs: list[Path] | tuple[Path, ...] = ()) -> dict[str, Path]:
+    """Recipe name → file: built-ins, then each configured folder (later folders win)."""
+    found = builtin_recipe_paths()
+    for folder in search_dirs:
+        folder = Path(folder).expanduser()
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found[path.stem] = path
+    return found
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise RecipeError("recipe file not found", path=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"not valid TOML: {exc}", path=path) from None
+    except OSError as exc:
+        raise RecipeError(f"cannot read: {exc.strerror}", path=path) from None
+
+
+def load_recipe(name_or_path: str | Path, *, search_dirs: list[Path] | tuple[Path, ...] = (),
+                registry: Registry | None = None) -> Recipe:
+    """Load a recipe by name (built-in or from ``search_dirs``) or by path to a TOML file."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if text.endswith(".toml") or path.exists() or "/" in text:
+        if not path.exists():
+            raise RecipeError("recipe file not found", path=path)
+        return parse_recipe(_read_toml(path), source=str(path), registry=registry)
+    known = find_recipes(search_dirs)
+    if text not in known:
+        raise RecipeError(f"unknown recipe {text!r}", hint=f"known recipes: {', '.join(sorted(known))}")
+    recipe = parse_recipe(_read_toml(known[text]), source=str(known[text]), registry=registry)
+    return recipe

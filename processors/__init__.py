@@ -1,0 +1,8 @@
+"""postbay's built-in processors, one module per finishing step.
+
+Importing this package registers every built-in with :data:`postbay.registry.BUILTINS`.
+"""
+
+from postbay.processors import basic  # noqa: F401
+
+__all__ = ["basic"]
