@@ -6,22 +6,34 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.postbay-installed
 
-.PHONY: run test test-all bench venv clean
+.PHONY: run test test-all bench venv clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# Debian packages the tests use (speech for captions, a browser for the dashboard, fonts for burn-in).
+SYSTEM_PACKAGES ?= espeak-ng fonts-dejavu-core
+
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# Installs what is missing, where we may (root with apt); otherwise the tests that need it say so.
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing system packages:$$missing (tests that need them will skip with a reason)"; fi; \
+	fi
 
 venv: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/postbay start
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 test-all: $(STAMP)

@@ -1,0 +1,261 @@
+"""The `postbay` command line.
+
+Each area adds its own subcommands through an ``add_commands(subparsers)`` function listed
+in :data:`COMMAND_MODULES`; a command is a function ``(args) -> exit code``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from postbay import __version__
+from postbay.errors import PostbayError
+
+__all__ = ["main", "COMMAND_MODULES", "load_cli_config", "Progress"]
+
+#: Modules whose ``add_commands(subparsers)`` contribute subcommands, in help order.
+COMMAND_MODULES = [
+    "postbay.cli",
+]
+
+
+class Progress:
+    """A progress bar on stderr (tqdm) that stays quiet when stderr is not a terminal."""
+
+    def __init__(self, label: str, enabled: bool = True):
+        self.label = label
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.label, unit="f", leave=False, dynamic_ncols=True,
+                            disable=not sys.stderr.isatty())
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def load_cli_config(args: argparse.Namespace) -> Any:
+    from postbay.config import load_config
+
+    return load_config(getattr(args, "config", None))
+
+
+def _expand_inputs(patterns: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern, recursive=True)) if any(c in pattern for c in "*?[") else [pattern]
+        if not matches:
+            raise PostbayError("no file matches this pattern", path=pattern)
+        paths.extend(Path(m) for m in matches)
+    return paths
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from postbay.recipe import load_recipe
+    from postbay.render import finish_clip, output_paths
+
+    config = load_cli_config(args)
+    recipe = load_recipe(args.recipe, search_dirs=config.recipes)
+    inputs = _expand_inputs(args.inputs)
+    out_dir = Path(args.out)
+    targets: dict[Path, Path] = {}
+    for src in inputs:
+        out_path, _ = output_paths(src, recipe, out_dir)
+        if out_path in targets:
+            raise PostbayError(f"{src} and {targets[out_path]} would both write {out_path.name}", path=src,
+                               hint="finish them into different --out folders")
+        targets[out_path] = src
+    timeline_suffixes = _timeline_suffixes()
+    failures: list[str] = []
+    for src in inputs:
+        if src.suffix.lower() in timeline_suffixes:
+            handler = _timeline_handler()
+            if handler is None:
+                failures.append(f"{src}: timelines are not supported by this installation")
+                print(f"FAILED {failures[-1]}", file=sys.stderr)
+                continue
+            try:
+                handler(src, recipe, out_dir, args, config)
+            except PostbayError as exc:
+                failures.append(str(exc))
+                print(f"FAILED {exc}", file=sys.stderr)
+            continue
+        bar = Progress(src.name, enabled=not args.quiet)
+        try:
+            result = finish_clip(src, recipe, out_dir, gpu=config.gpu, ocio_config=config.ocio_config,
+                                 progress=bar, protected=inputs)
+            bar.close()
+            rep = result.report
+            print(f"done {src} -> {result.output} ({rep['frames']} frames, {rep['fps']} fps, report "
+                  f"{result.report_path})")
+        except PostbayError as exc:
+            bar.close()
+            failures.append(str(exc))
+            print(f"FAILED {exc}", file=sys.stderr)
+    if len(inputs) > 1 or failures:
+        print(f"{len(inputs) - len(failures)} done, {len(failures)} failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _timeline_suffixes() -> set[str]:
+    return {".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".edl", ".aaf"}
+
+
+def _timeline_handler() -> Any:
+    try:
+        module = importlib.import_module("postbay.bridge.conform")
+    except ImportError:
+        return None
+    return getattr(module, "run_timeline_cli", None)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from postbay.media import probe
+
+    for path in args.files:
+        print(json.dumps(probe(path).to_dict(), indent=2))
+    return 0
+
+
+def cmd_processors(args: argparse.Namespace) -> int:
+    from postbay.registry import default_registry
+
+    config = load_cli_config(args)
+    registry = default_registry(allow_override=config.allow_plugin_override)
+    if args.json:
+        print(json.dumps({"processors": [p.describe() for p in registry],
+                          "problems": [vars(p) for p in registry.problems]}, indent=2))
+    else:
+        for proc in registry:
+            d = proc.describe()
+            print(f"{proc.name}  [{proc.kind}, {proc.colourspace}, {proc.origin} {proc.version}]  {proc.summary}")
+            for pname, spec in d["parameters"].items():
+                default = "required" if spec["required"] else f"default {spec['default']!r}"
+                print(f"    {pname}: {spec['type']} ({default}) {spec['description']}")
+        for problem in registry.problems:
+            print(f"PLUGIN FAILED {problem.entry_point}: {problem.error}", file=sys.stderr)
+    return 1 if registry.problems else 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from postbay.recipe import find_recipes, load_recipe
+
+    config = load_cli_config(args)
+    status = 0
+    for name, path in sorted(find_recipes(config.recipes).items()):
+        try:
+            recipe = load_recipe(path)
+            steps = " → ".join(s.name for s in recipe.steps) or "(no steps)"
+            print(f"{name}: {recipe.description}\n    {steps} → {recipe.output.codec}   [{path}]")
+        except PostbayError as exc:
+            status = 1
+            print(f"{name}: INVALID {exc}", file=sys.stderr)
+    return status
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from postbay.media import PRESETS
+
+    for p in PRESETS.values():
+        print(f"{p.name}: {p.description} [{p.codec}, {p.pix_fmt}, {'/'.join(p.containers)}]")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from postbay.demo import run_demo
+
+    return run_demo(Path(args.out), recipe=args.recipe, frames=args.frames, quiet=args.quiet)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    """The main job on its embedded defaults: the daemon when installed, else the demo."""
+    try:
+        daemon_cli = importlib.import_module("postbay.daemon.cli")
+    except ImportError:
+        daemon_cli = None
+    if daemon_cli is not None and hasattr(daemon_cli, "cmd_daemon"):
+        return daemon_cli.cmd_daemon(args)
+    args.out = "postbay-demo"
+    args.recipe = None
+    args.frames = 72
+    args.quiet = False
+    return cmd_demo(args)
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser("run", help="finish clips (or timelines) with a recipe")
+    p.add_argument("inputs", nargs="+", help="media files, globs, or edit lists")
+    p.add_argument("--recipe", "-r", default="finish", help="built-in recipe name or a recipe .toml")
+    p.add_argument("--out", "-o", default="out", help="output folder (default: ./out)")
+    p.add_argument("--media-root", action="append", default=[], help="where to look for a timeline's media")
+    p.add_argument("--handles", type=int, default=None, help="frames of handle each side of a used range")
+    p.add_argument("--rate", default=None, help="frame rate of an EDL (e.g. 25, 24000/1001)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("probe", help="describe media files as JSON")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("processors", help="list processors and their parameters")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_processors)
+
+    p = sub.add_parser("recipes", help="list recipes")
+    p.set_defaults(func=cmd_recipes)
+
+    p = sub.add_parser("presets", help="list encode presets")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("demo", help="make a synthetic AI-looking clip and finish it")
+    p.add_argument("--out", "-o", default="postbay-demo")
+    p.add_argument("--recipe", "-r", default=None, help="recipe to run (default: finish, else passthrough)")
+    p.add_argument("--frames", type=int, default=72)
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("start", help="start postbay's main job on its embedded defaults")
+    p.set_defaults(func=cmd_start)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="postbay", description="Finishing service for AI-generated video.")
+    parser.add_argument("--version", action="version", version=f"postbay {__version__}")
+    parser.add_argument("--config", "-c", default=None, help="config file (default: embedded defaults)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(sub)
+    for subparser in sub.choices.values():  # `postbay jobs --config X` as well as `postbay --config X jobs`
+        if not any("--config" in a.option_strings for a in subparser._actions):
+            subparser.add_argument("--config", "-c", default=argparse.SUPPRESS, help="config file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except PostbayError as exc:
+        print(f"postbay: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("postbay: interrupted", file=sys.stderr)
+        return 130
