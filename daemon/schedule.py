@@ -78,7 +78,7 @@ def _parse_time(text: str) -> dt.time:
     h, m = (int(x) for x in text.split(":"))
     if not (0 <= h <= 24 and 0 <= m < 60) or (h == 24 and m):
         raise ValueError(f"{text!r} is not a time of day")
-    return dt.time(0, 0) if h == 24 else dt.time(h, m)
+    return dt.time.max if h == 24 else dt.time(h, m)  # 24:00: to the end of the day
 
 
 def parse_window(text: str) -> Window:
