@@ -279,6 +279,8 @@ class Daemon:
         for job in self.ledger.recover():
             log.info("job %s (%s) was interrupted; queued again (attempt %d)", job.id, job.source, job.attempts + 1)
         self._apply_settings()
+        if isinstance(self.executor, LocalProcessExecutor):
+            self.executor.warm()
         for w in cfg.watch:
             self._watch(w)
         for w in cfg.watch:

@@ -19,6 +19,7 @@ import importlib.util
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -97,6 +98,10 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _noop() -> None:
+    pass
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -205,6 +210,17 @@ class LocalProcessExecutor(Executor):
 
     def running(self) -> list[str]:
         return list(self._jobs)
+
+    def warm(self) -> None:
+        """Start the fork server now, in the background: its imports (PyAV, NumPy, OCIO) take
+        seconds that the first dropped file should not wait for."""
+        if self._ctx.get_start_method() == "forkserver":
+            threading.Thread(target=self._warm, name="postbay-forkserver-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        probe = self._ctx.Process(target=_noop, name="postbay-warm")
+        probe.start()
+        probe.join()
 
     def pid(self, job_id: str) -> int | None:
         run = self._jobs.get(job_id)
