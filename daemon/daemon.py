@@ -16,6 +16,7 @@ watchdog and the scheduler only nominate work from their threads. Lifecycle:
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
 import logging.handlers
 import os
@@ -204,6 +205,22 @@ class Daemon:
                 handler._postbay = True  # type: ignore[attr-defined]
                 root.addHandler(handler)
 
+    def _lock_data_dir(self) -> None:
+        # Two daemons on one ledger would each think the other's running jobs were orphans.
+        path = self.config.data_dir / "daemon.lock"
+        self._lock_file = open(path, "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.seek(0)
+            owner = self._lock_file.read().strip() or "?"
+            self._lock_file.close()
+            raise PostbayError(f"another postbay daemon (pid {owner}) is running on this data_dir", path=path,
+                               hint="stop it first, or give this one another data_dir") from None
+        self._lock_file.truncate(0)
+        self._lock_file.write(str(os.getpid()))
+        self._lock_file.flush()
+
     def _gpu_slots(self) -> int:
         if self.config.gpu == "off" or self.config.workers.gpu == 0:
             return 0
@@ -274,6 +291,7 @@ class Daemon:
     def run(self) -> int:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_data_dir()
         self._setup_logging()
         self.ledger = Ledger(ledger_path(cfg))
         for job in self.ledger.recover():

@@ -248,7 +248,12 @@ class LocalProcessExecutor(Executor):
     def poll(self, timeout: float = 0.0) -> list[Outcome]:
         outcomes: list[Outcome] = []
         conns = {run.conn: job_id for job_id, run in self._jobs.items()}
-        ready = wait(list(conns), timeout=timeout) if conns and timeout > 0 else list(conns)
+        if conns and timeout > 0:
+            ready = wait(list(conns), timeout=timeout)
+        else:
+            if timeout > 0:
+                time.sleep(timeout)  # nothing running: the main loop's tick
+            ready = list(conns)
         now = time.monotonic()
         for conn in ready:
             job_id = conns[conn]

@@ -262,13 +262,10 @@ def test_files_present_before_start_or_dropped_while_down_are_processed_once(bay
     listed = json.loads(_cli("jobs", "--json", config=daemon.config).stdout)
     assert {(j["id"], j["state"]) for j in listed} == {(j.id, "done") for j in jobs}
     assert {"id", "source", "recipe", "state", "outputs", "error"} <= set(listed[0])
-    status = json.loads(_cli("status", "--json", config=daemon.config).stdout)
-    assert status["daemon"]["running"] and status["queue"]["done"] == 2
     assert daemon.stop() == 0
     # … and without it
     status = json.loads(_cli("status", "--json", config=daemon.config).stdout)
     assert not status["daemon"]["running"] and status["queue"]["done"] == 2
-    assert len(json.loads(_cli("jobs", "--json", "--state", "done", config=daemon.config).stdout)) == 2
 
 
 def test_the_same_file_again_is_not_reprocessed_an_edited_one_is(bay, small_clip: Path, tiny_clips,
