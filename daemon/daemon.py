@@ -42,7 +42,7 @@ from .notify import SystemdNotifier
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
 from .watcher import TIMELINE_SUFFIXES, Arrival, ArrivalTracker, FolderWatcher
 
-__all__ = ["Daemon", "check_config", "default_config", "ledger_path", "remove_stale_temps"]
+__all__ = ["Daemon", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
 
 log = logging.getLogger("postbay.daemon")
 
@@ -601,19 +601,30 @@ class Daemon:
             return 0
         cutoff = time.time() - days * 86400
         n = 0
-        for folder in self.folders.values():
-            targets = [*(folder.watch.path / "done").glob("*"), *(folder.watch.path / "failed").glob("*.report.json"),
-                       *folder.watch.output_dir().glob("*.report.json")]
-            for path in targets:
-                try:
-                    st = path.stat()
-                    # ctime: when it was moved into done/ (a move keeps the mtime of the shoot)
-                    if path.is_file() and max(st.st_mtime, st.st_ctime) < cutoff:
-                        path.unlink()
-                        n += 1
-                except OSError:
-                    continue
+        for path in expired_files([f.watch for f in self.folders.values()], cutoff):
+            try:
+                path.unlink()
+                n += 1
+            except OSError:
+                continue
         self.ledger.prune_events(cutoff)
         log.info("retention: removed %d file(s) older than %g day(s)", n, days)
         return n
 
+
+def expired_files(watches: list[WatchConfig], cutoff: float) -> list[Path]:
+    """Sources in ``done/`` and reports (outputs' and ``failed/``'s) last touched before ``cutoff``;
+    never an output itself, never a source waiting in a drop folder."""
+    found = []
+    for watch in watches:
+        targets = [*(watch.path / "done").glob("*"), *(watch.path / "failed").glob("*.report.json"),
+                   *watch.output_dir().glob("*.report.json")]
+        for path in targets:
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            # ctime: when it was moved into done/ (a move keeps the mtime of the shoot)
+            if path.is_file() and max(st.st_mtime, st.st_ctime) < cutoff:
+                found.append(path)
+    return found

@@ -274,7 +274,7 @@ class LocalProcessExecutor(Executor):
                     self.stop(job_id, f"timed out after {self.job_timeout:.0f} s (job_timeout)")
                 elif now - run.beat > self.heartbeat_timeout:
                     self.stop(job_id, f"no progress for {self.heartbeat_timeout:.0f} s: the worker hung and was killed")
-            elif run.process.is_alive() and now - run.stop_sent > 5:
+            elif run.process.is_alive() and now - run.stop_sent > 3:
                 run.process.kill()  # ignored SIGTERM (stuck in native code): no more waiting
             if run.process.is_alive():
                 continue

@@ -270,15 +270,16 @@ class Ledger:
     def submit(self, source: str | Path, recipe: str, output_dir: str | Path, *, folder: str | Path | None = None,
                after: str = "keep", kind: str = "media", fingerprint_: str | None = None) -> tuple[Job, bool]:
         """Queue ``source`` for ``recipe``. Returns ``(job, created)``: when the same file
-        (fingerprint and name) is already queued, running or done with this recipe, that job
-        comes back with ``created=False`` and nothing is queued."""
+        (fingerprint and name) is already queued, running, done or cancelled with this recipe,
+        that job comes back with ``created=False`` and nothing is queued (a cancelled file
+        comes back with ``retry``, not with the next rescan)."""
         source = Path(source)
         fp = fingerprint_ or fingerprint(source)
         now = time.time()
         job_id = uuid.uuid4().hex[:12]
         with self._tx() as db:
             rows = db.execute("SELECT * FROM jobs WHERE fingerprint = ? AND recipe = ? "
-                              "AND state IN ('queued', 'running', 'done') ORDER BY created DESC",
+                              "AND state IN ('queued', 'running', 'done', 'cancelled') ORDER BY created DESC",
                               (fp, recipe)).fetchall()
             # the name counts too: outputs are named after the source, so two names of one
             # file are two deliveries

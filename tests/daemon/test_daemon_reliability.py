@@ -4,11 +4,13 @@ process, real folders, real files, real watchdog events."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -215,6 +217,25 @@ def test_a_job_past_job_timeout_is_killed_and_fails_after_retries(bay, long_clip
     assert [p for p in _visible(tmp_path / "out") if p.suffix == ".mov"] == []
 
 
+def test_cancel_stops_a_running_job_and_a_hung_worker_is_killed(bay, long_clip: Path, tmp_path: Path):
+    daemon = bay(workers={"cpu": 1, "retries": 0, "heartbeat_timeout": "1s", "grace_seconds": 1})
+    source = drop(long_clip, tmp_path / "drop", "cancel-me.mp4")
+    job = _running_job(daemon)
+    daemon.ledger.cancel(job.id)  # what `postbay cancel` and the API do
+    wait_for(lambda: not pid_alive(job.worker_pid), 10, what="the cancelled worker to stop")
+    time.sleep(1.0)  # a settle period: the file left in the folder is not queued again
+    assert [(j.id, j.state) for j in daemon.jobs()] == [(job.id, "cancelled")]
+    assert source.exists() and list((tmp_path / "out").iterdir()) == []
+
+    shutil.copyfile(long_clip, tmp_path / "hang.mp4")
+    drop(tmp_path / "hang.mp4", tmp_path / "drop")
+    job = _running_job(daemon)
+    os.kill(job.worker_pid, signal.SIGSTOP)  # a stalled worker: alive, silent
+    (failed,) = daemon.wait_jobs(1, "failed", timeout=30)
+    assert "no progress" in failed.error and "hung" in failed.error
+    assert not pid_alive(job.worker_pid)
+
+
 def test_corrupt_truncated_and_empty_files_fail_with_a_reason(bay, small_clip: Path, tmp_path: Path):
     daemon = bay()
     folder = tmp_path / "drop"
@@ -235,6 +256,19 @@ def test_corrupt_truncated_and_empty_files_fail_with_a_reason(bay, small_clip: P
     assert _sha(folder / "failed" / "truncated.mp4") == hashlib.sha256(data[: len(data) // 2]).hexdigest()
     drop(small_clip, folder)
     daemon.wait_jobs(1)  # still serving
+
+
+@pytest.mark.skipif(importlib.util.find_spec("postbay.bridge.conform") is not None,
+                    reason="timeline conform is installed: its own tests cover hot-folder timelines")
+def test_a_timeline_without_the_conform_module_fails_with_a_clear_message(bay, tmp_path: Path):
+    import opentimelineio as otio
+
+    daemon = bay()
+    timeline = otio.schema.Timeline(name="edit")
+    otio.adapters.write_to_file(timeline, str(tmp_path / "edit.otio"))
+    drop(tmp_path / "edit.otio", tmp_path / "drop")
+    (failed,) = daemon.wait_jobs(1, "failed")
+    assert "edit.otio" in failed.error and "timelines are not supported" in failed.error
 
 
 def _cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
@@ -378,14 +412,26 @@ def test_sighup_reloads_folders_and_windows_hold_jobs(bay, small_clip: Path, tmp
     time.sleep(1.5)
     assert daemon.jobs("queued") and not daemon.jobs("done")  # waits for its window
     extra = tmp_path / "added"
+    nightly = tmp_path / "nightly"
     write_config(daemon.config, data_dir=daemon.data_dir, workers={"cpu": 1},
                  folders=[*folders, {"path": str(extra), "recipe": "passthrough", "output": str(tmp_path / "out2"),
-                                     "settle_seconds": 0.5}])
+                                     "settle_seconds": 0.5, "polling": True},
+                          {"path": str(nightly), "recipe": "passthrough", "output": str(tmp_path / "out3"),
+                           "settle_seconds": 0.5, "cron": "0 3 * * *"}])
     daemon.signal(signal.SIGHUP)
     wait_for(lambda: "config reloaded" in daemon.log(), 10, what="reload")
     drop(small_clip, extra, "added.mp4")
-    jobs = daemon.wait_jobs(2)  # the held job runs (no window now) and the new folder is watched
+    drop(small_clip, nightly, "batch.mp4")
+    jobs = daemon.wait_jobs(2)  # the held job runs (no window now) and the new folder is watched (polling)
     assert {Path(j.dropped).parent for j in jobs} == {held, extra}
+    assert "added (polling)" in daemon.log() and "nightly (batch)" in daemon.log()
+    # a batch folder waits for its time; that time is kept in the ledger's file
+    time.sleep(1.0)
+    assert all(Path(j.dropped).parent != nightly for j in daemon.jobs())
+    with sqlite3.connect(daemon.data_dir / "ledger.sqlite") as db:
+        ((job_id, next_run),) = db.execute("SELECT id, next_run_time FROM scheduler_jobs "
+                                           "WHERE id LIKE 'batch:%'").fetchall()
+    assert job_id == f"batch:{nightly}" and time.localtime(next_run).tm_hour == 3
     # a bad config on reload is refused, the daemon carries on
     daemon.config.write_text("[[watch]]\npath = 3\n")
     daemon.signal(signal.SIGHUP)
