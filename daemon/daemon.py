@@ -45,6 +45,8 @@ from .watcher import TIMELINE_SUFFIXES, Arrival, ArrivalTracker, FolderWatcher
 __all__ = ["Daemon", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
 
 log = logging.getLogger("postbay.daemon")
+#: How long progress events stay in the ledger for API readers catching up.
+_EVENT_DAYS = 7
 
 
 def ledger_path(config: Config) -> Path:
@@ -269,8 +271,7 @@ class Daemon:
         wanted: dict[str, tuple[str, tuple[str, str]]] = {}
         for folder, cron in self.settings.batch_crons.items():
             wanted[f"batch:{folder}"] = (cron, ("batch", folder))
-        if self.config.retention_days:
-            wanted["retention"] = ("17 3 * * *", ("retention", ""))
+        wanted["retention"] = ("17 3 * * *", ("retention", ""))
         for job in sched.get_jobs(jobstore="ledger"):
             spec = wanted.get(job.id)
             if spec is None or str(job.trigger) != str(cron_trigger(spec[0])):
@@ -340,6 +341,8 @@ class Daemon:
 
     def _step(self) -> bool:
         """One turn of the main loop; False when the daemon may exit."""
+        # the tick's wait is here, so a file that settles is queued and started in one turn
+        outcomes = self.executor.poll(self.tick)
         if self._stop_requested and not self._stopping:
             self._begin_stop()
         if self._reload_requested:
@@ -354,7 +357,7 @@ class Daemon:
         if not self._stopping:
             for arrival in self.tracker.poll():
                 self._submit(arrival)
-        for outcome in self.executor.poll(self.tick):
+        for outcome in outcomes + self.executor.poll(0):
             self._handle(outcome)
         self._follow_cancellations()
         if self._stopping:
@@ -595,8 +598,10 @@ class Daemon:
         return True
 
     def apply_retention(self) -> int:
-        """Delete finished sources in ``done/`` and reports older than ``retention_days``."""
+        """Delete finished sources in ``done/`` and reports older than ``retention_days``
+        (when set); ledger events (not jobs) older than that or a week go too."""
         days = self.config.retention_days
+        self.ledger.prune_events(time.time() - max(days or 0, _EVENT_DAYS) * 86400)
         if not days:
             return 0
         cutoff = time.time() - days * 86400
@@ -607,7 +612,6 @@ class Daemon:
                 n += 1
             except OSError:
                 continue
-        self.ledger.prune_events(cutoff)
         log.info("retention: removed %d file(s) older than %g day(s)", n, days)
         return n
 

@@ -17,7 +17,6 @@ import ctypes
 import importlib
 import importlib.util
 import multiprocessing as mp
-import os
 import signal
 import threading
 import time

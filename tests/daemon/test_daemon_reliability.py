@@ -21,7 +21,7 @@ import pytest
 from daemon_harness import drop, wait_for
 
 from postbay.daemon.ledger import pid_alive
-from postbay.media import count_frames, probe
+from postbay.media import count_frames
 
 
 def _sha(path: Path) -> str:
