@@ -294,36 +294,38 @@ class Daemon:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_data_dir()
         self._setup_logging()
+        # handlers first: a SIGTERM during start-up is an orderly stop too
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         self.ledger = Ledger(ledger_path(cfg))
-        for job in self.ledger.recover():
-            log.info("job %s (%s) was interrupted; queued again (attempt %d)", job.id, job.source, job.attempts + 1)
-        self._apply_settings()
-        if isinstance(self.executor, LocalProcessExecutor):
-            self.executor.warm()
-        for w in cfg.watch:
-            self._watch(w)
-        for w in cfg.watch:
-            remove_stale_temps(w.output_dir())
-        Daemon.current = self
         self.scheduler = BackgroundScheduler(jobstores={"ledger": SQLiteJobStore(ledger_path(cfg))},
                                              job_defaults={"misfire_grace_time": 3600})
-        self.scheduler.start()
-        self._schedule_jobs()
-        self._rescan_live()
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-        self.ledger.set_daemon_state(pid=os.getpid(), started=time.time(), beat=time.time(), running=True,
-                                     config=cfg.source, folders=self._folder_state(),
-                                     slots={"cpu": cfg.workers.cpu, "gpu": self.gpu_slots})
-        self.notifier.ready(self._status_line())
-        log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
-                 len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
         try:
+            for job in self.ledger.recover():
+                log.info("job %s (%s) was interrupted; queued again (attempt %d)", job.id, job.source,
+                         job.attempts + 1)
+            self._apply_settings()
+            if isinstance(self.executor, LocalProcessExecutor):
+                self.executor.warm()
+            for w in cfg.watch:
+                self._watch(w)
+                remove_stale_temps(w.output_dir())
+            Daemon.current = self
+            self.scheduler.start()
+            self._schedule_jobs()
+            self._rescan_live()
+            self.ledger.set_daemon_state(pid=os.getpid(), started=time.time(), beat=time.time(), running=True,
+                                         config=cfg.source, folders=self._folder_state(),
+                                         slots={"cpu": cfg.workers.cpu, "gpu": self.gpu_slots})
+            self.notifier.ready(self._status_line())
+            log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
+                     len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
             while self._step():
                 pass
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.scheduler.shutdown(wait=False)
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
             self.watcher.stop()
             self.executor.shutdown()
             self.ledger.set_daemon_state(running=False, stopped=time.time())
@@ -469,6 +471,9 @@ class Daemon:
                 continue  # waits, queued, for its window
             if job.kind == "timeline" and job.folder and self.tracker.pending(Path(job.folder)):
                 continue  # media for this edit may still be copying in
+            if job.attempts > self.config.workers.retries:  # interrupted by daemon crashes, again and again
+                self._failed(job, f"{job.error} (gave up after {job.attempts} attempt(s))", count_attempt=False)
+                continue
             claimed = self.ledger.claim(job.id)
             if claimed is None:
                 continue
@@ -548,7 +553,7 @@ class Daemon:
                            source=new_source if new_source is not None else source)
         log.info("done job %s: %s -> %s", job.id, source.name, ", ".join(outcome.outputs))
 
-    def _failed(self, job: Job, error: str) -> None:
+    def _failed(self, job: Job, error: str, *, count_attempt: bool = True) -> None:
         source = Path(job.source)
         report_path: Path | None = None
         new_source = source
@@ -560,13 +565,13 @@ class Daemon:
                 report_path = failed_dir / f"{new_source.name}.report.json"
                 write_json_atomic(report_path, {
                     "status": "failed", "error": error, "job": job.id, "source": str(new_source),
-                    "dropped": job.dropped, "recipe": job.recipe, "attempts": job.attempts + 1,
+                    "dropped": job.dropped, "recipe": job.recipe, "attempts": job.attempts + count_attempt,
                     "output_dir": job.output_dir, "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
                     "retry": f"postbay retry {job.id}",
                 })
             except OSError as exc:
                 log.warning("job %s: cannot move the failed source to %s: %s", job.id, failed_dir, exc)
-        self.ledger.fail(job.id, error, report=report_path, source=new_source)
+        self.ledger.fail(job.id, error, report=report_path, source=new_source, count_attempt=count_attempt)
         log.error("FAILED job %s: %s", job.id, error)
 
     # -- reload and retention ---------------------------------------------------------------
