@@ -40,7 +40,7 @@ from .executor import Executor, JobSpec, LocalProcessExecutor, Outcome
 from .ledger import Job, Ledger, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
-from .watcher import TIMELINE_SUFFIXES, Arrival, ArrivalTracker, FolderWatcher
+from .watcher import Arrival, ArrivalTracker, FolderWatcher
 
 __all__ = ["Daemon", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
 
@@ -445,9 +445,8 @@ class Daemon:
             fp = self._fingerprint(arrival.path, arrival.size, arrival.mtime_ns)
         except OSError:
             return  # gone again
-        kind = "timeline" if arrival.path.suffix.lower() in TIMELINE_SUFFIXES else "media"
         job, created = self.ledger.submit(arrival.path, watch.recipe, watch.output_dir(), folder=watch.path,
-                                          after=watch.after, kind=kind, fingerprint_=fp)
+                                          after=watch.after, fingerprint_=fp)
         if created:
             log.info("queued %s as job %s (%s)", arrival.path, job.id, watch.recipe)
         elif (str(arrival.path), fp) not in self._duplicates_logged:

@@ -27,7 +27,7 @@ from watchdog.observers.polling import PollingObserver
 from postbay.config import WatchConfig
 from postbay.render import TEMP_MARK
 
-__all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "TIMELINE_SUFFIXES", "Arrival", "is_ignored",
+__all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "Arrival", "is_ignored",
            "mount_type", "open_for_writing", "scan_folder", "uses_polling"]
 
 log = logging.getLogger("postbay.daemon")
@@ -35,8 +35,6 @@ log = logging.getLogger("postbay.daemon")
 #: File systems where inotify cannot see other hosts' writes.
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "9p", "afs", "ceph",
                        "fuse.glusterfs", "glusterfs")
-#: Edit lists: handed to the timeline conform instead of the clip renderer.
-TIMELINE_SUFFIXES = frozenset({".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".edl", ".aaf"})
 #: Names of copies in progress and of desktop clutter.
 _IGNORED_NAMES = ("*.part", "*.partial", "*.tmp", "*.crdownload", "*.download", "~$*", ".*", "._*", "Thumbs.db",
                   "desktop.ini", "*.report.json", "*.conform.json")

@@ -99,7 +99,10 @@ def test_ledger_exactly_once_and_lifecycle(tmp_path: Path):
         seen = []
         ledger.subscribe(seen.append)
         job, created = ledger.submit(clip, "passthrough", tmp_path / "out", folder=tmp_path)
-        assert created and job.state == "queued"
+        assert created and job.state == "queued" and job.kind == "media"
+        edit = tmp_path / "cut.otio"
+        edit.write_text("{}")
+        assert ledger.submit(edit, "passthrough", tmp_path / "out")[0].kind == "timeline"
         again, created = ledger.submit(clip, "passthrough", tmp_path / "out")
         assert not created and again.id == job.id
         other, created = ledger.submit(clip, "review", tmp_path / "out")  # another recipe: its own job
@@ -134,7 +137,7 @@ def test_ledger_exactly_once_and_lifecycle(tmp_path: Path):
         assert len(seen) == len(events)
         assert ledger.events_since(events[-1].seq) == []
         counts = ledger.counts()
-        assert counts["done"] == 1 and counts["queued"] == 2
+        assert counts["done"] == 1 and counts["queued"] == 3
 
 
 def test_ledger_is_shared_between_processes(tmp_path: Path):
