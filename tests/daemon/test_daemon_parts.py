@@ -297,25 +297,27 @@ def test_rendered_units_pass_systemd_analyze_verify(tmp_path: Path):
     assert "WatchdogSecs" in _verify(bad).stderr
 
 
-def test_service_install_dry_run_prints_the_unit_and_the_commands(tmp_path: Path):
+def test_service_install_dry_run_prints_the_unit_and_the_commands(tmp_path: Path, capsys, monkeypatch):
+    from postbay.cli import main
+
     config = write_config(tmp_path / "postbay.toml", data_dir=tmp_path / "data",
                           folders=[{"path": str(tmp_path / "drop"), "recipe": "passthrough"}])
-    out = subprocess.run([sys.executable, "-m", "postbay", "service", "install", "--config", str(config),
-                          "--dry-run"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "/etc/systemd/system/postbay.service" in out.stdout and "systemctl enable --now postbay" in out.stdout
-    assert "journalctl -u postbay" in out.stdout
+    system_unit = Path("/etc/systemd/system/postbay.service")
+    existed = system_unit.exists()
+    assert main(["service", "install", "--config", str(config), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert str(system_unit) in out and "systemctl enable --now postbay" in out
+    assert "journalctl -u postbay" in out and "Type=notify" in out
+    assert system_unit.exists() == existed  # a dry run writes nothing
     home = tmp_path / "home"
-    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
-    out = subprocess.run([sys.executable, "-m", "postbay", "service", "install", "--user", "--config", str(config)],
-                         capture_output=True, text=True, timeout=60, env=env)
-    assert out.returncode == 0, out.stderr
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    assert main(["service", "install", "--user", "--config", str(config)]) == 0
     unit = home / ".config" / "systemd" / "user" / "postbay.service"
-    assert unit.exists() and "Type=notify" in unit.read_text()
-    out = subprocess.run([sys.executable, "-m", "postbay", "service", "uninstall", "--user"], capture_output=True,
-                         text=True, timeout=60, env=env)
-    assert out.returncode == 0 and not unit.exists()
-
+    assert unit.exists() and "Type=notify" in unit.read_text() and f"--config {config}" in unit.read_text()
+    assert "systemctl --user enable --now postbay" in capsys.readouterr().out
+    assert main(["service", "uninstall", "--user"]) == 0
+    assert not unit.exists()
 
 def test_retention_takes_old_done_sources_and_reports_only(tmp_path: Path):
     from postbay.daemon.daemon import expired_files
