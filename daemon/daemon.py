@@ -70,6 +70,12 @@ def check_config(config: Config) -> None:
     not overlap, some worker slot exists. Raises :class:`ConfigError` naming the key."""
     src = config.source
     problems: list[str] = []
+    if config.gpu == "required":
+        from postbay.backend import cupy_available
+
+        if config.workers.gpu == 0 or not cupy_available():
+            problems.append("gpu: \"required\" but no CUDA device is usable here, or workers.gpu is 0 "
+                            "(set gpu = \"auto\" to fall back to the CPU)")
     if config.workers.cpu + config.workers.gpu == 0:
         problems.append("workers.cpu: 0 with workers.gpu 0 leaves no worker slot (set workers.cpu = 1 or more)")
     seen: dict[Path, int] = {}

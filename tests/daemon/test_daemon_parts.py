@@ -227,6 +227,7 @@ def test_bad_config_names_the_key_and_the_daemon_does_not_start(tmp_path: Path):
         '[[schedule]]\nrecipe = "passthrough"\nwindow = "weekdays 8-9"\n': "schedule[0].window",
         '[workers]\ncpu = 0\ngpu = 0\n': "workers.cpu",
         '[workers]\njob_timeout = "forever"\n': "workers.job_timeout",
+        'gpu = "required"\n[workers]\ngpu = 0\n': "gpu",
     }
     for text, key in cases.items():
         path = config(text)
