@@ -40,7 +40,7 @@ from .executor import Executor, JobSpec, LocalProcessExecutor, Outcome
 from .ledger import Job, Ledger, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
-from .watcher import Arrival, ArrivalTracker, FolderWatcher
+from .watcher import Arrival, ArrivalTracker, FolderWatcher, referenced_media
 
 __all__ = ["Daemon", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
 
@@ -195,6 +195,8 @@ class Daemon:
         self._fp_cache: dict[Path, tuple[int, int, str]] = {}
         self._duplicates_logged: set[tuple[str, str]] = set()
         self._gpu_jobs: set[str] = set()
+        self._timeline_media: dict[str, ArrivalTracker] = {}
+        self._waiting_logged: set[str] = set()
         self._last_beat = 0.0
         self._last_status = ""
 
@@ -474,8 +476,8 @@ class Daemon:
             window = self.settings.windows.get(job.recipe)
             if window is not None and not window.contains(now):
                 continue  # waits, queued, for its window
-            if job.kind == "timeline" and job.folder and self.tracker.pending(Path(job.folder)):
-                continue  # media for this edit may still be copying in
+            if job.kind == "timeline" and self._media_arriving(job):
+                continue  # media this edit uses is still being copied in
             if job.attempts > self.config.workers.retries:  # interrupted by daemon crashes, again and again
                 self._failed(job, f"{job.error} (gave up after {job.attempts} attempt(s))", count_attempt=False)
                 continue
@@ -504,6 +506,22 @@ class Daemon:
             log.info("started job %s (%s, %s) in worker %s, attempt %d", job.id, Path(job.source).name, job.recipe,
                      pid, job.attempts + 1)
 
+    def _media_arriving(self, job: Job) -> bool:
+        """An edit's media must settle too (same rule as dropped files), wherever it lives."""
+        tracker = self._timeline_media.get(job.id)
+        if tracker is None:
+            folder = self.folders.get(Path(job.folder)) if job.folder else None
+            watch = folder.watch if folder else WatchConfig(path=Path(job.source).parent, recipe=job.recipe)
+            tracker = self._timeline_media[job.id] = ArrivalTracker()
+            for path in referenced_media(Path(job.source)):
+                tracker.nominate(path, watch)  # a missing file drops out: the conform reports it
+        tracker.poll()
+        waiting = tracker.pending()
+        if waiting and job.id not in self._waiting_logged:
+            self._waiting_logged.add(job.id)
+            log.info("job %s waits for %d media file(s) of the edit to settle", job.id, waiting)
+        return waiting > 0
+
     def _follow_cancellations(self) -> None:
         running = self.executor.running()
         if not running:
@@ -521,6 +539,7 @@ class Daemon:
             self.ledger.progress(job.id, outcome.fraction)
             return
         self._gpu_jobs.discard(job.id)
+        self._timeline_media.pop(job.id, None)
         if job.worker_pid:
             remove_stale_temps(Path(job.output_dir), job.worker_pid)
         if job.state == "cancelled":

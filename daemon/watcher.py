@@ -28,7 +28,7 @@ from postbay.config import WatchConfig
 from postbay.render import TEMP_MARK
 
 __all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "Arrival", "is_ignored",
-           "mount_type", "open_for_writing", "scan_folder", "uses_polling"]
+           "mount_type", "open_for_writing", "referenced_media", "scan_folder", "uses_polling"]
 
 log = logging.getLogger("postbay.daemon")
 
@@ -128,6 +128,32 @@ def open_for_writing(paths: Iterable[str | Path] | None = None) -> set[str] | No
             if int(flags_line.split()[1], 8) & (os.O_WRONLY | os.O_RDWR):
                 held.add(target)
     return held
+
+
+def referenced_media(timeline: Path) -> list[Path]:
+    """Local media files an edit list points at (``file://`` URLs and paths, relative ones
+    against the edit's folder): what its job waits for while they are still arriving.
+    Unreadable edits give ``[]`` (the conform reports them properly)."""
+    import urllib.parse
+
+    import opentimelineio as otio
+
+    try:
+        tl = otio.adapters.read_from_file(str(timeline))
+    except Exception:  # any adapter error: the conform job says what is wrong
+        return []
+    found: set[Path] = set()
+    for clip in tl.find_clips() if hasattr(tl, "find_clips") else []:
+        url = getattr(clip.media_reference, "target_url", None)
+        if not url:
+            continue
+        if url.startswith("file://"):
+            url = urllib.parse.unquote(urllib.parse.urlparse(url).path)
+        elif "://" in url:
+            continue
+        path = Path(url)
+        found.add(path if path.is_absolute() else timeline.parent / path)
+    return sorted(found)
 
 
 def scan_folder(watch: WatchConfig) -> Iterator[Path]:

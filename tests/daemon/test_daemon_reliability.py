@@ -260,16 +260,27 @@ def test_corrupt_truncated_and_empty_files_fail_with_a_reason(bay, small_clip: P
 
 @pytest.mark.skipif(importlib.util.find_spec("postbay.bridge.conform") is not None,
                     reason="timeline conform is installed: its own tests cover hot-folder timelines")
-def test_a_timeline_without_the_conform_module_fails_with_a_clear_message(bay, tmp_path: Path):
+def test_a_timeline_waits_for_its_media_then_fails_clearly_without_the_conform_module(bay, small_clip: Path,
+                                                                                      tmp_path: Path):
     import opentimelineio as otio
 
     daemon = bay()
-    timeline = otio.schema.Timeline(name="edit")
+    media = tmp_path / "media" / "shot.mp4"
+    media.parent.mkdir()
+    clip = otio.schema.Clip(name="shot", media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),
+                            source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, 24),
+                                                                 otio.opentime.RationalTime(24, 24)))
+    timeline = otio.schema.Timeline(name="edit", tracks=[otio.schema.Track(children=[clip])])
     otio.adapters.write_to_file(timeline, str(tmp_path / "edit.otio"))
-    drop(tmp_path / "edit.otio", tmp_path / "drop")
+    finished: dict[str, float] = {}
+    copier = threading.Thread(target=_write_in_chunks, args=(small_clip, media, 4, 0.8, True, finished))
+    copier.start()
+    drop(tmp_path / "edit.otio", tmp_path / "drop")  # the edit lands while its media is still copying
+    copier.join()
     (failed,) = daemon.wait_jobs(1, "failed")
+    assert failed.started >= finished["shot.mp4"], "the edit started before its media had arrived"
+    assert "waits for 1 media file(s)" in daemon.log()
     assert "edit.otio" in failed.error and "timelines are not supported" in failed.error
-
 
 def _cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "postbay", *args, "--config", str(config)], capture_output=True,
