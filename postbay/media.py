@@ -507,18 +507,20 @@ def _audio_sources(plan: AudioPlan, target: AudioTarget | None) -> Iterator[tupl
         resampler = av.AudioResampler(format=target.format, layout=target.layout, rate=rate)
         first = int(round(plan.start_seconds * rate))
         total = int(round(plan.duration * rate))
-        written = 0
         if plan.start_seconds > 1:
             container.seek(int((plan.start_seconds - 1) / tb), stream=ast, backward=True)
         start_time = float(ast.start_time * tb) if ast.start_time is not None else 0.0
         position: int | None = None  # source sample index of the next resampled sample
-        pending: list[np.ndarray] = []
+        written = 0  # output samples yielded so far
         for frame in _decode_audio(container, ast, plan.source):
             if position is None:
                 t = float(frame.pts * tb) if frame.pts is not None else start_time
                 position = int(round(t * rate))
                 if position > first:  # audio starts after the picture: pad with silence
-                    pending.append(np.zeros((target.channels, position - first), dtype=np.float64))
+                    gap = min(position - first, total)
+                    yield from _frames_from_samples(np.zeros((target.channels, gap)), rate, target,
+                                                    scaled=True, offset=written)
+                    written += gap
                     position = first
             for rf in resampler.resample(frame):
                 data = _planar(rf.to_ndarray(), target.channels)
@@ -527,14 +529,14 @@ def _audio_sources(plan: AudioPlan, target: AudioTarget | None) -> Iterator[tupl
                 position += n
                 if lo >= n:
                     continue
-                pending.append(data[:, lo:])
-            written = sum(p.shape[-1] for p in pending)
+                part = data[:, lo:lo + total - written]
+                yield from _frames_from_samples(part, rate, target, scaled=True, offset=written)
+                written += part.shape[-1]
             if written >= total:
-                break
-        chunk = np.concatenate(pending, axis=-1)[..., :total] if pending else np.zeros((target.channels, 0))
-        if chunk.shape[-1] < total:
-            chunk = np.concatenate([chunk, np.zeros((chunk.shape[0], total - chunk.shape[-1]))], axis=-1)
-        yield from _frames_from_samples(chunk, rate, target, scaled=True)
+                return
+        if written < total:  # audio ends before the picture: pad with silence
+            yield from _frames_from_samples(np.zeros((target.channels, total - written)), rate, target,
+                                            scaled=True, offset=written)
 
 
 def _decode_audio(container: av.container.Container, stream: Any, path: Path) -> Iterator[av.AudioFrame]:
@@ -552,11 +554,11 @@ def _planar(data: np.ndarray, channels: int) -> np.ndarray:
 
 
 def _frames_from_samples(samples: np.ndarray, rate: int, target: AudioTarget, scaled: bool = False,
-                         block: int = 1024) -> Iterator[tuple[float, av.AudioFrame]]:
+                         block: int = 1024, offset: int = 0) -> Iterator[tuple[float, av.AudioFrame]]:
     """Cut (channels, n) samples into AudioFrames in the target's format.
 
     ``scaled`` samples are already in the format's integer scale; otherwise they are float
-    in [-1, 1].
+    in [-1, 1]. ``offset`` is the output sample index of the first sample.
     """
     fmt = av.AudioFormat(target.format)
     samples = np.asarray(samples, dtype=np.float64)
@@ -577,9 +579,9 @@ def _frames_from_samples(samples: np.ndarray, rate: int, target: AudioTarget, sc
             arr = np.ascontiguousarray(part.T.reshape(1, -1).astype(dtype))
         frame = av.AudioFrame.from_ndarray(arr, format=fmt.name, layout=target.layout)
         frame.sample_rate = rate
-        frame.pts = start
+        frame.pts = offset + start
         frame.time_base = Fraction(1, rate)
-        yield start / rate, frame
+        yield (offset + start) / rate, frame
 
 
 # --------------------------------------------------------------------------------------------
