@@ -610,7 +610,9 @@ class VideoWriter:
         if self.preset.pix_fmt.startswith(("yuv420", "yuv422")) and (self.width % 2 or self.height % 2):
             raise MediaError(f"{self.width}x{self.height} is odd; {self.preset.name} needs even sizes", path=path)
         self.frames_written = 0
-        self.output = _open(self.path, "w", format=_MUXERS[self.container_kind])
+        # mp4 keeps custom keys (reel_name) only as QuickTime metadata tags.
+        options = {"movflags": "use_metadata_tags"} if self.container_kind == "mp4" else {}
+        self.output = _open(self.path, "w", format=_MUXERS[self.container_kind], options=options)
         try:
             self._setup(sample_aspect_ratio, timecode, reel, audio, metadata or {})
         except Exception:
@@ -642,6 +644,8 @@ class VideoWriter:
             ctx.codec_tag = "hvc1"
         if timecode:
             vs.metadata["timecode"] = timecode
+        if reel:
+            vs.metadata["reel_name"] = reel  # QuickTime writes it into the timecode track
         self.vstream = vs
         self.audio_plan = audio if audio and audio.mode != "none" else None
         self.astream = None

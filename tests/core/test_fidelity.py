@@ -132,3 +132,11 @@ def test_audio_in_sync_for_a_range(tmp_path):
     src = write_clip(tmp_path / "click.mov", frames=60, rate=Fraction(24), click_frame=48, audio="tone")
     result = finish_clip(src, load_recipe("passthrough"), tmp_path / "out", start=40, count=16)
     assert click_frame_of(result.output, Fraction(24)) == 8
+
+
+@pytest.mark.parametrize("preset", ["passthrough", "review"])
+def test_reel_name_survives(tmp_path, preset):
+    src = write_clip(tmp_path / "reel.mov", frames=3, reel="A001C003", timecode="01:00:00:00", audio=None)
+    assert probe(src).reel == "A001C003"
+    result = finish_clip(src, load_recipe(preset), tmp_path / "out")
+    assert probe(result.output).reel == "A001C003"
