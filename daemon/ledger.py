@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -142,11 +142,6 @@ class Event:
         return asdict(self)
 
 
-@dataclass
-class _Throttle:
-    last: dict[str, float] = field(default_factory=dict)
-
-
 class Ledger:
     """The job ledger at ``path`` (created with its folder when missing).
 
@@ -169,7 +164,7 @@ class Ledger:
         self._lock = threading.RLock()
         self._listeners: list[Callable[[Event], None]] = []
         self._progress_interval = progress_interval
-        self._progress_throttle = _Throttle()
+        self._progress_written: dict[str, float] = {}  # job id -> when its progress was last written
 
     # -- plumbing ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -312,10 +307,10 @@ class Ledger:
     def progress(self, job_id: str, fraction: float, *, force: bool = False) -> None:
         """Record progress (0–1) and a heartbeat; throttled to one write per interval per job."""
         now = time.time()
-        last = self._progress_throttle.last.get(job_id, 0.0)
+        last = self._progress_written.get(job_id, 0.0)
         if not force and now - last < self._progress_interval:
             return
-        self._progress_throttle.last[job_id] = now
+        self._progress_written[job_id] = now
         self._update(job_id, expect=("running",), progress=max(0.0, min(1.0, fraction)), heartbeat=now,
                      message="progress")
 
@@ -327,7 +322,7 @@ class Ledger:
                                   "report": str(report) if report else None}
         if source is not None:
             fields["source"] = str(source)
-        self._progress_throttle.last.pop(job_id, None)
+        self._progress_written.pop(job_id, None)
         return self._update(job_id, expect=("running",), message="done", **fields)
 
     def fail(self, job_id: str, error: str, *, report: str | Path | None = None, source: str | Path | None = None,
@@ -343,7 +338,7 @@ class Ledger:
             return None
         if count_attempt:
             fields["attempts"] = job.attempts + 1
-        self._progress_throttle.last.pop(job_id, None)
+        self._progress_written.pop(job_id, None)
         return self._update(job_id, expect=("running", "queued"), message=error, **fields)
 
     def requeue(self, job_id: str, reason: str, *, count_attempt: bool = True) -> Job | None:
@@ -352,7 +347,7 @@ class Ledger:
         job = self.get(job_id)
         if job is None:
             return None
-        self._progress_throttle.last.pop(job_id, None)
+        self._progress_written.pop(job_id, None)
         return self._update(job_id, expect=("running",), state="queued", progress=0.0, worker_pid=None,
                             attempts=job.attempts + (1 if count_attempt else 0), error=reason, message=reason)
 
