@@ -346,6 +346,8 @@ class Daemon:
     def _on_signal(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGHUP:
             self._reload_requested = True
+        elif self._stopping:
+            self._stop_deadline = 0.0  # asked twice: no more grace, requeue what runs now
         else:
             self._stop_requested = True
 
