@@ -33,7 +33,7 @@ import numpy as np
 import opentimelineio as otio
 
 from postbay import __version__
-from postbay.bridge.relink import MediaInfo, Relink, Relinker, media_origin
+from postbay.bridge.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
 from postbay.bridge.timeline import FORMATS, LoadedTimeline, read_timeline, timelines_of
 from postbay.bridge.writeback import Picture, Written, write_all
 from postbay.errors import PostbayError
@@ -299,7 +299,8 @@ def _group_jobs(plans: list[ClipPlan], timeline_name: str) -> list[RenderJob]:
                     continue
             if current:
                 first = current[0]
-                name = _safe(f"{timeline_name}_{first.track_label}_{first.position:03d}_{first.name}", 96)
+                clip_name = Path(first.name).stem if Path(first.name).suffix.lower() in MEDIA_SUFFIXES else first.name
+                name = _safe(f"{timeline_name}_{first.track_label}_{first.position:03d}_{clip_name}", 96)
                 while name in names:
                     name += "_b"
                 names.add(name)

@@ -161,8 +161,24 @@ def _prepare(fmt: str, root: Any) -> Any:
                 for item in track:
                     if isinstance(item, otio.schema.Transition):
                         _aaf_transition_metadata(item)
+                    elif isinstance(item, otio.schema.Clip):
+                        _aaf_edit_rate(item)
         work = timelines_of(work)[0]
     return work
+
+
+def _aaf_edit_rate(clip: otio.schema.Clip) -> None:
+    """AAF keeps one edit rate per slot: a source of another rate is described at the clip's rate."""
+    ref = clip.media_reference
+    avail = getattr(ref, "available_range", None)
+    if avail is None or clip.source_range is None:
+        return
+    rate = clip.source_range.duration.rate
+    if abs(avail.duration.rate - rate) > 1e-9:
+        start = avail.start_time.rescaled_to(rate)
+        ref.available_range = otio.opentime.TimeRange(
+            otio.opentime.RationalTime(round(start.value), rate),
+            otio.opentime.RationalTime(int(avail.duration.rescaled_to(rate).value), rate))
 
 
 def _aaf_transition_metadata(transition: otio.schema.Transition) -> None:
@@ -173,9 +189,15 @@ def _aaf_transition_metadata(transition: otio.schema.Transition) -> None:
     aaf.setdefault("CutPoint", int(transition.in_offset.value))
     group = dict(aaf.get("OperationGroup", {}))
     operation = dict(group.get("Operation", {}))
+    # The SMPTE/AAF "Video Dissolve" operation (kAAFEffectVideoDissolve).
+    operation.setdefault("Identification", "0c3bea40-fc05-11d2-8a29-0050040ef7d2")
     operation.setdefault("DataDefinition", {"Name": "Picture"})
-    operation.setdefault("Description", "")
-    operation.setdefault("Name", "FadeUp_2")
+    operation.setdefault("Description", "Video Dissolve")
+    operation.setdefault("Name", "VideoDissolve_2")
+    operation.setdefault("IsTimeWarp", False)
+    operation.setdefault("Bypass", 1)
+    operation.setdefault("NumberInputs", 2)
+    operation.setdefault("OperationCategory", "OperationCategory_Effect")
     group["Operation"] = operation
     group.setdefault("Length", int(length))
     aaf["OperationGroup"] = group
@@ -300,7 +322,8 @@ def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: 
         for leftover in (tmp,):
             if leftover.exists():
                 leftover.unlink()
-        return Written(fmt, None, error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        return Written(fmt, None, error=f"{type(exc).__name__}: {first}"[:300])
     try:
         back = _read_back(fmt, path, rate)
     except Exception as exc:
