@@ -248,7 +248,10 @@ def finish_fcpxml(text: str, picture: Picture, starts: dict[str, otio.opentime.R
         fmt.set("width", str(picture.width))
         fmt.set("height", str(picture.height))
         if not fmt.get("name"):
-            fmt.set("name", f"FFVideoFormat{picture.height}p{_fcpx_rate_name(picture.rate)}")
+            if (picture.width, picture.height) in ((1280, 720), (1920, 1080), (3840, 2160), (4096, 2160)):
+                fmt.set("name", f"FFVideoFormat{picture.height}p{_fcpx_rate_name(picture.rate)}")
+            else:
+                fmt.attrib.pop("name", None)
     for project in root.iter("project"):
         start = starts.get(project.get("name", ""))
         seq = project.find("sequence")
@@ -297,6 +300,20 @@ def _read_back(fmt: str, path: Path, rate: Fraction) -> Any:
     return otio.adapters.read_from_file(str(path), adapter_name=fmt, **kwargs)
 
 
+def _fcpxml_starts(path: Path, back: Any, rate: Fraction) -> None:
+    """The OTIO reader ignores a sequence's ``tcStart``; editors do not, so count it as carried."""
+    root = ET.parse(path).getroot()
+    starts = {}
+    for project in root.iter("project"):
+        seq = project.find("sequence")
+        if seq is not None and seq.get("tcStart"):
+            seconds = Fraction(seq.get("tcStart").rstrip("s"))
+            starts[project.get("name", "")] = otio.opentime.RationalTime(float(seconds * rate), float(rate))
+    for tl in timelines_of(back):
+        if tl.global_start_time is None and tl.name in starts:
+            tl.global_start_time = starts[tl.name]
+
+
 def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: Picture) -> Written:
     """Write ``root`` as ``fmt`` to ``path`` (atomically), read it back and list what was lost."""
     expected = describe_structure(root)
@@ -326,6 +343,8 @@ def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: 
         return Written(fmt, None, error=f"{type(exc).__name__}: {first}"[:300])
     try:
         back = _read_back(fmt, path, rate)
+        if fmt == "fcpx_xml":
+            _fcpxml_starts(path, back, rate)
     except Exception as exc:
         return Written(fmt, path, lost=["does not read back: " + f"{type(exc).__name__}: {exc}"[:200]])
     return Written(fmt, path, lost=compare_structure(expected, describe_structure(back)))
