@@ -23,7 +23,7 @@ from typing import Any
 
 import opentimelineio as otio
 
-from postbay.bridge.timeline import FORMATS, timelines_of
+from postbay.bridge.timeline import FORMATS, check_fcpxml_rate, timelines_of
 from postbay.errors import PostbayError
 from postbay.render import TEMP_MARK
 
@@ -296,6 +296,8 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def _read_back(fmt: str, path: Path, rate: Fraction) -> Any:
+    if fmt == "fcpx_xml":
+        check_fcpxml_rate(path.read_bytes(), path)
     kwargs = {"rate": float(rate)} if fmt == "cmx_3600" else {}
     return otio.adapters.read_from_file(str(path), adapter_name=fmt, **kwargs)
 
@@ -346,7 +348,8 @@ def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: 
         if fmt == "fcpx_xml":
             _fcpxml_starts(path, back, rate)
     except Exception as exc:
-        return Written(fmt, path, lost=["does not read back: " + f"{type(exc).__name__}: {exc}"[:200]])
+        reason = exc.message if isinstance(exc, PostbayError) else f"{type(exc).__name__}: {exc}"
+        return Written(fmt, path, lost=[f"not verified by reading back: {reason}"[:300]])
     return Written(fmt, path, lost=compare_structure(expected, describe_structure(back)))
 
 

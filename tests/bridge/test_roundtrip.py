@@ -10,7 +10,7 @@ import opentimelineio as otio
 import pytest
 
 from postbay.bridge.conform import cdl_from_notes, conform_timeline
-from postbay.bridge.timeline import read_timeline
+from postbay.bridge.timeline import TimelineError, read_timeline
 from postbay.bridge.writeback import Picture, describe_structure, write_timeline
 
 from .conftest import RT, TR, Shot, build_cut, recipe_with
@@ -80,22 +80,28 @@ def test_fcp_xml_carries_the_sequence_format(conformed) -> None:
     assert (sc.findtext("rate/timebase"), sc.findtext("rate/ntsc")) == ("24", "TRUE")
 
 
-def test_fcpxml_is_wrapped_for_import_and_reads_back_at_23976(tmp_path: Path) -> None:
+def test_fcpxml_is_wrapped_for_import_at_23976(tmp_path: Path) -> None:
+    """Written right for Final Cut and Resolve; OTIO's own reader cannot check it (it truncates 23.976)."""
     rate = Fraction(24000, 1001)
     tl = build_cut(tmp_path / "media", [Shot("a.mov", 10, 12), Shot("b.mov", 5, 12)], rate=rate)
     path = tmp_path / "cut.fcpxml"
     written = write_timeline(tl, "fcpx_xml", path, rate=rate, picture=Picture(1920, 1080, rate))
-    assert written.error is None and written.lost == []
+    assert written.error is None
+    assert len(written.lost) == 1 and written.lost[0].startswith("not verified by reading back: line 5: FCPXML at 23.976 fps")
     root = ET.parse(path).getroot()
     assert root.find("library/event/project/sequence") is not None
     fmt = root.find("resources/format")
     assert fmt.get("frameDuration") == "1001/24000s" and fmt.get("name") == "FFVideoFormat1080p2398"
     start = Fraction(int(tl.global_start_time.value)) / rate  # FCPXML times are real seconds, frame-aligned
     assert root.find("library/event/project/sequence").get("tcStart") == f"{start.numerator}/{start.denominator}s"
-    back = read_timeline(path)
-    assert back.rate == rate
-    assert [c.source_range.start_time.value for c in back.timelines[0].find_clips()] == [
-        c.source_range.start_time.value for c in tl.find_clips()]
+    with pytest.raises(TimelineError, match="truncates this rate"):
+        read_timeline(path)
+    # At 24 fps the same cut reads back frame for frame.
+    tl24 = build_cut(tmp_path / "media24", [Shot("a.mov", 10, 12), Shot("b.mov", 5, 12)], rate=Fraction(24))
+    path24 = tmp_path / "cut24.fcpxml"
+    assert write_timeline(tl24, "fcpx_xml", path24, rate=Fraction(24), picture=Picture(1920, 1080, Fraction(24))).lost == []
+    back = read_timeline(path24).timelines[0]
+    assert [c.source_range for c in back.find_clips()] == [c.source_range for c in tl24.find_clips()]
 
 
 def test_cdl_reaches_the_edl_as_asc_comments(tmp_path: Path) -> None:
