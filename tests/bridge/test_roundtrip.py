@@ -118,6 +118,6 @@ def test_cdl_reaches_the_edl_as_asc_comments(tmp_path: Path) -> None:
     text = path.read_text()
     assert "*ASC_SOP (1.1 0.95 0.9) (0.01 0.0 -0.02) (1.0 1.0 1.05)" in text and "*ASC_SAT 0.97" in text
     back = next(iter(read_timeline(path, rate=24).timelines[0].find_clips()))
-    assert back.metadata["cdl"]["asc_sop"]["slope"] == [1.1, 0.95, 0.9]
+    assert list(back.metadata["cdl"]["asc_sop"]["slope"]) == [1.1, 0.95, 0.9]
     assert back.metadata["cdl"]["asc_sat"] == 0.97
     assert describe_structure(read_timeline(path, rate=24).root)[0]["tracks"][0]["cdl"] == 1
