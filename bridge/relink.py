@@ -65,11 +65,11 @@ def url_to_path(url: str, base: Path) -> tuple[Path | None, str]:
 
 def clip_reel(clip: otio.schema.Clip) -> str | None:
     """The reel (tape) name an EDL or AAF gives a clip."""
-    meta = clip.metadata
-    reel = meta.get("cmx_3600", {}).get("reel") if isinstance(meta.get("cmx_3600"), dict) else None
-    if not reel and isinstance(meta.get("AAF"), dict):
-        aaf = meta["AAF"]
-        reel = aaf.get("ReelName") or aaf.get("TapeName") or aaf.get("SourceID")
+    meta = clip.metadata  # OTIO metadata is a mapping, not a dict
+    cmx, aaf = meta.get("cmx_3600"), meta.get("AAF")
+    reel = cmx.get("reel") if hasattr(cmx, "get") else None
+    if not reel and hasattr(aaf, "get"):
+        reel = aaf.get("ReelName") or aaf.get("TapeName")
     return str(reel) if reel else None
 
 
