@@ -137,13 +137,15 @@ def detect_format(path: Path) -> str:
     if text.startswith("{") and "OTIO_SCHEMA" in text:
         return "otio_json"
     if text.startswith("<"):
-        if "<xmeml" in text:
-            return "fcp_xml"
-        if "<fcpxml" in text:
-            return "fcpx_xml"
-        if by_suffix in ("fcp_xml", "fcpx_xml"):
+        root = re.search(r"<([A-Za-z_][\w.:-]*)", re.sub(r"<!--.*?-->|<\?.*?\?>|<!DOCTYPE[^>]*>", "", text, flags=re.S))
+        if root is None and by_suffix in ("fcp_xml", "fcpx_xml"):
             return by_suffix  # root element beyond the first 4 KiB: trust the suffix, the parser checks
-        raise TimelineError("is XML but neither FCP 7 XML (<xmeml>) nor FCPXML (<fcpxml>)", path=path)
+        if root is not None and root.group(1) == "xmeml":
+            return "fcp_xml"
+        if root is not None and root.group(1) == "fcpxml":
+            return "fcpx_xml"
+        found = f"<{root.group(1)}>" if root else "no root element"
+        raise TimelineError(f"is XML but neither FCP 7 XML (<xmeml>) nor FCPXML (<fcpxml>): {found}", path=path)
     if by_suffix == "cmx_3600" or re.search(r"^\s*(TITLE:|FCM:|\d{3,6}\s+\S+\s+\S+\s+[CDW])", text, re.M):
         return "cmx_3600"
     if by_suffix in ("otio_json",):
