@@ -607,7 +607,8 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     result.jobs = jobs
     shared: dict[str, Any] | None = None
     step = _match_step(recipe)
-    if step is not None and getattr(step.params, "reference", "hero") == "hero":
+    # A match step without its own reference (or with reference = "hero") matches the cut to its hero.
+    if step is not None and getattr(step.params, "reference", None) in (None, "hero"):
         hero = hero_clip([p for p in plans if p.status == "planned"], items)
         if hero is not None:
             shared = {"match_reference": _reference_still(hero), "match_reference_clip": hero.key}
