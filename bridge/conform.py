@@ -19,7 +19,6 @@ import math
 import multiprocessing
 import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -204,8 +203,7 @@ def hero_clip(plans: list[ClipPlan], timeline_items: dict[str, otio.schema.Clip]
     return found[0] if found else None
 
 
-def _plan(loaded: LoadedTimeline, relinker: Relinker, handles: int,
-          missing: str) -> tuple[list[ClipPlan], dict[str, otio.schema.Clip]]:
+def _plan(loaded: LoadedTimeline, relinker: Relinker, handles: int) -> tuple[list[ClipPlan], dict[str, otio.schema.Clip]]:
     plans: list[ClipPlan] = []
     items: dict[str, otio.schema.Clip] = {}
     multi = len(loaded.timelines) > 1
@@ -588,7 +586,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     timings["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    plans, items = _plan(loaded, relinker, handles, policy)
+    plans, items = _plan(loaded, relinker, handles)
     timings["relink and plan"] = time.perf_counter() - t0
     name = loaded.name
     missing_plans = [p for p in plans if p.status in ("missing", "failed")]
@@ -743,5 +741,6 @@ def run_timeline_cli(src: Path, recipe: Recipe, out_dir: Path, args: Any, config
     else:
         print(f"done {src} -> {result.report_path}")
     if result.status != "done":
-        print(f"postbay: {src}: finished with problems, see {result.report_path}", file=sys.stderr)
+        raise PostbayError(f"finished with problems ({result.status}); the rest is done", path=src,
+                           hint=f"see {result.report_path}")
 

@@ -19,9 +19,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path, PureWindowsPath
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
@@ -29,10 +28,8 @@ import opentimelineio as otio
 from postbay.errors import MediaError, PostbayError
 from postbay.media import MediaInfo, probe, timecode_to_frames
 
-__all__ = ["MEDIA_SUFFIXES", "MediaIndex", "Relink", "Relinker", "MissingPolicy", "url_to_path", "clip_reel",
+__all__ = ["MEDIA_SUFFIXES", "MediaIndex", "Relink", "Relinker", "url_to_path", "clip_reel",
            "media_origin"]
-
-MissingPolicy = Literal["fail", "skip"]
 
 #: Files that can be a clip's picture (stills and sequences excepted: postbay finishes movies).
 MEDIA_SUFFIXES = {".mov", ".mp4", ".m4v", ".mxf", ".mkv", ".avi", ".webm", ".mts", ".m2ts", ".ts", ".mpg",
@@ -171,7 +168,7 @@ class Relinker:
                 self._probes[path] = None
         return self._probes[path]
 
-    def locate(self, clip: otio.schema.Clip, source_rate: Fraction | None = None) -> Relink:
+    def locate(self, clip: otio.schema.Clip) -> Relink:
         """Find ``clip``'s media; ``Relink.how`` says how (or ``missing``)."""
         ref = clip.media_reference
         written = getattr(ref, "target_url", None) or None

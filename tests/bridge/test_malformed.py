@@ -8,7 +8,6 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import opentimelineio as otio
 import pytest
 
 from postbay.bridge.conform import conform_timeline
