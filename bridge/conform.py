@@ -15,6 +15,8 @@ rendered, what each written format lost, and how long it took.
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import math
 import multiprocessing
 import os
@@ -37,11 +39,11 @@ from postbay.bridge.timeline import FORMATS, LoadedTimeline, read_timeline, time
 from postbay.bridge.writeback import Picture, Written, write_all
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, frames_to_timecode, probe
-from postbay.recipe import Recipe
+from postbay.recipe import Recipe, parse_recipe
 from postbay.render import finish_clip, write_json_atomic
 
 __all__ = ["ClipPlan", "ConformResult", "RenderJob", "conform_timeline", "run_timeline_cli", "DEFAULT_HANDLES",
-           "hero_clip", "cdl_from_notes"]
+           "hero_clip", "cdl_from_notes", "recipe_data"]
 
 DEFAULT_HANDLES = 12
 Progress = Callable[[int, int], None]
@@ -317,12 +319,35 @@ def _group_jobs(plans: list[ClipPlan], timeline_name: str) -> list[RenderJob]:
 # Rendering
 
 
-def _render_one(media: str, recipe: Recipe, out_dir: str, start: int, count: int, name: str,
+def recipe_data(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as the TOML data it parses from: what crosses to a worker process (a processor
+    record may hold lambdas, which do not pickle)."""
+    data: dict[str, Any] = {
+        "name": recipe.name, "description": recipe.description,
+        "steps": [{"processor": s.name, **s.params.model_dump(mode="json", exclude_unset=True)} for s in recipe.steps],
+        "output": recipe.output.model_dump(mode="json"),
+        "deliveries": [d.model_dump(mode="json", exclude_none=True) for d in recipe.deliveries],
+    }
+    data.update(recipe.extra)
+    return data
+
+
+@functools.lru_cache(maxsize=8)
+def _worker_recipe(text: str, source: str) -> Recipe:
+    return parse_recipe(json.loads(text), source=source)
+
+
+def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, start: int, count: int, name: str,
                 shared: dict[str, Any] | None, gpu: str, ocio_config: str) -> tuple[str | None, dict[str, Any], str | None,
                                                                                       float]:
-    """Worker: one finish_clip call; errors come back as text (they cross a process boundary)."""
+    """Worker: one finish_clip call; errors come back as text (they cross a process boundary).
+
+    ``recipe`` is a :class:`Recipe` in-process, or ``(JSON data, source)`` in a worker process.
+    """
     t0 = time.perf_counter()
     try:
+        if isinstance(recipe, tuple):
+            recipe = _worker_recipe(*recipe)
         result = finish_clip(media, recipe, out_dir, gpu=gpu, ocio_config=ocio_config, start=start, count=count,
                              name=name, shared=shared)
         report = dict(result.report)
@@ -359,12 +384,14 @@ def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, worker
         if progress is not None:
             progress(done, total)
 
-    args = lambda job: (str(job.media), recipe, str(out_dir), job.start, job.count, job.name, shared, gpu,  # noqa: E731
-                        ocio_config)
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            finished(job, _render_one(*args(job)))
+            finished(job, _render_one(str(job.media), recipe, str(out_dir), job.start, job.count, job.name, shared,
+                                      gpu, ocio_config))
         return
+    portable = (json.dumps(recipe_data(recipe)), recipe.source)
+    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, shared, gpu,  # noqa: E731
+                        ocio_config)
     with _pool(min(workers, len(jobs))) as pool:
         pending: dict[Future[Any], RenderJob] = {pool.submit(_render_one, *args(job)): job for job in jobs}
         while pending:
