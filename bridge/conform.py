@@ -91,6 +91,8 @@ class ClipPlan:
     effects: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cdl: dict[str, Any] | None = None
+    lost: list[str] = field(default_factory=list)  # what each written format drops of this clip
+    conformed_clip: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         rate = self.media_rate
@@ -115,6 +117,8 @@ class ClipPlan:
             out["effects"] = self.effects
         if self.cdl is not None:
             out["cdl"] = self.cdl
+        if self.lost:
+            out["lost"] = self.lost
         return out
 
 
@@ -514,6 +518,7 @@ def _conformed_copy(loaded: LoadedTimeline, plans: list[ClipPlan], recipe: Recip
                         item.metadata["cdl"] = {"asc_sop": {k: plan.cdl[k] for k in ("slope", "offset", "power")},
                                                 "asc_sat": plan.cdl["saturation"]}
                 item.metadata["postbay"] = meta
+                plan.conformed_clip = item
     return root, picture
 
 
@@ -546,6 +551,38 @@ def _repoint_audio(item: otio.schema.Clip, plan: ClipPlan, job_media: dict[tuple
             plan.notes.append(f"audio follows the finished picture in {job.output.name}")
             return
     plan.notes.append("audio kept on its source media (no finished render holds this range with audio)")
+
+
+def _clip_losses(plan: ClipPlan, written: Written) -> list[str]:
+    """What ``written`` (a format's measured losses) takes from this clip, in words."""
+    clip = plan.conformed_clip
+    if clip is None or not written.lost:
+        return []
+    label = FORMATS[written.format][0].upper()
+    lost = " | ".join(written.lost)
+    out = []
+    parent = clip.parent()
+    if plan.track_label.startswith("A") and "audio tracks" in lost:
+        out.append("the clip's audio track")
+    if plan.track_label.startswith("V") and plan.track_label != "V1" and "video tracks" in lost:
+        out.append("the clip's video track")
+    if clip.markers and "markers:" in lost:
+        out.append(f"{len(clip.markers)} marker(s)")
+    elif clip.markers and "marker names upper-cased" in lost:
+        out.append("marker names upper-cased")
+    if parent is not None and "transitions:" in lost:
+        siblings = list(parent)
+        index = siblings.index(clip)
+        near = [siblings[i] for i in (index - 1, index + 1) if 0 <= i < len(siblings)]
+        if any(isinstance(item, otio.schema.Transition) for item in near):
+            out.append("its dissolve (becomes a cut)")
+    if plan.effects and "speed/freeze effects" in lost:
+        out.append("its speed/freeze effect")
+    if plan.cdl is not None and "ASC CDLs" in lost:
+        out.append("its CDL")
+    if "postbay clip metadata" in lost:
+        out.append("postbay metadata")
+    return [f"{label}: {item}" for item in out]
 
 
 # --------------------------------------------------------------------------------------------
@@ -661,6 +698,9 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     result.conformed = conformed
     picture = picture or Picture(1920, 1080, loaded.rate)
     result.written = write_all(conformed, loaded.format, out_dir, name, rate=loaded.rate, picture=picture)
+    for written in result.written:
+        for plan in plans:
+            plan.lost += _clip_losses(plan, written)
     timings["write timelines"] = time.perf_counter() - t0
 
     if recipe.deliveries:
@@ -732,6 +772,8 @@ def summary_text(report: dict[str, Any]) -> str:
             lines.append(f"      media: {rl['how']}" + (f" {rl['path']}" if rl["path"] else f" (tried: {'; '.join(rl['tried'])})"))
         for note in clip.get("notes", []):
             lines.append(f"      note: {note}")
+        if clip.get("lost"):
+            lines.append(f"      lost: {'; '.join(clip['lost'])}")
         for eff in clip.get("effects", []):
             lines.append(f"      effect: {eff['kind']} {eff['effect']} kept {eff['kept']}")
         if clip.get("cdl"):
