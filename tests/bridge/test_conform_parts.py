@@ -65,3 +65,22 @@ def test_speed_and_freeze_are_kept_and_played(tmp_path: Path) -> None:
     back = otio.adapters.read_from_file(str(tmp_path / "out" / "speed.postbay.otio"))
     assert [type(e).__name__ for c in back.find_clips() for e in c.effects] == ["LinearTimeWarp", "FreezeFrame"]
     assert "speed" in result.summary_path.read_text()
+
+
+def test_parallel_renders_from_a_threaded_host(tmp_path: Path) -> None:
+    """The daemon and the API call the conform from a thread: workers then come from a fork server."""
+    import threading
+
+    tl = build_cut(tmp_path / "media", [Shot("a.mov", 14, 6), Shot("b.mov", 14, 6)], rate=Fraction(25))
+    src = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(tl, str(src))
+    outcome: dict = {}
+
+    def run() -> None:
+        outcome["result"] = conform_timeline(src, recipe_with(), tmp_path / "out", workers=2)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(120)
+    result = outcome["result"]
+    assert result.ok and [p.status for p in result.clips] == ["conformed", "conformed"]
