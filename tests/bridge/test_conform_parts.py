@@ -84,3 +84,15 @@ def test_parallel_renders_from_a_threaded_host(tmp_path: Path) -> None:
     worker.join(120)
     result = outcome["result"]
     assert result.ok and [p.status for p in result.clips] == ["conformed", "conformed"]
+
+
+def test_otio_bundles_round_trip(tmp_path: Path) -> None:
+    tl = build_cut(tmp_path / "media", [Shot("a.mov", 14, 6), Shot("b.mov", 14, 6)], rate=Fraction(25))
+    for fmt in ("otioz", "otiod"):
+        src = tmp_path / f"cut.{fmt}"
+        otio.adapters.write_to_file(tl, str(src), adapter_name=fmt)
+        result = conform_timeline(src, recipe_with(), tmp_path / f"out_{fmt}", workers=1)
+        assert result.loaded.format == fmt
+        assert [(w.format, w.path.name, w.lost) for w in result.written] == [
+            ("otio_json", "cut.postbay.otio", []), (fmt, f"cut.postbay.{fmt}", [])]
+        assert [p.status for p in result.clips] == ["conformed", "conformed"]
