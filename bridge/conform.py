@@ -239,7 +239,9 @@ def _plan(loaded: LoadedTimeline, relinker: Relinker, handles: int) -> tuple[lis
                     continue
                 plan.relink = relinker.locate(item)
                 if not plan.relink.found:
-                    plan.status = "missing"
+                    plan.status = "failed" if plan.relink.how == "unreadable" else "missing"
+                    if plan.relink.how == "unreadable":
+                        plan.notes.append(plan.relink.tried[-1])
                     continue
                 if kind == "Audio":
                     plan.status = "passed through"

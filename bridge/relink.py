@@ -86,7 +86,7 @@ class Relink:
     """Where a clip's media was found (``path``) and how, or why not."""
 
     path: Path | None
-    how: str  # "as given", "relative to the timeline", "by name", "by reel and timecode", "missing"
+    how: str  # "as given", "relative to the timeline", "by name", "by reel and timecode", "missing", "unreadable"
     written: str | None  # the reference as the timeline wrote it
     tried: list[str] = field(default_factory=list)
 
@@ -156,16 +156,20 @@ class Relinker:
                 raise PostbayError("media root is not a folder", path=root, hint="check --media-root / media_roots")
         self.index = MediaIndex(self.roots, exclude=list(exclude))
         self._probes: dict[Path, MediaInfo | None] = {}
+        self.problems: dict[Path, str] = {}  # why a file that exists is not usable video
 
     def probe(self, path: Path) -> MediaInfo | None:
-        """The file's probe, or None when it is not readable video (cached)."""
+        """The file's probe, or None when it is not readable video (cached; the reason in ``problems``)."""
         path = Path(path)
         if path not in self._probes:
             try:
                 info = probe(path)
                 self._probes[path] = info if info.video is not None else None
-            except PostbayError:
+                if info.video is None:
+                    self.problems[path] = "has no video stream"
+            except PostbayError as exc:
                 self._probes[path] = None
+                self.problems[path] = exc.message
         return self._probes[path]
 
     def locate(self, clip: otio.schema.Clip) -> Relink:
@@ -179,7 +183,12 @@ class Relinker:
             names.append(name)
             if path is not None:
                 tried.append(f"as given: {path}")
-                if path.is_file() and self.probe(path) is not None:
+                if path.is_file():
+                    if self.probe(path) is None:
+                        # The editor's own file is there but broken: say so rather than quietly
+                        # linking another file that happens to share its name.
+                        tried.append(f"{path} exists but is not usable video: {self.problems.get(path)}")
+                        return Relink(None, "unreadable", written, tried)
                     relative = not written.lower().startswith("file:") and not Path(written).expanduser().is_absolute()
                     how = "relative to the timeline" if relative else "as given"
                     return Relink(path, how, written, tried)

@@ -116,3 +116,18 @@ def test_missing_media_fail_renders_nothing(tmp_path: Path) -> None:
 def test_media_root_must_exist(tmp_path: Path) -> None:
     with pytest.raises(PostbayError, match="media root is not a folder"):
         Relinker(tmp_path / "cut.otio", [tmp_path / "nope"])
+
+
+def test_a_broken_file_where_the_timeline_points_is_not_swapped_for_a_namesake(tmp_path: Path) -> None:
+    """The editor's file exists but is corrupt: fail on it, do not link another file of that name."""
+    broken = tmp_path / "edit" / "s0.mov"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not a movie")
+    _media(tmp_path / "roots", "s0.mov")
+    path = _cut_with_urls(tmp_path, [broken.as_uri()])
+    config = SimpleNamespace(media_roots=[tmp_path / "roots"], gpu="off")
+    with pytest.raises(PostbayError, match="s0.mov exists but is not usable video: not a readable media file"):
+        conform_timeline(path, recipe_with(), tmp_path / "out", config=config, workers=1)
+    result_skip = conform_timeline(path, recipe_with(missing="skip"), tmp_path / "out2", config=config, workers=1)
+    assert result_skip.clips[0].status == "failed" and result_skip.clips[0].relink.how == "unreadable"
+    assert result_skip.status == "done with problems"
