@@ -3,6 +3,6 @@
 Importing this package registers every built-in with :data:`postbay.registry.BUILTINS`.
 """
 
-from postbay.processors import basic  # noqa: F401
+from postbay.processors import basic, bed, captions, cleanup, loudness  # noqa: F401
 
-__all__ = ["basic"]
+__all__ = ["basic", "bed", "captions", "cleanup", "loudness"]
