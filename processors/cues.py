@@ -197,8 +197,8 @@ def _segment(words: list[Word], fps: float, rules: CueRules, cuts: list[float]) 
             cost = best[i] + end_cost + layout_cost + 1.5 + 2.0 * inner_stops
             if cps > rules.max_cps:
                 cost += 10.0 * (cps - rules.max_cps)
-            if span < rules.min_duration:
-                cost += 2.0 * (rules.min_duration - span) / rules.min_duration
+            if avail < rules.min_duration:  # too short to stay up: it would push the next cue late
+                cost += 10.0 + 50.0 * (rules.min_duration - avail) / rules.min_duration
             if chars < 12 and j < n:
                 cost += 1.0
             if cost < best[j]:
@@ -225,25 +225,26 @@ def _time(groups: list[tuple[int, int, tuple[str, ...]]], words: list[Word], fps
     end_limit = math.floor(duration * fps + 1e-6) if duration is not None else None
     spans: list[list[int]] = []
     prev_end = -gap
+
+    def in_point(frame: int) -> int:
+        # an in point a few frames before a cut starts on the cut instead (the last such cut)
+        return max([c for c in cut_f if frame < c < frame + margin_f], default=frame)
+
     for k, (i, j, lines) in enumerate(groups):
-        chars = len(" ".join(lines))
-        start = max(int(round(words[i].start * fps)), prev_end + gap, 0)
-        for c in cut_f:  # an in point just before a cut starts on the cut instead
-            if start < c and c - start < margin_f and c <= int(round(words[i].end * fps)):
-                start = c
-        want = max(math.ceil(words[j - 1].end * fps), start + min_f, start + math.ceil(chars / rules.max_cps * fps))
-        end = min(want, start + max_f)
+        read_f = math.ceil(len(" ".join(lines)) / rules.max_cps * fps - 1e-6)
+        next_limit = math.inf
         if k + 1 < len(groups):
-            next_start = int(round(words[groups[k + 1][0]].start * fps))
-            end = max(min(end, next_start - gap), start + min_f)
+            next_limit = in_point(int(round(words[groups[k + 1][0]].start * fps))) - gap
+        start = in_point(max(int(round(words[i].start * fps)), prev_end + gap, 0))
+        # up from the first word to the last, at least the minimum and the reading time,
+        # at most the maximum, and off the screen before the next cue comes in
+        end = max(math.ceil(words[j - 1].end * fps - 1e-6), start + min_f, start + read_f)
+        end = max(min(end, start + max_f, next_limit), start + min_f)
+        for c in cut_f:  # an out point a few frames after a cut ends on the cut, or holds past it
+            if start < c < end and end - c < margin_f:
+                end = c if c - start >= max(min_f, read_f) else min(c + margin_f, start + max_f)
         if end_limit is not None and end > end_limit:
             end = max(end_limit, start + 1)
-        for c in cut_f:  # an out point just after a cut ends on the cut, if the cue stays long enough
-            if start < c < end and end - c < margin_f:
-                end = c if c - start >= min_f else max(end, c + margin_f)
-            if start < c < end and c - start < margin_f:
-                start = c if end - c >= min_f else start
-        end = min(end, start + max_f)
         spans.append([start, end])
         prev_end = end
     return [Cue(s / fps, e / fps, lines) for (s, e), (_, _, lines) in zip(spans, groups)]
