@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from postbay.media import read_audio
+from postbay.processors.cues import CUT_MARGIN, CueRules, Word
+from postbay.subtitles import Cue
 from postbay.synth import smooth_frame
 
 SENTENCES = [
@@ -93,3 +95,51 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
         for j, h in enumerate(hyp, 1):
             prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
     return d[len(hyp)] / max(1, len(ref))
+
+
+def rule_violations(cues: list[Cue], words: list[Word], rules: CueRules, fps: Fraction,
+                    cuts: list[float] = ()) -> list[str]:
+    """Every rule a subtitler checks; returns what is broken (empty: the cues are acceptable)."""
+    problems = []
+    f = float(fps)
+    gap = rules.min_gap_frames / f
+    if " ".join(" ".join(c.lines) for c in cues).split() != [w.text for w in words]:
+        problems.append("words lost, added or reordered")
+    for k, c in enumerate(cues):
+        tag = f"cue {k + 1} {c.lines}"
+        for t in (c.start, c.end):
+            if abs(t * f - round(t * f)) > 1e-6:
+                problems.append(f"{tag}: {t} is not on a frame")
+        if len(c.lines) > rules.max_lines:
+            problems.append(f"{tag}: {len(c.lines)} lines")
+        for line in c.lines:
+            if len(line) > rules.max_chars_per_line:
+                problems.append(f"{tag}: line of {len(line)} characters")
+        for top, bottom in zip(c.lines, c.lines[1:]):
+            a, b = top.split()[-1], bottom.split()[0]
+            if a[0].isupper() and b[0].isupper() and not a.endswith((",", ".", "?", "!", ";", ":")):
+                problems.append(f"{tag}: line break splits the name {a} {b}")
+        duration = c.end - c.start
+        if duration < rules.min_duration - 1e-6:
+            problems.append(f"{tag}: {duration:.3f} s is too short")
+        if duration > rules.max_duration + 1e-6:
+            problems.append(f"{tag}: {duration:.3f} s is too long")
+        nxt = cues[k + 1] if k + 1 < len(cues) else None
+        if nxt is not None and nxt.start - c.end < gap - 1e-6:
+            problems.append(f"{tag}: gap {nxt.start - c.end:.3f} s to the next cue")
+        if c.characters / duration > rules.max_cps + 1e-6:
+            # allowed only where the cue already stays up as long as it may
+            held = (nxt is not None and abs(nxt.start - gap - c.end) < 1e-6) or duration >= rules.max_duration - 1e-6
+            if not held:
+                problems.append(f"{tag}: {c.characters / duration:.1f} cps though it could stay up longer")
+        for cut in cuts:
+            if c.start < cut < c.end and min(cut - c.start, c.end - cut) < CUT_MARGIN - 1 / f - 1e-6:
+                problems.append(f"{tag}: straddles the cut at {cut:.3f} s by {min(cut - c.start, c.end - cut):.3f} s")
+    # sync: each cue starts at its first word (give or take a frame), never long after
+    position = 0
+    for c in cues:
+        first = words[position]
+        position += len(" ".join(c.lines).split())
+        if c.start < first.start - 1 / f - 1e-6 or c.start > first.start + CUT_MARGIN + 1e-6:
+            problems.append(f"cue {c.lines}: starts at {c.start:.3f} s, its first word at {first.start:.3f} s")
+    return problems
