@@ -108,12 +108,12 @@ def bed(samples: np.ndarray, rate: int, ctx: Any, params: BedParams) -> np.ndarr
     music, _ = read_audio(params.path, rate=rate)
     if music.shape[-1] == 0:
         raise MediaError("the music file has no audio", path=params.path)
-    measured = integrated_loudness(music, rate)
-    if math.isfinite(measured):
-        music = music * np.float32(10 ** ((params.level - measured) / 20))
     channels = samples.shape[0]
     if music.shape[0] != channels:  # mono music spreads to every channel; a mono clip takes the downmix
         music = np.repeat(music.mean(axis=0, keepdims=True), channels, axis=0)
+    measured = integrated_loudness(music, rate)  # measured as it will play, on the clip's channels
+    if math.isfinite(measured):
+        music = music * np.float32(10 ** ((params.level - measured) / 20))
     layer = fit_bed(music, n, rate, params.fade)
     regions = speech_regions(samples, rate) if params.duck else []
     if regions:

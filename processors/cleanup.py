@@ -3,8 +3,8 @@
 Generated and phone-recorded dialogue arrives with hiss, room tone, handling rumble and
 digital clicks. This step is what a dialogue editor does first:
 
-* **rumble**: a 4th-order high-pass at 80 Hz, run forwards and backwards (zero phase, so
-  the audio does not move against the picture);
+* **rumble**: a 4th-order high-pass at 80 Hz, run forwards and backwards (zero phase: no
+  frequency is delayed against the picture);
 * **de-click**: samples that jump far out of their neighbourhood (against a median filter,
   scaled by the local spread) are replaced by interpolation over the click;
 * **noise reduction**: spectral gating. The noise floor of each frequency is learnt from the
@@ -38,10 +38,10 @@ class CleanupParams(ParamModel):
 
 
 def highpass(samples: np.ndarray, rate: int, cutoff: float = RUMBLE_HZ) -> np.ndarray:
-    """Zero-phase 4th-order Butterworth high-pass."""
+    """Zero-phase 4th-order Butterworth high-pass (2nd order, forwards and backwards)."""
     if samples.shape[-1] < 64:
         return samples
-    sos = butter(2, cutoff, btype="highpass", fs=rate, output="sos")  # ×2 passes → 4th order
+    sos = butter(2, cutoff, btype="highpass", fs=rate, output="sos")
     return sosfiltfilt(sos, samples, axis=-1).astype(np.float32)
 
 

@@ -143,3 +143,33 @@ def rule_violations(cues: list[Cue], words: list[Word], rules: CueRules, fps: Fr
         if c.start < first.start - 1 / f - 1e-6 or c.start > first.start + CUT_MARGIN + 1e-6:
             problems.append(f"cue {c.lines}: starts at {c.start:.3f} s, its first word at {first.start:.3f} s")
     return problems
+
+
+def ffmpeg_ebur128(samples: np.ndarray, rate: int) -> dict[str, float]:
+    """FFmpeg's own EBU R128 meter (through PyAV's filter graph): integrated, LRA, true peak (dBTP)."""
+    from av.filter import Graph
+
+    x = np.ascontiguousarray(np.atleast_2d(samples).astype(np.float32))
+    layout = {1: "mono", 2: "stereo"}[x.shape[0]]
+    graph = Graph()
+    src = graph.add_abuffer(format="fltp", sample_rate=rate, layout=layout)
+    meter = graph.add("ebur128", "metadata=1:peak=true")
+    sink = graph.add("abuffersink")
+    src.link_to(meter)
+    meter.link_to(sink)
+    graph.configure()
+    last = None
+    for start in range(0, x.shape[-1], 4800):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[:, start:start + 4800]), format="fltp", layout=layout)
+        frame.sample_rate = rate
+        frame.pts = start
+        graph.push(frame)
+        while True:
+            try:
+                last = graph.pull()
+            except (av.error.BlockingIOError, av.error.EOFError):
+                break
+    meta = dict(last.metadata)
+    peak = float(meta["lavfi.r128.true_peak"])
+    return {"integrated": float(meta["lavfi.r128.I"]), "lra": float(meta["lavfi.r128.LRA"]),
+            "true_peak": 20 * np.log10(peak) if peak > 0 else -np.inf}
