@@ -197,6 +197,9 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         os.replace(tmp_path, out_path)
         if captions is not None and captions.cues:
             report["sidecars"] = [str(p) for p in write_sidecars(captions.cues, out_path)]
+        elif captions is not None:  # no cues this time: no stale captions from an earlier render
+            for stale in (out_path.with_suffix(".srt"), out_path.with_suffix(".vtt")):
+                stale.unlink(missing_ok=True)
         elapsed = time.perf_counter() - t_start
         report.update({
             "status": "done", "output": str(out_path), "output_probe": probe(out_path).to_dict(),

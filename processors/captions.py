@@ -55,6 +55,15 @@ class CaptionsParams(CueRules):
     style: Literal["box", "outline"] = Field(default="box", description="burn-in style: text on a box, or outlined")
     size: float = Field(default=0.05, gt=0.01, le=0.2, description="burn-in text height, fraction of a 16:9 frame's height")
 
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        if value != "auto" and value not in _LANGUAGE_CODES:
+            raise ValueError(f"{value!r} is not a Whisper language code (e.g. en, fr, de, es, ja) or \"auto\"")
+        return value
+
     @field_validator("model")
     @classmethod
     def _model_folder(cls, value: str | None) -> str | None:
@@ -88,10 +97,16 @@ def load_model(model: str | None = None, device: str = "auto") -> Any:
 
     path = model or default_model_path()
     dev, compute = _device(device)
-    key = (path, dev, compute)
+    key = (path, device, dev)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            _MODELS[key] = WhisperModel(path, device=dev, compute_type=compute, local_files_only=True)
+            try:
+                _MODELS[key] = WhisperModel(path, device=dev, compute_type=compute, local_files_only=True)
+            except RuntimeError:
+                if device != "auto" or dev == "cpu":
+                    raise
+                # a GPU is there but CTranslate2 cannot use it (cuBLAS/cuDNN missing): the CPU still works
+                _MODELS[key] = WhisperModel(path, device="cpu", compute_type="int8", local_files_only=True)
         return _MODELS[key]
 
 
@@ -193,8 +208,8 @@ def captions(samples: np.ndarray, rate: int, ctx: Any, params: CaptionsParams) -
     if samples.shape[-1] == 0:
         ctx.notes["note"] = "no audio stream: no captions"
         return samples
-    peak_rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
-    if peak_rms <= 10 ** (SILENCE_DBFS / 20):
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    if rms <= 10 ** (SILENCE_DBFS / 20):
         ctx.notes["note"] = "the audio is silent: no captions"
         return samples
     words, language = transcribe(samples, rate, model=params.model, language=params.language,

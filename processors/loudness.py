@@ -6,9 +6,10 @@ absolute gate and the −10 LU relative gate, surround channels weighted 1.41 an
 out. Loudness range follows EBU Tech 3342 (3 s short-term loudness, −20 LU relative gate,
 10th to 95th percentile); true peak is read on a 4× oversampled signal.
 
-Two passes: measure, apply the gain, then a look-ahead true-peak limiter catches what the
-gain pushed over the ceiling; the result is measured again and trimmed until it is within
-0.1 LU of the target.
+Two passes: measure, apply the gain, then a look-ahead true-peak limiter (on an 8×
+oversampled envelope) catches what the gain pushed over the ceiling; the result is measured
+again and trimmed until it is within 0.1 LU of the target. The report's true peaks are the
+8× readings (at or above a 4× BS.1770 meter's).
 """
 
 from __future__ import annotations
@@ -119,19 +120,16 @@ def true_peak(samples: np.ndarray) -> float:
     return 20 * math.log10(peak) if peak > 0 else _SILENT
 
 
-def _limit(samples: np.ndarray, rate: int, ceiling_db: float) -> np.ndarray:
-    """Look-ahead true-peak limiter: a smooth gain that never lets the oversampled peak pass the ceiling."""
+def _limiter_gain(env: np.ndarray, rate: int, ceiling_db: float) -> np.ndarray:
+    """Look-ahead true-peak limiter gain for a peak envelope: smooth, never above what a sample needs."""
     ceiling = 10 ** (ceiling_db / 20)
-    # 8× here, finer than the 4× meter: peaks between the meter's points stay under the ceiling too
-    env = _oversampled_peaks(samples, 2 * OVERSAMPLE)
     need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
     if need.min() >= 1.0:
-        return samples
+        return need
     window = max(3, int(0.005 * rate) | 1)  # 5 ms look-ahead either side
     # min over 2w then mean over w: every averaged value is a minimum that covered this sample,
     # so the smoothed gain is never above what any sample needs
-    gain = uniform_filter1d(minimum_filter1d(need, 2 * window + 1, mode="nearest"), window, mode="nearest")
-    return (samples * gain[None, :].astype(samples.dtype)).astype(np.float32)
+    return uniform_filter1d(minimum_filter1d(need, 2 * window + 1, mode="nearest"), window, mode="nearest")
 
 
 def _lra_compress(samples: np.ndarray, rate: int, target_lra: float, measured_lra: float) -> np.ndarray:
@@ -162,7 +160,7 @@ def normalise(samples: np.ndarray, rate: int, params: LoudnessParams) -> tuple[n
     """Two-pass loudness normalisation; returns the samples and the before/after measurements."""
     x = np.atleast_2d(np.asarray(samples, np.float32))
     before = integrated_loudness(x, rate)
-    report: dict[str, float] = {"input_lufs": round(before, 2), "input_true_peak": round(true_peak(x), 2)}
+    report: dict[str, float] = {"input_lufs": round(before, 2)}
     if not math.isfinite(before):
         report["note"] = "silent or shorter than 0.4 s: left as is"  # type: ignore[assignment]
         return x, report
@@ -172,14 +170,25 @@ def normalise(samples: np.ndarray, rate: int, params: LoudnessParams) -> tuple[n
         if lra > params.lra:
             x = _lra_compress(x, rate, params.lra, lra)
     ceiling = params.true_peak - 0.2  # margin for other meters' interpolators and the encoder
+    # 8×, finer than the 4× meter: peaks between the meter's points stay under the ceiling too.
+    # The envelope is measured once: a scalar gain scales it, and the limiter's gain moves
+    # slowly against it.
+    env = _oversampled_peaks(x, 2 * OVERSAMPLE)
     y = x
     gain_db = 0.0
     for _ in range(4):
         gain_db += params.target - integrated_loudness(y, rate)
-        y = _limit(x * np.float32(10 ** (gain_db / 20)), rate, ceiling)
+        gain = 10 ** (gain_db / 20)
+        y = (x * (gain * _limiter_gain(env * gain, rate, ceiling))[None, :]).astype(np.float32)
         if abs(integrated_loudness(y, rate) - params.target) < 0.1:
             break
-    report.update(output_lufs=round(integrated_loudness(y, rate), 2), output_true_peak=round(true_peak(y), 2),
+    out_env = _oversampled_peaks(y, 2 * OVERSAMPLE)
+    if out_env.max() > 10 ** ((ceiling + 0.05) / 20):  # the slow gain let a peak through: one exact pass
+        y = (y * _limiter_gain(out_env, rate, ceiling)[None, :]).astype(np.float32)
+        out_env = _oversampled_peaks(y, 2 * OVERSAMPLE)
+    report.update(input_true_peak=round(20 * math.log10(max(float(env.max()), 1e-12)), 2),
+                  output_lufs=round(integrated_loudness(y, rate), 2),
+                  output_true_peak=round(20 * math.log10(max(float(out_env.max()), 1e-12)), 2),
                   gain_db=round(gain_db, 2))
     if params.lra is not None:
         report["output_lra"] = round(loudness_range(y, rate), 2)

@@ -88,9 +88,11 @@ def test_vertical_delivery_burns_captions_above_the_ui_zone(tmp_path: Path) -> N
 @pytest.mark.parametrize("audio", [None, "silence"])
 def test_no_audio_or_silence_gives_no_captions_not_an_error(clip, tmp_path: Path, audio) -> None:
     source = clip("quiet.mov", frames=24, audio=audio)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "quiet.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nan earlier render\n")
     result = finish_clip(source, recipe(loudness=False), tmp_path / "out")
     assert result.ok
     assert "sidecars" not in result.report
-    assert not list((tmp_path / "out").glob("*.srt"))
+    assert not list((tmp_path / "out").glob("*.srt"))  # a stale sidecar is not left to contradict the output
     note = result.report["notes"]["1:captions"]["note"]
     assert "no captions" in note and ("no audio stream" in note if audio is None else "silent" in note)

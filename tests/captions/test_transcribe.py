@@ -98,6 +98,9 @@ def test_english_only_model_refuses_another_language(voices) -> None:
         _run_step(voices[0][1], language="fr")
 
 
-def test_model_folder_is_checked_at_the_edge(tmp_path) -> None:
+def test_parameters_are_checked_at_the_edge(tmp_path) -> None:
     with pytest.raises(ValueError, match="not a CTranslate2 Whisper model folder"):
         captions_mod.CaptionsParams(model=str(tmp_path))
+    with pytest.raises(ValueError, match="not a Whisper language code"):
+        captions_mod.CaptionsParams(language="english")
+    assert captions_mod.CaptionsParams(language="fr").language == "fr"
