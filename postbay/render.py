@@ -147,7 +147,8 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
                 samples, rate = read_audio(source, start_s, duration_s)
             else:
                 samples, rate = np.zeros((1, 0), np.float32), 48000
-            samples = pipeline.process_audio(samples, rate)
+            processed = pipeline.process_audio(samples, rate)
+            samples = None if processed is samples else processed  # untouched (captions only): copy as before
             if pipeline.shared.get("frame_steps"):
                 pipeline.steps = [*pipeline.steps, *pipeline.shared.pop("frame_steps")]
                 fmt_out = pipeline.output_format(fmt_in)

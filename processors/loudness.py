@@ -103,13 +103,26 @@ def loudness_range(samples: np.ndarray, rate: int) -> float:
     return float(hi - lo)
 
 
-def _oversampled_peaks(samples: np.ndarray, factor: int = OVERSAMPLE) -> np.ndarray:
-    """Per-sample true-peak envelope: the largest of the oversampled values around each sample."""
+def _oversampled_peaks(samples: np.ndarray, factor: int = OVERSAMPLE, floor: float = 0.0) -> np.ndarray:
+    """Per-sample true-peak envelope: the largest of the oversampled values around each sample.
+
+    Blocks whose sample peak is under ``floor`` keep their sample values: the inter-sample
+    peaks of real audio stay within a few dB of its sample peaks, and a limiter only needs
+    the envelope near its ceiling (``floor`` is set well below it).
+    """
     x = np.atleast_2d(np.asarray(samples, np.float64))
-    up = np.abs(resample_poly(x, factor, 1, axis=-1))
     n = x.shape[-1]
-    env = up[:, : n * factor].reshape(x.shape[0], n, factor).max(axis=-1)
-    return np.maximum(env.max(axis=0), np.abs(x).max(axis=0))
+    env = np.abs(x).max(axis=0)
+    block, pad = 16384, 32  # pad covers resample_poly's filter (10 input samples each side)
+    for start in range(0, n, block):
+        end = min(n, start + block)
+        if env[start:end].max() < floor:
+            continue
+        lo, hi = max(0, start - pad), min(n, end + pad)
+        up = np.abs(resample_poly(x[:, lo:hi], factor, 1, axis=-1))[:, : (hi - lo) * factor]
+        peaks = up.reshape(x.shape[0], hi - lo, factor).max(axis=-1).max(axis=0)
+        env[start:end] = np.maximum(env[start:end], peaks[start - lo:end - lo])
+    return env
 
 
 def true_peak(samples: np.ndarray) -> float:
@@ -173,7 +186,8 @@ def normalise(samples: np.ndarray, rate: int, params: LoudnessParams) -> tuple[n
     # 8×, finer than the 4× meter: peaks between the meter's points stay under the ceiling too.
     # The envelope is measured once: a scalar gain scales it, and the limiter's gain moves
     # slowly against it.
-    env = _oversampled_peaks(x, 2 * OVERSAMPLE)
+    headroom = 10 ** ((ceiling - (params.target - before) - 8.0) / 20)  # 8 dB under where limiting starts
+    env = _oversampled_peaks(x, 2 * OVERSAMPLE, floor=headroom)
     y = x
     gain_db = 0.0
     for _ in range(4):
@@ -182,10 +196,11 @@ def normalise(samples: np.ndarray, rate: int, params: LoudnessParams) -> tuple[n
         y = (x * (gain * _limiter_gain(env * gain, rate, ceiling))[None, :]).astype(np.float32)
         if abs(integrated_loudness(y, rate) - params.target) < 0.1:
             break
-    out_env = _oversampled_peaks(y, 2 * OVERSAMPLE)
+    near = 10 ** ((ceiling - 8.0) / 20)
+    out_env = _oversampled_peaks(y, 2 * OVERSAMPLE, floor=near)
     if out_env.max() > 10 ** ((ceiling + 0.05) / 20):  # the slow gain let a peak through: one exact pass
         y = (y * _limiter_gain(out_env, rate, ceiling)[None, :]).astype(np.float32)
-        out_env = _oversampled_peaks(y, 2 * OVERSAMPLE)
+        out_env = _oversampled_peaks(y, 2 * OVERSAMPLE, floor=near)
     report.update(input_true_peak=round(20 * math.log10(max(float(env.max()), 1e-12)), 2),
                   output_lufs=round(integrated_loudness(y, rate), 2),
                   output_true_peak=round(20 * math.log10(max(float(out_env.max()), 1e-12)), 2),

@@ -96,3 +96,14 @@ def test_no_audio_or_silence_gives_no_captions_not_an_error(clip, tmp_path: Path
     assert not list((tmp_path / "out").glob("*.srt"))  # a stale sidecar is not left to contradict the output
     note = result.report["notes"]["1:captions"]["note"]
     assert "no captions" in note and ("no audio stream" in note if audio is None else "silent" in note)
+
+
+def test_captions_alone_leave_the_audio_copied(talk: Path, tmp_path: Path) -> None:
+    """Captions only listen: the source's audio packets are copied, not re-encoded."""
+    result = finish_clip(talk, recipe(loudness=False, output='codec = "h264"\ncontainer = "mov"\naudio = "copy"'),
+                         tmp_path)
+    with av.open(str(talk)) as src, av.open(str(result.output)) as out:
+        assert out.streams.audio[0].codec_context.name == src.streams.audio[0].codec_context.name == "pcm_s16le"
+    source, _ = read_audio(talk)
+    copied, _ = read_audio(result.output)
+    assert np.array_equal(source[:, : copied.shape[-1]], copied)
