@@ -65,13 +65,14 @@ def _block_powers(samples: np.ndarray, rate: int, block_s: float, hop_s: float) 
     """Weighted mean-square power of each (block, hop) window of K-weighted audio."""
     x = np.atleast_2d(np.asarray(samples, np.float64))
     z = sosfilt(_k_weighting(int(rate)), x, axis=-1)
-    block, hop = int(round(block_s * rate)), int(round(hop_s * rate))
-    n = z.shape[-1]
-    if n < block:
+    hop = int(round(hop_s * rate))
+    per_block = int(round(block_s / hop_s))  # blocks are whole hops (400 ms = 4 × 100 ms, 3 s = 30 × 100 ms)
+    n_hops = z.shape[-1] // hop
+    if n_hops < per_block:
         return np.zeros(0)
-    csum = np.concatenate([np.zeros((z.shape[0], 1)), np.cumsum(z * z, axis=-1)], axis=-1)
-    starts = np.arange(0, n - block + 1, hop)
-    ms = (csum[:, starts + block] - csum[:, starts]) / block
+    hop_energy = np.square(z[:, : n_hops * hop]).reshape(z.shape[0], n_hops, hop).sum(axis=-1)
+    csum = np.concatenate([np.zeros((z.shape[0], 1)), np.cumsum(hop_energy, axis=-1)], axis=-1)
+    ms = (csum[:, per_block:] - csum[:, :-per_block]) / (per_block * hop)
     return (_weights(z.shape[0])[:, None] * ms).sum(axis=0)
 
 
@@ -188,16 +189,22 @@ def normalise(samples: np.ndarray, rate: int, params: LoudnessParams) -> tuple[n
     # slowly against it.
     headroom = 10 ** ((ceiling - (params.target - before) - 8.0) / 20)  # 8 dB under where limiting starts
     env = _oversampled_peaks(x, 2 * OVERSAMPLE, floor=headroom)
-    y = x
-    gain_db = 0.0
+    gain_db = params.target - (integrated_loudness(x, rate) if params.lra is not None else before)
     for _ in range(4):
-        gain_db += params.target - integrated_loudness(y, rate)
         gain = 10 ** (gain_db / 20)
-        y = (x * (gain * _limiter_gain(env * gain, rate, ceiling))[None, :]).astype(np.float32)
-        if abs(integrated_loudness(y, rate) - params.target) < 0.1:
+        limiter = _limiter_gain(env * gain, rate, ceiling)
+        y = (x * (gain * limiter)[None, :]).astype(np.float32)
+        if limiter.min() >= 1.0:
+            break  # gain alone: the loudness moved by exactly the gain
+        after = integrated_loudness(y, rate)
+        if abs(after - params.target) < 0.1:
             break
+        gain_db += params.target - after  # the limiter took some loudness: a little more gain
     near = 10 ** ((ceiling - 8.0) / 20)
-    out_env = _oversampled_peaks(y, 2 * OVERSAMPLE, floor=near)
+    if limiter.min() >= 1.0:
+        out_env = env * gain  # gain alone scales the envelope exactly
+    else:
+        out_env = _oversampled_peaks(y, 2 * OVERSAMPLE, floor=near)
     if out_env.max() > 10 ** ((ceiling + 0.05) / 20):  # the slow gain let a peak through: one exact pass
         y = (y * _limiter_gain(out_env, rate, ceiling)[None, :]).astype(np.float32)
         out_env = _oversampled_peaks(y, 2 * OVERSAMPLE, floor=near)
