@@ -76,8 +76,9 @@ def bench_captions(samples: np.ndarray, runs: int) -> dict[str, float]:
     direct()  # warm-up: first-call allocations on both paths
     times: dict[str, list[float]] = {"faster-whisper": [], "postbay": []}
     words = {}
-    for _ in range(runs):
-        for name, fn in (("faster-whisper", direct), ("postbay", postbay_step)):
+    pair = [("faster-whisper", direct), ("postbay", postbay_step)]
+    for run in range(runs):
+        for name, fn in (pair if run % 2 == 0 else pair[::-1]):  # alternate who goes first
             t0 = time.perf_counter()
             words[name] = fn()
             times[name].append(time.perf_counter() - t0)

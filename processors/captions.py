@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from scipy.signal import resample_poly
 
 from postbay.errors import PostbayError
@@ -63,6 +63,15 @@ class CaptionsParams(CueRules):
         if value != "auto" and value not in _LANGUAGE_CODES:
             raise ValueError(f"{value!r} is not a Whisper language code (e.g. en, fr, de, es, ja) or \"auto\"")
         return value
+
+    @model_validator(mode="after")
+    def _font_for_burn_in(self) -> CaptionsParams:
+        if self.burn:
+            try:
+                find_font()
+            except PostbayError as exc:  # at recipe load, not half-way through a render
+                raise ValueError(str(exc)) from None
+        return self
 
     @field_validator("model")
     @classmethod
