@@ -24,6 +24,7 @@ import av
 import av.error
 import numpy as np
 import opentimelineio as otio
+from av.subtitles.subtitle import SubtitleSet
 
 from postbay.errors import MediaError
 
@@ -42,6 +43,7 @@ __all__ = [
     "probe",
     "count_frames",
     "snap_rate",
+    "SUBTITLE_CODECS",
 ]
 
 AudioMode = Literal["copy", "pcm", "aac", "none"]
@@ -89,6 +91,16 @@ PRESETS: dict[str, Preset] = {
 }
 
 _MUXERS = {"mp4": "mp4", "mov": "mov", "mxf": "mxf", "mkv": "matroska"}
+
+#: The soft-subtitle codec each container takes (MXF takes none).
+SUBTITLE_CODECS = {"mp4": "mov_text", "mov": "mov_text", "mkv": "subrip"}
+
+_ASS_HEADER = (b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
+               b"Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
+               b"Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, "
+               b"Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
+               b"Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0\n\n"
+               b"[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n")
 
 # --------------------------------------------------------------------------------------------
 # Rates and timecode
@@ -598,7 +610,8 @@ class VideoWriter:
     def __init__(self, path: str | Path, *, preset: str | Preset, width: int, height: int,
                  rate: Fraction, container: str | None = None, sample_aspect_ratio: Fraction = Fraction(1),
                  timecode: str | None = None, reel: str | None = None, audio: AudioPlan | None = None,
-                 metadata: dict[str, str] | None = None):
+                 metadata: dict[str, str] | None = None, subtitles: list[Any] | None = None,
+                 subtitle_language: str | None = None):
         self.preset = PRESETS[preset] if isinstance(preset, str) else preset
         self.container_kind = container or self.preset.container
         if self.container_kind not in self.preset.containers:
@@ -615,6 +628,7 @@ class VideoWriter:
         self.output = _open(self.path, "w", format=_MUXERS[self.container_kind], options=options)
         try:
             self._setup(sample_aspect_ratio, timecode, reel, audio, metadata or {})
+            self._setup_subtitles(subtitles, subtitle_language)
         except Exception:
             self.output.close()
             raise
@@ -686,6 +700,36 @@ class VideoWriter:
         self.audio_mode = codec
         self._audio_iter = _audio_sources(plan, AudioTarget.of(astream))
 
+    def _setup_subtitles(self, cues: list[Any] | None, language: str | None) -> None:
+        """A soft subtitle track from cues (``.start``, ``.end`` seconds and ``.text``)."""
+        self.sstream = None
+        self._subtitles: list[Any] = sorted(cues or [], key=lambda c: c.start)
+        if not self._subtitles:
+            return
+        codec = SUBTITLE_CODECS.get(self.container_kind)
+        if codec is None:
+            raise MediaError(f"{self.container_kind} cannot carry a soft subtitle track", path=self.path,
+                             hint="use mp4, mov or mkv, or rely on the .srt/.vtt sidecars")
+        self.sstream = self.output.add_stream(codec)
+        # the text encoders take their style from an ASS header, even for plain text
+        self.sstream.codec_context.subtitle_header = _ASS_HEADER
+        self.sstream.time_base = Fraction(1, 1000)
+        if language:
+            self.sstream.metadata["language"] = language
+
+    def _mux_subtitles_until(self, t: float | None) -> None:
+        while self._subtitles and (t is None or self._subtitles[0].start <= t):
+            cue = self._subtitles.pop(0)
+            start, end = int(round(cue.start * 1000)), int(round(cue.end * 1000))
+            text = cue.text.replace("\n", "\\N")
+            packet = self.sstream.codec_context.encode_subtitle(
+                SubtitleSet.create(f"0,0,Default,,0,0,0,,{text}".encode(), start=0, end=end - start, pts=0))
+            packet.stream = self.sstream
+            packet.time_base = Fraction(1, 1000)
+            packet.pts = packet.dts = start
+            packet.duration = end - start
+            self.output.mux(packet)
+
     def _mux_audio_until(self, t: float | None) -> None:
         if self._audio_iter is None:
             return
@@ -722,6 +766,7 @@ class VideoWriter:
         frame.pts = self.frames_written
         frame.time_base = 1 / self.rate
         self._mux_audio_until((self.frames_written + 1) / self.rate)
+        self._mux_subtitles_until((self.frames_written + 1) / self.rate)
         try:
             self.output.mux(self.vstream.encode(frame))
         except av.error.FFmpegError as exc:
@@ -733,6 +778,7 @@ class VideoWriter:
         try:
             self.output.mux(self.vstream.encode(None))
             self._mux_audio_until(None)
+            self._mux_subtitles_until(None)
             if self.astream is not None and self.audio_mode != "copy":
                 self.output.mux(self.astream.encode(None))
         except av.error.FFmpegError as exc:
@@ -792,11 +838,12 @@ def read_audio(path: str | Path, start_seconds: float = 0.0, duration: float | N
         ast = container.streams.audio[0]
         rate = rate or ast.codec_context.sample_rate
         channels = ast.codec_context.channels
+        layout = ast.codec_context.layout.name
     if duration is None:
         info = probe(path)
         duration = max(0.0, max((a.duration for a in info.audio), default=info.duration) - start_seconds)
 
-    target = AudioTarget(rate, "fltp", "mono" if channels == 1 else "stereo", min(channels, 2))
+    target = AudioTarget(rate, "fltp", layout, channels)
     plan = AudioPlan(source=Path(path), mode="pcm", start_seconds=start_seconds, duration=duration)
     parts = [frame.to_ndarray() for _, frame in _audio_sources(plan, target)]
     samples = np.concatenate(parts, axis=-1) if parts else np.zeros((target.channels, 0), np.float32)

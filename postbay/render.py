@@ -29,6 +29,7 @@ from postbay.media import (AudioPlan, MediaInfo, VideoReader, VideoWriter, frame
 from postbay.pipeline import Pipeline, run_stages
 from postbay.recipe import Recipe
 from postbay.registry import FrameFormat
+from postbay.subtitles import Captions, write_sidecars
 from postbay.verify import Expectation, verify_output
 
 __all__ = ["FinishResult", "finish_clip", "output_paths", "write_json_atomic", "TEMP_MARK"]
@@ -132,27 +133,40 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         if reader.count <= 0:
             raise MediaError(f"no frames to render from frame {start}", path=source)
         fmt_in = FrameFormat(video.width, video.height, video.rate_fraction, reader.count, video.sar)
-        pipeline = Pipeline(recipe.steps, backend=backend, ocio_config=ocio_config, info=info, seed=seed,
-                            shared=dict(shared or {}))
-        fmt_out = pipeline.output_format(fmt_in)
         report["range"] = {"start": start, "frames": reader.count}
+        pipeline = Pipeline(recipe.steps, backend=backend, ocio_config=ocio_config, info=info, seed=seed,
+                            shared={"range": dict(report["range"]), **(shared or {})})
+        fmt_out = pipeline.output_format(fmt_in)
         timecode = _start_timecode(info, start)
 
+        # Audio steps run first, in this thread, on the rendered range's audio (an empty signal when
+        # the source has none, so steps such as captions can say so); they may leave frame steps that
+        # need their result (captions → burn-in) to run last on the pictures.
         audio_plan = None
-        if recipe.output.audio != "none" and info.audio:
-            start_s = video.start_time + start / float(video.rate_fraction)
-            duration_s = fmt_out.frames / float(fmt_out.rate)
-            samples = rate = None
-            if pipeline.audio_steps:
+        start_s = video.start_time + start / float(video.rate_fraction)
+        duration_s = fmt_out.frames / float(fmt_out.rate)
+        samples = rate = None
+        if pipeline.audio_steps:
+            if info.audio:
                 samples, rate = read_audio(source, start_s, duration_s)
-                samples = pipeline.process_audio(samples, rate)
+            else:
+                samples, rate = np.zeros((1, 0), np.float32), 48000
+            processed = pipeline.process_audio(samples, rate)
+            samples = None if processed is samples else processed  # untouched (captions only): copy as before
+            if pipeline.shared.get("frame_steps"):
+                pipeline.steps = [*pipeline.steps, *pipeline.shared.pop("frame_steps")]
+                fmt_out = pipeline.output_format(fmt_in)
+        if recipe.output.audio != "none" and info.audio:
             audio_plan = AudioPlan(source=source, mode=recipe.output.audio, start_seconds=start_s,
                                    duration=duration_s, samples=samples, sample_rate=rate)
+        captions: Captions | None = pipeline.shared.get("captions")
 
         writer = VideoWriter(tmp_path, preset=recipe.output.codec, container=recipe.output.resolved_container(),
                              width=fmt_out.width, height=fmt_out.height, rate=fmt_out.rate,
                              sample_aspect_ratio=fmt_out.sample_aspect_ratio, timecode=timecode, reel=info.reel,
-                             audio=audio_plan, metadata={"encoder_settings": f"postbay {__version__} {recipe.name}"})
+                             audio=audio_plan, metadata={"encoder_settings": f"postbay {__version__} {recipe.name}"},
+                             subtitles=captions.cues if captions and captions.soft_track else None,
+                             subtitle_language=captions.language if captions else None)
         total = fmt_out.frames
         done = 0
 
@@ -186,6 +200,11 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         if not verification.ok:
             raise VerifyError("verification failed: " + "; ".join(verification.problems), path=out_path)
         os.replace(tmp_path, out_path)
+        if captions is not None and captions.cues:
+            report["sidecars"] = [str(p) for p in write_sidecars(captions.cues, out_path)]
+        elif captions is not None:  # no cues this time: no stale captions from an earlier render
+            for stale in (out_path.with_suffix(".srt"), out_path.with_suffix(".vtt")):
+                stale.unlink(missing_ok=True)
         elapsed = time.perf_counter() - t_start
         report.update({
             "status": "done", "output": str(out_path), "output_probe": probe(out_path).to_dict(),

@@ -4,5 +4,15 @@ Importing this package registers every built-in with :data:`postbay.registry.BUI
 """
 
 from postbay.processors import basic  # noqa: F401
+from postbay.processors import bed  # noqa: F401
+from postbay.processors import captions  # noqa: F401
+from postbay.processors import cleanup  # noqa: F401
+from postbay.processors import loudness  # noqa: F401
 
-__all__ = ["basic"]
+__all__ = [
+    "basic",
+    "bed",
+    "captions",
+    "cleanup",
+    "loudness",
+]
