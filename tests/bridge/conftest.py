@@ -1,0 +1,141 @@
+"""A real postbay bay for the bridge tests: folders, a SQLite ledger, uvicorn on loopback.
+
+``bay`` starts the HTTP API on a free loopback port over a fresh ledger; ``worker`` renders
+the ledger's queued jobs with the real render engine, in a thread, the way the daemon's
+workers do (claim → progress → finish/fail), so progress moves through the ledger and out
+of ``/events`` exactly as in service.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postbay.bridge.api import ApiServer
+from postbay.config import ApiConfig, Config, WatchConfig
+from postbay.daemon.ledger import Ledger
+
+TOKEN = "s3cret-bay-token"
+
+
+@dataclass
+class Bay:
+    root: Path
+    media: Path
+    hot: Path
+    config: Config
+    ledger: Ledger
+    server: ApiServer
+    token: str | None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def request(self, method: str, path: str, body: Any = None, *, token: str | None = "default",
+                headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, Any]:
+        """(status, decoded JSON or bytes) of one HTTP request to the API."""
+        hdrs = dict(headers or {})
+        tok = self.token if token == "default" else token
+        if tok:
+            hdrs["Authorization"] = f"Bearer {tok}"
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, raw, ctype = resp.status, resp.read(), resp.headers.get("content-type", "")
+        except urllib.error.HTTPError as exc:
+            status, raw, ctype = exc.code, exc.read(), exc.headers.get("content-type", "")
+        return status, (json.loads(raw) if "json" in ctype else raw)
+
+
+def make_bay(tmp: Path, *, token: str | None = TOKEN, upload_limit_mb: int = 4096,
+             recipe: str = "review") -> Bay:
+    media, hot = tmp / "media", tmp / "hot" / "finish"
+    for folder in (media, hot):
+        folder.mkdir(parents=True)
+    config = Config(data_dir=tmp / "data", media_roots=[media],
+                    watch=[WatchConfig(path=hot, recipe=recipe, output=tmp / "hot-out")],
+                    api=ApiConfig(host="127.0.0.1", port=0, token=token, upload_limit_mb=upload_limit_mb))
+    ledger = Ledger(tmp / "data" / "ledger.sqlite", progress_interval=0.05)
+    server = ApiServer(config, ledger).start()
+    return Bay(tmp, media, hot, config, ledger, server, token)
+
+
+@pytest.fixture
+def bay(tmp_path):
+    b = make_bay(tmp_path)
+    yield b
+    b.server.stop()
+    b.ledger.close()
+
+
+class Worker:
+    """Renders queued jobs from the ledger with ``finish_clip``, one at a time."""
+
+    def __init__(self, ledger: Ledger, config: Config, slow: float = 0.0):
+        self.ledger, self.config, self.slow = ledger, config, slow
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        from postbay.errors import PostbayError
+        from postbay.recipe import load_recipe
+        from postbay.render import finish_clip
+
+        while not self.stop.is_set():
+            queued = self.ledger.list("queued")
+            if not queued:
+                time.sleep(0.05)
+                continue
+            job = self.ledger.claim(queued[0].id)
+            if job is None:
+                continue
+
+            def progress(done: int, total: int, job_id: str = job.id) -> None:
+                self.ledger.progress(job_id, done / max(1, total))
+                time.sleep(self.slow)
+
+            def cancelled(job_id: str = job.id) -> bool:
+                current = self.ledger.get(job_id)
+                return current is None or current.state == "cancelled"
+
+            try:
+                recipe = load_recipe(job.recipe, search_dirs=self.config.recipes)
+                result = finish_clip(job.source, recipe, job.output_dir, gpu="off", progress=progress,
+                                     cancelled=cancelled)
+                self.ledger.finish(job.id, [result.output], report=result.report_path)
+            except PostbayError as exc:
+                report = Path(job.output_dir) / f"{Path(job.source).stem}.report.json"
+                self.ledger.fail(job.id, str(exc), report=report if report.exists() else None)
+            except Exception as exc:  # the stand-in must never die silently in a test
+                self.ledger.fail(job.id, f"{type(exc).__name__}: {exc}")
+
+
+@pytest.fixture
+def worker(bay):
+    w = Worker(bay.ledger, bay.config, slow=0.03)
+    w.thread.start()
+    yield w
+    w.stop.set()
+    w.thread.join(timeout=30)
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
