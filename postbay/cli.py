@@ -22,6 +22,7 @@ __all__ = ["main", "COMMAND_MODULES", "load_cli_config", "Progress"]
 #: Modules whose ``add_commands(subparsers)`` contribute subcommands, in help order.
 COMMAND_MODULES = [
     "postbay.cli",
+    "postbay.daemon.cli",
     "postbay.bridge.cli",
 ]
 

@@ -1,0 +1,599 @@
+"""The hot-folder daemon: watch, settle, queue in the ledger, run, publish, tidy up.
+
+One main loop in the main thread owns the decisions (what to start, what a result means);
+watchdog and the scheduler only nominate work from their threads. Lifecycle:
+
+- start: validate the config (a bad key stops the start with an error that names it),
+  open the ledger, put jobs a crash left ``running`` back to ``queued`` (attempt + 1),
+  remove temp files of dead workers, watch the folders, rescan them, tell systemd READY.
+- run: settled files become jobs (once per fingerprint and recipe); queued jobs start when
+  a worker slot is free and their recipe's window is open; results move the source to
+  ``done/`` (or keep or delete it) or to ``failed/`` with ``NAME.report.json``.
+- SIGHUP: reload the config (folders added or removed live). SIGTERM/SIGINT: stop taking
+  jobs, let running ones finish for ``grace_seconds``, requeue what is left, exit 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import logging.handlers
+import os
+import queue
+import re
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from postbay.config import Config, WatchConfig, load_config
+from postbay.errors import ConfigError, PostbayError
+from postbay.recipe import find_recipes, load_recipe
+from postbay.render import TEMP_MARK, write_json_atomic
+
+from .executor import Executor, JobSpec, LocalProcessExecutor, Outcome
+from .ledger import Job, Ledger, fingerprint, pid_alive
+from .notify import SystemdNotifier
+from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
+from .watcher import TIMELINE_SUFFIXES, Arrival, ArrivalTracker, FolderWatcher
+
+__all__ = ["Daemon", "check_config", "default_config", "ledger_path", "remove_stale_temps"]
+
+log = logging.getLogger("postbay.daemon")
+
+
+def ledger_path(config: Config) -> Path:
+    return config.data_dir / "ledger.sqlite"
+
+
+def default_config(config: Config) -> Config:
+    """The embedded default: ``<data_dir>/watch/<recipe>`` for every known recipe, outputs
+    in ``<data_dir>/out/<recipe>``, when the config names no folder."""
+    if config.watch:
+        return config
+    config = config.model_copy(deep=True)
+    for name in sorted(find_recipes(config.recipes)):
+        config.watch.append(WatchConfig(path=config.data_dir / "watch" / name, recipe=name,
+                                        output=config.data_dir / "out" / name))
+    return config
+
+
+def check_config(config: Config) -> None:
+    """What pydantic cannot check alone: recipes exist, windows and crons parse, folders do
+    not overlap, some worker slot exists. Raises :class:`ConfigError` naming the key."""
+    src = config.source
+    problems: list[str] = []
+    if config.workers.cpu + config.workers.gpu == 0:
+        problems.append("workers.cpu: 0 with workers.gpu 0 leaves no worker slot (set workers.cpu = 1 or more)")
+    seen: dict[Path, int] = {}
+    for i, w in enumerate(config.watch):
+        key = f"watch[{i}]"
+        try:
+            load_recipe(w.recipe, search_dirs=config.recipes)
+        except PostbayError as exc:
+            problems.append(f"{key}.recipe: {exc} (use a built-in name from `postbay recipes` or a .toml path)")
+        if w.path in seen:
+            problems.append(f"{key}.path: {w.path} is also watch[{seen[w.path]}].path (one recipe per folder)")
+        seen[w.path] = i
+        out = w.output_dir()
+        if out == w.path:
+            problems.append(f"{key}.output: the output folder is the drop folder itself (set output to another folder)")
+        if w.cron is not None:
+            try:
+                cron_trigger(w.cron)
+            except ValueError as exc:
+                problems.append(f"{key}.cron: {exc}")
+    for a, wa in enumerate(config.watch):
+        for b, wb in enumerate(config.watch):
+            if a != b and wa.recursive and wb.path != wa.path and wb.path.is_relative_to(wa.path):
+                problems.append(f"watch[{b}].path: inside watch[{a}].path, which is recursive "
+                                f"(set watch[{a}].recursive = false or move the folder)")
+    for i, s in enumerate(config.schedule):
+        key = f"schedule[{i}]"
+        if s.window is None and s.cron is None:
+            problems.append(f"{key}: needs window = \"mon-fri 20:00-06:00\" or cron = \"0 2 * * *\"")
+        if s.window is not None:
+            try:
+                parse_window(s.window)
+            except ValueError as exc:
+                problems.append(f"{key}.window: {exc}")
+        if s.cron is not None:
+            try:
+                cron_trigger(s.cron)
+            except ValueError as exc:
+                problems.append(f"{key}.cron: {exc}")
+    if problems:
+        raise ConfigError("; ".join(problems), path=src)
+
+
+def _unique(path: Path) -> Path:
+    if not path.exists():
+        return path
+    for n in range(1, 10_000):
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise PostbayError("too many files of this name", path=path)
+
+
+def _move_into(source: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = _unique(folder / source.name)
+    shutil.move(str(source), str(target))
+    return target
+
+
+def remove_stale_temps(folder: Path, pid: int | None = None) -> int:
+    """Remove postbay's temp files in ``folder``: those of worker ``pid``, or (no pid) those
+    whose writer is no longer alive."""
+    if not folder.is_dir():
+        return 0
+    n = 0
+    for path in folder.glob(f".*{TEMP_MARK}-*"):
+        m = re.match(r"\d+", path.name.split(f"{TEMP_MARK}-", 1)[1])
+        owner = int(m.group()) if m else None
+        if (pid is not None and owner == pid) or (pid is None and not pid_alive(owner)):
+            path.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def _scheduled(kind: str, key: str) -> None:
+    """Entry point of persisted scheduler jobs (APScheduler stores it by name)."""
+    if Daemon.current is not None:
+        Daemon.current.requests.put((kind, key))
+
+
+@dataclass
+class _Folder:
+    watch: WatchConfig
+    mode: str  # inotify | polling | batch
+
+
+@dataclass
+class _Settings:
+    windows: dict[str, Window] = field(default_factory=dict)
+    batch_crons: dict[str, str] = field(default_factory=dict)  # folder key -> crontab
+
+
+class Daemon:
+    """The service. ``Daemon(config).run()`` returns the exit status (0 after an orderly stop)."""
+
+    current: Daemon | None = None
+
+    def __init__(self, config: Config, *, config_path: str | Path | None = None, tick: float = 0.2,
+                 executor: Executor | None = None):
+        self.config_path = Path(config_path) if config_path else None
+        self.config = default_config(config)
+        check_config(self.config)
+        self.tick = tick
+        self.requests: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self.notifier = SystemdNotifier()
+        self.tracker = ArrivalTracker()
+        self.watcher = FolderWatcher(self.tracker)
+        self.folders: dict[Path, _Folder] = {}
+        self.settings = _Settings()
+        self._executor = executor
+        self._stop_requested = False
+        self._reload_requested = False
+        self._stopping = False
+        self._stop_deadline = 0.0
+        self._shutdown_jobs: set[str] = set()
+        self._fp_cache: dict[Path, tuple[int, int, str]] = {}
+        self._duplicates_logged: set[tuple[str, str]] = set()
+        self._gpu_jobs: set[str] = set()
+        self._last_beat = 0.0
+        self._last_status = ""
+
+    # -- setup ------------------------------------------------------------------------------
+    def _setup_logging(self) -> None:
+        logs = self.config.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        root = logging.getLogger("postbay")
+        root.setLevel(logging.INFO)
+        if not any(getattr(h, "_postbay", False) for h in root.handlers):
+            fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+            for handler in (logging.StreamHandler(),
+                            logging.handlers.RotatingFileHandler(logs / "daemon.log", maxBytes=10 << 20,
+                                                                 backupCount=3)):
+                handler.setFormatter(fmt)
+                handler._postbay = True  # type: ignore[attr-defined]
+                root.addHandler(handler)
+
+    def _gpu_slots(self) -> int:
+        if self.config.gpu == "off" or self.config.workers.gpu == 0:
+            return 0
+        from postbay.backend import cupy_available
+
+        return self.config.workers.gpu if cupy_available() else 0
+
+    def _apply_settings(self) -> None:
+        cfg = self.config
+        self.settings = _Settings()
+        for s in cfg.schedule:
+            if s.window:
+                self.settings.windows[s.recipe] = parse_window(s.window)
+        by_recipe_cron = {s.recipe: s.cron for s in cfg.schedule if s.cron}
+        for w in cfg.watch:
+            cron = w.cron or by_recipe_cron.get(w.recipe)
+            if cron:
+                self.settings.batch_crons[str(w.path)] = cron
+        if isinstance(self.executor, LocalProcessExecutor):
+            self.executor.job_timeout = cfg.workers.job_timeout
+            self.executor.heartbeat_timeout = cfg.workers.heartbeat_timeout
+        self.gpu_slots = self._gpu_slots()
+
+    def _watch(self, watch: WatchConfig) -> None:
+        watch.output_dir().mkdir(parents=True, exist_ok=True)
+        if str(watch.path) in self.settings.batch_crons:
+            watch.path.mkdir(parents=True, exist_ok=True)
+            mode = "batch"
+        else:
+            mode = self.watcher.add(watch)
+        self.folders[watch.path] = _Folder(watch, mode)
+        log.info("watching %s (%s) -> %s with %s", watch.path, mode, watch.output_dir(), watch.recipe)
+
+    def _unwatch(self, path: Path) -> None:
+        folder = self.folders.pop(path, None)
+        if folder is not None and folder.mode != "batch":
+            self.watcher.remove(path)
+        self.tracker.forget_folder(path)
+        log.info("stopped watching %s", path)
+
+    def _schedule_jobs(self) -> None:
+        """Rescans every ``rescan_minutes`` (in memory); batch crons and retention persisted."""
+        sched = self.scheduler
+        sched.add_job(self._rescan_live, "interval", minutes=self.config.rescan_minutes, id="rescan",
+                      replace_existing=True, jobstore="default", coalesce=True)
+        wanted: dict[str, tuple[str, tuple[str, str]]] = {}
+        for folder, cron in self.settings.batch_crons.items():
+            wanted[f"batch:{folder}"] = (cron, ("batch", folder))
+        if self.config.retention_days:
+            wanted["retention"] = ("17 3 * * *", ("retention", ""))
+        for job in sched.get_jobs(jobstore="ledger"):
+            spec = wanted.get(job.id)
+            if spec is None or str(job.trigger) != str(cron_trigger(spec[0])):
+                job.remove()  # folder gone or its cron changed
+        for job_id, (cron, args) in wanted.items():
+            if sched.get_job(job_id, jobstore="ledger") is None:
+                sched.add_job(_scheduled, cron_trigger(cron), args=args, id=job_id, jobstore="ledger",
+                              coalesce=True, misfire_grace_time=6 * 3600, max_instances=1)
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = LocalProcessExecutor(job_timeout=self.config.workers.job_timeout,
+                                                  heartbeat_timeout=self.config.workers.heartbeat_timeout)
+        return self._executor
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> int:
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self._setup_logging()
+        self.ledger = Ledger(ledger_path(cfg))
+        for job in self.ledger.recover():
+            log.info("job %s (%s) was interrupted; queued again (attempt %d)", job.id, job.source, job.attempts + 1)
+        self._apply_settings()
+        for w in cfg.watch:
+            self._watch(w)
+        for w in cfg.watch:
+            remove_stale_temps(w.output_dir())
+        Daemon.current = self
+        self.scheduler = BackgroundScheduler(jobstores={"ledger": SQLiteJobStore(ledger_path(cfg))},
+                                             job_defaults={"misfire_grace_time": 3600})
+        self.scheduler.start()
+        self._schedule_jobs()
+        self._rescan_live()
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        self.ledger.set_daemon_state(pid=os.getpid(), started=time.time(), beat=time.time(), running=True,
+                                     config=cfg.source, folders=self._folder_state(),
+                                     slots={"cpu": cfg.workers.cpu, "gpu": self.gpu_slots})
+        self.notifier.ready(self._status_line())
+        log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
+                 len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
+        try:
+            while self._step():
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.scheduler.shutdown(wait=False)
+            self.watcher.stop()
+            self.executor.shutdown()
+            self.ledger.set_daemon_state(running=False, stopped=time.time())
+            self.ledger.close()
+            self.notifier.close()
+            Daemon.current = None
+        log.info("postbay daemon stopped")
+        return 0
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGHUP:
+            self._reload_requested = True
+        else:
+            self._stop_requested = True
+
+    def _step(self) -> bool:
+        """One turn of the main loop; False when the daemon may exit."""
+        if self._stop_requested and not self._stopping:
+            self._begin_stop()
+        if self._reload_requested:
+            self._reload_requested = False
+            self.reload()
+        while True:
+            try:
+                kind, key = self.requests.get_nowait()
+            except queue.Empty:
+                break
+            self._handle_request(kind, key)
+        if not self._stopping:
+            for arrival in self.tracker.poll():
+                self._submit(arrival)
+        for outcome in self.executor.poll(self.tick):
+            self._handle(outcome)
+        self._follow_cancellations()
+        if self._stopping:
+            running = self.executor.running()
+            if not running:
+                return False
+            if time.monotonic() >= self._stop_deadline:
+                for job_id in running:
+                    if job_id not in self._shutdown_jobs:
+                        self._shutdown_jobs.add(job_id)
+                        self.executor.stop(job_id, "the daemon stopped before this job finished")
+        else:
+            self._dispatch()
+        self._heartbeat()
+        return True
+
+    def _begin_stop(self) -> None:
+        self._stopping = True
+        grace = self.config.workers.grace_seconds
+        self._stop_deadline = time.monotonic() + grace
+        running = len(self.executor.running())
+        log.info("stopping: no new jobs; %d running job(s) get %.0f s to finish", running, grace)
+        self.notifier.stopping(f"stopping: {running} job(s) finishing")
+        self.watcher.stop()
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        interval = self.notifier.watchdog_interval or 5.0
+        if now - self._last_beat < min(interval, 2.0):
+            return
+        self._last_beat = now
+        self.notifier.watchdog()
+        status = self._status_line()
+        if status != self._last_status:
+            self._last_status = status
+            self.notifier.status(status)
+        self.ledger.set_daemon_state(beat=time.time(), running=True, pid=os.getpid(),
+                                     workers=self._worker_state())
+
+    def _status_line(self) -> str:
+        c = self.ledger.counts()
+        return (f"{len(self.folders)} folder(s); {c['queued']} queued, {c['running']} running, {c['done']} done, "
+                f"{c['failed']} failed")
+
+    def _folder_state(self) -> list[dict[str, str]]:
+        return [{"path": str(f.watch.path), "recipe": f.watch.recipe, "output": str(f.watch.output_dir()),
+                 "mode": f.mode, "after": f.watch.after} for f in self.folders.values()]
+
+    def _worker_state(self) -> list[dict[str, Any]]:
+        pids = {}
+        if isinstance(self.executor, LocalProcessExecutor):
+            pids = {j: self.executor.pid(j) for j in self.executor.running()}
+        return [{"job": j, "pid": p, "gpu": j in self._gpu_jobs} for j, p in pids.items()]
+
+    # -- intake -----------------------------------------------------------------------------
+    def _rescan_live(self) -> None:
+        live = [f.watch for f in self.folders.values() if f.mode != "batch"]
+        n = self.watcher.rescan(live)
+        log.debug("rescan nominated %d file(s)", n)
+
+    def _handle_request(self, kind: str, key: str) -> None:
+        if kind == "batch":
+            folder = self.folders.get(Path(key))
+            if folder is not None and not self._stopping:
+                n = self.watcher.rescan([folder.watch])
+                log.info("timed batch run of %s: %d file(s)", key, n)
+        elif kind == "retention":
+            self.apply_retention()
+
+    def _fingerprint(self, path: Path, size: int, mtime_ns: int) -> str:
+        cached = self._fp_cache.get(path)
+        if cached and cached[:2] == (size, mtime_ns):
+            return cached[2]
+        fp = fingerprint(path)
+        self._fp_cache[path] = (size, mtime_ns, fp)
+        return fp
+
+    def _submit(self, arrival: Arrival) -> None:
+        watch = arrival.watch
+        if watch.path not in self.folders:
+            return  # folder removed by a reload meanwhile
+        try:
+            fp = self._fingerprint(arrival.path, arrival.size, arrival.mtime_ns)
+        except OSError:
+            return  # gone again
+        kind = "timeline" if arrival.path.suffix.lower() in TIMELINE_SUFFIXES else "media"
+        job, created = self.ledger.submit(arrival.path, watch.recipe, watch.output_dir(), folder=watch.path,
+                                          after=watch.after, kind=kind, fingerprint_=fp)
+        if created:
+            log.info("queued %s as job %s (%s)", arrival.path, job.id, watch.recipe)
+        elif (str(arrival.path), fp) not in self._duplicates_logged:
+            self._duplicates_logged.add((str(arrival.path), fp))
+            log.info("duplicate: %s is the same file as job %s (%s), not processed again", arrival.path, job.id,
+                     job.state)
+
+    # -- running ----------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        running = self.executor.running()
+        cpu_free = self.config.workers.cpu - sum(1 for j in running if j not in self._gpu_jobs)
+        gpu_free = self.gpu_slots - sum(1 for j in running if j in self._gpu_jobs)
+        if cpu_free <= 0 and gpu_free <= 0:
+            return
+        now = dt.datetime.now()
+        for job in self.ledger.list("queued", limit=500):
+            if cpu_free <= 0 and gpu_free <= 0:
+                break
+            window = self.settings.windows.get(job.recipe)
+            if window is not None and not window.contains(now):
+                continue  # waits, queued, for its window
+            if job.kind == "timeline" and job.folder and self.tracker.pending(Path(job.folder)):
+                continue  # media for this edit may still be copying in
+            claimed = self.ledger.claim(job.id)
+            if claimed is None:
+                continue
+            on_gpu = gpu_free > 0
+            spec = JobSpec(job_id=job.id, source=job.source, recipe=job.recipe, output_dir=job.output_dir,
+                           kind="timeline" if job.kind == "timeline" else "media",
+                           recipe_dirs=tuple(str(p) for p in self.config.recipes),
+                           gpu=self.config.gpu if on_gpu else "off", ocio_config=self.config.ocio_config,
+                           media_roots=tuple(str(p) for p in self.config.media_roots))
+            try:
+                pid = self.executor.start(spec)
+            except Exception as exc:
+                log.error("cannot start a worker for job %s: %s", job.id, exc)
+                self.ledger.requeue(job.id, f"cannot start a worker: {exc}", count_attempt=False)
+                return
+            if on_gpu:
+                gpu_free -= 1
+                self._gpu_jobs.add(job.id)
+            else:
+                cpu_free -= 1
+            if pid:
+                self.ledger.set_worker(job.id, pid)
+            log.info("started job %s (%s, %s) in worker %s, attempt %d", job.id, Path(job.source).name, job.recipe,
+                     pid, job.attempts + 1)
+
+    def _follow_cancellations(self) -> None:
+        running = self.executor.running()
+        if not running:
+            return
+        for job_id in running:
+            job = self.ledger.get(job_id)
+            if job is not None and job.state == "cancelled":
+                self.executor.stop(job_id, "cancelled")
+
+    def _handle(self, outcome: Outcome) -> None:
+        job = self.ledger.get(outcome.job_id)
+        if job is None:
+            return
+        if outcome.kind == "progress":
+            self.ledger.progress(job.id, outcome.fraction)
+            return
+        self._gpu_jobs.discard(job.id)
+        if job.worker_pid:
+            remove_stale_temps(Path(job.output_dir), job.worker_pid)
+        if job.state == "cancelled":
+            log.info("job %s cancelled", job.id)
+            return
+        if outcome.kind == "done":
+            self._finished(job, outcome)
+        elif outcome.kind == "failed":
+            self._failed(job, outcome.error or "failed")
+        else:
+            reason = outcome.error or "the worker stopped"
+            if job.id in self._shutdown_jobs:
+                self._shutdown_jobs.discard(job.id)
+                self.ledger.requeue(job.id, reason, count_attempt=False)
+                log.info("job %s requeued: %s", job.id, reason)
+            elif job.attempts + 1 > self.config.workers.retries:
+                self._failed(job, f"{reason} (gave up after {job.attempts + 1} attempt(s))")
+            else:
+                self.ledger.requeue(job.id, reason)
+                log.warning("job %s attempt %d failed: %s; retrying", job.id, job.attempts + 1, reason)
+
+    def _finished(self, job: Job, outcome: Outcome) -> None:
+        source = Path(job.source)
+        new_source: Path | None = source
+        if job.folder and source.exists():
+            try:
+                if job.after == "move":
+                    new_source = _move_into(source, Path(job.folder) / "done")
+                elif job.after == "delete":
+                    source.unlink()
+                    new_source = None
+            except OSError as exc:
+                log.warning("job %s: cannot %s the finished source %s: %s", job.id, job.after, source, exc)
+        self.ledger.finish(job.id, outcome.outputs, report=outcome.report,
+                           source=new_source if new_source is not None else source)
+        log.info("done job %s: %s -> %s", job.id, source.name, ", ".join(outcome.outputs))
+
+    def _failed(self, job: Job, error: str) -> None:
+        source = Path(job.source)
+        report_path: Path | None = None
+        new_source = source
+        if job.folder and source.exists():
+            failed_dir = Path(job.folder) / "failed"
+            try:
+                if source.parent != failed_dir:
+                    new_source = _move_into(source, failed_dir)
+                report_path = failed_dir / f"{new_source.name}.report.json"
+                write_json_atomic(report_path, {
+                    "status": "failed", "error": error, "job": job.id, "source": str(new_source),
+                    "dropped": job.dropped, "recipe": job.recipe, "attempts": job.attempts + 1,
+                    "output_dir": job.output_dir, "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
+                    "retry": f"postbay retry {job.id}",
+                })
+            except OSError as exc:
+                log.warning("job %s: cannot move the failed source to %s: %s", job.id, failed_dir, exc)
+        self.ledger.fail(job.id, error, report=report_path, source=new_source)
+        log.error("FAILED job %s: %s", job.id, error)
+
+    # -- reload and retention ---------------------------------------------------------------
+    def reload(self) -> bool:
+        """Re-read the config file (SIGHUP). A bad file is reported and the old config kept."""
+        try:
+            new = load_config(self.config_path) if self.config_path else load_config(None)
+            new = default_config(new)
+            check_config(new)
+        except PostbayError as exc:
+            log.error("reload refused, keeping the running config: %s", exc)
+            return False
+        old = {w.path: w for w in self.config.watch}
+        fresh = {w.path: w for w in new.watch}
+        self.config = new
+        self._apply_settings()
+        for path, w in old.items():
+            if path not in fresh or fresh[path] != w:
+                self._unwatch(path)
+        for path, w in fresh.items():
+            if path not in self.folders:
+                self._watch(w)
+                if self.folders[path].mode != "batch":
+                    self.watcher.rescan([w])
+        self._schedule_jobs()
+        self.ledger.set_daemon_state(folders=self._folder_state(), config=new.source,
+                                     slots={"cpu": new.workers.cpu, "gpu": self.gpu_slots})
+        log.info("config reloaded: %d folder(s)", len(self.folders))
+        return True
+
+    def apply_retention(self) -> int:
+        """Delete finished sources in ``done/`` and reports older than ``retention_days``."""
+        days = self.config.retention_days
+        if not days:
+            return 0
+        cutoff = time.time() - days * 86400
+        n = 0
+        for folder in self.folders.values():
+            targets = [*(folder.watch.path / "done").glob("*"), *(folder.watch.path / "failed").glob("*.report.json"),
+                       *folder.watch.output_dir().glob("*.report.json")]
+            for path in targets:
+                try:
+                    st = path.stat()
+                    # ctime: when it was moved into done/ (a move keeps the mtime of the shoot)
+                    if path.is_file() and max(st.st_mtime, st.st_ctime) < cutoff:
+                        path.unlink()
+                        n += 1
+                except OSError:
+                    continue
+        self.ledger.prune_events(cutoff)
+        log.info("retention: removed %d file(s) older than %g day(s)", n, days)
+        return n
+

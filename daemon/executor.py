@@ -1,0 +1,299 @@
+"""Where jobs run: a small executor interface and the local one, a process per job.
+
+Each job runs in its own process (``forkserver`` context, with the render engine preloaded
+so a job starts in milliseconds rather than re-importing PyAV and NumPy), so a crash, a
+leak or an out-of-memory in one clip cannot take the daemon down. The process reports back
+over a pipe: progress (which is also its heartbeat), then one result. The daemon's main loop
+calls :meth:`Executor.poll` and gets :class:`Outcome` records; it never waits on a job.
+
+A Ray (or any other) executor for several machines implements the same four methods; the
+watcher and the ledger do not change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import importlib
+import importlib.util
+import multiprocessing as mp
+import os
+import signal
+import time
+import traceback
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "run_job"]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a worker needs to render one job (picklable; no ledger, no config object)."""
+
+    job_id: str
+    source: str
+    recipe: str
+    output_dir: str
+    kind: Literal["media", "timeline"] = "media"
+    recipe_dirs: tuple[str, ...] = ()
+    gpu: str = "off"
+    ocio_config: str = "ocio://studio-config-latest"
+    media_roots: tuple[str, ...] = ()
+
+
+@dataclass
+class Outcome:
+    """What became of a job: ``progress`` (fraction), ``done``, ``failed`` (the job's own
+    fault, not worth retrying: corrupt media, bad recipe, disk full) or ``crashed`` (the
+    worker died, hung or timed out: worth another attempt)."""
+
+    job_id: str
+    kind: Literal["progress", "done", "failed", "crashed"]
+    fraction: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+    report: str | None = None
+    error: str | None = None
+
+
+class Executor(ABC):
+    """Runs jobs somewhere and reports what became of them."""
+
+    @abstractmethod
+    def start(self, spec: JobSpec) -> int | None:
+        """Start a job; returns the worker's pid where there is one."""
+
+    @abstractmethod
+    def poll(self, timeout: float = 0.0) -> list[Outcome]:
+        """Progress and results since the last call (waits up to ``timeout`` for the first)."""
+
+    @abstractmethod
+    def stop(self, job_id: str, reason: str) -> None:
+        """Stop a running job; its outcome arrives through :meth:`poll` as ``crashed`` with ``reason``."""
+
+    @abstractmethod
+    def running(self) -> list[str]:
+        """Ids of the jobs running now."""
+
+    def shutdown(self) -> None:
+        """Release the workers (jobs still running are stopped)."""
+        for job_id in self.running():
+            self.stop(job_id, "the daemon is stopping")
+        deadline = time.monotonic() + 10
+        while self.running() and time.monotonic() < deadline:
+            self.poll(0.1)
+
+
+# -- the worker side ---------------------------------------------------------------------------
+
+def _die_with_parent() -> None:
+    # Linux: if the process that started us dies (kill -9 of the daemon), so do we, so an
+    # orphan never keeps rendering next to the restarted daemon's retry.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run_job(spec: JobSpec, conn: Connection) -> None:
+    """Worker process body: render one job, report progress and one result over ``conn``."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle (grace period)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop: finish_clip removes its temp file on the way out
+    from postbay.errors import PostbayError
+
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.25 or done == total:
+            last[0] = now
+            conn.send(("progress", done / total if total else 0.0))
+
+    try:
+        conn.send(("progress", 0.0))
+        if spec.kind == "timeline":
+            outputs, report = _conform(spec)
+        else:
+            outputs, report = _finish(spec, progress)
+        conn.send(("done", outputs, report))
+    except PostbayError as exc:
+        conn.send(("failed", str(exc), None))
+    except MemoryError:
+        conn.send(("crashed", f"{spec.source}: out of memory", None))
+    except Exception as exc:  # an unexpected bug in a step: report it, let the daemon decide
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        conn.send(("crashed", f"{spec.source}: {tb}", None))
+    finally:
+        conn.close()
+
+
+def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
+    from postbay.recipe import load_recipe
+    from postbay.render import finish_clip
+
+    recipe = load_recipe(spec.recipe, search_dirs=[Path(p) for p in spec.recipe_dirs])
+    result = finish_clip(spec.source, recipe, spec.output_dir, gpu=spec.gpu, ocio_config=spec.ocio_config,
+                         progress=progress)
+    return [str(result.output)], str(result.report_path)
+
+
+def _conform(spec: JobSpec) -> tuple[list[str], str | None]:
+    from postbay.config import load_config
+    from postbay.errors import PostbayError
+    from postbay.recipe import load_recipe
+
+    if importlib.util.find_spec("postbay.bridge.conform") is None:
+        raise PostbayError("timelines are not supported by this installation (postbay.bridge.conform is missing)",
+                           path=spec.source, hint="drop media files, or install a postbay with timeline conform")
+    conform = importlib.import_module("postbay.bridge.conform")
+    handler = getattr(conform, "run_timeline_cli", None)
+    if handler is None:
+        raise PostbayError("postbay.bridge.conform has no run_timeline_cli", path=spec.source)
+    recipe = load_recipe(spec.recipe, search_dirs=[Path(p) for p in spec.recipe_dirs])
+    out_dir = Path(spec.output_dir)
+    before = set(out_dir.glob("*")) if out_dir.is_dir() else set()
+    args = argparse.Namespace(media_root=list(spec.media_roots), handles=None, rate=None, quiet=True,
+                              recipe=spec.recipe, out=str(out_dir))
+    config = load_config(None)
+    config.gpu = spec.gpu  # type: ignore[assignment]
+    config.ocio_config = spec.ocio_config
+    status = handler(Path(spec.source), recipe, out_dir, args, config)
+    if status not in (None, 0):
+        raise PostbayError(f"timeline conform failed (exit status {status})", path=spec.source)
+    made = sorted(str(p) for p in set(out_dir.glob("*")) - before if not p.name.startswith("."))
+    return made, None
+
+
+# -- the daemon side ---------------------------------------------------------------------------
+
+@dataclass
+class _Running:
+    spec: JobSpec
+    process: Any
+    conn: Connection
+    started: float
+    beat: float
+    stop_reason: str | None = None
+    stop_sent: float = 0.0
+    result: tuple[Any, ...] | None = None
+
+
+class LocalProcessExecutor(Executor):
+    """One process per job on this machine.
+
+    ``job_timeout``: wall-clock limit of one attempt; ``heartbeat_timeout``: how long a job
+    may stay silent (no progress) before it counts as hung. Both end in ``crashed``.
+    """
+
+    def __init__(self, *, job_timeout: float = 7200.0, heartbeat_timeout: float = 120.0,
+                 start_method: str = "forkserver"):
+        self.job_timeout = job_timeout
+        self.heartbeat_timeout = heartbeat_timeout
+        self._ctx = mp.get_context(start_method)
+        if start_method == "forkserver":
+            self._ctx.set_forkserver_preload(["postbay.daemon.executor", "postbay.render", "postbay.recipe"])
+        self._jobs: dict[str, _Running] = {}
+
+    def running(self) -> list[str]:
+        return list(self._jobs)
+
+    def pid(self, job_id: str) -> int | None:
+        run = self._jobs.get(job_id)
+        return run.process.pid if run else None
+
+    def start(self, spec: JobSpec) -> int | None:
+        receive, send = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(target=run_job, args=(spec, send), name=f"postbay-job-{spec.job_id}",
+                                    daemon=False)
+        process.start()
+        send.close()  # the child holds the only write end: EOF on ours means it is gone
+        now = time.monotonic()
+        self._jobs[spec.job_id] = _Running(spec, process, receive, now, now)
+        return process.pid
+
+    def stop(self, job_id: str, reason: str) -> None:
+        run = self._jobs.get(job_id)
+        if run is None or run.stop_reason is not None:
+            return
+        run.stop_reason = reason
+        run.stop_sent = time.monotonic()
+        if run.process.is_alive():
+            run.process.terminate()  # SIGTERM: the worker cleans its temp file and exits
+
+    def poll(self, timeout: float = 0.0) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        conns = {run.conn: job_id for job_id, run in self._jobs.items()}
+        ready = wait(list(conns), timeout=timeout) if conns and timeout > 0 else list(conns)
+        now = time.monotonic()
+        for conn in ready:
+            job_id = conns[conn]
+            run = self._jobs[job_id]
+            try:
+                while conn.poll():
+                    msg = conn.recv()
+                    run.beat = now
+                    if msg[0] == "progress":
+                        outcomes.append(Outcome(job_id, "progress", fraction=float(msg[1])))
+                    else:
+                        run.result = msg
+            except (EOFError, OSError):
+                pass  # the child is gone; reaped below
+        for job_id, run in list(self._jobs.items()):
+            if run.stop_reason is None:
+                if now - run.started > self.job_timeout:
+                    self.stop(job_id, f"timed out after {self.job_timeout:.0f} s (job_timeout)")
+                elif now - run.beat > self.heartbeat_timeout:
+                    self.stop(job_id, f"no progress for {self.heartbeat_timeout:.0f} s: the worker hung and was killed")
+            elif run.process.is_alive() and now - run.stop_sent > 5:
+                run.process.kill()  # ignored SIGTERM (stuck in native code): no more waiting
+            if run.process.is_alive():
+                continue
+            run.process.join(timeout=0)
+            try:  # a result sent just before exiting
+                while run.conn.poll():
+                    msg = run.conn.recv()
+                    if msg[0] != "progress":
+                        run.result = msg
+            except (EOFError, OSError):
+                pass
+            run.conn.close()
+            del self._jobs[job_id]
+            outcomes.append(self._outcome(job_id, run))
+        return outcomes
+
+    def _outcome(self, job_id: str, run: _Running) -> Outcome:
+        if run.stop_reason is not None:
+            return Outcome(job_id, "crashed", error=run.stop_reason)
+        if run.result is not None:
+            kind = run.result[0]
+            if kind == "done":
+                return Outcome(job_id, "done", fraction=1.0, outputs=list(run.result[1]), report=run.result[2])
+            return Outcome(job_id, kind, error=run.result[1])
+        code = run.process.exitcode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            why = f"the worker was killed by {name}"
+            if -code == signal.SIGKILL:
+                why += " (out of memory, or killed by hand)"
+        else:
+            why = f"the worker exited with status {code} without a result"
+        return Outcome(job_id, "crashed", error=f"{run.spec.source}: {why}")
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        for run in self._jobs.values():
+            if run.process.is_alive():
+                run.process.kill()
+

@@ -1,0 +1,432 @@
+"""The job ledger: one SQLite file (WAL mode) that says what happened to every dropped file.
+
+It is the single source of truth: the daemon writes it, and the CLI (``postbay jobs``,
+``retry``, ``cancel``, ``status``) and the HTTP API read it, with or without a running
+daemon. Each job is one row; every state change (and, throttled, progress) is also an
+``events`` row with a growing sequence number, so a reader in another process can follow
+along with :meth:`Ledger.events_since` (server-sent events) and a reader in the daemon's own
+process can :meth:`Ledger.subscribe`.
+
+Exactly once: a file is known by its fingerprint (size, mtime and a hash of its first and
+last MiB). A fingerprint already ``done`` with the same recipe is not processed again; a
+changed file has a new fingerprint and becomes a new job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from postbay.errors import PostbayError
+
+__all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "fingerprint", "pid_alive"]
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
+_MIB = 1 << 20
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    dropped TEXT NOT NULL,
+    folder TEXT,
+    output_dir TEXT NOT NULL,
+    recipe TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'media',
+    after TEXT NOT NULL DEFAULT 'keep',
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    progress REAL NOT NULL DEFAULT 0,
+    outputs TEXT NOT NULL DEFAULT '[]',
+    report TEXT,
+    worker_pid INTEGER,
+    heartbeat REAL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    started REAL,
+    finished REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
+CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs(fingerprint, recipe);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    progress REAL NOT NULL,
+    message TEXT,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS daemon (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+def fingerprint(path: str | Path) -> str:
+    """``size:mtime_ns:sha256`` of the first and last MiB: cheap on a 200 GB master, and a
+    re-export under the same name (new bytes or new mtime) gets a new one."""
+    path = Path(path)
+    st = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        digest.update(fh.read(_MIB))
+        if st.st_size > _MIB:
+            fh.seek(max(_MIB, st.st_size - _MIB))
+            digest.update(fh.read(_MIB))
+    return f"{st.st_size}:{st.st_mtime_ns}:{digest.hexdigest()[:32]}"
+
+
+@dataclass
+class Job:
+    """One row of the ledger. ``source`` is where the file is now (it moves to ``done/`` or
+    ``failed/``); ``dropped`` is where it arrived."""
+
+    id: str
+    source: str
+    dropped: str
+    folder: str | None
+    output_dir: str
+    recipe: str
+    fingerprint: str
+    kind: str
+    after: str
+    state: str
+    attempts: int
+    error: str | None
+    progress: float
+    outputs: list[str]
+    report: str | None
+    worker_pid: int | None
+    heartbeat: float | None
+    created: float
+    updated: float
+    started: float | None
+    finished: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        data = dict(row)
+        data["outputs"] = json.loads(data["outputs"] or "[]")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    job_id: str
+    state: str
+    progress: float
+    message: str | None
+    at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Throttle:
+    last: dict[str, float] = field(default_factory=dict)
+
+
+class Ledger:
+    """The job ledger at ``path`` (created with its folder when missing).
+
+    Thread-safe within a process (one connection behind a lock) and safe across processes
+    (WAL, busy timeout): the daemon, ``postbay jobs`` and the API can all have it open.
+    """
+
+    def __init__(self, path: str | Path, *, progress_interval: float = 0.5):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise PostbayError(f"cannot open the job ledger: {exc}", path=self.path,
+                               hint="check data_dir in the config and its permissions") from None
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[Event], None]] = []
+        self._progress_interval = progress_interval
+        self._progress_throttle = _Throttle()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        # BEGIN IMMEDIATE takes the write lock up front, so read-modify-write steps (claim,
+        # retry, cancel) cannot interleave with another process doing the same.
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _event(self, db: sqlite3.Connection, job_id: str, state: str, progress: float,
+               message: str | None = None) -> Event:
+        now = time.time()
+        cur = db.execute("INSERT INTO events (job_id, state, progress, message, at) VALUES (?, ?, ?, ?, ?)",
+                         (job_id, state, progress, message, now))
+        return Event(int(cur.lastrowid or 0), job_id, state, progress, message, now)
+
+    def _notify(self, events: list[Event]) -> None:
+        for ev in events:
+            for listener in list(self._listeners):
+                try:
+                    listener(ev)
+                except Exception:  # a broken listener must not break the ledger
+                    pass
+
+    def _update(self, job_id: str, *, expect: tuple[str, ...] | None = None, message: str | None = None,
+                **fields: Any) -> Job | None:
+        """Set ``fields`` on a job (only when in one of the ``expect`` states); record an event."""
+        fields["updated"] = time.time()
+        if "outputs" in fields:
+            fields["outputs"] = json.dumps([str(p) for p in fields["outputs"]])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or (expect is not None and row["state"] not in expect):
+                return None
+            db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*fields.values(), job_id))
+            job = Job.from_row(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
+            ev = self._event(db, job_id, job.state, job.progress, message)
+        self._notify([ev])
+        return job
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job | None:
+        """The job with this id, or with an id starting with it (as typed on a command line)."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None and job_id:
+                rows = self._db.execute("SELECT * FROM jobs WHERE id LIKE ? LIMIT 2", (job_id + "%",)).fetchall()
+                row = rows[0] if len(rows) == 1 else None
+        return Job.from_row(row) if row else None
+
+    def list(self, state: str | None = None, *, folder: str | None = None, limit: int | None = None) -> list[Job]:
+        """Jobs, oldest first, optionally only in ``state`` and/or from ``folder``."""
+        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        if state is not None:
+            if state not in STATES:
+                raise PostbayError(f"unknown job state {state!r}", hint=f"states: {', '.join(STATES)}")
+            sql += " AND state = ?"
+            args.append(state)
+        if folder is not None:
+            sql += " AND folder = ?"
+            args.append(folder)
+        sql += " ORDER BY created, rowid"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            return [Job.from_row(r) for r in self._db.execute(sql, args).fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
+        counts = dict.fromkeys(STATES, 0)
+        counts.update({r["state"]: r["n"] for r in rows})
+        return counts
+
+    def find(self, fingerprint: str, recipe: str, states: tuple[str, ...] = STATES) -> Job | None:
+        marks = ", ".join("?" * len(states))
+        with self._lock:
+            row = self._db.execute(f"SELECT * FROM jobs WHERE fingerprint = ? AND recipe = ? AND state IN ({marks}) "
+                                   "ORDER BY created DESC LIMIT 1", (fingerprint, recipe, *states)).fetchone()
+        return Job.from_row(row) if row else None
+
+    # -- writing ----------------------------------------------------------------------------
+    def submit(self, source: str | Path, recipe: str, output_dir: str | Path, *, folder: str | Path | None = None,
+               after: str = "keep", kind: str = "media", fingerprint_: str | None = None) -> tuple[Job, bool]:
+        """Queue ``source`` for ``recipe``. Returns ``(job, created)``: when the same file
+        (fingerprint) is already queued, running or done with this recipe, that job comes back
+        with ``created=False`` and nothing is queued."""
+        source = Path(source)
+        fp = fingerprint_ or fingerprint(source)
+        now = time.time()
+        job_id = uuid.uuid4().hex[:12]
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM jobs WHERE fingerprint = ? AND recipe = ? "
+                             "AND state IN ('queued', 'running', 'done') ORDER BY created DESC LIMIT 1",
+                             (fp, recipe)).fetchone()
+            if row is not None:
+                return Job.from_row(row), False
+            db.execute("INSERT INTO jobs (id, source, dropped, folder, output_dir, recipe, fingerprint, kind, after, "
+                       "state, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                       (job_id, str(source), str(source), str(folder) if folder else None, str(output_dir), recipe,
+                        fp, kind, after, now, now))
+            job = Job.from_row(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
+            ev = self._event(db, job_id, "queued", 0.0, "submitted")
+        self._notify([ev])
+        return job, True
+
+    def claim(self, job_id: str) -> Job | None:
+        """queued → running (None when someone cancelled it meanwhile)."""
+        now = time.time()
+        return self._update(job_id, expect=("queued",), state="running", progress=0.0, started=now, heartbeat=now,
+                            error=None, worker_pid=None, message="started")
+
+    def set_worker(self, job_id: str, pid: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET worker_pid = ?, heartbeat = ? WHERE id = ?", (pid, time.time(), job_id))
+
+    def progress(self, job_id: str, fraction: float, *, force: bool = False) -> None:
+        """Record progress (0–1) and a heartbeat; throttled to one write per interval per job."""
+        now = time.time()
+        last = self._progress_throttle.last.get(job_id, 0.0)
+        if not force and now - last < self._progress_interval:
+            return
+        self._progress_throttle.last[job_id] = now
+        self._update(job_id, expect=("running",), progress=max(0.0, min(1.0, fraction)), heartbeat=now,
+                     message="progress")
+
+    def finish(self, job_id: str, outputs: list[str | Path], *, report: str | Path | None = None,
+               source: str | Path | None = None) -> Job | None:
+        """running → done."""
+        fields: dict[str, Any] = {"state": "done", "progress": 1.0, "outputs": outputs, "finished": time.time(),
+                                  "error": None, "worker_pid": None,
+                                  "report": str(report) if report else None}
+        if source is not None:
+            fields["source"] = str(source)
+        self._progress_throttle.last.pop(job_id, None)
+        return self._update(job_id, expect=("running",), message="done", **fields)
+
+    def fail(self, job_id: str, error: str, *, report: str | Path | None = None, source: str | Path | None = None,
+             count_attempt: bool = True) -> Job | None:
+        """running/queued → failed, with the reason a user reads."""
+        fields: dict[str, Any] = {"state": "failed", "error": error, "finished": time.time(), "worker_pid": None}
+        if report is not None:
+            fields["report"] = str(report)
+        if source is not None:
+            fields["source"] = str(source)
+        job = self.get(job_id)
+        if job is None:
+            return None
+        if count_attempt:
+            fields["attempts"] = job.attempts + 1
+        self._progress_throttle.last.pop(job_id, None)
+        return self._update(job_id, expect=("running", "queued"), message=error, **fields)
+
+    def requeue(self, job_id: str, reason: str, *, count_attempt: bool = True) -> Job | None:
+        """running → queued (a crashed or interrupted attempt); ``count_attempt`` adds one to
+        ``attempts`` (an orderly shutdown does not)."""
+        job = self.get(job_id)
+        if job is None:
+            return None
+        self._progress_throttle.last.pop(job_id, None)
+        return self._update(job_id, expect=("running",), state="queued", progress=0.0, worker_pid=None,
+                            attempts=job.attempts + (1 if count_attempt else 0), error=reason, message=reason)
+
+    def cancel(self, job_id: str) -> Job:
+        """queued/running → cancelled (a running job's worker is stopped by the daemon)."""
+        job = self._resolve(job_id)
+        if job.state not in ("queued", "running"):
+            raise PostbayError(f"job {job.id} is {job.state}; only queued or running jobs can be cancelled")
+        done = self._update(job.id, expect=("queued", "running"), state="cancelled", finished=time.time(),
+                            message="cancelled")
+        if done is None:
+            raise PostbayError(f"job {job.id} changed state meanwhile; look again with `postbay jobs`")
+        return done
+
+    def retry(self, job_id: str) -> Job:
+        """failed/cancelled → queued, attempts back to 0."""
+        job = self._resolve(job_id)
+        if job.state not in ("failed", "cancelled"):
+            raise PostbayError(f"job {job.id} is {job.state}; only failed or cancelled jobs can be retried")
+        if not Path(job.source).exists():
+            raise PostbayError("the source of this job is gone", path=job.source,
+                               hint="drop the file into its hot folder again")
+        done = self._update(job.id, expect=("failed", "cancelled"), state="queued", attempts=0, progress=0.0,
+                            error=None, finished=None, message="retry")
+        if done is None:
+            raise PostbayError(f"job {job.id} changed state meanwhile; look again with `postbay jobs`")
+        return done
+
+    def recover(self) -> list[Job]:
+        """At daemon start: jobs a crash left ``running`` go back to ``queued`` (attempt + 1)."""
+        return [j for j in (self.requeue(job.id, "interrupted: the daemon stopped during this job")
+                            for job in self.list("running")) if j is not None]
+
+    def _resolve(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job is None:
+            raise PostbayError(f"no job {job_id!r} in the ledger", path=self.path, hint="list jobs with `postbay jobs`")
+        return job
+
+    # -- events -----------------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` for every change made through this Ledger object; returns
+        the unsubscribe function. Changes made by other processes: use :meth:`events_since`."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def events_since(self, seq: int = 0, *, limit: int = 1000) -> list[Event]:
+        """Events after sequence number ``seq`` (0: from the start), oldest first. Poll this
+        with the last ``seq`` seen to stream changes from any process."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+        return [Event(**dict(r)) for r in rows]
+
+    def last_event_seq(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(seq) AS m FROM events").fetchone()
+        return int(row["m"] or 0)
+
+    def prune_events(self, older_than: float) -> int:
+        with self._tx() as db:
+            return db.execute("DELETE FROM events WHERE at < ?", (older_than,)).rowcount
+
+    # -- daemon state (what `postbay status` shows) -----------------------------------------
+    def set_daemon_state(self, **values: Any) -> None:
+        with self._tx() as db:
+            for key, value in values.items():
+                db.execute("INSERT INTO daemon (key, value) VALUES (?, ?) "
+                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
+
+    def daemon_state(self) -> dict[str, Any]:
+        with self._lock:
+            rows = self._db.execute("SELECT key, value FROM daemon").fetchall()
+        return {r["key"]: json.loads(r["value"]) for r in rows}
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,303 @@
+"""Hot folders: noticing files (watchdog events plus rescans) and deciding when one has arrived.
+
+A copy onto a drop folder fires ``created`` when it *starts*; network shares fire nothing at
+all for writes from another host. So events only nominate a file: :class:`ArrivalTracker`
+takes it when its size and mtime have stayed the same for ``settle_seconds`` across polls
+and (on Linux) no process holds it open for writing. A file that keeps growing is waited for
+as long as it grows. Rescans nominate everything in the folder, which catches files that
+arrived while the daemon was down and files no event reported.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from postbay.config import WatchConfig
+from postbay.render import TEMP_MARK
+
+__all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "TIMELINE_SUFFIXES", "Arrival", "is_ignored",
+           "mount_type", "open_for_writing", "scan_folder", "uses_polling"]
+
+log = logging.getLogger("postbay.daemon")
+
+#: File systems where inotify cannot see other hosts' writes.
+NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "9p", "afs", "ceph",
+                       "fuse.glusterfs", "glusterfs")
+#: Edit lists: handed to the timeline conform instead of the clip renderer.
+TIMELINE_SUFFIXES = frozenset({".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".edl", ".aaf"})
+#: Names of copies in progress and of desktop clutter.
+_IGNORED_NAMES = ("*.part", "*.partial", "*.tmp", "*.crdownload", "*.download", "~$*", ".*", "._*", "Thumbs.db",
+                  "desktop.ini", "*.report.json", "*.conform.json")
+#: postbay's own subfolders inside a hot folder.
+RESERVED_FOLDERS = ("done", "failed")
+
+
+def is_ignored(path: Path, root: Path, *, output: Path | None = None) -> bool:
+    """True for copies in progress, dot-files, AppleDouble files, postbay's reports and
+    temps, and anything under ``done/``, ``failed/`` or the folder's own output."""
+    name = path.name
+    if TEMP_MARK in name or any(fnmatch.fnmatchcase(name.lower(), pat.lower()) for pat in _IGNORED_NAMES):
+        return True
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return True
+    if any(part.startswith(".") for part in rel.parts[:-1]):
+        return True
+    if rel.parts and rel.parts[0] in RESERVED_FOLDERS and len(rel.parts) > 1:
+        return True
+    if output is not None:
+        try:
+            path.relative_to(output)
+            return True
+        except ValueError:
+            pass
+    return False
+
+
+def mount_type(path: Path, mounts_file: str = "/proc/self/mounts") -> str | None:
+    """File-system type of the mount holding ``path`` (longest mount point that contains it)."""
+    try:
+        with open(mounts_file) as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best, best_type = "", None
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = parts[1].replace("\\040", " ")
+        if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+            best, best_type = point, parts[2]
+    return best_type
+
+
+def uses_polling(watch: WatchConfig) -> bool:
+    """``polling = true|false`` as configured; ``auto`` polls on network file systems."""
+    if watch.polling is True or watch.polling is False:
+        return watch.polling
+    fstype = mount_type(watch.path)
+    return fstype is not None and (fstype in NETWORK_FILESYSTEMS or fstype.startswith(("nfs", "cifs", "smb")))
+
+
+def open_for_writing() -> set[str] | None:
+    """Real paths some process holds open for writing, read from ``/proc/*/fd`` (Linux).
+
+    Only processes we may inspect are seen (all of them as root or under the same user);
+    ``None`` where ``/proc`` is not there.
+    """
+    proc = Path("/proc")
+    if not (proc / "self" / "fd").is_dir():
+        return None
+    held: set[str] = set()
+    me = os.getpid()
+    for entry in os.scandir(proc):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        fd_dir = f"/proc/{entry.name}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            if not target.startswith("/"):
+                continue
+            try:
+                with open(f"/proc/{entry.name}/fdinfo/{fd}") as fh:
+                    flags_line = next((ln for ln in fh if ln.startswith("flags:")), "flags: 0")
+            except OSError:
+                continue
+            if int(flags_line.split()[1], 8) & (os.O_WRONLY | os.O_RDWR):
+                held.add(target)
+    return held
+
+
+def scan_folder(watch: WatchConfig) -> Iterator[Path]:
+    """Every candidate file in a hot folder (what a rescan nominates)."""
+    root = watch.path
+    output = watch.output_dir()
+    if not root.is_dir():
+        return
+    if watch.recursive:
+        for dirpath, dirnames, filenames in os.walk(root):
+            here = Path(dirpath)
+            dirnames[:] = [d for d in dirnames if not is_ignored(here / d / "x", root, output=output)]
+            for name in filenames:
+                path = here / name
+                if not is_ignored(path, root, output=output):
+                    yield path
+    else:
+        for entry in os.scandir(root):
+            if entry.is_file(follow_symlinks=True):
+                path = Path(entry.path)
+                if not is_ignored(path, root, output=output):
+                    yield path
+
+
+@dataclass
+class Arrival:
+    """A file that has settled: ready to become a job."""
+
+    path: Path
+    watch: WatchConfig
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class _Candidate:
+    watch: WatchConfig
+    size: int
+    mtime_ns: int
+    since: float
+
+
+class ArrivalTracker:
+    """Candidates from events and rescans; :meth:`poll` returns those that have settled.
+
+    Thread-safe :meth:`nominate` (watchdog and scheduler threads call it); :meth:`poll` runs
+    on the daemon's main loop.
+    """
+
+    def __init__(self, *, check_open: bool = True):
+        self._lock = threading.Lock()
+        self._nominated: dict[Path, WatchConfig] = {}
+        self._candidates: dict[Path, _Candidate] = {}
+        self._check_open = check_open
+
+    def nominate(self, path: Path, watch: WatchConfig) -> None:
+        with self._lock:
+            self._nominated[path] = watch
+
+    def forget_folder(self, folder: Path) -> None:
+        with self._lock:
+            for table in (self._nominated, self._candidates):
+                for p in [p for p, c in table.items() if (c if isinstance(c, WatchConfig) else c.watch).path == folder]:
+                    del table[p]
+
+    def pending(self, folder: Path | None = None) -> int:
+        """Files seen but not yet settled (in ``folder`` when given)."""
+        with self._lock:
+            items = list(self._candidates.values()) + list(self._nominated.values())  # type: ignore[arg-type]
+        return sum(1 for c in items if folder is None or (c if isinstance(c, WatchConfig) else c.watch).path == folder)
+
+    def poll(self, now: float | None = None) -> list[Arrival]:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            nominated, self._nominated = self._nominated, {}
+        for path, watch in nominated.items():
+            if path not in self._candidates:
+                self._candidates[path] = _Candidate(watch, -1, -1, now)
+        arrived: list[Arrival] = []
+        settled: list[tuple[Path, _Candidate]] = []
+        for path, cand in list(self._candidates.items()):
+            try:
+                st = path.stat()
+            except OSError:  # gone (renamed, deleted, moved away): forget it
+                del self._candidates[path]
+                continue
+            if not path.is_file():
+                del self._candidates[path]
+                continue
+            if st.st_size != cand.size or st.st_mtime_ns != cand.mtime_ns:
+                # still growing or touched: the clock starts again
+                cand.size, cand.mtime_ns, cand.since = st.st_size, st.st_mtime_ns, now
+                continue
+            if now - cand.since >= cand.watch.settle_seconds:
+                settled.append((path, cand))
+        if settled and self._check_open:
+            held = open_for_writing()
+            if held:
+                still = {os.path.realpath(p) for p, _ in settled} & held
+                if still:
+                    settled = [(p, c) for p, c in settled if os.path.realpath(p) not in still]
+                    for p in list(self._candidates):
+                        if os.path.realpath(p) in still:
+                            self._candidates[p].since = now
+        for path, cand in settled:
+            del self._candidates[path]
+            arrived.append(Arrival(path, cand.watch, cand.size, cand.mtime_ns))
+        return arrived
+
+
+class _Events(FileSystemEventHandler):
+    def __init__(self, watch: WatchConfig, tracker: ArrivalTracker):
+        self.watch = watch
+        self.tracker = tracker
+        self.output = watch.output_dir()
+
+    def _consider(self, raw: str | bytes) -> None:
+        path = Path(os.fsdecode(raw))
+        if not is_ignored(path, self.watch.path, output=self.output):
+            self.tracker.nominate(path, self.watch)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            return
+        if event.event_type in ("created", "modified", "closed"):
+            self._consider(event.src_path)
+        elif event.event_type == "moved":  # `clip.mov.part` renamed to `clip.mov`
+            self._consider(event.dest_path)
+
+
+class FolderWatcher:
+    """watchdog observers for a set of hot folders: inotify where it works, polling where
+    ``polling`` says so (network shares)."""
+
+    def __init__(self, tracker: ArrivalTracker, *, poll_interval: float = 1.0):
+        self.tracker = tracker
+        self.poll_interval = poll_interval
+        self._observers: dict[Path, BaseObserver] = {}
+
+    @property
+    def folders(self) -> list[Path]:
+        return list(self._observers)
+
+    def add(self, watch: WatchConfig) -> str:
+        """Start watching; returns ``"inotify"`` or ``"polling"``."""
+        watch.path.mkdir(parents=True, exist_ok=True)
+        polling = uses_polling(watch)
+        observer: BaseObserver = PollingObserver(timeout=self.poll_interval) if polling else Observer()
+        observer.schedule(_Events(watch, self.tracker), str(watch.path), recursive=watch.recursive)
+        observer.daemon = True
+        observer.start()
+        self._observers[watch.path] = observer
+        return "polling" if polling else "inotify"
+
+    def remove(self, folder: Path) -> None:
+        observer = self._observers.pop(folder, None)
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
+        self.tracker.forget_folder(folder)
+
+    def stop(self) -> None:
+        for folder in list(self._observers):
+            self.remove(folder)
+
+    def rescan(self, watches: Iterable[WatchConfig]) -> int:
+        """Nominate every candidate file in these folders; returns how many."""
+        n = 0
+        for watch in watches:
+            for path in scan_folder(watch):
+                self.tracker.nominate(path, watch)
+                n += 1
+        return n
