@@ -21,7 +21,7 @@ from postbay.config import ApiConfig, Config
 from postbay.errors import ConfigError
 from postbay.synth import write_clip
 
-from .conftest import TOKEN, make_bay, wait_for
+from .harness import TOKEN, bay, make_bay, wait_for, worker  # noqa: F401  (fixtures)
 
 
 def multipart(fields: dict[str, str], filename: str, payload: bytes) -> tuple[bytes, str]:

@@ -1,4 +1,4 @@
-"""A real postbay bay for the bridge tests: folders, a SQLite ledger, uvicorn on loopback.
+"""Harness for the API, dashboard and Resolve tests: folders, a SQLite ledger, uvicorn on loopback.
 
 ``bay`` starts the HTTP API on a free loopback port over a fresh ledger; ``worker`` renders
 the ledger's queued jobs with the real render engine, in a thread, the way the daemon's
