@@ -139,3 +139,88 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DaemonBay:
+    """A real ``postbay daemon`` in a subprocess with its HTTP API on a free loopback port.
+
+    Roots: ``media/`` (media_roots), the hot folder ``hot/<recipe>`` with its output
+    ``hot-out/``, and the data folder's inbox and ``out/``.
+    """
+
+    def __init__(self, tmp: Path, *, token: str | None = TOKEN, api: bool = True, recipe: str = "review"):
+        import subprocess
+        import sys
+
+        self.root = tmp
+        self.media, self.hot, self.out = tmp / "media", tmp / "hot" / recipe, tmp / "hot-out"
+        self.data = tmp / "data"
+        self.media.mkdir(parents=True, exist_ok=True)
+        self.token = token
+        self.port = free_port()
+        self.config_path = tmp / "postbay.toml"
+        lines = [f'data_dir = "{self.data}"', f'media_roots = ["{self.media}"]', "",
+                 "[[watch]]", f'path = "{self.hot}"', f'recipe = "{recipe}"', f'output = "{self.out}"',
+                 "settle_seconds = 0.3", "", "[workers]", "cpu = 1", "retries = 0", "grace_seconds = 2", "",
+                 "[api]", f"enabled = {'true' if api else 'false'}", f"port = {self.port}"]
+        if token:
+            lines.append(f'token = "{token}"')
+        self.config_path.write_text("\n".join(lines) + "\n")
+        self.log = open(tmp / "daemon.out", "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "postbay", "daemon", "--config", str(self.config_path)],
+                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=tmp)
+        self.url = f"http://127.0.0.1:{self.port}"
+        if api:
+            wait_for(self._healthy, timeout=60, interval=0.1)
+        else:
+            wait_for(lambda: b"daemon ready" in (tmp / "daemon.out").read_bytes() or self._dead(), timeout=60)
+        if self.proc.poll() is not None:
+            raise AssertionError("the daemon exited:\n" + (tmp / "daemon.out").read_text())
+
+    def _dead(self) -> bool:
+        return self.proc.poll() is not None
+
+    def _healthy(self) -> bool:
+        if self._dead():
+            return True
+        try:
+            with urllib.request.urlopen(self.url + "/health", timeout=1) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        hdrs = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def output(self) -> str:
+        return (self.root / "daemon.out").read_text(errors="replace")
