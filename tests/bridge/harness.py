@@ -156,7 +156,8 @@ class DaemonBay:
     ``hot-out/``, and the data folder's inbox and ``out/``.
     """
 
-    def __init__(self, tmp: Path, *, token: str | None = TOKEN, api: bool = True, recipe: str = "review"):
+    def __init__(self, tmp: Path, *, token: str | None = TOKEN, api: bool = True, recipe: str = "review",
+                 extra: str = ""):
         import subprocess
         import sys
 
@@ -167,7 +168,7 @@ class DaemonBay:
         self.token = token
         self.port = free_port()
         self.config_path = tmp / "postbay.toml"
-        lines = [f'data_dir = "{self.data}"', f'media_roots = ["{self.media}"]', "",
+        lines = [f'data_dir = "{self.data}"', f'media_roots = ["{self.media}"]', extra, "",
                  "[[watch]]", f'path = "{self.hot}"', f'recipe = "{recipe}"', f'output = "{self.out}"',
                  "settle_seconds = 0.3", "", "[workers]", "cpu = 1", "retries = 0", "grace_seconds = 2", "",
                  "[api]", f"enabled = {'true' if api else 'false'}", f"port = {self.port}"]
