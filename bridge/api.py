@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import io
 import ipaddress
 import json
 import threading
@@ -96,7 +95,8 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
     roots = Roots.from_config(config)
     token = config.api.token
     limit = config.api.upload_limit_mb * (1 << 20)
-    app = FastAPI(title="postbay", version=__version__,
+    # No /docs or /redoc: they load their scripts from a CDN, and an edit bay may have no internet.
+    app = FastAPI(title="postbay", version=__version__, docs_url=None, redoc_url=None,
                   description="Finishing service for AI-generated video: submit jobs, follow them, fetch reports.")
     app.state.stopping = threading.Event()
     app.state.roots = roots
@@ -252,7 +252,7 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         except ValueError as exc:
             raise HTTPException(422, f"expected JSON {{\"path\", \"recipe\", \"out\"}}: {exc}") from None
         source = roots.confine(body.path)
-        if not source.is_file() and not source.is_dir():
+        if not source.is_file():
             raise HTTPException(404, f"{body.path}: no such file")
         return await asyncio.to_thread(submit, source, body.recipe, body.out)
 

@@ -38,7 +38,9 @@ try:
 except ImportError:
     print("postbay: postbay_resolve.py was not found beside this script; run `postbay resolve install` again",
           file=sys.stderr)
-    sys.exit(1)
-
-if __name__ == "__main__":
-    sys.exit(postbay_resolve.import_main(sys.argv[1:]))
+    _status = 1
+else:
+    _status = postbay_resolve.import_main(sys.argv[1:], globals())
+# Inside Resolve (which hands scripts a `resolve` global) the console stays open; outside, exit with the status.
+if __name__ == "__main__" and "resolve" not in globals():
+    sys.exit(_status)

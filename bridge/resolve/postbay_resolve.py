@@ -131,9 +131,14 @@ class Api:
 
 # -- Resolve --------------------------------------------------------------------------------
 
-def connect():
+def _given(script_globals, name):
+    """A global Resolve hands the script (``resolve``, ``bmd``), if it did."""
+    return (script_globals or {}).get(name) or getattr(sys.modules.get("__main__"), name, None)
+
+
+def connect(script_globals=None):
     """(resolve, project) from the running Resolve, or a Problem saying what is missing."""
-    resolve = globals().get("resolve") or getattr(sys.modules.get("__main__"), "resolve", None)
+    resolve = _given(script_globals, "resolve")
     if resolve is None:
         try:
             import DaVinciResolveScript as dvr  # noqa: N813  (Blackmagic's module name)
@@ -242,7 +247,7 @@ def check_hot(entry):
 
 # -- the two scripts ------------------------------------------------------------------------
 
-def ask_recipe(resolve, api, settings):
+def ask_recipe(resolve, api, settings, script_globals=None):
     """The recipe from a small Resolve dialog when there is one, else the terminal, else the default."""
     choices = []
     if api is not None:
@@ -254,7 +259,7 @@ def ask_recipe(resolve, api, settings):
     default = settings["default_recipe"] if settings["default_recipe"] in choices else choices[0]
     fusion = resolve.Fusion() if hasattr(resolve, "Fusion") else None
     ui = getattr(fusion, "UIManager", None) if fusion is not None else None
-    bmd = globals().get("bmd") or getattr(sys.modules.get("__main__"), "bmd", None)
+    bmd = _given(script_globals, "bmd")
     if ui is not None and bmd is not None:
         return _dialog(ui, bmd, choices, default)
     if sys.stdin is not None and sys.stdin.isatty():
@@ -311,8 +316,9 @@ def _finish_entry(project, entry, job_or_timeline):
     print("postbay: imported %r into the %r bin" % (name, BIN_NAME), flush=True)
 
 
-def send_main(argv=None):
-    """Workspace > Scripts > Send timeline to postbay."""
+def send_main(argv=None, script_globals=None):
+    """Workspace > Scripts > Send timeline to postbay (``script_globals``: the script's own,
+    where Resolve puts ``resolve`` and ``bmd``)."""
     parser = argparse.ArgumentParser(prog="Send timeline to postbay")
     parser.add_argument("--recipe", default=None, help="recipe name (asked for when not given)")
     parser.add_argument("--no-wait", action="store_true", help="send and return; import later")
@@ -320,11 +326,11 @@ def send_main(argv=None):
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        resolve, project = connect()
+        resolve, project = connect(script_globals)
         timeline = current_timeline(project)
         api = Api(settings["api_url"], settings["token"])
         online = api.alive()
-        recipe = args.recipe or ask_recipe(resolve, api if online else None, settings)
+        recipe = args.recipe or ask_recipe(resolve, api if online else None, settings, script_globals)
         folder = tempfile.mkdtemp(prefix="postbay-resolve-")
         try:
             exported = export_timeline(resolve, timeline, folder)
@@ -404,13 +410,13 @@ def _import_ready(project, settings, only=None, wait=False, timeout=None):
     return status
 
 
-def import_main(argv=None):
+def import_main(argv=None, script_globals=None):
     """Workspace > Scripts > Import finished postbay timelines."""
     parser = argparse.ArgumentParser(prog="Import finished postbay timelines")
     parser.parse_args(argv)
     try:
         settings = load_settings()
-        _, project = connect()
+        _, project = connect(script_globals)
         if not load_pending(settings):
             print("postbay: nothing is waiting to be imported", flush=True)
             return 0

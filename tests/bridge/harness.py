@@ -157,7 +157,7 @@ class DaemonBay:
     """
 
     def __init__(self, tmp: Path, *, token: str | None = TOKEN, api: bool = True, recipe: str = "review",
-                 extra: str = ""):
+                 extra: str = "", env: dict[str, str] | None = None):
         import subprocess
         import sys
 
@@ -177,7 +177,7 @@ class DaemonBay:
         self.config_path.write_text("\n".join(lines) + "\n")
         self.log = open(tmp / "daemon.out", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "postbay", "daemon", "--config", str(self.config_path)],
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=tmp)
+                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=tmp, env=env)
         self.url = f"http://127.0.0.1:{self.port}"
         if api:
             wait_for(self._healthy, timeout=60, interval=0.1)

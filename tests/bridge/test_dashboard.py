@@ -40,12 +40,13 @@ GRADE = textwrap.dedent("""
 """)
 
 
-@pytest.fixture
-def daemon(tmp_path):
-    recipes = tmp_path / "recipes"
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dashboard-bay")
+    recipes = tmp / "recipes"
     recipes.mkdir()
     (recipes / "grade.toml").write_text(GRADE)
-    d = DaemonBay(tmp_path, recipe="grade", extra=f'recipes = ["{recipes}"]')
+    d = DaemonBay(tmp, recipe="grade", extra=f'recipes = ["{recipes}"]')
     yield d
     d.stop()
 
@@ -98,7 +99,7 @@ def test_dropped_clip_moves_to_done_and_shows_before_after(daemon, page, tmp_pat
                       audio=None)
     page.evaluate(DROP, ["hero shot.mov", base64.b64encode(clip.read_bytes()).decode()])
     page.wait_for_selector("#uploads .upload:has-text('queued as job')")
-    row = page.locator("#jobs tbody tr").first
+    row = page.locator("#jobs tbody tr", has_text="hero shot.mov")
     row.locator(".state.done").wait_for(timeout=120_000)
 
     seen = page.evaluate("window.__seen")

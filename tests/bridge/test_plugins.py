@@ -196,3 +196,28 @@ def test_builtin_is_replaced_only_when_the_config_says_so(broken_site, tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "out" / "g.report.json").read_text())
     assert report["recipe"]["steps"][0]["origin"] == "plugin:postbay-plugin-broken"
+
+
+def test_the_daemon_runs_with_broken_plugins_and_the_api_reports_them(broken_site, vignette_site, tmp_path):
+    from .harness import DaemonBay
+
+    daemon = DaemonBay(tmp_path / "bay", env=_env(broken_site, vignette_site))
+    try:
+        status, listing = daemon.request("GET", "/processors")
+        assert status == 200
+        assert len(listing["problems"]) == 6
+        assert any("SystemExit: 3" in p["error"] for p in listing["problems"])
+        by_name = {p["name"]: p for p in listing["processors"]}
+        assert by_name["vignette"]["origin"] == "plugin:postbay-plugin-vignette"
+        assert by_name["exposure"]["origin"] == "postbay"
+        # …and it still finishes work.
+        clip = write_clip(daemon.media / "a.mov", frames=6, width=160, height=90, audio=None)
+        status, job = daemon.request("POST", "/jobs", {"path": str(clip), "recipe": "review"})
+        assert status == 201
+        from .harness import wait_for
+
+        done = wait_for(lambda: (j := daemon.request("GET", f"/jobs/{job['id']}")[1])["state"] in ("done", "failed")
+                        and j, timeout=120)
+        assert done["state"] == "done", done
+    finally:
+        daemon.stop()

@@ -26,17 +26,19 @@ FAKE = Path(__file__).resolve().parent / "fake_resolve"
 class Session:
     """One fake Resolve session: its state file, call log and the scripts' own settings."""
 
-    def __init__(self, tmp: Path, media: Path, **state):
+    def __init__(self, tmp: Path, media: Path, name: str = "Cut 3", **state):
         self.tmp = tmp
+        media = media / tmp.name  # each test its own clips, on a daemon the module shares
+        media.mkdir(parents=True, exist_ok=True)
         self.state_path = tmp / "resolve-state.json"
         self.log_path = tmp / "resolve-calls.jsonl"
         self.state_dir = tmp / "resolve-pending"
         clips = []
-        for i, name in enumerate(["wide", "close"]):
-            path = write_clip(media / f"{name}.mov", frames=24, width=160, height=90, audio=None)
-            clips.append({"name": name, "path": str(path), "start": 4 + i, "duration": 8, "available": 24})
+        for i, shot in enumerate(["wide", "close"]):
+            path = write_clip(media / f"{shot}.mov", frames=24, width=160, height=90, audio=None)
+            clips.append({"name": shot, "path": str(path), "start": 4 + i, "duration": 8, "available": 24})
         data = {"running": True, "project": "Promo", "otio_export": True,
-                "timeline": {"name": "Cut 3", "rate": 24, "start_frame": 0, "clips": clips}}
+                "timeline": {"name": name, "rate": 24, "start_frame": 0, "clips": clips}}
         data.update(state)
         self.state_path.write_text(json.dumps(data))
 
@@ -62,9 +64,9 @@ class Session:
         return json.loads(self.state_path.read_text())
 
 
-@pytest.fixture
-def daemon(tmp_path):
-    d = DaemonBay(tmp_path)
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    d = DaemonBay(tmp_path_factory.mktemp("resolve-bay"))
     yield d
     d.stop()
 
@@ -94,18 +96,19 @@ def test_send_exports_otio_conforms_and_imports_into_the_postbay_bin(daemon, tmp
     conformed = otio.adapters.read_from_file(imported["args"][0])
     assert [c.name for c in conformed.find_clips()] == ["wide", "close"]
     # The job is in the ledger (via the API) and nothing is left pending.
-    status, jobs = daemon.request("GET", "/jobs?state=done")
-    assert [j["kind"] for j in jobs["jobs"]] == ["timeline"]
+    job_id = proc.stdout.split("postbay: job ")[1].split()[0]
+    status, job = daemon.request("GET", f"/jobs/{job_id}")
+    assert (job["kind"], job["state"], job["recipe"]) == ("timeline", "done", "review")
     assert json.loads((session.state_dir / "pending.json").read_text()) == []
 
 
 def test_without_otio_export_it_sends_fcp7_xml(daemon, tmp_path):
-    session = Session(tmp_path, daemon.media, otio_export=False)
+    session = Session(tmp_path, daemon.media, name="Cut 4", otio_export=False)
     proc = session.run(SEND, "--recipe", "review", "--no-wait", url=daemon.url, token=daemon.token)
     assert proc.returncode == 0, proc.stderr
     exports = [c["args"][1] for c in session.calls() if c["call"] == "Timeline.Export"]
     assert exports == [3]  # EXPORT_FCP_7_XML, and no attempt at the missing EXPORT_OTIO
-    assert "exported 'Cut 3' as Cut 3.xml" in proc.stdout
+    assert "exported 'Cut 4' as Cut 4.xml" in proc.stdout
     pending = json.loads((session.state_dir / "pending.json").read_text())
     assert pending[0]["suffix"] == ".xml"
     # Later, "Import finished postbay timelines" brings it in once the daemon is done.
@@ -114,14 +117,14 @@ def test_without_otio_export_it_sends_fcp7_xml(daemon, tmp_path):
     assert daemon.request("GET", f"/jobs/{job_id}")[1]["state"] == "done", daemon.output()
     proc = session.run(IMPORT, url=daemon.url, token=daemon.token)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "imported 'Cut 3 (review)'" in proc.stdout
-    assert session.state()["bins"]["postbay"] == ["Cut 3 (review)"]
+    assert "imported 'Cut 4 (review)'" in proc.stdout
+    assert session.state()["bins"]["postbay"] == ["Cut 4 (review)"]
     proc = session.run(IMPORT, url=daemon.url, token=daemon.token)
     assert "nothing is waiting to be imported" in proc.stdout
 
 
 def test_without_an_api_it_drops_into_the_hot_folder(tmp_path):
-    daemon = DaemonBay(tmp_path, api=False)
+    daemon = DaemonBay(tmp_path / "bay", api=False)
     try:
         session = Session(tmp_path, daemon.media)
         settings = tmp_path / "settings.json"
@@ -154,7 +157,7 @@ def test_clear_messages_when_something_is_missing(tmp_path, state, fake, message
 
 
 def test_a_failed_job_is_reported_and_nothing_imported(daemon, tmp_path):
-    session = Session(tmp_path, daemon.media)
+    session = Session(tmp_path, daemon.media, name="Cut 5")
     state = session.state()
     Path(state["timeline"]["clips"][1]["path"]).write_bytes(b"not a movie")  # the daemon will fail on it
     proc = session.run(SEND, "--recipe", "review", "--timeout", "120", url=daemon.url, token=daemon.token)

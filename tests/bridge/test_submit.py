@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import io
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from postbay.cli import main
 from postbay.synth import write_clip
 
 from .harness import DaemonBay, free_port
 
 
-def postbay(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "postbay", *args], capture_output=True, text=True, timeout=240,
-                          cwd=cwd)
+def postbay(*args: str, cwd: Path) -> SimpleNamespace:
+    """`postbay ARGS` in this process (the CLI's own main), with what it printed."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(args))
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 @pytest.fixture(scope="module")
