@@ -1,15 +1,14 @@
 """Harness for the API, dashboard and Resolve tests: folders, a SQLite ledger, uvicorn on loopback.
 
-``bay`` starts the HTTP API on a free loopback port over a fresh ledger; ``worker`` renders
-the ledger's queued jobs with the real render engine, in a thread, the way the daemon's
-workers do (claim → progress → finish/fail), so progress moves through the ledger and out
-of ``/events`` exactly as in service.
+``bay`` starts the HTTP API in this process on a free loopback port over a fresh ledger (for
+what needs no rendering: auth, confinement, uploads, the queue); :class:`DaemonBay` runs a
+real ``postbay daemon`` in a subprocess, which starts the API itself and renders the jobs.
 """
 
 from __future__ import annotations
 
 import json
-import threading
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +23,21 @@ from postbay.config import ApiConfig, Config, WatchConfig
 from postbay.daemon.ledger import Ledger
 
 TOKEN = "s3cret-bay-token"
+
+#: A recipe slow enough (a few seconds on 2 cores) for progress to be seen moving.
+GRADE = textwrap.dedent("""
+    name = "grade"
+    description = "Up-res to 360p with a third of a stop more light"
+    [[steps]]
+    processor = "resize"
+    height = 360
+    [[steps]]
+    processor = "exposure"
+    stops = 0.35
+    [output]
+    codec = "prores_hq"
+    audio = "none"
+""")
 
 
 @dataclass
@@ -42,21 +56,25 @@ class Bay:
 
     def request(self, method: str, path: str, body: Any = None, *, token: str | None = "default",
                 headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, Any]:
-        """(status, decoded JSON or bytes) of one HTTP request to the API."""
-        hdrs = dict(headers or {})
-        tok = self.token if token == "default" else token
-        if tok:
-            hdrs["Authorization"] = f"Bearer {tok}"
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                status, raw, ctype = resp.status, resp.read(), resp.headers.get("content-type", "")
-        except urllib.error.HTTPError as exc:
-            status, raw, ctype = exc.code, exc.read(), exc.headers.get("content-type", "")
-        return status, (json.loads(raw) if "json" in ctype else raw)
+        return http(method, self.url + path, self.token if token == "default" else token, body, data, headers)
+
+
+def http(method: str, url: str, token: str | None, body: Any = None, data: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """(status, decoded JSON or bytes) of one HTTP request to the API."""
+    hdrs = dict(headers or {})
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            status, raw, ctype = resp.status, resp.read(), resp.headers.get("content-type", "")
+    except urllib.error.HTTPError as exc:
+        status, raw, ctype = exc.code, exc.read(), exc.headers.get("content-type", "")
+    return status, (json.loads(raw) if "json" in ctype else raw)
 
 
 def make_bay(tmp: Path, *, token: str | None = TOKEN, upload_limit_mb: int = 4096,
@@ -78,57 +96,6 @@ def bay(tmp_path):
     yield b
     b.server.stop()
     b.ledger.close()
-
-
-class Worker:
-    """Renders queued jobs from the ledger with ``finish_clip``, one at a time."""
-
-    def __init__(self, ledger: Ledger, config: Config, slow: float = 0.0):
-        self.ledger, self.config, self.slow = ledger, config, slow
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        from postbay.errors import PostbayError
-        from postbay.recipe import load_recipe
-        from postbay.render import finish_clip
-
-        while not self.stop.is_set():
-            queued = self.ledger.list("queued")
-            if not queued:
-                time.sleep(0.05)
-                continue
-            job = self.ledger.claim(queued[0].id)
-            if job is None:
-                continue
-
-            def progress(done: int, total: int, job_id: str = job.id) -> None:
-                self.ledger.progress(job_id, done / max(1, total))
-                time.sleep(self.slow)
-
-            def cancelled(job_id: str = job.id) -> bool:
-                current = self.ledger.get(job_id)
-                return current is None or current.state == "cancelled"
-
-            try:
-                recipe = load_recipe(job.recipe, search_dirs=self.config.recipes)
-                result = finish_clip(job.source, recipe, job.output_dir, gpu="off", progress=progress,
-                                     cancelled=cancelled)
-                self.ledger.finish(job.id, [result.output], report=result.report_path)
-            except PostbayError as exc:
-                report = Path(job.output_dir) / f"{Path(job.source).stem}.report.json"
-                self.ledger.fail(job.id, str(exc), report=report if report.exists() else None)
-            except Exception as exc:  # the stand-in must never die silently in a test
-                self.ledger.fail(job.id, f"{type(exc).__name__}: {exc}")
-
-
-@pytest.fixture
-def worker(bay):
-    w = Worker(bay.ledger, bay.config, slow=0.03)
-    w.thread.start()
-    yield w
-    w.stop.set()
-    w.thread.join(timeout=30)
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
@@ -198,18 +165,9 @@ class DaemonBay:
         except OSError:
             return False
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        hdrs = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+    def request(self, method: str, path: str, body: Any = None, *, token: str | None = "default",
+                headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, Any]:
+        return http(method, self.url + path, self.token if token == "default" else token, body, data, headers)
 
     def stop(self) -> None:
         import signal
@@ -225,3 +183,11 @@ class DaemonBay:
 
     def output(self) -> str:
         return (self.root / "daemon.out").read_text(errors="replace")
+
+
+def graded_daemon(tmp: Path) -> DaemonBay:
+    """A daemon whose hot folder and API offer the ``grade`` recipe (and the built-ins)."""
+    recipes = tmp / "recipes"
+    recipes.mkdir()
+    (recipes / "grade.toml").write_text(GRADE)
+    return DaemonBay(tmp, recipe="grade", extra=f'recipes = ["{recipes}"]')

@@ -9,14 +9,13 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from postbay.synth import ai_look_frame, write_clip
 
-from .harness import DaemonBay
+from .harness import graded_daemon
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -25,28 +24,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian's chromium is not installed (make system-deps installs it)")
 
-GRADE = textwrap.dedent("""
-    name = "grade"
-    description = "Up-res to 360p with a third of a stop more light"
-    [[steps]]
-    processor = "resize"
-    height = 360
-    [[steps]]
-    processor = "exposure"
-    stops = 0.35
-    [output]
-    codec = "prores_hq"
-    audio = "none"
-""")
-
-
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("dashboard-bay")
-    recipes = tmp / "recipes"
-    recipes.mkdir()
-    (recipes / "grade.toml").write_text(GRADE)
-    d = DaemonBay(tmp, recipe="grade", extra=f'recipes = ["{recipes}"]')
+    d = graded_daemon(tmp_path_factory.mktemp("dashboard-bay"))
     yield d
     d.stop()
 
