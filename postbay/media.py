@@ -289,9 +289,12 @@ def probe(path: str | Path) -> MediaInfo:
             if not ctx.width or not ctx.height:
                 raise MediaError("video stream has no picture size (corrupt header)", path=path)
             rate = _video_rate(vs)
-            sar = Fraction(ctx.sample_aspect_ratio) if ctx.sample_aspect_ratio else Fraction(1)
-            if sar <= 0:
-                sar = Fraction(1)
+            # The container's aspect (mov 'pasp') first: ProRes/DNxHR carry none in the bitstream.
+            sar = Fraction(1)
+            for candidate in (getattr(vs, "sample_aspect_ratio", None), ctx.sample_aspect_ratio):
+                if candidate and Fraction(candidate) > 0:
+                    sar = Fraction(candidate)
+                    break
             dar = sar * Fraction(ctx.width, ctx.height)
             tb = vs.time_base or Fraction(1, 1)
             start = float(vs.start_time * tb) if vs.start_time is not None else 0.0
@@ -455,10 +458,25 @@ class AudioPlan:
     sample_rate: int | None = None
 
 
-def _audio_sources(plan: AudioPlan, out_stream: av.audio.stream.AudioStream | None) -> Iterator[tuple[float, Any]]:
+@dataclass(frozen=True)
+class AudioTarget:
+    """The sample format audio is decoded or encoded to."""
+
+    rate: int
+    format: str
+    layout: str
+    channels: int
+
+    @classmethod
+    def of(cls, stream: Any) -> AudioTarget:
+        ctx = stream.codec_context
+        return cls(ctx.sample_rate, ctx.format.name, ctx.layout.name, ctx.layout.nb_channels)
+
+
+def _audio_sources(plan: AudioPlan, target: AudioTarget | None) -> Iterator[tuple[float, Any]]:
     """Yield (output time in seconds, packet or frame) for the planned audio, in order."""
     if plan.samples is not None:
-        yield from _frames_from_samples(plan.samples, plan.sample_rate or 48000, out_stream)
+        yield from _frames_from_samples(plan.samples, plan.sample_rate or 48000, target)
         return
     with _open(plan.source) as container:
         if not container.streams.audio:
@@ -485,39 +503,40 @@ def _audio_sources(plan: AudioPlan, out_stream: av.audio.stream.AudioStream | No
                 yield t - plan.start_seconds, packet
             return
         # Re-encode: decode, resample to the encoder's format, trim sample-accurately.
-        rate = out_stream.codec_context.sample_rate
-        resampler = av.AudioResampler(format=out_stream.codec_context.format.name,
-                                      layout=out_stream.codec_context.layout.name, rate=rate)
+        rate = target.rate
+        resampler = av.AudioResampler(format=target.format, layout=target.layout, rate=rate)
         first = int(round(plan.start_seconds * rate))
         total = int(round(plan.duration * rate))
-        written = 0
         if plan.start_seconds > 1:
             container.seek(int((plan.start_seconds - 1) / tb), stream=ast, backward=True)
         start_time = float(ast.start_time * tb) if ast.start_time is not None else 0.0
         position: int | None = None  # source sample index of the next resampled sample
-        pending: list[np.ndarray] = []
+        written = 0  # output samples yielded so far
         for frame in _decode_audio(container, ast, plan.source):
             if position is None:
                 t = float(frame.pts * tb) if frame.pts is not None else start_time
                 position = int(round(t * rate))
                 if position > first:  # audio starts after the picture: pad with silence
-                    pending.append(np.zeros((_channels(out_stream), position - first), dtype=np.float64))
+                    gap = min(position - first, total)
+                    yield from _frames_from_samples(np.zeros((target.channels, gap)), rate, target,
+                                                    scaled=True, offset=written)
+                    written += gap
                     position = first
             for rf in resampler.resample(frame):
-                data = rf.to_ndarray()
+                data = _planar(rf.to_ndarray(), target.channels)
                 n = data.shape[-1]
                 lo = max(0, first - position)
                 position += n
                 if lo >= n:
                     continue
-                pending.append(_planar(data[..., lo:], out_stream))
-            written = sum(p.shape[-1] for p in pending)
+                part = data[:, lo:lo + total - written]
+                yield from _frames_from_samples(part, rate, target, scaled=True, offset=written)
+                written += part.shape[-1]
             if written >= total:
-                break
-        chunk = np.concatenate(pending, axis=-1)[..., :total] if pending else np.zeros((_channels(out_stream), 0))
-        if chunk.shape[-1] < total:
-            chunk = np.concatenate([chunk, np.zeros((chunk.shape[0], total - chunk.shape[-1]))], axis=-1)
-        yield from _frames_from_samples(chunk, rate, out_stream, scaled=True)
+                return
+        if written < total:  # audio ends before the picture: pad with silence
+            yield from _frames_from_samples(np.zeros((target.channels, total - written)), rate, target,
+                                            scaled=True, offset=written)
 
 
 def _decode_audio(container: av.container.Container, stream: Any, path: Path) -> Iterator[av.AudioFrame]:
@@ -527,36 +546,28 @@ def _decode_audio(container: av.container.Container, stream: Any, path: Path) ->
         raise MediaError(f"audio decode failed: {exc}", path=path) from exc
 
 
-def _channels(stream: Any) -> int:
-    return stream.codec_context.layout.nb_channels if hasattr(stream.codec_context.layout, "nb_channels") \
-        else stream.codec_context.channels
-
-
-def _planar(data: np.ndarray, stream: Any) -> np.ndarray:
+def _planar(data: np.ndarray, channels: int) -> np.ndarray:
     """Resampled samples as (channels, n), whatever the format's packing."""
-    channels = _channels(stream)
     if data.shape[0] == 1 and channels > 1:  # packed: (1, n*channels)
         return data.reshape(-1, channels).T.astype(np.float64)
     return data.astype(np.float64)
 
 
-def _frames_from_samples(samples: np.ndarray, rate: int, stream: Any, scaled: bool = False,
-                         block: int = 1024) -> Iterator[tuple[float, av.AudioFrame]]:
-    """Cut (channels, n) samples into AudioFrames in the stream's format.
+def _frames_from_samples(samples: np.ndarray, rate: int, target: AudioTarget, scaled: bool = False,
+                         block: int = 1024, offset: int = 0) -> Iterator[tuple[float, av.AudioFrame]]:
+    """Cut (channels, n) samples into AudioFrames in the target's format.
 
-    ``scaled`` samples are already in the stream format's integer scale; otherwise they are
-    float in [-1, 1].
+    ``scaled`` samples are already in the format's integer scale; otherwise they are float
+    in [-1, 1]. ``offset`` is the output sample index of the first sample.
     """
-    fmt = stream.codec_context.format
-    layout = stream.codec_context.layout.name
-    channels = _channels(stream)
+    fmt = av.AudioFormat(target.format)
     samples = np.asarray(samples, dtype=np.float64)
     if samples.ndim == 1:
         samples = samples[None, :]
-    if samples.shape[0] != channels:
-        samples = np.repeat(samples[:1], channels, axis=0) if samples.shape[0] == 1 else samples[:channels]
-    dtype = np.dtype(fmt.name.rstrip("p").replace("fltp", "flt")
-                     .replace("s16", "int16").replace("s32", "int32").replace("flt", "float32").replace("dbl", "float64"))
+    if samples.shape[0] != target.channels:
+        samples = (np.repeat(samples[:1], target.channels, axis=0) if samples.shape[0] == 1
+                   else samples[:target.channels])
+    dtype = np.dtype({"s16": np.int16, "s32": np.int32, "flt": np.float32, "dbl": np.float64}[fmt.packed.name])
     if not scaled and dtype.kind == "i":
         samples = np.clip(samples, -1.0, 1.0) * np.iinfo(dtype).max
     n = samples.shape[-1]
@@ -566,11 +577,11 @@ def _frames_from_samples(samples: np.ndarray, rate: int, stream: Any, scaled: bo
             arr = np.ascontiguousarray(part.astype(dtype))
         else:
             arr = np.ascontiguousarray(part.T.reshape(1, -1).astype(dtype))
-        frame = av.AudioFrame.from_ndarray(arr, format=fmt.name, layout=layout)
+        frame = av.AudioFrame.from_ndarray(arr, format=fmt.name, layout=target.layout)
         frame.sample_rate = rate
-        frame.pts = start
+        frame.pts = offset + start
         frame.time_base = Fraction(1, rate)
-        yield start / rate, frame
+        yield (offset + start) / rate, frame
 
 
 # --------------------------------------------------------------------------------------------
@@ -599,7 +610,9 @@ class VideoWriter:
         if self.preset.pix_fmt.startswith(("yuv420", "yuv422")) and (self.width % 2 or self.height % 2):
             raise MediaError(f"{self.width}x{self.height} is odd; {self.preset.name} needs even sizes", path=path)
         self.frames_written = 0
-        self.output = _open(self.path, "w", format=_MUXERS[self.container_kind])
+        # mp4 keeps custom keys (reel_name) only as QuickTime metadata tags.
+        options = {"movflags": "use_metadata_tags"} if self.container_kind == "mp4" else {}
+        self.output = _open(self.path, "w", format=_MUXERS[self.container_kind], options=options)
         try:
             self._setup(sample_aspect_ratio, timecode, reel, audio, metadata or {})
         except Exception:
@@ -631,6 +644,8 @@ class VideoWriter:
             ctx.codec_tag = "hvc1"
         if timecode:
             vs.metadata["timecode"] = timecode
+        if reel:
+            vs.metadata["reel_name"] = reel  # QuickTime writes it into the timecode track
         self.vstream = vs
         self.audio_plan = audio if audio and audio.mode != "none" else None
         self.astream = None
@@ -669,7 +684,7 @@ class VideoWriter:
             astream.bit_rate = 256000
         self.astream = astream
         self.audio_mode = codec
-        self._audio_iter = _audio_sources(plan, astream)
+        self._audio_iter = _audio_sources(plan, AudioTarget.of(astream))
 
     def _mux_audio_until(self, t: float | None) -> None:
         if self._audio_iter is None:
@@ -781,16 +796,8 @@ def read_audio(path: str | Path, start_seconds: float = 0.0, duration: float | N
         info = probe(path)
         duration = max(0.0, max((a.duration for a in info.audio), default=info.duration) - start_seconds)
 
-    class _Spec:  # the minimum of an output stream that _audio_sources needs
-        class codec_context:  # noqa: N801
-            pass
-
-    spec = _Spec()
-    spec.codec_context.sample_rate = rate
-    spec.codec_context.format = av.AudioFormat("fltp")
-    spec.codec_context.layout = av.AudioLayout(channels if channels in (1, 2) else channels)
-    spec.codec_context.channels = channels
+    target = AudioTarget(rate, "fltp", "mono" if channels == 1 else "stereo", min(channels, 2))
     plan = AudioPlan(source=Path(path), mode="pcm", start_seconds=start_seconds, duration=duration)
-    parts = [frame.to_ndarray() for _, frame in _audio_sources(plan, spec)]
-    samples = np.concatenate(parts, axis=-1) if parts else np.zeros((channels, 0), np.float32)
+    parts = [frame.to_ndarray() for _, frame in _audio_sources(plan, target)]
+    samples = np.concatenate(parts, axis=-1) if parts else np.zeros((target.channels, 0), np.float32)
     return samples.astype(np.float32), rate

@@ -53,10 +53,14 @@ class FinishResult:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}{TEMP_MARK}-{os.getpid()}")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2, default=str)
-        fh.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as fh:
+            json.dump(data, fh, indent=2, default=str)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def output_paths(source: Path, recipe: Recipe, out_dir: Path, name: str | None = None) -> tuple[Path, Path]:

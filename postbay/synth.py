@@ -106,6 +106,8 @@ def write_clip(path: str | Path, *, frames: int = 48, width: int = 320, height: 
         ctx.color_range = {"MPEG": 1, "JPEG": 2}[color_range]
     if timecode:
         vs.metadata["timecode"] = timecode
+    if reel:
+        vs.metadata["reel_name"] = reel  # QuickTime writes it into the timecode track
     opts = {"preset": "ultrafast", "crf": "10"} if codec == "libx264" else {}
     if codec == "prores":
         opts = {"profile": "3"}
