@@ -16,6 +16,7 @@ watchdog and the scheduler only nominate work from their threads. Lifecycle:
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
 import logging.handlers
 import os
@@ -41,7 +42,7 @@ from .notify import SystemdNotifier
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
 from .watcher import TIMELINE_SUFFIXES, Arrival, ArrivalTracker, FolderWatcher
 
-__all__ = ["Daemon", "check_config", "default_config", "ledger_path", "remove_stale_temps"]
+__all__ = ["Daemon", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
 
 log = logging.getLogger("postbay.daemon")
 
@@ -204,6 +205,22 @@ class Daemon:
                 handler._postbay = True  # type: ignore[attr-defined]
                 root.addHandler(handler)
 
+    def _lock_data_dir(self) -> None:
+        # Two daemons on one ledger would each think the other's running jobs were orphans.
+        path = self.config.data_dir / "daemon.lock"
+        self._lock_file = open(path, "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.seek(0)
+            owner = self._lock_file.read().strip() or "?"
+            self._lock_file.close()
+            raise PostbayError(f"another postbay daemon (pid {owner}) is running on this data_dir", path=path,
+                               hint="stop it first, or give this one another data_dir") from None
+        self._lock_file.truncate(0)
+        self._lock_file.write(str(os.getpid()))
+        self._lock_file.flush()
+
     def _gpu_slots(self) -> int:
         if self.config.gpu == "off" or self.config.workers.gpu == 0:
             return 0
@@ -274,11 +291,14 @@ class Daemon:
     def run(self) -> int:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_data_dir()
         self._setup_logging()
         self.ledger = Ledger(ledger_path(cfg))
         for job in self.ledger.recover():
             log.info("job %s (%s) was interrupted; queued again (attempt %d)", job.id, job.source, job.attempts + 1)
         self._apply_settings()
+        if isinstance(self.executor, LocalProcessExecutor):
+            self.executor.warm()
         for w in cfg.watch:
             self._watch(w)
         for w in cfg.watch:
@@ -598,19 +618,30 @@ class Daemon:
             return 0
         cutoff = time.time() - days * 86400
         n = 0
-        for folder in self.folders.values():
-            targets = [*(folder.watch.path / "done").glob("*"), *(folder.watch.path / "failed").glob("*.report.json"),
-                       *folder.watch.output_dir().glob("*.report.json")]
-            for path in targets:
-                try:
-                    st = path.stat()
-                    # ctime: when it was moved into done/ (a move keeps the mtime of the shoot)
-                    if path.is_file() and max(st.st_mtime, st.st_ctime) < cutoff:
-                        path.unlink()
-                        n += 1
-                except OSError:
-                    continue
+        for path in expired_files([f.watch for f in self.folders.values()], cutoff):
+            try:
+                path.unlink()
+                n += 1
+            except OSError:
+                continue
         self.ledger.prune_events(cutoff)
         log.info("retention: removed %d file(s) older than %g day(s)", n, days)
         return n
 
+
+def expired_files(watches: list[WatchConfig], cutoff: float) -> list[Path]:
+    """Sources in ``done/`` and reports (outputs' and ``failed/``'s) last touched before ``cutoff``;
+    never an output itself, never a source waiting in a drop folder."""
+    found = []
+    for watch in watches:
+        targets = [*(watch.path / "done").glob("*"), *(watch.path / "failed").glob("*.report.json"),
+                   *watch.output_dir().glob("*.report.json")]
+        for path in targets:
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            # ctime: when it was moved into done/ (a move keeps the mtime of the shoot)
+            if path.is_file() and max(st.st_mtime, st.st_ctime) < cutoff:
+                found.append(path)
+    return found

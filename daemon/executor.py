@@ -19,6 +19,7 @@ import importlib.util
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -97,6 +98,10 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _noop() -> None:
+    pass
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -206,6 +211,17 @@ class LocalProcessExecutor(Executor):
     def running(self) -> list[str]:
         return list(self._jobs)
 
+    def warm(self) -> None:
+        """Start the fork server now, in the background: its imports (PyAV, NumPy, OCIO) take
+        seconds that the first dropped file should not wait for."""
+        if self._ctx.get_start_method() == "forkserver":
+            threading.Thread(target=self._warm, name="postbay-forkserver-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        probe = self._ctx.Process(target=_noop, name="postbay-warm")
+        probe.start()
+        probe.join()
+
     def pid(self, job_id: str) -> int | None:
         run = self._jobs.get(job_id)
         return run.process.pid if run else None
@@ -232,7 +248,12 @@ class LocalProcessExecutor(Executor):
     def poll(self, timeout: float = 0.0) -> list[Outcome]:
         outcomes: list[Outcome] = []
         conns = {run.conn: job_id for job_id, run in self._jobs.items()}
-        ready = wait(list(conns), timeout=timeout) if conns and timeout > 0 else list(conns)
+        if conns and timeout > 0:
+            ready = wait(list(conns), timeout=timeout)
+        else:
+            if timeout > 0:
+                time.sleep(timeout)  # nothing running: the main loop's tick
+            ready = list(conns)
         now = time.monotonic()
         for conn in ready:
             job_id = conns[conn]
@@ -253,7 +274,7 @@ class LocalProcessExecutor(Executor):
                     self.stop(job_id, f"timed out after {self.job_timeout:.0f} s (job_timeout)")
                 elif now - run.beat > self.heartbeat_timeout:
                     self.stop(job_id, f"no progress for {self.heartbeat_timeout:.0f} s: the worker hung and was killed")
-            elif run.process.is_alive() and now - run.stop_sent > 5:
+            elif run.process.is_alive() and now - run.stop_sent > 3:
                 run.process.kill()  # ignored SIGTERM (stuck in native code): no more waiting
             if run.process.is_alive():
                 continue

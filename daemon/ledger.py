@@ -8,8 +8,8 @@ along with :meth:`Ledger.events_since` (server-sent events) and a reader in the 
 process can :meth:`Ledger.subscribe`.
 
 Exactly once: a file is known by its fingerprint (size, mtime and a hash of its first and
-last MiB). A fingerprint already ``done`` with the same recipe is not processed again; a
-changed file has a new fingerprint and becomes a new job.
+last MiB). A fingerprint already ``done`` with the same recipe and file name is not processed
+again; a changed file has a new fingerprint and becomes a new job.
 """
 
 from __future__ import annotations
@@ -270,18 +270,22 @@ class Ledger:
     def submit(self, source: str | Path, recipe: str, output_dir: str | Path, *, folder: str | Path | None = None,
                after: str = "keep", kind: str = "media", fingerprint_: str | None = None) -> tuple[Job, bool]:
         """Queue ``source`` for ``recipe``. Returns ``(job, created)``: when the same file
-        (fingerprint) is already queued, running or done with this recipe, that job comes back
-        with ``created=False`` and nothing is queued."""
+        (fingerprint and name) is already queued, running, done or cancelled with this recipe,
+        that job comes back with ``created=False`` and nothing is queued (a cancelled file
+        comes back with ``retry``, not with the next rescan)."""
         source = Path(source)
         fp = fingerprint_ or fingerprint(source)
         now = time.time()
         job_id = uuid.uuid4().hex[:12]
         with self._tx() as db:
-            row = db.execute("SELECT * FROM jobs WHERE fingerprint = ? AND recipe = ? "
-                             "AND state IN ('queued', 'running', 'done') ORDER BY created DESC LIMIT 1",
-                             (fp, recipe)).fetchone()
-            if row is not None:
-                return Job.from_row(row), False
+            rows = db.execute("SELECT * FROM jobs WHERE fingerprint = ? AND recipe = ? "
+                              "AND state IN ('queued', 'running', 'done', 'cancelled') ORDER BY created DESC",
+                              (fp, recipe)).fetchall()
+            # the name counts too: outputs are named after the source, so two names of one
+            # file are two deliveries
+            same = [r for r in rows if Path(r["dropped"]).name == source.name]
+            if same:
+                return Job.from_row(same[0]), False
             db.execute("INSERT INTO jobs (id, source, dropped, folder, output_dir, recipe, fingerprint, kind, after, "
                        "state, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
                        (job_id, str(source), str(source), str(folder) if folder else None, str(output_dir), recipe,

@@ -63,7 +63,7 @@ def tiny_clips(tmp_path_factory) -> Callable[[int], list[Path]]:
 @pytest.fixture(scope="session")
 def long_clip(tmp_path_factory) -> Path:
     """A clip that takes a few seconds to finish with passthrough on 2 cores (kill tests)."""
-    return write_clip(tmp_path_factory.mktemp("long") / "long.mp4", frames=360, width=640, height=360, audio=None)
+    return write_clip(tmp_path_factory.mktemp("long") / "long.mp4", frames=240, width=480, height=272, audio=None)
 
 
 @pytest.fixture(scope="session")

@@ -312,3 +312,24 @@ def test_service_install_dry_run_prints_the_unit_and_the_commands(tmp_path: Path
     out = subprocess.run([sys.executable, "-m", "postbay", "service", "uninstall", "--user"], capture_output=True,
                          text=True, timeout=60, env=env)
     assert out.returncode == 0 and not unit.exists()
+
+
+def test_retention_takes_old_done_sources_and_reports_only(tmp_path: Path):
+    from postbay.daemon.daemon import expired_files
+
+    watch = WatchConfig(path=tmp_path / "drop", recipe="passthrough", output=tmp_path / "out")
+    files = {
+        "old_done": tmp_path / "drop" / "done" / "a.mov", "new_done": tmp_path / "drop" / "done" / "b.mov",
+        "old_report": tmp_path / "out" / "a.report.json", "old_output": tmp_path / "out" / "a.mov",
+        "old_failed_report": tmp_path / "drop" / "failed" / "c.mov.report.json",
+        "waiting": tmp_path / "drop" / "d.mov",
+    }
+    for p in files.values():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    cutoff = time.time() + 0.5  # everything written so far is "old" …
+    time.sleep(1.0)
+    files["new_done"].write_bytes(b"y")  # … except this one
+    os.utime(files["new_done"])
+    expired = set(expired_files([watch], cutoff))
+    assert expired == {files["old_done"], files["old_report"], files["old_failed_report"]}
