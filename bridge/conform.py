@@ -19,7 +19,6 @@ import math
 import multiprocessing
 import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +32,7 @@ import numpy as np
 import opentimelineio as otio
 
 from postbay import __version__
-from postbay.bridge.relink import MediaInfo, Relink, Relinker, media_origin
+from postbay.bridge.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
 from postbay.bridge.timeline import FORMATS, LoadedTimeline, read_timeline, timelines_of
 from postbay.bridge.writeback import Picture, Written, write_all
 from postbay.errors import PostbayError
@@ -204,8 +203,7 @@ def hero_clip(plans: list[ClipPlan], timeline_items: dict[str, otio.schema.Clip]
     return found[0] if found else None
 
 
-def _plan(loaded: LoadedTimeline, relinker: Relinker, handles: int,
-          missing: str) -> tuple[list[ClipPlan], dict[str, otio.schema.Clip]]:
+def _plan(loaded: LoadedTimeline, relinker: Relinker, handles: int) -> tuple[list[ClipPlan], dict[str, otio.schema.Clip]]:
     plans: list[ClipPlan] = []
     items: dict[str, otio.schema.Clip] = {}
     multi = len(loaded.timelines) > 1
@@ -299,7 +297,8 @@ def _group_jobs(plans: list[ClipPlan], timeline_name: str) -> list[RenderJob]:
                     continue
             if current:
                 first = current[0]
-                name = _safe(f"{timeline_name}_{first.track_label}_{first.position:03d}_{first.name}", 96)
+                clip_name = Path(first.name).stem if Path(first.name).suffix.lower() in MEDIA_SUFFIXES else first.name
+                name = _safe(f"{timeline_name}_{first.track_label}_{first.position:03d}_{clip_name}", 96)
                 while name in names:
                     name += "_b"
                 names.add(name)
@@ -587,7 +586,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     timings["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    plans, items = _plan(loaded, relinker, handles, policy)
+    plans, items = _plan(loaded, relinker, handles)
     timings["relink and plan"] = time.perf_counter() - t0
     name = loaded.name
     missing_plans = [p for p in plans if p.status in ("missing", "failed")]
@@ -606,7 +605,8 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     result.jobs = jobs
     shared: dict[str, Any] | None = None
     step = _match_step(recipe)
-    if step is not None and getattr(step.params, "reference", "hero") == "hero":
+    # A match step without its own reference (or with reference = "hero") matches the cut to its hero.
+    if step is not None and getattr(step.params, "reference", None) in (None, "hero"):
         hero = hero_clip([p for p in plans if p.status == "planned"], items)
         if hero is not None:
             shared = {"match_reference": _reference_still(hero), "match_reference_clip": hero.key}
@@ -741,5 +741,6 @@ def run_timeline_cli(src: Path, recipe: Recipe, out_dir: Path, args: Any, config
     else:
         print(f"done {src} -> {result.report_path}")
     if result.status != "done":
-        print(f"postbay: {src}: finished with problems, see {result.report_path}", file=sys.stderr)
+        raise PostbayError(f"finished with problems ({result.status}); the rest is done", path=src,
+                           hint=f"see {result.report_path}")
 

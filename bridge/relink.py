@@ -19,9 +19,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path, PureWindowsPath
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
@@ -29,10 +28,8 @@ import opentimelineio as otio
 from postbay.errors import MediaError, PostbayError
 from postbay.media import MediaInfo, probe, timecode_to_frames
 
-__all__ = ["MEDIA_SUFFIXES", "MediaIndex", "Relink", "Relinker", "MissingPolicy", "url_to_path", "clip_reel",
+__all__ = ["MEDIA_SUFFIXES", "MediaIndex", "Relink", "Relinker", "url_to_path", "clip_reel",
            "media_origin"]
-
-MissingPolicy = Literal["fail", "skip"]
 
 #: Files that can be a clip's picture (stills and sequences excepted: postbay finishes movies).
 MEDIA_SUFFIXES = {".mov", ".mp4", ".m4v", ".mxf", ".mkv", ".avi", ".webm", ".mts", ".m2ts", ".ts", ".mpg",
@@ -65,11 +62,11 @@ def url_to_path(url: str, base: Path) -> tuple[Path | None, str]:
 
 def clip_reel(clip: otio.schema.Clip) -> str | None:
     """The reel (tape) name an EDL or AAF gives a clip."""
-    meta = clip.metadata
-    reel = meta.get("cmx_3600", {}).get("reel") if isinstance(meta.get("cmx_3600"), dict) else None
-    if not reel and isinstance(meta.get("AAF"), dict):
-        aaf = meta["AAF"]
-        reel = aaf.get("ReelName") or aaf.get("TapeName") or aaf.get("SourceID")
+    meta = clip.metadata  # OTIO metadata is a mapping, not a dict
+    cmx, aaf = meta.get("cmx_3600"), meta.get("AAF")
+    reel = cmx.get("reel") if hasattr(cmx, "get") else None
+    if not reel and hasattr(aaf, "get"):
+        reel = aaf.get("ReelName") or aaf.get("TapeName")
     return str(reel) if reel else None
 
 
@@ -171,7 +168,7 @@ class Relinker:
                 self._probes[path] = None
         return self._probes[path]
 
-    def locate(self, clip: otio.schema.Clip, source_rate: Fraction | None = None) -> Relink:
+    def locate(self, clip: otio.schema.Clip) -> Relink:
         """Find ``clip``'s media; ``Relink.how`` says how (or ``missing``)."""
         ref = clip.media_reference
         written = getattr(ref, "target_url", None) or None

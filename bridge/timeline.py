@@ -30,7 +30,7 @@ from postbay.errors import PostbayError
 from postbay.media import snap_rate
 
 __all__ = ["FORMATS", "LoadedTimeline", "TimelineError", "detect_format", "parse_rate", "read_timeline",
-           "check_xml_safety", "infer_edl_rate", "timelines_of"]
+           "check_xml_safety", "check_fcpxml_rate", "infer_edl_rate", "timelines_of"]
 
 
 class TimelineError(PostbayError):
@@ -137,13 +137,15 @@ def detect_format(path: Path) -> str:
     if text.startswith("{") and "OTIO_SCHEMA" in text:
         return "otio_json"
     if text.startswith("<"):
-        if "<xmeml" in text:
-            return "fcp_xml"
-        if "<fcpxml" in text:
-            return "fcpx_xml"
-        if by_suffix in ("fcp_xml", "fcpx_xml"):
+        root = re.search(r"<([A-Za-z_][\w.:-]*)", re.sub(r"<!--.*?-->|<\?.*?\?>|<!DOCTYPE[^>]*>", "", text, flags=re.S))
+        if root is None and by_suffix in ("fcp_xml", "fcpx_xml"):
             return by_suffix  # root element beyond the first 4 KiB: trust the suffix, the parser checks
-        raise TimelineError("is XML but neither FCP 7 XML (<xmeml>) nor FCPXML (<fcpxml>)", path=path)
+        if root is not None and root.group(1) == "xmeml":
+            return "fcp_xml"
+        if root is not None and root.group(1) == "fcpxml":
+            return "fcpx_xml"
+        found = f"<{root.group(1)}>" if root else "no root element"
+        raise TimelineError(f"is XML but neither FCP 7 XML (<xmeml>) nor FCPXML (<fcpxml>): {found}", path=path)
     if by_suffix == "cmx_3600" or re.search(r"^\s*(TITLE:|FCM:|\d{3,6}\s+\S+\s+\S+\s+[CDW])", text, re.M):
         return "cmx_3600"
     if by_suffix in ("otio_json",):
@@ -186,6 +188,18 @@ def check_xml_safety(data: bytes, path: Path) -> None:
         if "no element found" in reason or "unclosed token" in reason:
             reason += " (the file is truncated: still copying, or the export was cut short)"
         raise TimelineError(f"line {line}, column {column}: malformed XML: {reason}", path=path) from None
+
+
+def check_fcpxml_rate(data: bytes, path: Path) -> None:
+    """Refuse FCPXML at NTSC rates: the OTIO reader truncates 23.976 to 23 fps and would conform
+    the wrong frames (it counts ``int(seconds * 23)``)."""
+    for m in re.finditer(rb'frameDuration="(\d+)/(\d+)s"', data):
+        num, den = int(m.group(1)), int(m.group(2))
+        if num and den % num:
+            rate = Fraction(den, num)
+            raise TimelineError(f"line {_line_of(data, m.start())}: FCPXML at {float(rate):.3f} fps: OpenTimelineIO's "
+                                "FCPXML reader truncates this rate and would conform the wrong frames; refused",
+                                path=path, hint="export FCP 7 XML (File > Export > XML) or .otio from the editor")
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,6 +305,8 @@ def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None
         data = path.read_bytes()
     if fmt in ("fcp_xml", "fcpx_xml"):
         check_xml_safety(data, path)
+    if fmt == "fcpx_xml":
+        check_fcpxml_rate(data, path)
     elif fmt == "cmx_3600":
         text = data.decode("utf-8", errors="replace")
         notes += _check_edl_lines(text, path)

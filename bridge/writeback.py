@@ -23,7 +23,7 @@ from typing import Any
 
 import opentimelineio as otio
 
-from postbay.bridge.timeline import FORMATS, timelines_of
+from postbay.bridge.timeline import FORMATS, check_fcpxml_rate, timelines_of
 from postbay.errors import PostbayError
 from postbay.render import TEMP_MARK
 
@@ -161,8 +161,24 @@ def _prepare(fmt: str, root: Any) -> Any:
                 for item in track:
                     if isinstance(item, otio.schema.Transition):
                         _aaf_transition_metadata(item)
+                    elif isinstance(item, otio.schema.Clip):
+                        _aaf_edit_rate(item)
         work = timelines_of(work)[0]
     return work
+
+
+def _aaf_edit_rate(clip: otio.schema.Clip) -> None:
+    """AAF keeps one edit rate per slot: a source of another rate is described at the clip's rate."""
+    ref = clip.media_reference
+    avail = getattr(ref, "available_range", None)
+    if avail is None or clip.source_range is None:
+        return
+    rate = clip.source_range.duration.rate
+    if abs(avail.duration.rate - rate) > 1e-9:
+        start = avail.start_time.rescaled_to(rate)
+        ref.available_range = otio.opentime.TimeRange(
+            otio.opentime.RationalTime(round(start.value), rate),
+            otio.opentime.RationalTime(int(avail.duration.rescaled_to(rate).value), rate))
 
 
 def _aaf_transition_metadata(transition: otio.schema.Transition) -> None:
@@ -173,9 +189,15 @@ def _aaf_transition_metadata(transition: otio.schema.Transition) -> None:
     aaf.setdefault("CutPoint", int(transition.in_offset.value))
     group = dict(aaf.get("OperationGroup", {}))
     operation = dict(group.get("Operation", {}))
+    # The SMPTE/AAF "Video Dissolve" operation (kAAFEffectVideoDissolve).
+    operation.setdefault("Identification", "0c3bea40-fc05-11d2-8a29-0050040ef7d2")
     operation.setdefault("DataDefinition", {"Name": "Picture"})
-    operation.setdefault("Description", "")
-    operation.setdefault("Name", "FadeUp_2")
+    operation.setdefault("Description", "Video Dissolve")
+    operation.setdefault("Name", "VideoDissolve_2")
+    operation.setdefault("IsTimeWarp", False)
+    operation.setdefault("Bypass", 1)
+    operation.setdefault("NumberInputs", 2)
+    operation.setdefault("OperationCategory", "OperationCategory_Effect")
     group["Operation"] = operation
     group.setdefault("Length", int(length))
     aaf["OperationGroup"] = group
@@ -226,7 +248,10 @@ def finish_fcpxml(text: str, picture: Picture, starts: dict[str, otio.opentime.R
         fmt.set("width", str(picture.width))
         fmt.set("height", str(picture.height))
         if not fmt.get("name"):
-            fmt.set("name", f"FFVideoFormat{picture.height}p{_fcpx_rate_name(picture.rate)}")
+            if (picture.width, picture.height) in ((1280, 720), (1920, 1080), (3840, 2160), (4096, 2160)):
+                fmt.set("name", f"FFVideoFormat{picture.height}p{_fcpx_rate_name(picture.rate)}")
+            else:
+                fmt.attrib.pop("name", None)
     for project in root.iter("project"):
         start = starts.get(project.get("name", ""))
         seq = project.find("sequence")
@@ -271,8 +296,24 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def _read_back(fmt: str, path: Path, rate: Fraction) -> Any:
+    if fmt == "fcpx_xml":
+        check_fcpxml_rate(path.read_bytes(), path)
     kwargs = {"rate": float(rate)} if fmt == "cmx_3600" else {}
     return otio.adapters.read_from_file(str(path), adapter_name=fmt, **kwargs)
+
+
+def _fcpxml_starts(path: Path, back: Any, rate: Fraction) -> None:
+    """The OTIO reader ignores a sequence's ``tcStart``; editors do not, so count it as carried."""
+    root = ET.parse(path).getroot()
+    starts = {}
+    for project in root.iter("project"):
+        seq = project.find("sequence")
+        if seq is not None and seq.get("tcStart"):
+            seconds = Fraction(seq.get("tcStart").rstrip("s"))
+            starts[project.get("name", "")] = otio.opentime.RationalTime(float(seconds * rate), float(rate))
+    for tl in timelines_of(back):
+        if tl.global_start_time is None and tl.name in starts:
+            tl.global_start_time = starts[tl.name]
 
 
 def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: Picture) -> Written:
@@ -300,11 +341,15 @@ def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: 
         for leftover in (tmp,):
             if leftover.exists():
                 leftover.unlink()
-        return Written(fmt, None, error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        return Written(fmt, None, error=f"{type(exc).__name__}: {first}"[:300])
     try:
         back = _read_back(fmt, path, rate)
+        if fmt == "fcpx_xml":
+            _fcpxml_starts(path, back, rate)
     except Exception as exc:
-        return Written(fmt, path, lost=["does not read back: " + f"{type(exc).__name__}: {exc}"[:200]])
+        reason = exc.message if isinstance(exc, PostbayError) else f"{type(exc).__name__}: {exc}"
+        return Written(fmt, path, lost=[f"not verified by reading back: {reason}"[:300]])
     return Written(fmt, path, lost=compare_structure(expected, describe_structure(back)))
 
 

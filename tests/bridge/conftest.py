@@ -22,11 +22,11 @@ TR = otio.opentime.TimeRange
 
 
 def stand_in(path: Path, *, frames: int, rate: Fraction, timecode: str | None = None, width: int = 128,
-             height: int = 72, audio: str | None = None) -> Path:
+             height: int = 72, audio: str | None = None, reel: str | None = None) -> Path:
     """A small clip whose every frame shows its own number (file frame 0, 1, 2…)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_clip(path, frames=frames, width=width, height=height, rate=rate, pattern=frame_number_pattern,
-                      timecode=timecode, audio=audio)
+                      timecode=timecode, audio=audio, reel=reel)
 
 
 @dataclass
