@@ -14,7 +14,7 @@ from typing import Any
 
 from postbay.errors import PostbayError
 
-__all__ = ["add_commands", "cmd_resolve_install", "cmd_submit", "resolve_scripts_folder"]
+__all__ = ["add_commands", "cmd_api", "cmd_resolve_install", "cmd_submit", "resolve_scripts_folder"]
 
 RESOLVE_SCRIPTS = ("Send timeline to postbay.py", "Import finished postbay timelines.py")
 RESOLVE_LIBRARY = "postbay_resolve.py"
@@ -62,6 +62,24 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return 0
     print(f"{job['state'].upper()} {job['id']}: {job.get('error') or job['state']}", file=sys.stderr)
     return 1
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """Serve the API and dashboard over the ledger without the daemon (which normally starts
+    them): to look at the queue from a machine where the daemon does not run."""
+    from postbay.bridge.api import serve
+    from postbay.cli import load_cli_config
+    from postbay.daemon.daemon import default_config, ledger_path
+    from postbay.daemon.ledger import Ledger
+
+    config = default_config(load_cli_config(args))
+    if args.port is not None:
+        config.api.port = args.port
+    with Ledger(ledger_path(config)) as ledger:
+        print(f"postbay API and dashboard on http://{config.api.host}:{config.api.port} (ledger {ledger.path}); "
+              "jobs wait in the queue until a daemon runs", flush=True)
+        serve(config, ledger)
+    return 0
 
 
 def resolve_scripts_folder(system: str | None = None) -> Path:
@@ -124,6 +142,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--token", default=None, help="API token (default: from the config, or $POSTBAY_TOKEN)")
     p.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("api", help="serve the HTTP API and dashboard without the daemon")
+    p.add_argument("--port", type=int, default=None, help="port (default: [api] port of the config)")
+    p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("resolve", help="DaVinci Resolve integration")
     rsub = p.add_subparsers(dest="resolve_command", metavar="ACTION", required=True)

@@ -1,14 +1,14 @@
 """The dashboard in a real headless Chromium (Debian's), driven by Playwright, against a real
 daemon: the page loads, a dropped clip's progress bar moves to done, the before/after appears.
 
-Set ``POSTBAY_SCREENSHOT=docs/dashboard.png`` to refresh the screenshot in the docs.
+Set ``POSTBAY_SCREENSHOTS=docs`` to refresh the screenshots in the docs (dashboard.png: a
+job's page; dashboard-queue.png: the queue).
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -92,6 +92,10 @@ def test_dropped_clip_moves_to_done_and_shows_before_after(daemon, page, tmp_pat
     # The upload landed in the inbox and was finished from there.
     assert (daemon.data / "inbox" / "hero shot.mov").read_bytes() == clip.read_bytes()
 
+    shots = os.environ.get("POSTBAY_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "dashboard-queue.png"))
+
     # The job's page: the before/after split of the middle frame, and the report.
     row.locator("a").click()
     page.wait_for_selector("#compare-section:not([hidden])")
@@ -116,10 +120,8 @@ def test_dropped_clip_moves_to_done_and_shows_before_after(daemon, page, tmp_pat
     w = img.shape[1]
     left, right = img[:, int(w * 0.05):int(w * 0.3)].mean(), img[:, int(w * 0.7):int(w * 0.95)].mean()
     assert right > left + 5, (left, right)
-    full = tmp_path / "dashboard.png"
-    page.screenshot(path=str(full), full_page=True)
-    if os.environ.get("POSTBAY_SCREENSHOT"):
-        shutil.copyfile(full, os.environ["POSTBAY_SCREENSHOT"])
+    if shots:
+        page.screenshot(path=str(Path(shots) / "dashboard.png"), full_page=True)
     assert page.errors == []
 
 

@@ -79,3 +79,36 @@ def test_without_a_daemon_it_drops_into_the_hot_folder(tmp_path):
     proc = postbay("--config", str(config), "submit", str(tmp_path / "missing.mov"), "--recipe", "review",
                    cwd=tmp_path)
     assert proc.returncode == 2 and "missing.mov: no such file" in proc.stderr
+
+
+def test_postbay_api_serves_the_ledger_without_a_daemon(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from .harness import http, wait_for
+
+    port = free_port()
+    config = tmp_path / "postbay.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\nmedia_roots = ["{tmp_path}"]\n')
+    proc = subprocess.Popen([sys.executable, "-m", "postbay", "--config", str(config), "api", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return http("GET", url + "/health", None)[0] == 200
+            except OSError:
+                return proc.poll() is not None
+
+        wait_for(up, timeout=60)
+        clip = write_clip(tmp_path / "queued.mov", frames=4, width=64, height=36, audio=None)
+        status, job = http("POST", url + "/jobs", None, {"path": str(clip), "recipe": "review"})
+        assert status == 201 and job["state"] == "queued"
+        assert job["output_dir"] == str(tmp_path / "data" / "out" / "review")  # the daemon's default folders
+        assert http("GET", url + "/", None)[1].startswith(b"<!doctype html>")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=30)[0].decode()
+    assert "jobs wait in the queue until a daemon runs" in out
