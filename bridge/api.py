@@ -39,6 +39,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -149,7 +150,7 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
                     registry=default_registry(allow_override=config.allow_plugin_override))
 
     def check_timeline_media(path: Path) -> None:
-        """A timeline's clips are read by the daemon too: they must lie inside the roots."""
+        """A timeline's clips are read by the daemon too: those it could read must lie inside the roots."""
         import opentimelineio as otio
 
         try:
@@ -161,12 +162,11 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
             url = getattr(ref, "target_url", None)
             if not url:
                 continue
-            local = url[7:] if url.startswith("file://") else url
-            from urllib.parse import unquote
-
-            local = unquote(local)
+            local = unquote(urlparse(url).path) if url.startswith("file:") else url
             media = Path(local) if Path(local).is_absolute() else path.parent / local
-            if not roots.contains(media):
+            # A path that does not exist here is relinked by name inside the media roots by the
+            # conform (an edit made on another machine); one that exists must lie inside the roots.
+            if media.exists() and not roots.contains(media):
                 raise OutsideRoots(f"{path.name}: clip {clip.name!r} uses {media}")
 
     def submit(source: Path, recipe: str, out: str | None) -> JSONResponse:

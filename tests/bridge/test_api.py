@@ -107,6 +107,10 @@ def test_a_timeline_may_only_use_media_inside_the_roots(bay, tmp_path):
     status, body = bay.request("POST", "/jobs", {"path": str(bay.media / "cut.otio"), "recipe": "review"})
     assert status == 403
     assert "clip 'shot' uses" in body["detail"]
+    # Media that is not on this machine at that path is left to the conform's relink (inside the roots).
+    outside.unlink()
+    status, job = bay.request("POST", "/jobs", {"path": str(bay.media / "cut.otio"), "recipe": "review"})
+    assert status == 201 and job["kind"] == "timeline"
 
 
 def test_uploads_stream_into_the_inbox_within_the_limit(tmp_path):
