@@ -89,6 +89,12 @@ def test_paths_outside_the_roots_are_refused(bay, tmp_path):
                                               "out": f"{bay.media}/../elsewhere"})
     assert status == 403
     assert bay.ledger.list() == []  # nothing was queued
+    # Inside the roots but not a picture: a plain refusal, not a crash.
+    (bay.media / "notes.txt").write_text("call the client")
+    status, body = bay.request("GET", f"/still?path={urllib.request.quote(str(bay.media / 'notes.txt'))}")
+    assert status == 422 and "notes.txt" in body["detail"]
+    status, body = bay.request("GET", f"/still?path={urllib.request.quote(str(inside))}&frame=99")
+    assert status == 422 and "frame 99 does not exist" in body["detail"]
     # A symlink whose target stays inside the roots is fine.
     (bay.media / "alias.mov").symlink_to(inside)
     status, job = bay.request("POST", "/jobs", {"path": str(bay.media / "alias.mov"), "recipe": "review"})
