@@ -259,8 +259,9 @@ def ask_recipe(resolve, api, settings, script_globals=None):
     default = settings["default_recipe"] if settings["default_recipe"] in choices else choices[0]
     fusion = resolve.Fusion() if hasattr(resolve, "Fusion") else None
     ui = getattr(fusion, "UIManager", None) if fusion is not None else None
-    bmd = _given(script_globals, "bmd")
-    if ui is not None and bmd is not None:
+    # Inside Resolve `bmd` is a global; outside, Blackmagic's scripting module carries UIDispatcher.
+    bmd = _given(script_globals, "bmd") or sys.modules.get("DaVinciResolveScript")
+    if ui is not None and hasattr(bmd, "UIDispatcher"):
         return _dialog(ui, bmd, choices, default)
     if sys.stdin is not None and sys.stdin.isatty():
         answer = input("recipe [%s] (%s): " % (default, ", ".join(choices))).strip()

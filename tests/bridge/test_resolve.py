@@ -140,6 +140,22 @@ def test_without_an_api_it_drops_into_the_hot_folder(tmp_path):
         daemon.stop()
 
 
+def test_without_recipe_it_asks_in_a_resolve_dialog(daemon, tmp_path):
+    session = Session(tmp_path, daemon.media, name="Cut 6", ui_choice="review")
+    proc = session.run(SEND, "--timeout", "120", url=daemon.url, token=daemon.token)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    offered = [c["args"][0] for c in session.calls() if c["call"] == "ComboBox.AddItem"]
+    assert {"passthrough", "review"} <= set(offered)  # the daemon's recipes, from the API
+    assert "job" in proc.stdout and "with recipe 'review'" in proc.stdout
+    assert "imported 'Cut 6 (review)'" in proc.stdout
+    # Cancelling the dialog sends nothing.
+    (tmp_path / "again").mkdir()
+    session = Session(tmp_path / "again", daemon.media, name="Cut 7", ui_choice=None)
+    proc = session.run(SEND, url=daemon.url, token=daemon.token)
+    assert proc.returncode == 1 and "cancelled: nothing was sent" in proc.stderr
+    assert not any(c["call"] == "Timeline.Export" for c in session.calls())
+
+
 @pytest.mark.parametrize("state, fake, message", [
     ({}, False, "scripting module was not found"),
     ({"running": False}, True, "DaVinci Resolve is not running"),

@@ -223,7 +223,118 @@ class Resolve:
 
     def Fusion(self):
         _log("Resolve.Fusion")
-        return None  # no UI outside Resolve: the script takes --recipe or its default
+        # With "ui_choice" in the state the editor answers dialogs (a recipe name, or null to cancel).
+        return Fusion() if "ui_choice" in _STATE else None
+
+
+class _Control:
+    """A UIManager control (Label, ComboBox, Button) as the dialog code sees it."""
+
+    def __init__(self, kind, props):
+        self.kind, self.props = kind, dict(props)
+        self.ID = props.get("ID")
+        self.entries = []
+        self.CurrentIndex = 0
+
+    def AddItem(self, text):
+        _log(self.kind + ".AddItem", text)
+        self.entries.append(text)
+
+    @property
+    def CurrentText(self):
+        return self.entries[self.CurrentIndex] if self.entries else ""
+
+
+class UIManager:
+    def Label(self, props):
+        return _Control("Label", props)
+
+    def ComboBox(self, props):
+        return _Control("ComboBox", props)
+
+    def Button(self, props):
+        return _Control("Button", props)
+
+    def VGroup(self, children):
+        return ("VGroup", list(children))
+
+    def HGroup(self, children):
+        return ("HGroup", list(children))
+
+
+class Fusion:
+    UIManager = UIManager()
+
+
+class _Events:
+    """``win.On.<ID>`` : handlers assigned as attributes (``Clicked``, ``Close``)."""
+
+
+class _On:
+    def __init__(self):
+        self._by_id = {}
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._by_id.setdefault(name, _Events())
+
+
+class _Window:
+    def __init__(self, props, layout):
+        self.props = props
+        self.On = _On()
+        self._items = {}
+
+        def walk(node):
+            if isinstance(node, tuple):
+                for child in node[1]:
+                    walk(child)
+            elif node.ID:
+                self._items[node.ID] = node
+
+        walk(layout)
+
+    def GetItems(self):
+        return dict(self._items)
+
+    def Show(self):
+        _log("Window.Show", self.props.get("WindowTitle"))
+
+    def Hide(self):
+        _log("Window.Hide")
+
+
+class _Dispatcher:
+    def __init__(self, ui):
+        self.window = None
+        self.running = False
+
+    def AddWindow(self, props, layout):
+        _log("UIDispatcher.AddWindow", props)
+        self.window = _Window(props, layout)
+        return self.window
+
+    def RunLoop(self):
+        _log("UIDispatcher.RunLoop")
+        self.running = True
+        choice = _STATE.get("ui_choice")
+        items = self.window.GetItems()
+        if choice is None:
+            getattr(self.window.On, "cancel").Clicked({"what": "Clicked"})
+            return
+        combo = next(c for c in items.values() if c.kind == "ComboBox")
+        combo.CurrentIndex = combo.entries.index(choice)
+        getattr(self.window.On, "ok").Clicked({"what": "Clicked"})
+
+    def ExitLoop(self):
+        _log("UIDispatcher.ExitLoop")
+        self.running = False
+
+
+def UIDispatcher(ui):
+    _log("UIDispatcher")
+    return _Dispatcher(ui)
 
 
 def scriptapp(app):
