@@ -35,7 +35,8 @@ class Session:
         self.state_dir = tmp / "resolve-pending"
         clips = []
         for i, shot in enumerate(["wide", "close"]):
-            path = write_clip(media / f"{shot}.mov", frames=24, width=160, height=90, audio=None)
+            # Unique file names: the conform relinks a missing clip by name across the media roots.
+            path = write_clip(media / f"{shot}-{tmp.name}.mov", frames=24, width=160, height=90, audio=None)
             clips.append({"name": shot, "path": str(path), "start": 4 + i, "duration": 8, "available": 24})
         data = {"running": True, "project": "Promo", "otio_export": True,
                 "timeline": {"name": name, "rate": 24, "start_frame": 0, "clips": clips}}
@@ -178,7 +179,7 @@ def test_a_failed_job_is_reported_and_nothing_imported(daemon, tmp_path):
     Path(state["timeline"]["clips"][1]["path"]).write_bytes(b"not a movie")  # the daemon will fail on it
     proc = session.run(SEND, "--recipe", "review", "--timeout", "120", url=daemon.url, token=daemon.token)
     assert proc.returncode == 1
-    assert "failed:" in proc.stderr and "close.mov" in proc.stderr
+    assert "failed:" in proc.stderr and "close-" in proc.stderr
     assert session.state().get("timelines", []) == []
 
 
