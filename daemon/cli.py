@@ -10,7 +10,6 @@ import argparse
 import datetime as dt
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 from postbay.config import Config, load_config

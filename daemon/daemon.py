@@ -40,11 +40,13 @@ from .executor import Executor, JobSpec, LocalProcessExecutor, Outcome
 from .ledger import Job, Ledger, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
-from .watcher import TIMELINE_SUFFIXES, Arrival, ArrivalTracker, FolderWatcher
+from .watcher import Arrival, ArrivalTracker, FolderWatcher
 
 __all__ = ["Daemon", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
 
 log = logging.getLogger("postbay.daemon")
+#: How long progress events stay in the ledger for API readers catching up.
+_EVENT_DAYS = 7
 
 
 def ledger_path(config: Config) -> Path:
@@ -68,6 +70,12 @@ def check_config(config: Config) -> None:
     not overlap, some worker slot exists. Raises :class:`ConfigError` naming the key."""
     src = config.source
     problems: list[str] = []
+    if config.gpu == "required":
+        from postbay.backend import cupy_available
+
+        if config.workers.gpu == 0 or not cupy_available():
+            problems.append("gpu: \"required\" but no CUDA device is usable here, or workers.gpu is 0 "
+                            "(set gpu = \"auto\" to fall back to the CPU)")
     if config.workers.cpu + config.workers.gpu == 0:
         problems.append("workers.cpu: 0 with workers.gpu 0 leaves no worker slot (set workers.cpu = 1 or more)")
     seen: dict[Path, int] = {}
@@ -269,8 +277,7 @@ class Daemon:
         wanted: dict[str, tuple[str, tuple[str, str]]] = {}
         for folder, cron in self.settings.batch_crons.items():
             wanted[f"batch:{folder}"] = (cron, ("batch", folder))
-        if self.config.retention_days:
-            wanted["retention"] = ("17 3 * * *", ("retention", ""))
+        wanted["retention"] = ("17 3 * * *", ("retention", ""))
         for job in sched.get_jobs(jobstore="ledger"):
             spec = wanted.get(job.id)
             if spec is None or str(job.trigger) != str(cron_trigger(spec[0])):
@@ -293,31 +300,33 @@ class Daemon:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_data_dir()
         self._setup_logging()
+        # handlers first: a SIGTERM during start-up is an orderly stop too
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         self.ledger = Ledger(ledger_path(cfg))
-        for job in self.ledger.recover():
-            log.info("job %s (%s) was interrupted; queued again (attempt %d)", job.id, job.source, job.attempts + 1)
-        self._apply_settings()
-        if isinstance(self.executor, LocalProcessExecutor):
-            self.executor.warm()
-        for w in cfg.watch:
-            self._watch(w)
-        for w in cfg.watch:
-            remove_stale_temps(w.output_dir())
-        Daemon.current = self
+        self.api: Any = None
         self.scheduler = BackgroundScheduler(jobstores={"ledger": SQLiteJobStore(ledger_path(cfg))},
                                              job_defaults={"misfire_grace_time": 3600})
-        self.scheduler.start()
-        self._schedule_jobs()
-        self._rescan_live()
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-        self.ledger.set_daemon_state(pid=os.getpid(), started=time.time(), beat=time.time(), running=True,
-                                     config=cfg.source, folders=self._folder_state(),
-                                     slots={"cpu": cfg.workers.cpu, "gpu": self.gpu_slots})
-        self.api = self._start_api()
-        self.notifier.ready(self._status_line())
-        log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
-                 len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
         try:
+            for job in self.ledger.recover():
+                log.info("job %s (%s) was interrupted; queued again (attempt %d)", job.id, job.source,
+                         job.attempts + 1)
+            self._apply_settings()
+            if isinstance(self.executor, LocalProcessExecutor):
+                self.executor.warm()
+            for w in cfg.watch:
+                self._watch(w)
+                remove_stale_temps(w.output_dir())
+            Daemon.current = self
+            self.scheduler.start()
+            self._schedule_jobs()
+            self._rescan_live()
+            self.ledger.set_daemon_state(pid=os.getpid(), started=time.time(), beat=time.time(), running=True,
+                                         config=cfg.source, folders=self._folder_state(),
+                                         slots={"cpu": cfg.workers.cpu, "gpu": self.gpu_slots})
+            self.api = self._start_api()
+            self.notifier.ready(self._status_line())
+            log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
+                     len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
             while self._step():
                 pass
         finally:
@@ -325,7 +334,8 @@ class Daemon:
                 signal.signal(sig, handler)
             if self.api is not None:
                 self.api.stop()
-            self.scheduler.shutdown(wait=False)
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
             self.watcher.stop()
             self.executor.shutdown()
             self.ledger.set_daemon_state(running=False, stopped=time.time())
@@ -357,6 +367,8 @@ class Daemon:
 
     def _step(self) -> bool:
         """One turn of the main loop; False when the daemon may exit."""
+        # the tick's wait is here, so a file that settles is queued and started in one turn
+        outcomes = self.executor.poll(self.tick)
         if self._stop_requested and not self._stopping:
             self._begin_stop()
         if self._reload_requested:
@@ -371,7 +383,7 @@ class Daemon:
         if not self._stopping:
             for arrival in self.tracker.poll():
                 self._submit(arrival)
-        for outcome in self.executor.poll(self.tick):
+        for outcome in outcomes + self.executor.poll(0):
             self._handle(outcome)
         self._follow_cancellations()
         if self._stopping:
@@ -457,9 +469,8 @@ class Daemon:
             fp = self._fingerprint(arrival.path, arrival.size, arrival.mtime_ns)
         except OSError:
             return  # gone again
-        kind = "timeline" if arrival.path.suffix.lower() in TIMELINE_SUFFIXES else "media"
         job, created = self.ledger.submit(arrival.path, watch.recipe, watch.output_dir(), folder=watch.path,
-                                          after=watch.after, kind=kind, fingerprint_=fp)
+                                          after=watch.after, fingerprint_=fp)
         if created:
             log.info("queued %s as job %s (%s)", arrival.path, job.id, watch.recipe)
         elif (str(arrival.path), fp) not in self._duplicates_logged:
@@ -483,6 +494,9 @@ class Daemon:
                 continue  # waits, queued, for its window
             if job.kind == "timeline" and job.folder and self.tracker.pending(Path(job.folder)):
                 continue  # media for this edit may still be copying in
+            if job.attempts > self.config.workers.retries:  # interrupted by daemon crashes, again and again
+                self._failed(job, f"{job.error} (gave up after {job.attempts} attempt(s))", count_attempt=False)
+                continue
             claimed = self.ledger.claim(job.id)
             if claimed is None:
                 continue
@@ -562,7 +576,7 @@ class Daemon:
                            source=new_source if new_source is not None else source)
         log.info("done job %s: %s -> %s", job.id, source.name, ", ".join(outcome.outputs))
 
-    def _failed(self, job: Job, error: str) -> None:
+    def _failed(self, job: Job, error: str, *, count_attempt: bool = True) -> None:
         source = Path(job.source)
         report_path: Path | None = None
         new_source = source
@@ -574,13 +588,13 @@ class Daemon:
                 report_path = failed_dir / f"{new_source.name}.report.json"
                 write_json_atomic(report_path, {
                     "status": "failed", "error": error, "job": job.id, "source": str(new_source),
-                    "dropped": job.dropped, "recipe": job.recipe, "attempts": job.attempts + 1,
+                    "dropped": job.dropped, "recipe": job.recipe, "attempts": job.attempts + count_attempt,
                     "output_dir": job.output_dir, "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
                     "retry": f"postbay retry {job.id}",
                 })
             except OSError as exc:
                 log.warning("job %s: cannot move the failed source to %s: %s", job.id, failed_dir, exc)
-        self.ledger.fail(job.id, error, report=report_path, source=new_source)
+        self.ledger.fail(job.id, error, report=report_path, source=new_source, count_attempt=count_attempt)
         log.error("FAILED job %s: %s", job.id, error)
 
     # -- reload and retention ---------------------------------------------------------------
@@ -612,8 +626,10 @@ class Daemon:
         return True
 
     def apply_retention(self) -> int:
-        """Delete finished sources in ``done/`` and reports older than ``retention_days``."""
+        """Delete finished sources in ``done/`` and reports older than ``retention_days``
+        (when set); ledger events (not jobs) older than that or a week go too."""
         days = self.config.retention_days
+        self.ledger.prune_events(time.time() - max(days or 0, _EVENT_DAYS) * 86400)
         if not days:
             return 0
         cutoff = time.time() - days * 86400
@@ -624,7 +640,6 @@ class Daemon:
                 n += 1
             except OSError:
                 continue
-        self.ledger.prune_events(cutoff)
         log.info("retention: removed %d file(s) older than %g day(s)", n, days)
         return n
 

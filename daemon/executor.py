@@ -17,7 +17,6 @@ import ctypes
 import importlib
 import importlib.util
 import multiprocessing as mp
-import os
 import signal
 import threading
 import time
@@ -205,7 +204,8 @@ class LocalProcessExecutor(Executor):
         self.heartbeat_timeout = heartbeat_timeout
         self._ctx = mp.get_context(start_method)
         if start_method == "forkserver":
-            self._ctx.set_forkserver_preload(["postbay.daemon.executor", "postbay.render", "postbay.recipe"])
+            self._ctx.set_forkserver_preload(["postbay.daemon.executor", "postbay.render", "postbay.recipe",
+                                             "postbay.processors"])
         self._jobs: dict[str, _Running] = {}
 
     def running(self) -> list[str]:

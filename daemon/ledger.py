@@ -29,11 +29,13 @@ from typing import Any, Literal
 
 from postbay.errors import PostbayError
 
-__all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "fingerprint", "pid_alive"]
+__all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "fingerprint", "pid_alive"]
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
 _MIB = 1 << 20
+#: Edit lists: handed to the timeline conform instead of the clip renderer.
+TIMELINE_SUFFIXES = frozenset({".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".edl", ".aaf"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -268,12 +270,14 @@ class Ledger:
 
     # -- writing ----------------------------------------------------------------------------
     def submit(self, source: str | Path, recipe: str, output_dir: str | Path, *, folder: str | Path | None = None,
-               after: str = "keep", kind: str = "media", fingerprint_: str | None = None) -> tuple[Job, bool]:
+               after: str = "keep", kind: str | None = None, fingerprint_: str | None = None) -> tuple[Job, bool]:
         """Queue ``source`` for ``recipe``. Returns ``(job, created)``: when the same file
         (fingerprint and name) is already queued, running, done or cancelled with this recipe,
         that job comes back with ``created=False`` and nothing is queued (a cancelled file
-        comes back with ``retry``, not with the next rescan)."""
+        comes back with ``retry``, not with the next rescan). ``kind``: ``"media"`` or
+        ``"timeline"``, from the file's suffix when not given."""
         source = Path(source)
+        kind = kind or ("timeline" if source.suffix.lower() in TIMELINE_SUFFIXES else "media")
         fp = fingerprint_ or fingerprint(source)
         now = time.time()
         job_id = uuid.uuid4().hex[:12]

@@ -27,7 +27,7 @@ from watchdog.observers.polling import PollingObserver
 from postbay.config import WatchConfig
 from postbay.render import TEMP_MARK
 
-__all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "TIMELINE_SUFFIXES", "Arrival", "is_ignored",
+__all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "Arrival", "is_ignored",
            "mount_type", "open_for_writing", "scan_folder", "uses_polling"]
 
 log = logging.getLogger("postbay.daemon")
@@ -35,8 +35,6 @@ log = logging.getLogger("postbay.daemon")
 #: File systems where inotify cannot see other hosts' writes.
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "9p", "afs", "ceph",
                        "fuse.glusterfs", "glusterfs")
-#: Edit lists: handed to the timeline conform instead of the clip renderer.
-TIMELINE_SUFFIXES = frozenset({".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".edl", ".aaf"})
 #: Names of copies in progress and of desktop clutter.
 _IGNORED_NAMES = ("*.part", "*.partial", "*.tmp", "*.crdownload", "*.download", "~$*", ".*", "._*", "Thumbs.db",
                   "desktop.ini", "*.report.json", "*.conform.json")
@@ -94,8 +92,9 @@ def uses_polling(watch: WatchConfig) -> bool:
     return fstype is not None and (fstype in NETWORK_FILESYSTEMS or fstype.startswith(("nfs", "cifs", "smb")))
 
 
-def open_for_writing() -> set[str] | None:
-    """Real paths some process holds open for writing, read from ``/proc/*/fd`` (Linux).
+def open_for_writing(paths: Iterable[str | Path] | None = None) -> set[str] | None:
+    """Real paths some process holds open for writing, read from ``/proc/*/fd`` (Linux):
+    among ``paths`` when given (cheaper: only their descriptors' flags are read), else all.
 
     Only processes we may inspect are seen (all of them as root or under the same user);
     ``None`` where ``/proc`` is not there.
@@ -103,6 +102,7 @@ def open_for_writing() -> set[str] | None:
     proc = Path("/proc")
     if not (proc / "self" / "fd").is_dir():
         return None
+    wanted = None if paths is None else {os.path.realpath(p) for p in paths}
     held: set[str] = set()
     me = os.getpid()
     for entry in os.scandir(proc):
@@ -118,7 +118,7 @@ def open_for_writing() -> set[str] | None:
                 target = os.readlink(f"{fd_dir}/{fd}")
             except OSError:
                 continue
-            if not target.startswith("/"):
+            if not target.startswith("/") or (wanted is not None and target not in wanted) or target in held:
                 continue
             try:
                 with open(f"/proc/{entry.name}/fdinfo/{fd}") as fh:
@@ -189,23 +189,25 @@ class ArrivalTracker:
 
     def forget_folder(self, folder: Path) -> None:
         with self._lock:
-            for table in (self._nominated, self._candidates):
-                for p in [p for p, c in table.items() if (c if isinstance(c, WatchConfig) else c.watch).path == folder]:
-                    del table[p]
+            self._nominated = {p: w for p, w in self._nominated.items() if w.path != folder}
+            self._candidates = {p: c for p, c in self._candidates.items() if c.watch.path != folder}
 
     def pending(self, folder: Path | None = None) -> int:
         """Files seen but not yet settled (in ``folder`` when given)."""
         with self._lock:
-            items = list(self._candidates.values()) + list(self._nominated.values())  # type: ignore[arg-type]
-        return sum(1 for c in items if folder is None or (c if isinstance(c, WatchConfig) else c.watch).path == folder)
+            watches = [*self._nominated.values(), *(c.watch for c in self._candidates.values())]
+        return sum(1 for w in watches if folder is None or w.path == folder)
 
     def poll(self, now: float | None = None) -> list[Arrival]:
         now = time.monotonic() if now is None else now
         with self._lock:
             nominated, self._nominated = self._nominated, {}
-        for path, watch in nominated.items():
-            if path not in self._candidates:
-                self._candidates[path] = _Candidate(watch, -1, -1, now)
+            for path, watch in nominated.items():
+                if path not in self._candidates:
+                    self._candidates[path] = _Candidate(watch, -1, -1, now)
+            return self._settled(now)
+
+    def _settled(self, now: float) -> list[Arrival]:
         arrived: list[Arrival] = []
         settled: list[tuple[Path, _Candidate]] = []
         for path, cand in list(self._candidates.items()):
@@ -224,7 +226,7 @@ class ArrivalTracker:
             if now - cand.since >= cand.watch.settle_seconds:
                 settled.append((path, cand))
         if settled and self._check_open:
-            held = open_for_writing()
+            held = open_for_writing(p for p, _ in settled)
             if held:
                 still = {os.path.realpath(p) for p, _ in settled} & held
                 if still:

@@ -99,7 +99,10 @@ def test_ledger_exactly_once_and_lifecycle(tmp_path: Path):
         seen = []
         ledger.subscribe(seen.append)
         job, created = ledger.submit(clip, "passthrough", tmp_path / "out", folder=tmp_path)
-        assert created and job.state == "queued"
+        assert created and job.state == "queued" and job.kind == "media"
+        edit = tmp_path / "cut.otio"
+        edit.write_text("{}")
+        assert ledger.submit(edit, "passthrough", tmp_path / "out")[0].kind == "timeline"
         again, created = ledger.submit(clip, "passthrough", tmp_path / "out")
         assert not created and again.id == job.id
         other, created = ledger.submit(clip, "review", tmp_path / "out")  # another recipe: its own job
@@ -134,7 +137,7 @@ def test_ledger_exactly_once_and_lifecycle(tmp_path: Path):
         assert len(seen) == len(events)
         assert ledger.events_since(events[-1].seq) == []
         counts = ledger.counts()
-        assert counts["done"] == 1 and counts["queued"] == 2
+        assert counts["done"] == 1 and counts["queued"] == 3
 
 
 def test_ledger_is_shared_between_processes(tmp_path: Path):
@@ -224,6 +227,7 @@ def test_bad_config_names_the_key_and_the_daemon_does_not_start(tmp_path: Path):
         '[[schedule]]\nrecipe = "passthrough"\nwindow = "weekdays 8-9"\n': "schedule[0].window",
         '[workers]\ncpu = 0\ngpu = 0\n': "workers.cpu",
         '[workers]\njob_timeout = "forever"\n': "workers.job_timeout",
+        'gpu = "required"\n[workers]\ngpu = 0\n': "gpu",
     }
     for text, key in cases.items():
         path = config(text)
@@ -294,25 +298,27 @@ def test_rendered_units_pass_systemd_analyze_verify(tmp_path: Path):
     assert "WatchdogSecs" in _verify(bad).stderr
 
 
-def test_service_install_dry_run_prints_the_unit_and_the_commands(tmp_path: Path):
+def test_service_install_dry_run_prints_the_unit_and_the_commands(tmp_path: Path, capsys, monkeypatch):
+    from postbay.cli import main
+
     config = write_config(tmp_path / "postbay.toml", data_dir=tmp_path / "data",
                           folders=[{"path": str(tmp_path / "drop"), "recipe": "passthrough"}])
-    out = subprocess.run([sys.executable, "-m", "postbay", "service", "install", "--config", str(config),
-                          "--dry-run"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "/etc/systemd/system/postbay.service" in out.stdout and "systemctl enable --now postbay" in out.stdout
-    assert "journalctl -u postbay" in out.stdout
+    system_unit = Path("/etc/systemd/system/postbay.service")
+    existed = system_unit.exists()
+    assert main(["service", "install", "--config", str(config), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert str(system_unit) in out and "systemctl enable --now postbay" in out
+    assert "journalctl -u postbay" in out and "Type=notify" in out
+    assert system_unit.exists() == existed  # a dry run writes nothing
     home = tmp_path / "home"
-    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
-    out = subprocess.run([sys.executable, "-m", "postbay", "service", "install", "--user", "--config", str(config)],
-                         capture_output=True, text=True, timeout=60, env=env)
-    assert out.returncode == 0, out.stderr
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    assert main(["service", "install", "--user", "--config", str(config)]) == 0
     unit = home / ".config" / "systemd" / "user" / "postbay.service"
-    assert unit.exists() and "Type=notify" in unit.read_text()
-    out = subprocess.run([sys.executable, "-m", "postbay", "service", "uninstall", "--user"], capture_output=True,
-                         text=True, timeout=60, env=env)
-    assert out.returncode == 0 and not unit.exists()
-
+    assert unit.exists() and "Type=notify" in unit.read_text() and f"--config {config}" in unit.read_text()
+    assert "systemctl --user enable --now postbay" in capsys.readouterr().out
+    assert main(["service", "uninstall", "--user"]) == 0
+    assert not unit.exists()
 
 def test_retention_takes_old_done_sources_and_reports_only(tmp_path: Path):
     from postbay.daemon.daemon import expired_files

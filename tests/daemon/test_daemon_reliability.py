@@ -21,7 +21,7 @@ import pytest
 from daemon_harness import drop, wait_for
 
 from postbay.daemon.ledger import pid_alive
-from postbay.media import count_frames, probe
+from postbay.media import count_frames
 
 
 def _sha(path: Path) -> str:
@@ -437,3 +437,19 @@ def test_sighup_reloads_folders_and_windows_hold_jobs(bay, small_clip: Path, tmp
     daemon.signal(signal.SIGHUP)
     wait_for(lambda: "reload refused" in daemon.log(), 10, what="refused reload")
     assert daemon.proc.poll() is None
+
+
+def test_a_job_that_keeps_taking_the_daemon_down_is_given_up(bay, small_clip: Path, tmp_path: Path):
+    from postbay.daemon.ledger import Ledger
+
+    daemon = bay(workers={"cpu": 1, "retries": 1}, start=False)
+    source = drop(small_clip, tmp_path / "drop")
+    with Ledger(daemon.data_dir / "ledger.sqlite") as ledger:  # as two daemon crashes mid-job leave it
+        job, _ = ledger.submit(source, "passthrough", tmp_path / "out", folder=tmp_path / "drop", after="move")
+        ledger.claim(job.id)
+        ledger.requeue(job.id, "interrupted: the daemon stopped during this job")
+        ledger.claim(job.id)
+    daemon.start()
+    (failed,) = daemon.wait_jobs(1, "failed")
+    assert failed.id == job.id and "gave up after 2 attempt(s)" in failed.error
+    assert (tmp_path / "drop" / "failed" / source.name).exists()
