@@ -15,6 +15,8 @@ rendered, what each written format lost, and how long it took.
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import math
 import multiprocessing
 import os
@@ -37,11 +39,11 @@ from postbay.bridge.timeline import FORMATS, LoadedTimeline, read_timeline, time
 from postbay.bridge.writeback import Picture, Written, write_all
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, frames_to_timecode, probe
-from postbay.recipe import Recipe
+from postbay.recipe import Recipe, parse_recipe
 from postbay.render import finish_clip, write_json_atomic
 
 __all__ = ["ClipPlan", "ConformResult", "RenderJob", "conform_timeline", "run_timeline_cli", "DEFAULT_HANDLES",
-           "hero_clip", "cdl_from_notes"]
+           "hero_clip", "cdl_from_notes", "recipe_data"]
 
 DEFAULT_HANDLES = 12
 Progress = Callable[[int, int], None]
@@ -89,6 +91,8 @@ class ClipPlan:
     effects: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cdl: dict[str, Any] | None = None
+    lost: list[str] = field(default_factory=list)  # what each written format drops of this clip
+    conformed_clip: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         rate = self.media_rate
@@ -113,6 +117,8 @@ class ClipPlan:
             out["effects"] = self.effects
         if self.cdl is not None:
             out["cdl"] = self.cdl
+        if self.lost:
+            out["lost"] = self.lost
         return out
 
 
@@ -317,12 +323,35 @@ def _group_jobs(plans: list[ClipPlan], timeline_name: str) -> list[RenderJob]:
 # Rendering
 
 
-def _render_one(media: str, recipe: Recipe, out_dir: str, start: int, count: int, name: str,
+def recipe_data(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as the TOML data it parses from: what crosses to a worker process (a processor
+    record may hold lambdas, which do not pickle)."""
+    data: dict[str, Any] = {
+        "name": recipe.name, "description": recipe.description,
+        "steps": [{"processor": s.name, **s.params.model_dump(mode="json", exclude_unset=True)} for s in recipe.steps],
+        "output": recipe.output.model_dump(mode="json"),
+        "deliveries": [d.model_dump(mode="json", exclude_none=True) for d in recipe.deliveries],
+    }
+    data.update(recipe.extra)
+    return data
+
+
+@functools.lru_cache(maxsize=8)
+def _worker_recipe(text: str, source: str) -> Recipe:
+    return parse_recipe(json.loads(text), source=source)
+
+
+def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, start: int, count: int, name: str,
                 shared: dict[str, Any] | None, gpu: str, ocio_config: str) -> tuple[str | None, dict[str, Any], str | None,
                                                                                       float]:
-    """Worker: one finish_clip call; errors come back as text (they cross a process boundary)."""
+    """Worker: one finish_clip call; errors come back as text (they cross a process boundary).
+
+    ``recipe`` is a :class:`Recipe` in-process, or ``(JSON data, source)`` in a worker process.
+    """
     t0 = time.perf_counter()
     try:
+        if isinstance(recipe, tuple):
+            recipe = _worker_recipe(*recipe)
         result = finish_clip(media, recipe, out_dir, gpu=gpu, ocio_config=ocio_config, start=start, count=count,
                              name=name, shared=shared)
         report = dict(result.report)
@@ -359,12 +388,14 @@ def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, worker
         if progress is not None:
             progress(done, total)
 
-    args = lambda job: (str(job.media), recipe, str(out_dir), job.start, job.count, job.name, shared, gpu,  # noqa: E731
-                        ocio_config)
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            finished(job, _render_one(*args(job)))
+            finished(job, _render_one(str(job.media), recipe, str(out_dir), job.start, job.count, job.name, shared,
+                                      gpu, ocio_config))
         return
+    portable = (json.dumps(recipe_data(recipe)), recipe.source)
+    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, shared, gpu,  # noqa: E731
+                        ocio_config)
     with _pool(min(workers, len(jobs))) as pool:
         pending: dict[Future[Any], RenderJob] = {pool.submit(_render_one, *args(job)): job for job in jobs}
         while pending:
@@ -487,6 +518,7 @@ def _conformed_copy(loaded: LoadedTimeline, plans: list[ClipPlan], recipe: Recip
                         item.metadata["cdl"] = {"asc_sop": {k: plan.cdl[k] for k in ("slope", "offset", "power")},
                                                 "asc_sat": plan.cdl["saturation"]}
                 item.metadata["postbay"] = meta
+                plan.conformed_clip = item
     return root, picture
 
 
@@ -519,6 +551,38 @@ def _repoint_audio(item: otio.schema.Clip, plan: ClipPlan, job_media: dict[tuple
             plan.notes.append(f"audio follows the finished picture in {job.output.name}")
             return
     plan.notes.append("audio kept on its source media (no finished render holds this range with audio)")
+
+
+def _clip_losses(plan: ClipPlan, written: Written) -> list[str]:
+    """What ``written`` (a format's measured losses) takes from this clip, in words."""
+    clip = plan.conformed_clip
+    if clip is None or not written.lost:
+        return []
+    label = FORMATS[written.format][0].upper()
+    lost = " | ".join(written.lost)
+    out = []
+    parent = clip.parent()
+    if plan.track_label.startswith("A") and "audio tracks" in lost:
+        out.append("the clip's audio track")
+    if plan.track_label.startswith("V") and plan.track_label != "V1" and "video tracks" in lost:
+        out.append("the clip's video track")
+    if clip.markers and "markers:" in lost:
+        out.append(f"{len(clip.markers)} marker(s)")
+    elif clip.markers and "marker names upper-cased" in lost:
+        out.append("marker names upper-cased")
+    if parent is not None and "transitions:" in lost:
+        siblings = list(parent)
+        index = siblings.index(clip)
+        near = [siblings[i] for i in (index - 1, index + 1) if 0 <= i < len(siblings)]
+        if any(isinstance(item, otio.schema.Transition) for item in near):
+            out.append("its dissolve (becomes a cut)")
+    if plan.effects and "speed/freeze effects" in lost:
+        out.append("its speed/freeze effect")
+    if plan.cdl is not None and "ASC CDLs" in lost:
+        out.append("its CDL")
+    if "postbay clip metadata" in lost:
+        out.append("postbay metadata")
+    return [f"{label}: {item}" for item in out]
 
 
 # --------------------------------------------------------------------------------------------
@@ -634,6 +698,9 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     result.conformed = conformed
     picture = picture or Picture(1920, 1080, loaded.rate)
     result.written = write_all(conformed, loaded.format, out_dir, name, rate=loaded.rate, picture=picture)
+    for written in result.written:
+        for plan in plans:
+            plan.lost += _clip_losses(plan, written)
     timings["write timelines"] = time.perf_counter() - t0
 
     if recipe.deliveries:
@@ -705,6 +772,8 @@ def summary_text(report: dict[str, Any]) -> str:
             lines.append(f"      media: {rl['how']}" + (f" {rl['path']}" if rl["path"] else f" (tried: {'; '.join(rl['tried'])})"))
         for note in clip.get("notes", []):
             lines.append(f"      note: {note}")
+        if clip.get("lost"):
+            lines.append(f"      lost: {'; '.join(clip['lost'])}")
         for eff in clip.get("effects", []):
             lines.append(f"      effect: {eff['kind']} {eff['effect']} kept {eff['kept']}")
         if clip.get("cdl"):

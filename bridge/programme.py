@@ -103,7 +103,7 @@ def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[t
                 if isinstance(effect, otio.schema.FreezeFrame):
                     speed = 0.0
                 elif isinstance(effect, otio.schema.LinearTimeWarp):
-                    speed *= effect.time_scalar
+                    speed *= abs(effect.time_scalar)  # a reverse plays forward here (see docs: limits)
             avail = ref.available_range
             first = _frames(item.trimmed_range().start_time, rate) - _frames(avail.start_time, rate)
             segments.append(Segment(start, end, _url_path(ref.target_url), first, speed, f"{id(item)}"))
@@ -307,6 +307,8 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
                      picture: Picture, relinker: Relinker | None) -> dict[str, Any]:
     width, height, crop = delivery_size(delivery, picture)
     notes: list[str] = []
+    if delivery.captions:
+        notes.append("captions = true: not burnt in by the timeline conform (run the captions step on this file)")
     step = None
     if crop is not None:
         step, how = _reframer(delivery.aspect)

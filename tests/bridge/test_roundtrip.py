@@ -9,7 +9,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from postbay.bridge.conform import cdl_from_notes, conform_timeline
+from postbay.bridge.conform import _clip_losses, cdl_from_notes, conform_timeline
 from postbay.bridge.timeline import TimelineError, read_timeline
 from postbay.bridge.writeback import Picture, describe_structure, write_timeline
 
@@ -49,6 +49,20 @@ def conformed(tmp_path_factory):
     return result, d
 
 
+def test_losses_per_clip_for_an_edl_input(tmp_path: Path) -> None:
+    """An EDL input: each clip's report line says what the written EDL drops of it."""
+    rate = Fraction(24)
+    tl = build_cut(tmp_path / "media", [Shot("a.mov", 20, 8), Shot("b.mov", 30, 6)], rate=rate, media_frames=72)
+    next(iter(tl.find_clips())).markers.append(otio.schema.Marker(name="hero", marked_range=TR(RT(86422, 24), RT(0, 24))))
+    src = tmp_path / "cut.edl"
+    write_timeline(tl, "cmx_3600", src, rate=rate, picture=Picture(128, 72, rate))
+    result = conform_timeline(src, recipe_with(), tmp_path / "out", workers=1)
+    assert [w.format for w in result.written] == ["otio_json", "cmx_3600"]
+    assert result.written[1].lost == ["postbay clip metadata: 2 → 0"]  # its marker was upper-case already
+    assert [p.lost for p in result.clips] == [["EDL: postbay metadata"]] * 2
+    assert (tmp_path / "out" / "cut.postbay.edl").is_file()
+
+
 @pytest.mark.parametrize("fmt", list(EXPECTED_LOSSES))
 def test_round_trip_losses(conformed, fmt: str) -> None:
     result, d = conformed
@@ -56,6 +70,14 @@ def test_round_trip_losses(conformed, fmt: str) -> None:
     written = write_timeline(result.conformed, fmt, path, rate=Fraction(24), picture=Picture(128, 72, Fraction(24)))
     assert written.error is None
     assert written.lost == EXPECTED_LOSSES[fmt]
+    per_clip = {p.key: _clip_losses(p, written) for p in result.clips}
+    label = SUFFIX[fmt].upper()
+    if fmt == "fcpx_xml":  # the clips either side of the dissolve lose it
+        assert per_clip["V1/3"] == per_clip["V1/5"] == [f"{label}: its dissolve (becomes a cut)", f"{label}: postbay metadata"]
+    if fmt == "AAF":
+        assert per_clip["V1/1"] == [f"{label}: 1 marker(s)", f"{label}: postbay metadata"]
+    if fmt == "cmx_3600":
+        assert per_clip["A1/1"][0] == "EDL: the clip's audio track"
     back = read_timeline(path, rate=24).timelines[0]
     # Whatever else survives: the video clips still point at the finished shots.
     urls = [c.media_reference.target_url for c in back.video_tracks()[0].find_clips()]

@@ -101,6 +101,8 @@ def _check(path: Path, tmp_path: Path) -> None:
     # The .otio written reads back with the input's structure.
     written = {w.format: w for w in result.written}
     assert written["otio_json"].lost == []
+    assert written[result.loaded.format].error is None, written[result.loaded.format]
+    assert written[result.loaded.format].path.is_file()
     back = otio.adapters.read_from_file(str(written["otio_json"].path))
     original = describe_structure(read_timeline(path, rate=rate).root)
     got = describe_structure(back)
