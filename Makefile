@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # Debian packages the tests use (speech for captions, a browser for the dashboard, fonts for burn-in).
-SYSTEM_PACKAGES ?= espeak-ng fonts-dejavu-core
+SYSTEM_PACKAGES ?= espeak-ng fonts-dejavu-core chromium
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'

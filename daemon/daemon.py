@@ -305,6 +305,7 @@ class Daemon:
         # handlers first: a SIGTERM during start-up is an orderly stop too
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         self.ledger = Ledger(ledger_path(cfg))
+        self.api: Any = None
         self.scheduler = BackgroundScheduler(jobstores={"ledger": SQLiteJobStore(ledger_path(cfg))},
                                              job_defaults={"misfire_grace_time": 3600})
         try:
@@ -324,6 +325,7 @@ class Daemon:
             self.ledger.set_daemon_state(pid=os.getpid(), started=time.time(), beat=time.time(), running=True,
                                          config=cfg.source, folders=self._folder_state(),
                                          slots={"cpu": cfg.workers.cpu, "gpu": self.gpu_slots})
+            self.api = self._start_api()
             self.notifier.ready(self._status_line())
             log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
                      len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
@@ -332,6 +334,8 @@ class Daemon:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self.api is not None:
+                self.api.stop()
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
             self.watcher.stop()
@@ -342,6 +346,20 @@ class Daemon:
             Daemon.current = None
         log.info("postbay daemon stopped")
         return 0
+
+    def _start_api(self) -> Any:
+        """The HTTP API and dashboard (postbay.bridge.api), on its own ledger connection."""
+        if not self.config.api.enabled:
+            return None
+        try:
+            from postbay.bridge.api import start_server
+
+            api = start_server(self.config, Ledger(ledger_path(self.config)))
+        except (ImportError, PostbayError, OSError) as exc:
+            log.error("HTTP API not started: %s", exc)
+            return None
+        log.info("HTTP API and dashboard on %s", api.url)
+        return api
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGHUP:

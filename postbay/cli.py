@@ -23,6 +23,7 @@ __all__ = ["main", "COMMAND_MODULES", "load_cli_config", "Progress"]
 COMMAND_MODULES = [
     "postbay.cli",
     "postbay.daemon.cli",
+    "postbay.bridge.cli",
 ]
 
 
@@ -67,10 +68,12 @@ def _expand_inputs(patterns: list[str]) -> list[Path]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from postbay.recipe import load_recipe
+    from postbay.registry import default_registry
     from postbay.render import finish_clip, output_paths
 
     config = load_cli_config(args)
-    recipe = load_recipe(args.recipe, search_dirs=config.recipes)
+    registry = default_registry(allow_override=config.allow_plugin_override)
+    recipe = load_recipe(args.recipe, search_dirs=config.recipes, registry=registry)
     inputs = _expand_inputs(args.inputs)
     out_dir = Path(args.out)
     targets: dict[Path, Path] = {}

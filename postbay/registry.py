@@ -36,6 +36,7 @@ from postbay.errors import PostbayError
 __all__ = [
     "FrameFormat",
     "ParamModel",
+    "PluginProblem",
     "Processor",
     "Registry",
     "StepContext",
@@ -164,6 +165,18 @@ class Processor:
             raise ValueError(f"processor {self.name}: kind {self.kind!r} is not frame, stream or audio")
         if self.colourspace not in ("display", "linear", "acescct"):
             raise ValueError(f"processor {self.name}: colourspace {self.colourspace!r} is not display, linear or acescct")
+        if not callable(self.window):
+            win = self.window
+            if not (isinstance(win, (tuple, list)) and len(win) == 2
+                    and all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in win)):
+                raise ValueError(f"processor {self.name}: window {win!r} must be (frames before, frames after), "
+                                 "two whole numbers >= 0, or a function of the parameters")
+        if not callable(self.output_format):
+            raise ValueError(f"processor {self.name}: output_format is not callable")
+        if not self.backends or not set(self.backends) <= {"cpu", "gpu"}:
+            raise ValueError(f"processor {self.name}: backends {self.backends!r} must be \"cpu\", \"gpu\" or both")
+        if not isinstance(self.version, str) or not self.version:
+            raise ValueError(f"processor {self.name}: version must be a non-empty string such as \"1.0\"")
 
 
 def _type_name(annotation: Any) -> str:
@@ -253,8 +266,10 @@ def discover_plugins(registry: Registry, *, allow_override: bool = False,
     """Load processors that other packages declare under the entry-point group.
 
     An entry point may name a :class:`Processor`, a list of them, or a module with a
-    ``PROCESSORS`` list. A plugin that fails to import or declares a bad record is recorded
-    in ``registry.problems`` (and so reported), and skipped.
+    ``PROCESSORS`` list. A plugin that fails to import, declares a bad record or would
+    replace a built-in (without ``allow_override``) is recorded in ``registry.problems``
+    (and so reported by ``postbay processors`` and the API's ``/processors``) and skipped
+    whole: none of its records are registered, so a recipe never half-uses a broken plugin.
     """
     eps = entry_points if entry_points is not None else importlib_metadata.entry_points(group=ENTRY_POINT_GROUP)
     for ep in eps:
@@ -264,14 +279,18 @@ def discover_plugins(registry: Registry, *, allow_override: bool = False,
             records = getattr(obj, "PROCESSORS", obj)
             if isinstance(records, Processor):
                 records = [records]
-            records = list(records)
+            records = list(records) if isinstance(records, (list, tuple)) else []
             if not records or not all(isinstance(r, Processor) for r in records):
                 raise TypeError("must name a postbay.registry.Processor, a list of them, "
                                 "or a module with a PROCESSORS list")
             dist = getattr(getattr(ep, "dist", None), "name", None) or ep.value.split(":")[0]
+            records = [replace(r, origin=f"plugin:{dist}") for r in records]
+            trial = Registry(registry)  # all of a plugin's records, or none of them
             for record in records:
-                registry.register(replace(record, origin=f"plugin:{dist}"), replace_builtin=allow_override)
-        except Exception as exc:  # a broken plugin must never take postbay down
+                trial.register(record, replace_builtin=allow_override)
+            for record in records:
+                registry.register(record, replace_builtin=allow_override)
+        except (Exception, SystemExit) as exc:  # a broken plugin (even one calling exit()) must never take postbay down
             registry.problems.append(PluginProblem(label, f"{type(exc).__name__}: {exc}"))
 
 

@@ -1,0 +1,272 @@
+// postbay dashboard: the queue with live progress (server-sent events), each job's page with a
+// before/after split of one frame, its report, retry/cancel, and drag-and-drop upload.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const jobs = new Map();
+let token = localStorage.getItem("postbay-token") || "";
+let events = null;
+
+(function takeTokenFromUrl() {
+  const url = new URL(location.href);
+  if (url.searchParams.has("token")) {
+    token = url.searchParams.get("token");
+    localStorage.setItem("postbay-token", token);
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+})();
+
+function withToken(path) {
+  if (!token) return path;
+  return path + (path.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token);
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (token) headers.Authorization = "Bearer " + token;
+  const resp = await fetch(path, Object.assign({}, options, { headers }));
+  if (resp.status === 401) { showLogin(); throw new Error("the API wants a token"); }
+  const body = resp.headers.get("content-type")?.includes("json") ? await resp.json() : null;
+  if (!resp.ok) throw new Error((body && body.detail) || resp.statusText);
+  return body;
+}
+
+function showLogin() {
+  $("#login").hidden = false;
+  $("#token-input").focus();
+}
+
+$("#login-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  token = $("#token-input").value.trim();
+  localStorage.setItem("postbay-token", token);
+  $("#login").hidden = true;
+  start();
+});
+
+function pct(p) { return Math.round((p || 0) * 1000) / 10; }
+
+function barHtml(job) {
+  return `<div class="bar ${job.state}" data-progress="${job.progress}" role="progressbar"
+    aria-valuemin="0" aria-valuemax="1" aria-valuenow="${job.progress}"><span style="width:${pct(job.progress)}%"></span>
+    <em>${pct(job.progress)}%</em></div>`;
+}
+
+function esc(text) {
+  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+function actionsHtml(job) {
+  const out = [];
+  if (job.state === "queued" || job.state === "running") out.push(`<button data-act="cancel" data-id="${job.id}">Cancel</button>`);
+  if (job.state === "failed" || job.state === "cancelled") out.push(`<button data-act="retry" data-id="${job.id}">Retry</button>`);
+  return out.join(" ");
+}
+
+function rowHtml(job) {
+  const err = job.error && job.state !== "done" ? `<div class="row-error">${esc(job.error)}</div>` : "";
+  return `<td><a href="#job=${job.id}">${esc(job.name)}</a>${err}</td><td>${esc(job.recipe)}</td>
+    <td><span class="state ${job.state}">${job.state}</span></td><td>${barHtml(job)}</td><td>${actionsHtml(job)}</td>`;
+}
+
+function renderRow(job) {
+  let tr = document.getElementById("job-" + job.id);
+  const filter = $("#filter").value;
+  if (filter && job.state !== filter) { if (tr) tr.remove(); return; }
+  if (!tr) {
+    tr = document.createElement("tr");
+    tr.id = "job-" + job.id;
+    $("#jobs tbody").prepend(tr);  // newest first
+  }
+  tr.dataset.state = job.state;
+  tr.innerHTML = rowHtml(job);
+  $("#empty").hidden = true;
+}
+
+function renderCounts(counts) {
+  if (!counts) return;
+  $("#counts").textContent = ["queued", "running", "done", "failed"].map((s) => `${counts[s] || 0} ${s}`).join(" · ");
+}
+
+async function loadQueue() {
+  const filter = $("#filter").value;
+  const data = await api("/jobs" + (filter ? "?state=" + filter : ""));
+  $("#jobs tbody").innerHTML = "";
+  jobs.clear();
+  for (const job of data.jobs) { jobs.set(job.id, job); renderRow(job); }
+  $("#empty").hidden = data.jobs.length > 0;
+  renderCounts(data.counts);
+}
+
+async function refreshJob(id) {
+  const job = await api("/jobs/" + id);
+  jobs.set(id, job);
+  renderRow(job);
+  if (currentJobId() === id) renderJobPage(job);
+}
+
+function listen() {
+  if (events) events.close();
+  events = new EventSource(withToken("/events"));
+  events.onopen = () => { $("#live").className = "live on"; };
+  events.onerror = () => { $("#live").className = "live off"; };
+  events.addEventListener("job", (msg) => {
+    const ev = JSON.parse(msg.data);
+    const job = jobs.get(ev.job_id);
+    if (!job || ev.state !== job.state || ev.state === "done" || ev.state === "failed") {
+      refreshJob(ev.job_id).catch(() => {});  // new job or a state change: fetch the whole record
+      api("/jobs?limit=1").then((d) => renderCounts(d.counts)).catch(() => {});
+      return;
+    }
+    job.progress = ev.progress;
+    renderRow(job);
+    if (currentJobId() === job.id) renderJobPage(job);
+  });
+}
+
+// -- actions ------------------------------------------------------------------------------------
+document.addEventListener("click", async (ev) => {
+  const btn = ev.target.closest("button[data-act]");
+  if (!btn) return;
+  btn.disabled = true;
+  try {
+    await api(`/jobs/${btn.dataset.id}/${btn.dataset.act}`, { method: "POST" });
+    await refreshJob(btn.dataset.id);
+  } catch (err) { alert(err.message); } finally { btn.disabled = false; }
+});
+
+$("#filter").addEventListener("change", () => loadQueue());
+
+// -- upload ---------------------------------------------------------------------------------------
+function upload(file) {
+  const line = document.createElement("div");
+  line.className = "upload";
+  line.textContent = `${file.name}: uploading…`;
+  $("#uploads").append(line);
+  const form = new FormData();
+  form.append("recipe", $("#recipe").value);  // fields before the file: read as it streams in
+  form.append("file", file, file.name);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/jobs");
+  if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
+  xhr.upload.onprogress = (e) => { if (e.lengthComputable) line.textContent = `${file.name}: ${Math.round(100 * e.loaded / e.total)}%`; };
+  xhr.onload = () => {
+    let body = {};
+    try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+    if (xhr.status === 201 || xhr.status === 202) {
+      line.textContent = `${file.name}: queued as job ${body.id}`;
+      jobs.set(body.id, body);
+      renderRow(body);
+    } else {
+      line.textContent = `${file.name}: refused: ${body.detail || xhr.statusText}`;
+      line.classList.add("row-error");
+    }
+  };
+  xhr.onerror = () => { line.textContent = `${file.name}: the upload failed (connection lost)`; line.classList.add("row-error"); };
+  xhr.send(form);
+}
+
+const drop = $("#drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  for (const file of e.dataTransfer.files) upload(file);
+});
+$("#file").addEventListener("change", (e) => { for (const file of e.target.files) upload(file); e.target.value = ""; });
+
+async function loadRecipes() {
+  const data = await api("/recipes");
+  const select = $("#recipe");
+  select.innerHTML = data.recipes.map((r) => `<option value="${esc(r.name)}" title="${esc(r.description)}">${esc(r.name)}</option>`).join("");
+  const preferred = data.recipes.find((r) => r.name === "finish") || data.recipes.find((r) => r.hot_folder);
+  if (preferred) select.value = preferred.name;
+}
+
+// -- job page ---------------------------------------------------------------------------------------
+function currentJobId() {
+  const m = location.hash.match(/^#job=([\w-]+)/);
+  return m ? m[1] : null;
+}
+
+function kv(obj) {
+  return `<dl class="kv">${Object.entries(obj).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>`;
+}
+
+function reportHtml(report) {
+  if (!report) return "<p class='muted'>No report yet.</p>";
+  const parts = [];
+  const head = { status: report.status, frames: report.frames, "seconds": report.seconds, "frames per second": report.fps,
+                 backend: report.backend, recipe: report.recipe && report.recipe.name };
+  parts.push(kv(Object.fromEntries(Object.entries(head).filter(([, v]) => v !== undefined && v !== null))));
+  if (report.timings) {
+    parts.push("<h3>Timings (seconds)</h3>" + kv(Object.fromEntries(Object.entries(report.timings).map(([k, v]) => [k, typeof v === "number" ? v.toFixed(3) : v]))));
+  }
+  if (report.verification) {
+    const v = report.verification;
+    parts.push(`<h3>Verification: <span class="${v.ok ? "check-ok" : "check-bad"}">${v.ok ? "passed" : "FAILED"}</span></h3>`);
+    if (v.checks && Object.keys(v.checks).length) parts.push(kv(v.checks));
+    if (v.problems && v.problems.length) parts.push("<ul class='check-bad'>" + v.problems.map((p) => `<li>${esc(p)}</li>`).join("") + "</ul>");
+  }
+  for (const key of ["loudness", "captions", "notes", "deliveries"]) {
+    const filled = Object.fromEntries(Object.entries(report[key] || {}).filter(([, v]) => v && (typeof v !== "object" || Object.keys(v).length)));
+    if (Object.keys(filled).length) parts.push(`<h3>${key}</h3>` + kv(filled));
+  }
+  if (report.output) parts.push(`<p class="muted">output: ${esc(report.output)}</p>`);
+  return parts.join("");
+}
+
+let shownStillsFor = null;
+
+function renderJobPage(job) {
+  $("#job-title").textContent = job.name;
+  $("#job-summary").innerHTML = `<span class="state ${job.state}">${job.state}</span> ${esc(job.recipe)} · ${barHtml(job)}`;
+  $("#job-error").hidden = !(job.error && job.state !== "done");
+  $("#job-error").textContent = job.error ? "What went wrong: " + job.error : "";
+  $("#job-cancel").hidden = !(job.state === "queued" || job.state === "running");
+  $("#job-retry").hidden = !(job.state === "failed" || job.state === "cancelled");
+  $("#job-cancel").dataset.act = "cancel"; $("#job-cancel").dataset.id = job.id;
+  $("#job-retry").dataset.act = "retry"; $("#job-retry").dataset.id = job.id;
+  const canCompare = job.state === "done" && job.kind === "media" && job.outputs && job.outputs.length;
+  $("#compare-section").hidden = !canCompare;
+  if (canCompare && shownStillsFor !== job.id) {
+    shownStillsFor = job.id;
+    $("#before").src = withToken(`/jobs/${job.id}/still?which=source&width=960`);
+    $("#after").src = withToken(`/jobs/${job.id}/still?which=output&width=960`);
+  }
+  $("#report-section").hidden = !job.report && job.state !== "done" && job.state !== "failed";
+  if (job.report !== undefined) $("#report").innerHTML = reportHtml(job.report);
+}
+
+$("#split").addEventListener("input", (e) => {
+  $("#after-clip").style.clipPath = `inset(0 0 0 ${e.target.value}%)`;
+  $("#compare").style.setProperty("--split", e.target.value + "%");
+});
+
+async function route() {
+  const id = currentJobId();
+  $("#queue-view").hidden = !!id;
+  $("#job-view").hidden = !id;
+  if (id) {
+    shownStillsFor = null;
+    const job = await api("/jobs/" + id);
+    jobs.set(id, job);
+    renderJobPage(job);
+  }
+}
+
+window.addEventListener("hashchange", () => route().catch((e) => console.error(e)));
+
+async function start() {
+  try {
+    await Promise.all([loadRecipes(), loadQueue()]);
+    listen();
+    await route();
+  } catch (err) {
+    console.error(err);
+  }
+}
+
+start();

@@ -1,0 +1,137 @@
+"""The dashboard in a real headless Chromium (Debian's), driven by Playwright, against a real
+daemon: the page loads, a dropped clip's progress bar moves to done, the before/after appears.
+
+Set ``POSTBAY_SCREENSHOTS=docs`` to refresh the screenshots in the docs (dashboard.png: a
+job's page; dashboard-queue.png: the queue).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+
+from postbay.synth import ai_look_frame, write_clip
+
+from .harness import graded_daemon
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian's chromium is not installed (make system-deps installs it)")
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    d = graded_daemon(tmp_path_factory.mktemp("dashboard-bay"))
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+        pg.on("pageerror", lambda exc: errors.append(str(exc)))
+        pg.errors = errors
+        yield pg
+        browser.close()
+
+
+WATCH_PROGRESS = """() => {
+  window.__seen = [];
+  const record = () => document.querySelectorAll('#jobs tbody tr').forEach((tr) => {
+    const bar = tr.querySelector('.bar');
+    if (bar) window.__seen.push([tr.dataset.state, parseFloat(bar.dataset.progress),
+                                 parseFloat(bar.querySelector('span').style.width)]);
+  });
+  new MutationObserver(record).observe(document.querySelector('#jobs tbody'),
+                                       {subtree: true, childList: true, attributes: true});
+}"""
+
+DROP = """([name, b64]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const dt = new DataTransfer();
+  dt.items.add(new File([bytes], name, {type: 'video/quicktime'}));
+  const zone = document.querySelector('#drop');
+  zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+  zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+}"""
+
+
+def test_dropped_clip_moves_to_done_and_shows_before_after(daemon, page, tmp_path):
+    page.goto(f"{daemon.url}/?token={daemon.token}")
+    page.wait_for_selector("#recipe option[value=grade]", state="attached")
+    assert page.title() == "postbay"
+    assert "token" not in page.url  # taken off the address bar, kept in local storage
+    page.select_option("#recipe", "grade")
+    page.wait_for_selector("#live.on")
+    page.evaluate(WATCH_PROGRESS)
+
+    clip = write_clip(tmp_path / "hero shot.mov", frames=36, width=320, height=180, pattern=ai_look_frame,
+                      audio=None)
+    page.evaluate(DROP, ["hero shot.mov", base64.b64encode(clip.read_bytes()).decode()])
+    page.wait_for_selector("#uploads .upload:has-text('queued as job')")
+    row = page.locator("#jobs tbody tr", has_text="hero shot.mov")
+    row.locator(".state.done").wait_for(timeout=120_000)
+
+    seen = page.evaluate("window.__seen")
+    running = [p for state, p, _ in seen if state == "running"]
+    assert any(0 < p < 1 for p in running), seen  # the bar moved through the render, live
+    assert running == sorted(running)
+    state, progress, width = seen[-1]
+    assert (state, progress, width) == ("done", 1.0, 100.0)
+    assert "hero shot.mov" in row.inner_text()
+    # The upload landed in the inbox and was finished from there.
+    assert (daemon.data / "inbox" / "hero shot.mov").read_bytes() == clip.read_bytes()
+
+    shots = os.environ.get("POSTBAY_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "dashboard-queue.png"))
+
+    # The job's page: the before/after split of the middle frame, and the report.
+    row.locator("a").click()
+    page.wait_for_selector("#compare-section:not([hidden])")
+    page.wait_for_function("document.querySelector('#before').naturalWidth > 0 && "
+                           "document.querySelector('#after').naturalWidth > 0")
+    sizes = page.evaluate("[#before, #after].map(s => document.querySelector(s).naturalWidth)".replace(
+        "#before, #after", "'#before', '#after'"))
+    assert sizes == [960, 960]
+    page.fill("#split", "35")
+    page.dispatch_event("#split", "input")
+    assert "35%" in page.get_attribute("#after-clip", "style")
+    report = page.inner_text("#report")
+    assert "Verification: passed" in report and "Timings" in report
+    # The after half really is the graded frame: brighter than the before half.
+    shot = page.locator("#compare").screenshot()
+    from io import BytesIO
+
+    import numpy as np
+    from PIL import Image
+
+    img = np.asarray(Image.open(BytesIO(shot)).convert("L"), dtype=float)
+    w = img.shape[1]
+    left, right = img[:, int(w * 0.05):int(w * 0.3)].mean(), img[:, int(w * 0.7):int(w * 0.95)].mean()
+    assert right > left + 5, (left, right)
+    if shots:
+        page.screenshot(path=str(Path(shots) / "dashboard.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_failed_job_shows_the_error_and_retry(daemon, page, tmp_path):
+    bad = daemon.media / "broken.mov"
+    bad.write_bytes(b"\x00" * 4096)
+    status, job = daemon.request("POST", "/jobs", {"path": str(bad), "recipe": "grade"})
+    assert status == 201
+    page.goto(f"{daemon.url}/?token={daemon.token}#job={job['id']}")
+    page.wait_for_selector("#job-error:not([hidden])", timeout=60_000)
+    assert "broken.mov" in page.inner_text("#job-error")
+    assert page.is_visible("#job-retry") and not page.is_visible("#job-cancel")
+    assert page.errors == []
