@@ -23,7 +23,15 @@ from .daemon import default_config
 __all__ = ["UNIT_NAME", "install", "postbay_command", "render_unit", "uninstall", "unit_path"]
 
 UNIT_NAME = "postbay.service"
-_TEMPLATES = Path(__file__).resolve().parent.parent / "service"
+
+def _templates() -> Path:
+    """The unit templates: shipped in the package ``postbay.service`` (the top-level ``service/``)."""
+    import postbay.service
+
+    return Path(postbay.service.__file__).resolve().parent
+
+
+_TEMPLATES = _templates()
 _HOMES = ("/home", "/root", "/run/user")
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import PyOpenColorIO as ocio
 
 from postbay.backend import Backend
+from postbay.config import DEFAULT_OCIO_CONFIG
 from postbay.errors import ConfigError
 
 __all__ = [
@@ -28,7 +29,7 @@ __all__ = [
     "cpu_apply",
 ]
 
-DEFAULT_CONFIG = "ocio://studio-config-latest"
+DEFAULT_CONFIG = DEFAULT_OCIO_CONFIG
 
 WorkingSpace = Literal["display", "linear", "acescct"]
 

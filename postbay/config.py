@@ -26,10 +26,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from postbay.colour import DEFAULT_CONFIG
 from postbay.errors import ConfigError
 
-__all__ = ["ApiConfig", "Config", "ScheduleConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
+__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ScheduleConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
+
+#: OpenColorIO's built-in studio config: no file to ship or download.
+DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
@@ -61,7 +63,8 @@ class WatchConfig(_Section):
     cron: str | None = None
 
     def output_dir(self) -> Path:
-        return self.output if self.output is not None else self.path.parent.parent / "out" / self.path.name
+        """Where finished files go: ``output``, else ``<path>/../out/<folder name>``."""
+        return self.output if self.output is not None else self.path.parent / "out" / self.path.name
 
 
 class WorkersConfig(_Section):
@@ -98,7 +101,7 @@ class Config(_Section):
 
     data_dir: Path = Path("postbay-data")
     gpu: Literal["auto", "off", "required"] = "auto"
-    ocio_config: str = DEFAULT_CONFIG
+    ocio_config: str = DEFAULT_OCIO_CONFIG
     recipes: list[Path] = Field(default_factory=list)
     media_roots: list[Path] = Field(default_factory=list)
     allow_plugin_override: bool = False

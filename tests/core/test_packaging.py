@@ -8,7 +8,7 @@ import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBPACKAGES = ["postbay", "postbay.processors", "postbay.daemon", "postbay.bridge", "postbay.luts"]
+SUBPACKAGES = ["postbay", "postbay.processors", "postbay.daemon", "postbay.bridge", "postbay.luts", "postbay.service"]
 
 
 def test_wheel_installs_and_imports(tmp_path):
@@ -43,3 +43,4 @@ def test_wheel_installs_and_imports(tmp_path):
                            text=True).stdout
     assert "postbay/recipes/passthrough.toml" in names
     assert "postbay/processors/basic.py" in names
+    assert "postbay/service/postbay.service" in names and "postbay/bridge/static/index.html" in names

@@ -1,0 +1,1 @@
+"""systemd unit templates (data): rendered by ``postbay service install``."""
