@@ -4,7 +4,6 @@ process, real folders, real files, real watchdog events."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -258,10 +257,7 @@ def test_corrupt_truncated_and_empty_files_fail_with_a_reason(bay, small_clip: P
     daemon.wait_jobs(1)  # still serving
 
 
-@pytest.mark.skipif(importlib.util.find_spec("postbay.bridge.conform") is not None,
-                    reason="timeline conform is installed: its own tests cover hot-folder timelines")
-def test_a_timeline_waits_for_its_media_then_fails_clearly_without_the_conform_module(bay, small_clip: Path,
-                                                                                      tmp_path: Path):
+def test_a_timeline_waits_for_its_media_then_conforms(bay, small_clip: Path, tmp_path: Path):
     import opentimelineio as otio
 
     daemon = bay()
@@ -277,10 +273,13 @@ def test_a_timeline_waits_for_its_media_then_fails_clearly_without_the_conform_m
     copier.start()
     drop(tmp_path / "edit.otio", tmp_path / "drop")  # the edit lands while its media is still copying
     copier.join()
-    (failed,) = daemon.wait_jobs(1, "failed")
-    assert failed.started >= finished["shot.mp4"], "the edit started before its media had arrived"
+    (job,) = daemon.wait_jobs(1)
+    assert job.started >= finished["shot.mp4"], "the edit started before its media had arrived"
     assert "waits for 1 media file(s)" in daemon.log()
-    assert "edit.otio" in failed.error and "timelines are not supported" in failed.error
+    conformed = otio.adapters.read_from_file(str(tmp_path / "out" / "edit.postbay.otio"))
+    (shot,) = conformed.find_clips()
+    rendered = Path(otio.url_utils.filepath_from_url(shot.media_reference.target_url))
+    assert rendered.exists() and rendered.parent == tmp_path / "out"
 
 def _cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "postbay", *args, "--config", str(config)], capture_output=True,
