@@ -35,6 +35,8 @@ def write_config(path: Path, *, folders: list[dict[str, Any]], data_dir: Path, w
     lines.append("[workers]")
     for k, v in ({"cpu": 1, "retries": 1, "grace_seconds": 2} | (workers or {})).items():
         lines.append(f"{k} = {_toml(v)}")
+    if "[api]" not in extra:  # these tests are about the folders: no server on the shared default port
+        lines += ["[api]", "enabled = false"]
     path.write_text("\n".join(lines) + "\n")
     return path
 
