@@ -4,5 +4,11 @@ Importing this package registers every built-in with :data:`postbay.registry.BUI
 """
 
 from postbay.processors import basic  # noqa: F401
+from postbay.processors import deblock  # noqa: F401
+from postbay.processors import deflicker  # noqa: F401
+from postbay.processors import denoise  # noqa: F401
+from postbay.processors import grain  # noqa: F401
+from postbay.processors import soften  # noqa: F401
+from postbay.processors import upscale  # noqa: F401
 
-__all__ = ["basic"]
+__all__ = ["basic", "deblock", "deflicker", "denoise", "grain", "soften", "upscale"]
