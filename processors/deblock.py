@@ -1,10 +1,9 @@
-"""Deblock: smooth away the 8×8 grid and the ringing of heavily compressed generations.
+"""Deblock: smooth away the 8×8 grid of heavily compressed generations.
 
 Clips downloaded from generation services are often re-encoded hard: flat areas break into
-visible 8×8 (and, in chroma, 16×16) tiles, and sharp edges carry a halo of ringing. Each
-block boundary is examined: a small step between two flat sides is a coding artefact and is
-spread into a smooth ramp; a large step, or a step inside texture, is real picture and stays.
-Ringing is then calmed with a sigma filter near strong edges only.
+visible 8×8 (and, in chroma, 16×16) tiles. Each block boundary is examined: a small step
+between two flat sides is a coding artefact and is spread into a smooth ramp; a large step,
+or a step inside texture, is real picture and stays.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from pydantic import Field
 
 from postbay.registry import ParamModel, StepContext, processor
 
-__all__ = ["DeblockParams", "deblock", "smooth_boundaries", "dering", "GRID"]
+__all__ = ["DeblockParams", "deblock", "smooth_boundaries", "GRID"]
 
 #: Codec block size; 16×16 chroma blocks of 4:2:0 fall on every other boundary of this grid.
 GRID = 8
@@ -31,18 +30,9 @@ class DeblockParams(ParamModel):
                                         "0 (off) to 1 (heavily compressed sources)")
 
 
-def smooth_boundaries(x: Any, strength: float, xp: Any) -> Any:
-    """Smooth the block steps at every vertical block boundary of ``x`` (H, W, C); returns a copy.
-
-    At a boundary between pixels p0 | q0 the step left by the codec is the jump q0 − p0 less
-    the slope the picture already has on either side. Where that step is small (below a
-    threshold set by ``strength``) and both sides are flat relative to it, it is removed by a
-    ramp over four pixels each side; real edges and texture fail one of the two tests.
-    """
-    h, w = x.shape[:2]
-    positions = np.arange(GRID, w - _REACH + 1, GRID)
-    if positions.size == 0:
-        return x.copy()
+def _steps(x: Any, positions: np.ndarray, xp: Any) -> tuple[Any, Any, Any, Any]:
+    """At each column position n (between pixels n-1 and n): the 8 pixels around it, the step
+    beyond the local slope, its largest magnitude over the channels, and the activity."""
     cols = xp.asarray(positions[:, None] + np.arange(-_REACH, _REACH)[None, :])  # (nb, 8)
     seg = x[:, cols]  # (H, nb, 8, C)
     p0, p1, p2 = seg[:, :, 3], seg[:, :, 2], seg[:, :, 1]
@@ -53,11 +43,28 @@ def smooth_boundaries(x: Any, strength: float, xp: Any) -> Any:
     activity = 0.25 * (xp.abs(p1 - p0 - slope) + xp.abs(p2 - p1 - slope)
                        + xp.abs(q1 - q0 - slope) + xp.abs(q2 - q1 - slope))
     # Decide on the three channels together (one luma-like decision, no colour fringes).
-    mag = xp.abs(step).max(axis=-1, keepdims=True)
-    # The codec's quantiser sets how tall its steps are: measure it on this picture (the
-    # typical boundary step) rather than guess, so mild and brutal compression both clean up.
-    threshold = np.float32(0.01 + 0.03 * strength) + np.float32(1.0 + 5.0 * strength) * float(xp.median(mag))
-    act = activity.max(axis=-1, keepdims=True)
+    return seg, step, xp.abs(step).max(axis=-1, keepdims=True), activity.max(axis=-1, keepdims=True)
+
+
+def smooth_boundaries(x: Any, strength: float, xp: Any) -> Any:
+    """Smooth the block steps at every vertical block boundary of ``x`` (H, W, C); returns a copy.
+
+    At a boundary between pixels p0 | q0 the step left by the codec is the jump q0 − p0 less
+    the slope the picture already has on either side. Where that step is small and both
+    sides are flat relative to it, it is removed by a ramp over four pixels each side; real
+    edges and texture fail one of the two tests. How small is "small" is measured on the
+    picture: the codec's quantiser sets how tall its steps are, and the mean step at block
+    boundaries less the mean step mid-block is what the codec added (a clean picture measures
+    about zero and is left alone); ``strength`` scales the threshold from that measure.
+    """
+    h, w = x.shape[:2]
+    positions = np.arange(GRID, w - _REACH + 1, GRID)
+    if positions.size == 0:
+        return x.copy()
+    seg, step, mag, act = _steps(x, positions, xp)
+    mid = _steps(x, positions - GRID // 2, xp)[2]
+    excess = max(0.0, float(mag.mean()) - float(mid.mean()))
+    threshold = np.float32(0.004 + 0.008 * strength + (1.0 + 8.0 * strength) * excess)
     # A step is an artefact when it is small and the blocks either side are flatter than it
     # is tall (or flat outright); texture busier than the step is left alone.
     gate = (xp.clip(2.0 - 2.0 * mag / threshold, 0.0, 1.0)
@@ -67,43 +74,20 @@ def smooth_boundaries(x: Any, strength: float, xp: Any) -> Any:
     fixed[:, :, 3::-1] += corr
     fixed[:, :, 4:] -= corr
     out = x.copy()
-    out[:, cols] = fixed
+    out[:, xp.asarray(positions[:, None] + np.arange(-_REACH, _REACH)[None, :])] = fixed
     return out
-
-
-def dering(x: Any, strength: float, xp: Any, ndimage: Any) -> Any:
-    """Calm ringing next to strong edges with a sigma filter (average of similar neighbours only).
-
-    Applied only in blocks that hold a strong edge, where codecs ring; elsewhere the picture
-    is untouched, so texture keeps its detail.
-    """
-    y = x[..., 0] * 0.2126 + x[..., 1] * 0.7152 + x[..., 2] * 0.0722
-    grad = xp.maximum(xp.abs(xp.diff(y, axis=0, append=y[-1:])), xp.abs(xp.diff(y, axis=1, append=y[:, -1:])))
-    edgy = ndimage.maximum_filter(grad, size=GRID, mode="nearest") > np.float32(0.15)
-    limit = np.float32(0.01 + 0.04 * strength)
-    pad = xp.pad(x, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    h, w = x.shape[:2]
-    total = x.copy()
-    count = xp.ones(x.shape[:2] + (1,), xp.float32)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy == 0 and dx == 0:
-                continue
-            nb = pad[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-            near = (xp.abs(nb - x).max(axis=-1, keepdims=True) < limit).astype(xp.float32)
-            total += nb * near
-            count += near
-    return xp.where(edgy[..., None], total / count, x)
 
 
 @processor("deblock", params=DeblockParams, colourspace="display")
 def deblock(frames: list[Any], ctx: StepContext, params: DeblockParams) -> Any:
-    """Remove the 8×8/16×16 tiling and edge ringing of heavily compressed generations.
+    """Remove the 8×8/16×16 tiling of heavily compressed generations.
 
     Small steps at block boundaries between flat areas are smoothed into ramps; large steps
-    and texture are real picture and stay sharp. Near strong edges a gentle sigma filter
-    calms ringing. ``strength`` sets how large a boundary step may be and still be treated
-    as an artefact: 0 leaves the picture untouched, 1 suits sources compressed to mush.
+    and texture are real picture and stay sharp. How tall a codec step is gets measured on
+    each picture, so a clean source passes through untouched. ``strength`` scales how large
+    a boundary step may be, relative to that measure, and still be treated as an artefact:
+    0 leaves the picture untouched, 1 suits sources compressed to mush. Ringing around
+    edges is not treated.
     Put it first in a recipe, before anything resizes or moves the picture off the codec's grid.
     """
     x = frames[0]
@@ -111,5 +95,4 @@ def deblock(frames: list[Any], ctx: StepContext, params: DeblockParams) -> Any:
         return x
     xp = ctx.xp
     x = smooth_boundaries(x, params.strength, xp)
-    x = smooth_boundaries(x.transpose(1, 0, 2), params.strength, xp).transpose(1, 0, 2)
-    return dering(x, params.strength, xp, ctx.backend.ndimage)
+    return smooth_boundaries(x.transpose(1, 0, 2), params.strength, xp).transpose(1, 0, 2)

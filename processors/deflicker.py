@@ -74,7 +74,8 @@ def reference_levels(levels: np.ndarray, centre: int) -> np.ndarray:
     """The smoothed levels at ``centre`` of a run of (n, 2, 3) levels from one shot.
 
     A straight line fitted through the run (least squares) at the centre frame: it averages
-    out flicker but follows a fade or a steady exposure ramp exactly.
+    out flicker but follows a fade or a steady exposure ramp exactly, also at a shot's first
+    and last frames where the run is one-sided (a mean there would lag behind a fade).
     """
     n = levels.shape[0]
     if n < 3:

@@ -53,13 +53,13 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
     # Overshoot: the part of the picture beyond the local range of its soft version.
     lo = ndimage.minimum_filter(near, size=(3, 3, 1), mode="nearest")
     hi = ndimage.maximum_filter(near, size=(3, 3, 1), mode="nearest")
-    tamed = x - np.float32(min(1.0, 2.0 * a)) * (x - xp.clip(x, lo, hi))
-    # Luminance-aware blend: perceived waxiness lives in mid-tones and highlights, so the
-    # shadows (where the blur would only muddy) get half as much.
-    lift = 0.5 + 0.5 * xp.clip(y * 2.5, 0.0, 1.0)[..., None]
+    # Luminance-aware: perceived waxiness lives in mid-tones and highlights, so the shadows
+    # (where softening would only muddy) get a third as much.
+    lift = (0.3 + 0.7 * xp.clip(y * 2.5, 0.0, 1.0))[..., None]
+    tamed = x - (np.float32(min(1.0, 2.0 * a)) * lift) * (x - xp.clip(x, lo, hi))
     out = tamed + (np.float32(min(1.0, 1.5 * a)) * lift) * (near - tamed)
     # Halation: light near and above diffuse white spreads wide and warm.
-    glow_src = xp.clip(y - np.float32(0.85), 0.0, None)
+    glow_src = xp.clip((y - np.float32(0.8)) * np.float32(5.0), 0.0, None)
     glow = ndimage.gaussian_filter(glow_src, 12.0 * k, mode="nearest", truncate=2.5)
-    tint = xp.asarray(np.array([1.0, 0.55, 0.35], np.float32) * 0.3 * a)
+    tint = xp.asarray(np.array([1.0, 0.55, 0.35], np.float32) * 0.12 * a)
     return out + glow[..., None] * tint
