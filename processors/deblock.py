@@ -30,24 +30,35 @@ class DeblockParams(ParamModel):
                                         "0 (off) to 1 (heavily compressed sources)")
 
 
-def _steps(x: Any, positions: np.ndarray, xp: Any) -> tuple[Any, Any, Any, Any]:
-    """At each column position n (between pixels n-1 and n): the 8 pixels around it, the step
-    beyond the local slope, its largest magnitude over the channels, and the activity."""
-    cols = xp.asarray(positions[:, None] + np.arange(-_REACH, _REACH)[None, :])  # (nb, 8)
-    seg = x[:, cols]  # (H, nb, 8, C)
-    p0, p1, p2 = seg[:, :, 3], seg[:, :, 2], seg[:, :, 1]
-    q0, q1, q2 = seg[:, :, 4], seg[:, :, 5], seg[:, :, 6]
+def _taps(x: Any, axis: int, first: int, count: int) -> Any:
+    """A view (8, ...) of the 4 + 4 pixels around ``count`` boundaries along ``axis``.
+
+    The boundaries sit at ``first + 8k + 4`` (between pixels 3 and 4 of each run of 8),
+    so runs of 8 pixels tile the axis and a reshape gives them all without copying.
+    """
+    span = slice(first, first + GRID * count)
+    if axis == 0:
+        runs = x[span].reshape((count, GRID) + x.shape[1:])
+        return runs.transpose(1, 0, 2, 3)  # (8, count, W, C)
+    runs = x[:, span].reshape((x.shape[0], count, GRID) + x.shape[2:])
+    return runs.transpose(2, 0, 1, 3)  # (8, H, count, C)
+
+
+def _steps(taps: Any, xp: Any) -> tuple[Any, Any, Any]:
+    """The step beyond the local slope at each boundary, its largest magnitude over the
+    channels, and the activity either side (all from the 8 ``taps``)."""
+    p2, p1, p0, q0, q1, q2 = taps[1], taps[2], taps[3], taps[4], taps[5], taps[6]
     slope = 0.5 * ((p0 - p1) + (q1 - q0))
     step = (q0 - p0) - slope
     # Activity inside the blocks, beyond the common slope: texture, not a flat tile.
     activity = 0.25 * (xp.abs(p1 - p0 - slope) + xp.abs(p2 - p1 - slope)
                        + xp.abs(q1 - q0 - slope) + xp.abs(q2 - q1 - slope))
     # Decide on the three channels together (one luma-like decision, no colour fringes).
-    return seg, step, xp.abs(step).max(axis=-1, keepdims=True), activity.max(axis=-1, keepdims=True)
+    return step, xp.abs(step).max(axis=-1, keepdims=True), activity.max(axis=-1, keepdims=True)
 
 
-def smooth_boundaries(x: Any, strength: float, xp: Any) -> Any:
-    """Smooth the block steps at every vertical block boundary of ``x`` (H, W, C); returns a copy.
+def smooth_boundaries(x: Any, strength: float, xp: Any, axis: int = 1) -> Any:
+    """Smooth the block steps at every block boundary of ``x`` (H, W, C) along ``axis``, in place.
 
     At a boundary between pixels p0 | q0 the step left by the codec is the jump q0 − p0 less
     the slope the picture already has on either side. Where that step is small and both
@@ -57,25 +68,26 @@ def smooth_boundaries(x: Any, strength: float, xp: Any) -> Any:
     boundaries less the mean step mid-block is what the codec added (a clean picture measures
     about zero and is left alone); ``strength`` scales the threshold from that measure.
     """
-    h, w = x.shape[:2]
-    positions = np.arange(GRID, w - _REACH + 1, GRID)
-    if positions.size == 0:
-        return x.copy()
-    seg, step, mag, act = _steps(x, positions, xp)
-    mid = _steps(x, positions - GRID // 2, xp)[2]
-    excess = max(0.0, float(mag.mean()) - float(mid.mean()))
+    count = (x.shape[axis] - _REACH) // GRID
+    if count < 1:
+        return x
+    taps = _taps(x, axis, GRID - _REACH, count)
+    step, mag, act = _steps(taps, xp)
+    # The statistic needs no full picture: every fourth line across the boundaries will do.
+    sample = x[::4] if axis == 1 else x[:, ::4]
+    mid = _steps(_taps(sample, axis, 0, count), xp)[1]
+    on = _steps(_taps(sample, axis, GRID - _REACH, count), xp)[1]
+    excess = max(0.0, float(on.mean()) - float(mid.mean()))
     threshold = np.float32(0.004 + 0.008 * strength + (1.0 + 8.0 * strength) * excess)
     # A step is an artefact when it is small and the blocks either side are flatter than it
     # is tall (or flat outright); texture busier than the step is left alone.
     gate = (xp.clip(2.0 - 2.0 * mag / threshold, 0.0, 1.0)
             * xp.clip(2.0 - act / (np.float32(0.25) * threshold + mag), 0.0, 1.0))
-    corr = (gate * step)[:, :, None, :] * xp.asarray(_RAMP)[None, None, :, None]  # (H, nb, 4, C)
-    fixed = seg.copy()
-    fixed[:, :, 3::-1] += corr
-    fixed[:, :, 4:] -= corr
-    out = x.copy()
-    out[:, xp.asarray(positions[:, None] + np.arange(-_REACH, _REACH)[None, :])] = fixed
-    return out
+    corr = gate * step
+    for k in range(_REACH):
+        taps[3 - k] += corr * _RAMP[k]
+        taps[4 + k] -= corr * _RAMP[k]
+    return x
 
 
 @processor("deblock", params=DeblockParams, colourspace="display")
@@ -94,5 +106,6 @@ def deblock(frames: list[Any], ctx: StepContext, params: DeblockParams) -> Any:
     if params.strength <= 0:
         return x
     xp = ctx.xp
-    x = smooth_boundaries(x, params.strength, xp)
-    return smooth_boundaries(x.transpose(1, 0, 2), params.strength, xp).transpose(1, 0, 2)
+    out = xp.array(x, copy=True)
+    smooth_boundaries(out, params.strength, xp, axis=1)
+    return smooth_boundaries(out, params.strength, xp, axis=0)
