@@ -68,6 +68,7 @@ class Case:
     postbay_label: str = ""
     note: str = ""
     target: str = ""
+    max_frames: int | None = None  # for peers too slow to run on the whole clip
 
 
 def postbay_step(name: str, backend: Any = None, **params: Any) -> Callable[[Frames], Frames]:
@@ -116,23 +117,32 @@ def _as_case(item: Any) -> Case:
     return item if isinstance(item, Case) else Case(**item)
 
 
-def run_cases(cases: Sequence[Case], clean: Frames) -> list[dict[str, Any]]:
-    """Run every case; postbay first, then FFmpeg, on the same prepared frames."""
+def run_cases(cases: Sequence[Case], clean: Frames, rounds: int = 2) -> list[dict[str, Any]]:
+    """Run every case on the same prepared frames: postbay and FFmpeg alternately, ``rounds``
+    times where a round is short (under 30 s), keeping each one's best time (a shared
+    machine's load then skews both alike)."""
     rows: list[dict[str, Any]] = []
     prepared: dict[int, Frames] = {}
     for case in cases:
         key = id(case.prepare)
         if key not in prepared:
             prepared[key] = case.prepare(clean)
-        frames = prepared[key]
-        reference = clean  # upscale's input is half size; it is scored against the full-size clip
+        frames = prepared[key][: case.max_frames]
+        reference = clean[: case.max_frames]  # upscale's input is half size: scored against the full size
         n = len(frames)
-        print(f"[{case.name}] postbay {case.postbay_label or case.postbay.__name__} …", flush=True)
-        ours, t_ours = _timed(lambda: case.postbay(frames))
-        print(f"[{case.name}] ffmpeg {case.ffmpeg} …", flush=True)
-        theirs, t_theirs = _timed(lambda: media.ffmpeg_filter(frames, case.ffmpeg))
+        label = case.postbay_label or case.postbay.__name__
+        t_ours = t_theirs = float("inf")
+        for r in range(rounds):
+            print(f"[{case.name}] round {r + 1}: postbay {label} …", flush=True)
+            ours, t = _timed(lambda: case.postbay(frames))
+            t_ours = min(t_ours, t)
+            print(f"[{case.name}] round {r + 1}: ffmpeg {case.ffmpeg} …", flush=True)
+            theirs, t = _timed(lambda: media.ffmpeg_filter(frames, case.ffmpeg))
+            t_theirs = min(t_theirs, t)
+            if t_ours + t_theirs > 30:
+                break
         rows.append({
-            "case": case.name, "postbay": case.postbay_label or case.postbay.__name__, "ffmpeg": case.ffmpeg,
+            "case": case.name, "postbay": label, "ffmpeg": case.ffmpeg, "frames": n,
             "fps_postbay": n / t_ours, "fps_ffmpeg": n / t_theirs, "speed_ratio": t_theirs / t_ours,
             "metric": case.metric_name,
             "metric_postbay": case.metric(ours, reference, frames), "metric_ffmpeg": case.metric(theirs, reference, frames),
@@ -221,7 +231,8 @@ def finishing_cases(backend: Any = None) -> list[Case]:
              note="nlmeans s=10 is its best strength in a sweep of 6-14 on this noise"),
         Case("denoise σ=0.04", denoise, "atadenoise=0a=0.1:0b=0.2:1a=0.1:1b=0.2:2a=0.1:2b=0.2:s=5", _psnr_metric,
              "PSNR dB (higher better)", prepare=_noisy),
-        Case("denoise σ=0.04", denoise, "bm3d=sigma=10", _psnr_metric, "PSNR dB (higher better)", prepare=_noisy),
+        Case("denoise σ=0.04", denoise, "bm3d=sigma=10", _psnr_metric, "PSNR dB (higher better)", prepare=_noisy,
+             max_frames=3, note="bm3d is too slow for the whole clip: first 3 frames for both"),
         Case("deblock", step("deblock"), "deblock", _blockiness, "blockiness (lower better)", prepare=_blocky),
         Case("deflicker", step("deflicker"), "deflicker=size=15", _flicker_left,
              "flicker left (lower better)", prepare=_flickered),
@@ -237,7 +248,9 @@ def _markdown(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str
     fmt = lambda v, p=2: "–" if v is None else f"{v:.{p}f}"  # noqa: E731
     lines = [
         f"Measured {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine}, "
-        f"{args.frames} frames of {args.width}×{args.height}, `python bench/processors.py`.",
+        f"{args.frames} frames of {args.width}×{args.height} (fewer where noted), best of {args.rounds} runs "
+        f"where a run is short, `python bench/processors.py`. Speed × is FFmpeg's time over postbay's "
+        "(above 1: postbay is faster).",
         "",
         "| step | postbay | FFmpeg filter | fps postbay | fps FFmpeg | speed × | quality metric | postbay | FFmpeg "
         "| PSNR in | PSNR postbay | PSNR FFmpeg |",
@@ -268,6 +281,7 @@ def _machine() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2, help="best of this many runs where a run is short")
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--gpu", default="off", choices=["off", "auto", "required"])
@@ -287,13 +301,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         cases = [c for c in cases if any(w in c.name for w in wanted)]
     print(f"building {args.frames} frames of {args.width}x{args.height} …", flush=True)
     clean = mosaic_clip(args.frames, args.width, args.height)
-    rows = run_cases(cases, clean)
+    rows = run_cases(cases, clean, args.rounds)
     machine = _machine() if backend.name == "cpu" else f"{_machine()} + GPU (CuPy)"
     table = _markdown(rows, args, machine)
     print(table)
     if args.out:
-        args.out.write_text(table)
+        args.out.write_text("# Benchmarks: finishing processors vs FFmpeg\n\n" + table)
+        _update_block(ROOT / "docs" / "processors.md", table)
     return 0
+
+
+def _update_block(path: Path, table: str) -> None:
+    """Replace the benchmark table between the markers of ``path`` (when it has them)."""
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if not path.is_file():
+        return
+    text = path.read_text()
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        path.write_text(head + start + "\n" + table + rest[rest.index(end):])
 
 
 if __name__ == "__main__":
