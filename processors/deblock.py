@@ -54,7 +54,18 @@ def _steps(taps: Any, xp: Any) -> tuple[Any, Any, Any]:
     activity = 0.25 * (xp.abs(p1 - p0 - slope) + xp.abs(p2 - p1 - slope)
                        + xp.abs(q1 - q0 - slope) + xp.abs(q2 - q1 - slope))
     # Decide on the three channels together (one luma-like decision, no colour fringes).
-    return step, xp.abs(step).max(axis=-1, keepdims=True), activity.max(axis=-1, keepdims=True)
+    return step, _channel_max(xp.abs(step), xp), _channel_max(activity, xp)
+
+
+def _channel_max(a: Any, xp: Any) -> Any:
+    """Largest value over the (last) channel axis, kept as a length-1 axis.
+
+    Written out pairwise: a reduction over a 3-long innermost axis is many times slower.
+    """
+    m = a[..., 0]
+    for c in range(1, a.shape[-1]):
+        m = xp.maximum(m, a[..., c])
+    return m[..., None]
 
 
 def smooth_boundaries(x: Any, strength: float, xp: Any, axis: int = 1) -> Any:

@@ -35,19 +35,24 @@ class DeflickerParams(ParamModel):
 
 
 def frame_levels(frame: Any, xp: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation of a frame (measured on every other pixel).
+    """Per-channel mean and standard deviation of a frame, and a thumbnail for cut detection.
 
+    Measured on every fourth pixel of every fourth line (a 1080p frame still gives 130,000
+    samples), copied to a compact array first so the statistics run over contiguous memory.
     Returns ``(levels, thumbnail)``: levels is (2, 3) [means; deviations] on the host, the
-    thumbnail a small luma picture for cut detection.
+    thumbnail a 16×16 luma picture.
     """
-    sample = frame[::2, ::2]
-    mean = sample.mean(axis=(0, 1))
-    std = sample.std(axis=(0, 1))
-    levels = np.stack([np.asarray(_host(mean, xp)), np.asarray(_host(std, xp))]).astype(np.float64)
-    h, w = frame.shape[:2]
-    th, tw = h // _THUMB, w // _THUMB
-    y = frame[:th * _THUMB, :tw * _THUMB].mean(axis=2)
-    thumb = _host(y.reshape(_THUMB, th, _THUMB, tw).mean(axis=(1, 3)), xp)
+    step = 4 if min(frame.shape[:2]) >= 64 else 1
+    sample = xp.ascontiguousarray(frame[::step, ::step]).astype(xp.float64)
+    h, w = sample.shape[:2]
+    flat = sample.reshape(h * w, sample.shape[2])
+    mean = flat.mean(axis=0)
+    std = flat.std(axis=0)
+    levels = np.stack([_host(mean, xp), _host(std, xp)]).astype(np.float64)
+    side = min(_THUMB, h, w)
+    th, tw = h // side, w // side
+    y = sample[:th * side, :tw * side].sum(axis=2)
+    thumb = _host(y.reshape(side, th, side, tw).mean(axis=(1, 3)), xp)
     return levels, np.asarray(thumb, np.float64)
 
 
@@ -120,7 +125,9 @@ def deflicker(frames: Iterator[Any], ctx: StepContext, params: DeflickerParams) 
         # A partial strength is the blend of the frame with its full correction.
         gain = 1.0 + strength * (gain - 1.0)
         offset = strength * offset
-        return frame * xp.asarray(gain.astype(np.float32)) + xp.asarray(offset.astype(np.float32))
+        out = frame * xp.asarray(gain.astype(np.float32))
+        out += xp.asarray(offset.astype(np.float32))
+        return out
 
     n = -1
     for n, frame in enumerate(frames):
