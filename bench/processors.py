@@ -37,17 +37,9 @@ import media  # noqa: E402  (the tests' media helpers: photographs, degradations
 
 from postbay.backend import get_backend  # noqa: E402
 
-__all__ = ["Case", "Clip", "mosaic_clip", "postbay_step", "run_cases", "main"]
+__all__ = ["Case", "finishing_cases", "mosaic_clip", "postbay_step", "run_cases", "main"]
 
 Frames = list[np.ndarray]
-
-
-@dataclass
-class Clip:
-    """The clean clip and the degraded input one case works on."""
-
-    clean: Frames
-    degraded: Frames
 
 
 @dataclass

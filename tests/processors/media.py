@@ -184,5 +184,5 @@ def run_processor(name: str, frames: list[np.ndarray], backend: Any = None, **pa
         for n, window in enumerate(windowed(stream, *ctx.window)):
             ctx.shared["frame_index"] = n
             results.append(proc.function(window, ctx, p))
-    results = [backend.to_host(r).astype(np.float32) for r in results]
+    results = [np.asarray(backend.to_host(r), dtype=np.float32) for r in results]
     return results if space == "display" else [to_display(r) for r in results]
