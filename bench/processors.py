@@ -100,8 +100,13 @@ def _timed(fn: Callable[[], Frames]) -> tuple[Frames, float]:
     return out, time.perf_counter() - t0
 
 
+def _comparable(a: Frames, b: Frames) -> bool:
+    """Same number of frames of the same size (not so for resizing or retiming steps)."""
+    return len(a) == len(b) and a[0].shape == b[0].shape
+
+
 def _quality(out: Frames, clean: Frames) -> float | None:
-    if out[0].shape != clean[0].shape:
+    if not _comparable(out, clean):
         return None
     return float(np.mean([media.psnr(o, c) for o, c in zip(out, clean)]))
 
@@ -138,7 +143,7 @@ def run_cases(cases: Sequence[Case], clean: Frames, rounds: int = 2) -> list[dic
             "case": case.name, "postbay": label, "ffmpeg": case.ffmpeg, "frames": n,
             "fps_postbay": n / t_ours, "fps_ffmpeg": n / t_theirs, "speed_ratio": t_theirs / t_ours,
             "metric": case.metric_name, "metric_input": case.metric(frames, reference, frames)
-            if frames[0].shape == reference[0].shape else None,
+            if _comparable(frames, reference) else None,
             "metric_postbay": case.metric(ours, reference, frames), "metric_ffmpeg": case.metric(theirs, reference, frames),
             "psnr_input": _quality(frames, reference), "psnr_postbay": _quality(ours, reference),
             "psnr_ffmpeg": _quality(theirs, reference), "target": case.target, "note": case.note,

@@ -57,11 +57,11 @@ def _down2(p: Any) -> Any:
     return 0.25 * (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2])
 
 
-def _block_sad(diff: Any, block: int) -> Any:
+def _block_sad(diff: Any, rows: int, cols: int) -> Any:
     h, w = diff.shape
     # Rows of a block first, then its columns: reducing the outer axis first keeps the
     # inner loop contiguous (an order of magnitude faster than summing both at once).
-    return diff.reshape(h // block, block, w // block, block).sum(axis=1).sum(axis=2)
+    return diff.reshape(h // rows, rows, w // cols, cols).sum(axis=1).sum(axis=2)
 
 
 def _expand(v: Any, block: int, xp: Any) -> Any:
@@ -78,12 +78,14 @@ def _warp(plane: Any, vy: Any, vx: Any, xp: Any) -> Any:
     return xp.take(plane.reshape((h * w,) + plane.shape[2:]), flat, axis=0).reshape(plane.shape)
 
 
-def _refine(cur: Any, ref: Any, vy: Any, vx: Any, radius: int, block: int, xp: Any) -> tuple[Any, Any]:
+def _refine(cur: Any, ref: Any, vy: Any, vx: Any, radius: int, block: int, xp: Any,
+            every: int = 1) -> tuple[Any, Any]:
     """Improve block vectors by testing every offset within ``radius`` around them.
 
     The reference is warped once by the current vectors; the offsets are then plain shifts
     of that warped picture, which is exact inside a block and off by a pixel or so only at
-    block borders, where neighbouring vectors differ.
+    block borders, where neighbouring vectors differ. ``every`` > 1 scores each block on
+    every n-th line only (at full resolution half the lines decide as well as all of them).
     """
     warped = _warp(ref, _expand(vy, block, xp), _expand(vx, block, xp), xp) if vy.any() or vx.any() else ref
     padded = xp.pad(warped, radius, mode="edge")
@@ -92,11 +94,12 @@ def _refine(cur: Any, ref: Any, vy: Any, vx: Any, radius: int, block: int, xp: A
     best_dy = xp.zeros_like(vy)
     best_dx = xp.zeros_like(vx)
     # Ties go to the smallest change: flat areas keep the vector their neighbours agree on.
-    area = float(block * block)
+    area = float(block * block // every)
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
-            shifted = padded[radius + dy:radius + dy + h, radius + dx:radius + dx + w]
-            sad = _block_sad(xp.abs(cur - shifted), block) + (abs(dy) + abs(dx)) * 1e-4 * area
+            shifted = padded[radius + dy:radius + dy + h:every, radius + dx:radius + dx + w]
+            sad = _block_sad(xp.abs(cur[::every] - shifted), block // every, block)
+            sad += (abs(dy) + abs(dx)) * 1e-4 * area
             if best is None:
                 best = sad
                 best_dy += dy
@@ -144,9 +147,9 @@ def block_motion(cur: Any, ref: Any, xp: Any, guess: tuple[Any, Any] | None = No
     vy, vx = _refine(c, r, vy, vx, 1, BLOCK // 4, xp)
     # ±2 at half resolution: a quarter-resolution match can be off by more than half a pixel
     # there (its pixels alias fine texture); ±1 at full resolution then lands on the pixel.
-    for level, radius in ((1, 2), (0, 1)):
+    for level, radius, every in ((1, 2, 1), (0, 1, 2)):
         c, r = levels[level]
-        vy, vx = _refine(c, r, _median3(vy, xp) * 2, _median3(vx, xp) * 2, radius, BLOCK >> level, xp)
+        vy, vx = _refine(c, r, _median3(vy, xp) * 2, _median3(vx, xp) * 2, radius, BLOCK >> level, xp, every)
     return vy, vx
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.ndimage
 from pydantic import Field
 
+from postbay.processors.resample import WORKERS, worker_pool
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["GrainParams", "grain", "grain_plate", "grain_response", "MARGIN"]
@@ -97,24 +98,37 @@ def grain(frames: list[Any], ctx: StepContext, params: GrainParams) -> Any:
     h, w = x.shape[:2]
     plate = _plate(ctx, params.size * ctx.fmt_in.height / 1080.0, params.seed)
     rng = np.random.default_rng([params.seed, int(ctx.shared.get("frame_index", 0))])
-    # The response follows the picture's tones, not single pixels: read once per 2×2 cell
-    # (a quarter of the arithmetic) and applied to the grain cell by cell.
     he, we = h + h % 2, w + w % 2
-    cells = x[0::2, 0::2]
-    y = cells[..., 0] * np.float32(0.2126)
-    y += cells[..., 1] * np.float32(0.7152)
-    y += cells[..., 2] * np.float32(0.0722)
-    strength = grain_response(y, xp)
-    strength *= np.float32(params.amount)
-    strength = strength[:, None, :, None]
+    fields = [_window(plate, rng, he, we) for _ in range(4 if params.chroma > 0 else 1)]
+    out = xp.empty_like(x)
 
-    def shaped(field: Any) -> Any:
-        g = field.reshape(he // 2, 2, we // 2, 2) * strength
-        return g.reshape(he, we)[:h, :w]
+    def develop(r0: int, r1: int) -> None:
+        """Grain for rows r0:r1 (even bounds): the response follows the picture's tones, not
+        single pixels, so it is read once per 2×2 cell (a quarter of the arithmetic)."""
+        cells = x[r0:r1:2, 0::2]
+        y = cells[..., 0] * np.float32(0.2126)
+        y += cells[..., 1] * np.float32(0.7152)
+        y += cells[..., 2] * np.float32(0.0722)
+        strength = grain_response(y, xp)
+        strength *= np.float32(params.amount)
+        strength = strength[:, None, :, None]
+        rows = min(r1, h) - r0
 
-    out = x + shaped(_window(plate, rng, he, we))[..., None]
-    if params.chroma > 0:
-        strength *= np.float32(params.chroma)
-        for c in range(3):
-            out[..., c] += shaped(_window(plate, rng, he, we))
+        def shaped(field: Any) -> Any:
+            g = field[r0:r1].reshape((r1 - r0) // 2, 2, we // 2, 2) * strength
+            return g.reshape(r1 - r0, we)[:rows, :w]
+
+        xp.add(x[r0:r1], shaped(fields[0])[..., None], out=out[r0:r1])
+        if len(fields) > 1:
+            strength *= np.float32(params.chroma)
+            for c in range(3):
+                out[r0:r1, :, c] += shaped(fields[1 + c])
+
+    if ctx.backend.name == "cpu" and h >= 256:
+        # Two or more bands of rows on the worker threads: NumPy releases the GIL.
+        n = WORKERS
+        bounds = [2 * ((he // 2) * i // n) for i in range(n + 1)]
+        list(worker_pool().map(lambda i: develop(bounds[i], bounds[i + 1]), range(n)))
+    else:
+        develop(0, he)
     return out
