@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from postbay.processors.resample import worker_pool
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["DenoiseParams", "denoise", "estimate_noise", "block_motion", "compensate", "BLOCK"]
@@ -191,29 +192,39 @@ def denoise(frames: list[Any], ctx: StepContext, params: DenoiseParams) -> Any:
     sigma = max(estimate_noise(cur[..., 1], xp), 1e-3)
     var = sigma * sigma
 
-    total = cur.copy()
-    weights = xp.ones((h, w, 1), xp.float32)
     neighbours = [(i - before, f) for i, f in enumerate(frames) if i != before and f is not cur]
-    if neighbours:
-        y_cur = _pad_to(_luma(cur), 4 * BLOCK, xp)
-        # Mismatch tolerated before a neighbour is rejected, in units of the noise variance
-        # of a difference of two noisy frames (2σ²): 1 plus a margin set by the strength.
-        tolerance = np.float32(0.25 + 2.0 * s)
-        vectors: dict[int, tuple[Any, Any]] = {}
-        for offset, frame in sorted(neighbours, key=lambda item: abs(item[0])):
-            step = 1 if offset > 0 else -1
-            guess = None
-            if abs(offset) > 1 and offset - step in vectors:
-                gy, gx = vectors[offset - step]
-                guess = (gy * offset / (offset - step), gx * offset / (offset - step))
+    y_cur = _pad_to(_luma(cur), 4 * BLOCK, xp) if neighbours else None
+    # Mismatch tolerated before a neighbour is rejected, in units of the noise variance of a
+    # difference of two noisy frames (2σ²): 1 plus a margin set by the strength.
+    tolerance = np.float32(0.25 + 2.0 * s)
+
+    def gather(side: list[tuple[int, Any]]) -> tuple[Any, Any]:
+        """Weighted sum and weight of one side's frames, nearest first (each one's motion
+        seeds the search for the next: twice as far, twice the motion)."""
+        total = xp.zeros_like(cur)
+        weights = xp.zeros((h, w, 1), xp.float32)
+        guess = None
+        for k, (offset, frame) in enumerate(side):
             vy, vx = block_motion(y_cur, _pad_to(_luma(frame), 4 * BLOCK, xp), xp, guess)
-            vectors[offset] = (vy, vx)
+            guess = (vy * (k + 2) / (k + 1), vx * (k + 2) / (k + 1))
             aligned = compensate(frame, vy, vx, xp)
             diff = cur - aligned
             mismatch = _box(xp.einsum("ijk,ijk->ij", diff, diff), 5, ndimage) / np.float32(6.0 * var)
             weight = xp.exp(-xp.maximum(mismatch - 1.0, 0.0) / tolerance)[..., None]
             total += weight * aligned
             weights += weight
+        return total, weights
+
+    sides = [sorted([n for n in neighbours if n[0] < 0], key=lambda n: -n[0]),
+             sorted([n for n in neighbours if n[0] > 0], key=lambda n: n[0])]
+    sides = [side for side in sides if side]
+    if ctx.backend.name == "cpu" and len(sides) == 2:
+        # Past and future frames are independent: one worker thread each.
+        parts = list(worker_pool().map(gather, sides))
+    else:
+        parts = [gather(side) for side in sides]
+    total = cur + sum(p[0] for p in parts) if parts else cur
+    weights = 1.0 + sum(p[1] for p in parts) if parts else xp.ones((h, w, 1), xp.float32)
     out = total / weights
 
     # Wiener clean-up: the averaging left σ²/n of noise where n frames agreed.

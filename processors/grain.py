@@ -111,11 +111,13 @@ def grain(frames: list[Any], ctx: StepContext, params: GrainParams) -> Any:
         y += cells[..., 2] * np.float32(0.0722)
         strength = grain_response(y, xp)
         strength *= np.float32(params.amount)
-        strength = strength[:, None, :, None]
+        # Widened to full width here, so the products below run along whole rows (a
+        # broadcast over 2-pixel runs would leave NumPy's inner loops two elements long).
+        strength = xp.repeat(strength, 2, axis=1)[:, None, :]
         rows = min(r1, h) - r0
 
         def shaped(field: Any) -> Any:
-            g = field[r0:r1].reshape((r1 - r0) // 2, 2, we // 2, 2) * strength
+            g = field[r0:r1].reshape((r1 - r0) // 2, 2, we) * strength
             return g.reshape(r1 - r0, we)[:rows, :w]
 
         xp.add(x[r0:r1], shaped(fields[0])[..., None], out=out[r0:r1])
