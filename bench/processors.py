@@ -220,7 +220,7 @@ def _grain_shape(out: Frames, clean: Frames, _inp: Frames) -> float:
     y = np.stack([media.luma(c) for c in clean])
     mid = g[(y > 0.4) & (y < 0.6)].std()
     dark = g[y < 0.08].std()
-    return float(mid / dark)
+    return float(mid / dark) if dark > 0 else float("nan")  # the clean input has no grain at all
 
 
 def finishing_cases(backend: Any = None) -> list[Case]:
@@ -254,7 +254,7 @@ def finishing_cases(backend: Any = None) -> list[Case]:
 
 
 def _markdown(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str) -> str:
-    fmt = lambda v, p=2: "–" if v is None else f"{v:.{p}f}"  # noqa: E731
+    fmt = lambda v, p=2: "–" if v is None or not np.isfinite(v) else f"{v:.{p}f}"  # noqa: E731
     lines = [
         f"Measured {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine}, "
         f"{args.frames} frames of {args.width}×{args.height} (fewer where noted), best of {args.rounds} runs "
