@@ -26,8 +26,9 @@ _RAMP = np.array([4.0, 3.0, 2.0, 1.0], np.float32) / 9.0
 
 class DeblockParams(ParamModel):
     strength: float = Field(default=0.5, ge=0, le=1,
-                            description="how large a step at a block edge may be and still count as an artefact, "
-                                        "0 (off) to 1 (heavily compressed sources)")
+                            description="how large a step at a block edge, relative to the codec step measured on "
+                                        "the picture, still counts as an artefact: 0 (off) to 1 (sources compressed "
+                                        "to mush)")
 
 
 def _taps(x: Any, axis: int, first: int, count: int) -> Any:
