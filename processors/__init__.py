@@ -7,12 +7,24 @@ from postbay.processors import basic  # noqa: F401
 from postbay.processors import bed  # noqa: F401
 from postbay.processors import captions  # noqa: F401
 from postbay.processors import cleanup  # noqa: F401
+from postbay.processors import deblock  # noqa: F401
+from postbay.processors import deflicker  # noqa: F401
+from postbay.processors import denoise  # noqa: F401
+from postbay.processors import grain  # noqa: F401
 from postbay.processors import loudness  # noqa: F401
+from postbay.processors import soften  # noqa: F401
+from postbay.processors import upscale  # noqa: F401
 
 __all__ = [
     "basic",
     "bed",
     "captions",
     "cleanup",
+    "deblock",
+    "deflicker",
+    "denoise",
+    "grain",
     "loudness",
+    "soften",
+    "upscale",
 ]

@@ -1,0 +1,148 @@
+"""Deflicker: steady the frame-to-frame brightness and colour pumping of AI generations.
+
+Diffusion models render each frame (or each chunk of frames) with its own small exposure and
+white-balance drift; played back, the picture breathes. Each frame's level and contrast per
+channel are measured and pulled onto a reference smoothed over neighbouring frames of the
+same shot. The reference follows slow changes (a fade, a light turning on over a second) and
+starts afresh at every cut, so a cut stays a cut and a fade stays a fade.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from postbay.registry import ParamModel, StepContext, processor
+
+__all__ = ["DeflickerParams", "deflicker", "frame_levels", "is_cut", "reference_levels"]
+
+#: Thumbnail size for cut detection (blocks of the picture's luma).
+_THUMB = 16
+#: Correlation of consecutive normalised thumbnails below which a new shot starts.
+CUT_CORRELATION = 0.6
+
+
+class DeflickerParams(ParamModel):
+    window: int = Field(default=15, ge=3, le=121,
+                        description="frames the reference is smoothed over (odd; 15 is about 0.6 s at 24 fps): "
+                                    "longer steadies slower pumping, shorter follows fast light changes")
+    strength: float = Field(default=1.0, ge=0, le=1,
+                            description="how much of the measured flicker to remove, 0 (none) to 1 (all)")
+
+
+def frame_levels(frame: Any, xp: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of a frame, and a thumbnail for cut detection.
+
+    Measured on every fourth pixel of every fourth line (a 1080p frame still gives 130,000
+    samples), copied to a compact array first so the statistics run over contiguous memory.
+    Returns ``(levels, thumbnail)``: levels is (2, 3) [means; deviations] on the host, the
+    thumbnail a 16×16 luma picture.
+    """
+    step = 4 if min(frame.shape[:2]) >= 64 else 1
+    sample = xp.ascontiguousarray(frame[::step, ::step]).astype(xp.float64)
+    h, w = sample.shape[:2]
+    flat = sample.reshape(h * w, sample.shape[2])
+    mean = flat.mean(axis=0)
+    std = flat.std(axis=0)
+    levels = np.stack([_host(mean, xp), _host(std, xp)]).astype(np.float64)
+    side = min(_THUMB, h, w)
+    th, tw = h // side, w // side
+    y = sample[:th * side, :tw * side].sum(axis=2)
+    thumb = _host(y.reshape(side, th, side, tw).mean(axis=(1, 3)), xp)
+    return levels, np.asarray(thumb, np.float64)
+
+
+def _host(a: Any, xp: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def is_cut(previous: np.ndarray, current: np.ndarray) -> bool:
+    """True when two thumbnails are of different shots.
+
+    Thumbnails are normalised to zero mean and unit spread first, so flicker, fades and
+    exposure changes (which scale the picture) never look like cuts; only a change of
+    content does. Near-uniform frames (black) never start a shot.
+    """
+    a = previous - previous.mean()
+    b = current - current.mean()
+    sa, sb = a.std(), b.std()
+    if sa < 1e-3 or sb < 1e-3:
+        return False
+    return float((a * b).mean() / (sa * sb)) < CUT_CORRELATION
+
+
+def reference_levels(levels: np.ndarray, centre: int) -> np.ndarray:
+    """The smoothed levels at ``centre`` of a run of (n, 2, 3) levels from one shot.
+
+    A straight line fitted through the run (least squares) at the centre frame: it averages
+    out flicker but follows a fade or a steady exposure ramp exactly, also at a shot's first
+    and last frames where the run is one-sided (a mean there would lag behind a fade).
+    """
+    n = levels.shape[0]
+    if n < 3:
+        return levels.mean(axis=0)
+    t = np.arange(n, dtype=np.float64) - centre
+    flat = levels.reshape(n, -1)
+    a = np.stack([np.ones(n), t], axis=1)
+    coef, *_ = np.linalg.lstsq(a, flat, rcond=None)
+    return coef[0].reshape(levels.shape[1:])
+
+
+@processor("deflicker", params=DeflickerParams, kind="stream", window=lambda p: (p.window // 2, p.window // 2),
+           colourspace="display")
+def deflicker(frames: Iterator[Any], ctx: StepContext, params: DeflickerParams) -> Iterator[Any]:
+    """Remove frame-to-frame brightness and colour pumping without flattening fades or cuts.
+
+    Each frame's per-channel level (mean) and contrast (spread) are pulled onto a reference
+    smoothed over ``window`` frames of the same shot; the correction is a gain and offset
+    per channel, so the picture's own contrast within the frame is untouched. The reference
+    follows fades and slow light changes, and restarts at every cut (detected from the
+    picture, or given by the job in ``ctx.shared["cuts"]``). ``strength`` removes that share
+    of the flicker. Holds at most ``window // 2 + 1`` frames.
+    """
+    xp = ctx.xp
+    half = params.window // 2
+    given_cuts = {int(c) for c in ctx.shared.get("cuts", ())}
+    strength = float(params.strength)
+    pending: deque[tuple[int, Any]] = deque()  # frames waiting for their lookahead
+    levels: dict[int, np.ndarray] = {}
+    shot_of: dict[int, int] = {}
+    shot = 0
+    previous_thumb = None
+    ctx.notes["cuts"] = []
+
+    def correct(n: int, frame: Any, last: int) -> Any:
+        same = [k for k in range(n - half, min(n + half, last) + 1) if k in levels and shot_of[k] == shot_of[n]]
+        run = np.stack([levels[k] for k in same])
+        ref = reference_levels(run, same.index(n))
+        mean, std = levels[n]
+        gain = np.clip(ref[1] / np.maximum(std, 1e-4), 0.5, 2.0)
+        offset = ref[0] - gain * mean
+        # A partial strength is the blend of the frame with its full correction.
+        gain = 1.0 + strength * (gain - 1.0)
+        offset = strength * offset
+        out = frame * xp.asarray(gain.astype(np.float32))
+        out += xp.asarray(offset.astype(np.float32))
+        return out
+
+    n = -1
+    for n, frame in enumerate(frames):
+        lv, thumb = frame_levels(frame, xp)
+        if n > 0 and (n in given_cuts or (previous_thumb is not None and is_cut(previous_thumb, thumb))):
+            shot += 1
+            ctx.notes["cuts"].append(n)
+        previous_thumb = thumb
+        levels[n], shot_of[n] = lv, shot
+        pending.append((n, frame))
+        while pending and pending[0][0] + half <= n:
+            k, f = pending.popleft()
+            yield correct(k, f, n)
+            for old in [j for j in levels if j < k - half]:
+                del levels[old], shot_of[old]
+    while pending:
+        k, f = pending.popleft()
+        yield correct(k, f, n)
