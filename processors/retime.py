@@ -121,38 +121,44 @@ def optical_flow(a: Any, b: Any, xp: Any, nd: Any, *, iterations: int = 4, sigma
     return u, v
 
 
-def _flow_pair(a: Any, b: Any, xp: Any, nd: Any) -> tuple[Any, Any, Any, Any]:
-    """Forward and backward flow of two frames, estimated at ≤ 640 px wide for speed."""
+def _flow_pair(a: Any, b: Any, xp: Any, nd: Any) -> tuple[Any, Any, Any]:
+    """Symmetric flow (u, v) from ``a`` to ``b`` and how far it can be trusted (0 … 1).
+
+    Flow is estimated both ways at ≤ 640 px wide (for speed; motion is smooth at that scale)
+    and scaled up; trust falls where the forward and backward flows disagree by over a pixel.
+    """
     ga, gb = _grey(a, xp), _grey(b, xp)
     scale = 1
     while ga.shape[1] > 640:
         ga, gb, scale = _half(ga), _half(gb), scale * 2
     fu, fv = optical_flow(ga, gb, xp, nd)
     bu, bv = optical_flow(gb, ga, xp, nd)
+    su, sv = 0.5 * (fu - bu), 0.5 * (fv - bv)
+    trust = xp.exp(-(xp.hypot(fu + bu, fv + bv) * scale) ** 2).astype(xp.float32)
     if scale > 1:
         shape = a.shape[:2]
-        fu, fv, bu, bv = (_resize_flow(f, shape, nd) * scale for f in (fu, fv, bu, bv))
-    return fu, fv, bu, bv
+        su, sv = (_resize_flow(f, shape, nd) * scale for f in (su, sv))
+        trust = _resize_flow(trust, shape, nd)
+    return su, sv, trust
 
 
-def interpolate(a: Any, b: Any, t: float, xp: Any, nd: Any, flows: tuple[Any, Any, Any, Any] | None = None) -> Any:
+def interpolate(a: Any, b: Any, t: float, xp: Any, nd: Any, flows: tuple[Any, Any, Any] | None = None) -> Any:
     """The picture at fraction ``t`` of the way from ``a`` to ``b``, motion compensated.
 
     Both frames are moved to time ``t`` along the symmetric flow and mixed by distance in time;
     where flow is unreliable (forward–backward mismatch over a pixel, or the two moved pictures
-    disagree) the result eases back to a cross-fade.
+    disagree: an occlusion, a cut) the result eases back to a cross-fade.
     """
-    fu, fv, bu, bv = flows if flows is not None else _flow_pair(a, b, xp, nd)
-    su, sv = 0.5 * (fu - bu), 0.5 * (fv - bv)
+    su, sv, trust = flows if flows is not None else _flow_pair(a, b, xp, nd)
+    t = float(t)
     from_a = _warp(a, -t * su, -t * sv, xp, nd)
     from_b = _warp(b, (1 - t) * su, (1 - t) * sv, xp, nd)
     moved = (1 - t) * from_a + t * from_b
     blend = (1 - t) * a + t * b
-    fb_error = xp.hypot(fu + bu, fv + bv)
     mismatch = xp.abs(from_a - from_b).mean(axis=-1)
-    trust = xp.exp(-(fb_error / 1.0) ** 2) * xp.exp(-(mismatch / 0.08) ** 2)
+    trust = trust * xp.exp(-(mismatch / 0.08) ** 2)
     trust = nd.gaussian_filter(trust.astype(xp.float32), 2.0)[..., None]
-    return (trust * moved + (1 - trust) * blend).astype(xp.float32)
+    return (blend + trust * (moved - blend)).astype(xp.float32)
 
 
 # Stutter repair ---------------------------------------------------------------------------
