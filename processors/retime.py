@@ -74,18 +74,18 @@ def _resize_flow(f: Any, shape: tuple[int, int], nd: Any) -> Any:
     return out[: shape[0], : shape[1]]
 
 
-def _warp(img: Any, u: Any, v: Any, xp: Any, nd: Any) -> Any:
+def _warp(img: Any, u: Any, v: Any, xp: Any, nd: Any, order: int = 1) -> Any:
     """``img`` sampled at (x + u, y + v), bilinear, edges held."""
     h, w = img.shape[:2]
     yy, xx = xp.mgrid[0:h, 0:w].astype(xp.float32)
     coords = xp.stack([yy + v, xx + u])
     if img.ndim == 2:
-        return nd.map_coordinates(img, coords, order=1, mode="nearest")
-    return xp.stack([nd.map_coordinates(img[..., c], coords, order=1, mode="nearest")
+        return nd.map_coordinates(img, coords, order=order, mode="nearest")
+    return xp.stack([nd.map_coordinates(img[..., c], coords, order=order, mode="nearest")
                      for c in range(img.shape[2])], axis=-1)
 
 
-def optical_flow(a: Any, b: Any, xp: Any, nd: Any, *, iterations: int = 4, sigma: float = 3.0) -> tuple[Any, Any]:
+def optical_flow(a: Any, b: Any, xp: Any, nd: Any, *, iterations: int = 3, sigma: float = 6.0) -> tuple[Any, Any]:
     """Dense flow (u, v) in pixels with ``a(x, y) ≈ b(x + u, y + v)``, for grey images.
 
     Coarse-to-fine Lucas–Kanade: each pyramid level starts from the level above, warps ``b``
@@ -151,11 +151,24 @@ def interpolate(a: Any, b: Any, t: float, xp: Any, nd: Any, flows: tuple[Any, An
     """
     su, sv, trust = flows if flows is not None else _flow_pair(a, b, xp, nd)
     t = float(t)
-    from_a = _warp(a, -t * su, -t * sv, xp, nd)
-    from_b = _warp(b, (1 - t) * su, (1 - t) * sv, xp, nd)
-    moved = (1 - t) * from_a + t * from_b
+    from_a = _warp(a, -t * su, -t * sv, xp, nd, order=3)
+    from_b = _warp(b, (1 - t) * su, (1 - t) * sv, xp, nd, order=3)
+    # A pixel that comes from outside one frame (the edge a pan uncovers) is taken from the other.
+    h, w = a.shape[:2]
+    yy, xx = xp.mgrid[0:h, 0:w].astype(xp.float32)
+
+    def inside(du: Any, dv: Any) -> Any:
+        x, y = xx + du, yy + dv
+        return ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)).astype(xp.float32)
+
+    wa = (1 - t) * inside(-t * su, -t * sv)
+    wb = t * inside((1 - t) * su, (1 - t) * sv)
+    both = wa * wb > 0
+    total = wa + wb
+    wa = xp.where(total > 0, wa / xp.maximum(total, 1e-6), 1 - t)[..., None]
+    moved = wa * from_a + (1 - wa) * from_b
     blend = (1 - t) * a + t * b
-    mismatch = xp.abs(from_a - from_b).mean(axis=-1)
+    mismatch = xp.where(both, xp.abs(from_a - from_b).mean(axis=-1), 0.0)
     trust = trust * xp.exp(-(mismatch / 0.08) ** 2)
     trust = nd.gaussian_filter(trust.astype(xp.float32), 2.0)[..., None]
     return (blend + trust * (moved - blend)).astype(xp.float32)
