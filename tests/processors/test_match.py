@@ -9,7 +9,7 @@ import pytest
 from cm_media import photo
 from PIL import Image
 
-from postbay.backend import numpy_backend
+from postbay.backend import cupy_available, numpy_backend
 from postbay.errors import PostbayError
 from postbay.processors.grade import CDL, apply_cdl
 from postbay.processors.match import MatchParams, cdl_for_clip, match, match_cdl, rgb_to_lab
@@ -108,3 +108,19 @@ def test_missing_reference_is_a_clear_error(tmp_path):
         list(match(iter([np.zeros((8, 8, 3), np.float32)]), ctx, MatchParams()))
     with pytest.raises(ValueError, match="not found"):
         MatchParams(reference=str(tmp_path / "nope.png"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA device")
+def test_gpu_match_applies_the_same_cdl():
+    from postbay.backend import get_backend
+
+    gpu = get_backend("required")
+    reference, clean = framings("coffee")
+    shot = np.clip(apply_cdl(clean, CASTS[0]), 0, 1).astype(np.float32)
+    fmt = FrameFormat(shot.shape[1], shot.shape[0], Fraction(24), 2)
+    cpu_ctx = StepContext(numpy_backend(), fmt, fmt, shared={"match_reference": reference})
+    cpu = list(match(iter([shot] * 2), cpu_ctx, MatchParams()))
+    gpu_ctx = StepContext(gpu, fmt, fmt, shared={"match_reference": reference})
+    on_gpu = [gpu.to_host(f) for f in match(iter([gpu.asarray(shot)] * 2), gpu_ctx, MatchParams())]
+    assert np.abs(on_gpu[0] - cpu[0]).max() < 1e-4
