@@ -12,7 +12,7 @@ left at its neutral value is skipped (so an untouched grade is an exact no-op):
 6. ``lut``: a look or show LUT on the picture encoded in ``output``.
 
 All of it becomes one OCIO ``GroupTransform``. On the CPU OCIO's own processor runs it; on a
-GPU the processor is baked into a 65³ 3D LUT (behind a log shaper for scene-linear inputs)
+GPU the processor is baked into a 65³ 3D LUT (behind a root shaper for scene-linear inputs)
 and applied with a trilinear gather written against ``xp``, so the same code is tested on NumPy.
 The frames the pipeline hands over carry the file's own values: ``input`` says what they mean
 (display Rec.709 for AI clips, or e.g. ``ARRI LogC4`` for camera footage).
@@ -49,6 +49,7 @@ __all__ = [
     "grade_processor",
     "grade_transform",
     "read_cdl",
+    "white_balance_gains",
     "write_cdl",
 ]
 
@@ -261,7 +262,7 @@ def _matrix_transform(m3: np.ndarray) -> ocio.MatrixTransform:
 
 # The grade as one OCIO transform -----------------------------------------------------------
 
-def grade_transform(params: GradeParams, config: str = DEFAULT_CONFIG) -> ocio.GroupTransform:
+def grade_transform(params: GradeParams) -> ocio.GroupTransform:
     """The whole grade as one OCIO ``GroupTransform`` (neutral stages left out).
 
     Every stage before the LUT is per channel except saturation, which mixes channels in the
@@ -306,7 +307,7 @@ def grade_processor(params: GradeParams, config: str = DEFAULT_CONFIG) -> ocio.C
     cfg = load_config(config)
     try:
         with _lock:
-            return cfg.getProcessor(grade_transform(params, config)).getDefaultCPUProcessor()
+            return cfg.getProcessor(grade_transform(params)).getDefaultCPUProcessor()
     except Exception as exc:  # OCIO explains itself: a bad LUT file, an unknown space…
         raise ConfigError(f"grade cannot be built: {exc}", path=params.lut or config) from None
 

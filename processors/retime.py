@@ -75,7 +75,7 @@ def _resize_flow(f: Any, shape: tuple[int, int], nd: Any) -> Any:
 
 
 def _warp(img: Any, u: Any, v: Any, xp: Any, nd: Any, order: int = 1) -> Any:
-    """``img`` sampled at (x + u, y + v), bilinear, edges held."""
+    """``img`` sampled at (x + u, y + v), edges held: bilinear (``order=1``) or cubic spline (3)."""
     h, w = img.shape[:2]
     yy, xx = xp.mgrid[0:h, 0:w].astype(xp.float32)
     coords = xp.stack([yy + v, xx + u])
@@ -262,8 +262,8 @@ def retime(frames: Iterator[Any], ctx: Any, params: RetimeParams) -> Iterator[An
         pos = min(k * step, Fraction(last_source))
         i = int(pos)
         t = float(pos - i)
-        if params.method == "drop":
-            i, t = int(pos + Fraction(1, 2)) if pos + Fraction(1, 2) <= last_source else i, 0.0
+        if params.method == "drop":  # the nearest whole frame
+            i, t = min(int(pos + Fraction(1, 2)), last_source), 0.0
         a = have(i)
         for old in [j for j in held if j < i]:
             del held[old]

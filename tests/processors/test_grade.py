@@ -90,6 +90,15 @@ def test_neutral_grade_is_a_no_op():
     assert np.array_equal(grade([img], _ctx(), GradeParams()), img)
 
 
+def test_exposure_and_contrast_work_in_stops_around_grey():
+    grey = np.full((2, 2, 3), 0.5, np.float32)
+    brighter = grade([grey], _ctx(), GradeParams(exposure=1.0))[0, 0, 0]
+    assert abs(brighter - (2 * 0.5 ** 2.4) ** (1 / 2.4)) < 1e-5  # +1 stop doubles the light
+    mid = np.full((2, 2, 3), 0.18 ** (1 / 2.4), np.float32)
+    assert abs(grade([mid], _ctx(), GradeParams(contrast=1.5))[0, 0, 0] - mid[0, 0, 0]) < 1e-5  # pivot holds
+    assert grade([grey], _ctx(), GradeParams(contrast=1.5))[0, 0, 0] > 0.5  # above grey gets brighter
+
+
 def test_white_balance_moves_grey_the_right_way():
     grey = np.full((4, 4, 3), 0.5, np.float32)
     warm = grade([grey], _ctx(), GradeParams(temperature=0.5))[0, 0]
