@@ -184,18 +184,28 @@ def _activity(frame: Any, xp: Any) -> Any:
     return g
 
 
+def _speed(a: Any, b: Any, xp: Any, nd: Any) -> float:
+    """Typical motion between two thumbnails, in thumbnail pixels (median flow magnitude)."""
+    u, v = optical_flow(a, b, xp, nd, iterations=2, sigma=4.0)
+    return float(xp.median(xp.hypot(u, v)))
+
+
 def _repaired(frames: Iterator[Any], ctx: Any) -> Iterator[Any]:
     """Find duplicated frames and rebuild them from their neighbours (lookahead of 3 frames).
 
     A duplicate is a frame that barely differs from the one before while the shot moves. If
     the jump before the pair is the larger, the generator dropped a frame and then repeated:
     the first of the pair is rebuilt halfway back; otherwise the repeat stands in for a
-    missing frame and is rebuilt halfway to the next.
+    missing frame and is rebuilt halfway to the next. A jump of about twice the shot's usual
+    motion with no repeat beside it is a dropped frame; the frame count is fixed, so it is
+    reported (``notes["suspected_drops"]``, the frame after the gap) rather than rebuilt.
     """
     xp, nd = ctx.xp, ctx.backend.ndimage
     buf: deque[list[Any]] = deque()  # [frame, thumbnail, index]
     diffs: deque[float] = deque(maxlen=12)
+    speeds: deque[float] = deque(maxlen=12)
     repaired: list[int] = ctx.notes.setdefault("repaired_frames", [])
+    drops: list[int] = ctx.notes.setdefault("suspected_drops", [])
     index = 0
 
     def diff(i: int, j: int) -> float:
@@ -208,7 +218,11 @@ def _repaired(frames: Iterator[Any], ctx: Any) -> Iterator[Any]:
             # Pair (P, Q) = buf[1], buf[2]; neighbours buf[0] and buf[3].
             d_pq = diff(1, 2)
             typical = float(np.median(diffs)) if len(diffs) >= 3 else None
-            if typical is not None and typical > 2e-3 and d_pq < 0.25 * typical:
+
+            def held(d: float) -> bool:
+                return typical is not None and typical > 2e-3 and d < 0.25 * typical
+
+            if held(d_pq):
                 before, after = diff(0, 1), diff(2, 3)
                 if before > after:
                     buf[1][0] = interpolate(buf[0][0], buf[1][0], 0.5, xp, nd)
@@ -220,6 +234,12 @@ def _repaired(frames: Iterator[Any], ctx: Any) -> Iterator[Any]:
                     repaired.append(buf[2][2])
             else:
                 diffs.append(d_pq)
+                speed = _speed(buf[1][1], buf[2][1], xp, nd)
+                usual = float(np.median(speeds)) if len(speeds) >= 3 else 0.0
+                if usual > 0.5 and speed > 1.7 * usual and not (held(diff(0, 1)) or held(diff(2, 3))):
+                    drops.append(buf[2][2])
+                else:
+                    speeds.append(speed)
             yield buf.popleft()[0]
     while buf:
         yield buf.popleft()[0]

@@ -62,9 +62,17 @@ def test_duplicated_frames_are_found_and_rebuilt():
     stutter[14] = clean[15]   # a frame dropped, then the next one repeated
     out, ctx = run(stutter, 24, RetimeParams(fps=24))
     assert ctx.notes["repaired_frames"] == [8, 14]
+    assert ctx.notes["suspected_drops"] == []  # the gaps beside the repeats are explained
     for i in (8, 14):
         assert psnr(out[i], clean[i]) >= psnr(stutter[i], clean[i]) + 8.0
     assert all(np.array_equal(out[i], clean[i]) for i in range(20) if i not in (8, 14))
+
+
+def test_a_dropped_frame_is_reported():
+    clean = pan_clip(21, 256, 192, 4.0)
+    dropped = clean[:10] + clean[11:]  # frame 10 never came: a double jump between 9 and 10
+    out, ctx = run(dropped, 24, RetimeParams(fps=24))
+    assert ctx.notes["suspected_drops"] == [10] and ctx.notes["repaired_frames"] == []
 
 
 def test_still_shot_is_not_repaired():
