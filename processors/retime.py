@@ -85,7 +85,7 @@ def _warp(img: Any, u: Any, v: Any, xp: Any, nd: Any, order: int = 1) -> Any:
                      for c in range(img.shape[2])], axis=-1)
 
 
-def optical_flow(a: Any, b: Any, xp: Any, nd: Any, *, iterations: int = 3, sigma: float = 6.0) -> tuple[Any, Any]:
+def optical_flow(a: Any, b: Any, xp: Any, nd: Any, *, iterations: int = 2, sigma: float = 6.0) -> tuple[Any, Any]:
     """Dense flow (u, v) in pixels with ``a(x, y) ≈ b(x + u, y + v)``, for grey images.
 
     Coarse-to-fine Lucas–Kanade: each pyramid level starts from the level above, warps ``b``
@@ -124,12 +124,12 @@ def optical_flow(a: Any, b: Any, xp: Any, nd: Any, *, iterations: int = 3, sigma
 def _flow_pair(a: Any, b: Any, xp: Any, nd: Any) -> tuple[Any, Any, Any]:
     """Symmetric flow (u, v) from ``a`` to ``b`` and how far it can be trusted (0 … 1).
 
-    Flow is estimated both ways at ≤ 640 px wide (for speed; motion is smooth at that scale)
+    Flow is estimated both ways at ≤ 960 px wide (for speed; motion is smooth at that scale)
     and scaled up; trust falls where the forward and backward flows disagree by over a pixel.
     """
     ga, gb = _grey(a, xp), _grey(b, xp)
     scale = 1
-    while ga.shape[1] > 640:
+    while ga.shape[1] > 960:
         ga, gb, scale = _half(ga), _half(gb), scale * 2
     fu, fv = optical_flow(ga, gb, xp, nd)
     bu, bv = optical_flow(gb, ga, xp, nd)
