@@ -101,6 +101,8 @@ def _thumb(frame: Any, width: int = 160) -> Any:
 def saliency(frame: Any, previous: Any | None, xp: Any, nd: Any) -> Any:
     """What draws the eye, per pixel of a thumbnail: motion, local contrast, skin tones.
 
+    Returns ``(saliency, grey)``; pass ``grey`` back as ``previous`` with the next frame.
+
     Motion is measured against the frame's typical change, so a camera move does not make
     everything salient; each cue is normalised by its own high percentile, and motion counts
     double (a subject is usually what moves).
