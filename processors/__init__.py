@@ -10,8 +10,12 @@ from postbay.processors import cleanup  # noqa: F401
 from postbay.processors import deblock  # noqa: F401
 from postbay.processors import deflicker  # noqa: F401
 from postbay.processors import denoise  # noqa: F401
+from postbay.processors import grade  # noqa: F401
 from postbay.processors import grain  # noqa: F401
 from postbay.processors import loudness  # noqa: F401
+from postbay.processors import match  # noqa: F401
+from postbay.processors import reframe  # noqa: F401
+from postbay.processors import retime  # noqa: F401
 from postbay.processors import soften  # noqa: F401
 from postbay.processors import upscale  # noqa: F401
 
@@ -23,8 +27,12 @@ __all__ = [
     "deblock",
     "deflicker",
     "denoise",
+    "grade",
     "grain",
     "loudness",
+    "match",
+    "reframe",
+    "retime",
     "soften",
     "upscale",
 ]
