@@ -43,8 +43,8 @@ _D65 = np.array([0.95047, 1.0, 1.08883])
 
 
 class MatchParams(ParamModel):
-    reference: str | None = Field(default=None, description="a still or clip of the look to match; in a timeline "
-                                                            "the conform passes the hero shot instead")
+    reference: str | None = Field(default=None, description='a still or clip of the look to match, or "hero": in '
+                                                            "a timeline, the shot marked hero/REF (else the first)")
     frames: int = Field(default=12, ge=1, le=96, description="frames at the head of the shot measured "
                                                             "(one correction for the whole shot)")
     strength: float = Field(default=1.0, ge=0.0, le=1.0, description="how much of the correction to apply")
@@ -52,8 +52,8 @@ class MatchParams(ParamModel):
     @field_validator("reference")
     @classmethod
     def _exists(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
+        if value is None or value == "hero":
+            return value
         path = Path(value).expanduser()
         if not path.is_file():
             raise ValueError(f"reference {value!r} not found (a still or a clip)")
@@ -176,12 +176,12 @@ def cdl_for_clip(path: str | Path, reference: Any, *, start: int = 0, count: int
 
 
 def _reference_for(ctx: Any, params: MatchParams) -> Any:
-    if params.reference is not None:
+    if params.reference not in (None, "hero"):
         return params.reference
     shared = ctx.shared.get("match_reference")
     if shared is None:
         raise PostbayError("match needs a reference", hint='set reference = "hero.mov" in the step, or run it in '
-                                                          "a timeline whose conform names the hero shot")
+                                                          "a timeline, where reference = \"hero\" is its hero shot")
     return shared
 
 

@@ -11,12 +11,9 @@ import pytest
 
 from postbay.bridge.conform import conform_timeline
 from postbay.media import VideoReader
-from postbay.registry import default_registry
 from postbay.synth import smooth_frame, write_clip
 
 from .conftest import RT, TR, recipe_with
-
-pytestmark = pytest.mark.skipif("match" not in default_registry(), reason="match processor not merged yet")
 
 CASTS = {"hero.mov": (1.0, 1.0, 1.0), "warm.mov": (1.15, 1.0, 0.8), "cool.mov": (0.85, 0.97, 1.2),
          "green.mov": (0.9, 1.12, 0.9)}
@@ -35,7 +32,9 @@ def _lab_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(deltaE_ciede2000(rgb2lab(a), rgb2lab(b)).mean())
 
 
-def test_cut_matches_its_hero(tmp_path: Path) -> None:
+@pytest.mark.parametrize("step", [{"processor": "match"}, {"processor": "match", "reference": "hero"}],
+                         ids=["implicit", "reference=hero"])
+def test_cut_matches_its_hero(tmp_path: Path, step: dict) -> None:
     import PyOpenColorIO as ocio
 
     rate = Fraction(24)
@@ -54,7 +53,7 @@ def test_cut_matches_its_hero(tmp_path: Path) -> None:
     track.append(track.pop(0))  # the hero is not the first clip: it is found by its marker
     src = tmp_path / "cast.otio"
     otio.adapters.write_to_file(tl, str(src))
-    recipe = recipe_with(steps=[{"processor": "match"}])
+    recipe = recipe_with(steps=[step])
     result = conform_timeline(src, recipe, tmp_path / "out", workers=2)
     assert result.ok
     hero = next(p for p in result.clips if p.name == "hero")
