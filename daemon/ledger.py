@@ -164,7 +164,7 @@ class Ledger:
         self._lock = threading.RLock()
         self._listeners: list[Callable[[Event], None]] = []
         self._progress_interval = progress_interval
-        self._progress_written: dict[str, float] = {}  # job id -> when its progress was last written
+        self._progress_written: dict[str, tuple[float, float]] = {}  # job id -> (when, fraction) last written
 
     # -- plumbing ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -305,13 +305,15 @@ class Ledger:
             db.execute("UPDATE jobs SET worker_pid = ?, heartbeat = ? WHERE id = ?", (pid, time.time(), job_id))
 
     def progress(self, job_id: str, fraction: float, *, force: bool = False) -> None:
-        """Record progress (0–1) and a heartbeat; throttled to one write per interval per job."""
+        """Record progress (0–1) and a heartbeat: at most one write per interval per job, unless
+        the job moved on by a twentieth or more (so short jobs still show their progress)."""
         now = time.time()
-        last = self._progress_written.get(job_id, 0.0)
-        if not force and now - last < self._progress_interval:
+        fraction = max(0.0, min(1.0, fraction))
+        last, last_fraction = self._progress_written.get(job_id, (0.0, 0.0))
+        if not force and now - last < self._progress_interval and fraction - last_fraction < 0.05:
             return
-        self._progress_written[job_id] = now
-        self._update(job_id, expect=("running",), progress=max(0.0, min(1.0, fraction)), heartbeat=now,
+        self._progress_written[job_id] = (now, fraction)
+        self._update(job_id, expect=("running",), progress=fraction, heartbeat=now,
                      message="progress")
 
     def finish(self, job_id: str, outputs: list[str | Path], *, report: str | Path | None = None,
