@@ -35,16 +35,13 @@ __all__ = ["Delivery", "OutputSpec", "Recipe", "Step", "builtin_recipe_paths", "
            "parse_recipe"]
 
 
-class OutputSpec(BaseModel):
-    """How the finished clip is written."""
+class _Encoded(BaseModel):
+    """What every rendered file names: an encode preset and, optionally, its container."""
 
     model_config = ConfigDict(extra="forbid")
 
     codec: str = "prores_hq"
     container: str | None = None
-    audio: Literal["copy", "pcm", "aac", "none"] = "copy"
-    verify: Literal["fast", "full"] = "fast"
-    suffix: str = ""
 
     @field_validator("codec")
     @classmethod
@@ -61,26 +58,23 @@ class OutputSpec(BaseModel):
         return container
 
 
-class Delivery(BaseModel):
+class OutputSpec(_Encoded):
+    """How the finished clip is written."""
+
+    audio: Literal["copy", "pcm", "aac", "none"] = "copy"
+    verify: Literal["fast", "full"] = "fast"
+    suffix: str = ""
+
+
+class Delivery(_Encoded):
     """One programme render of a timeline (16:9 master, 9:16 vertical, …)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     name: str
-    codec: str = "prores_hq"
-    container: str | None = None
     width: int | None = Field(default=None, gt=0)
     height: int | None = Field(default=None, gt=0)
     aspect: Literal["16:9", "9:16", "1:1", "4:5"] | None = None
     audio: Literal["copy", "pcm", "aac", "none"] = "pcm"
     captions: bool = False
-
-    @field_validator("codec")
-    @classmethod
-    def _known_codec(cls, value: str) -> str:
-        if value not in PRESETS:
-            raise ValueError(f"unknown codec preset {value!r}; presets: {', '.join(PRESETS)}")
-        return value
 
 
 @dataclass(frozen=True)
