@@ -104,14 +104,6 @@ class Recipe:
     source: str = "<memory>"
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def frame_steps(self) -> list[Step]:
-        return [s for s in self.steps if s.processor.kind != "audio"]
-
-    @property
-    def audio_steps(self) -> list[Step]:
-        return [s for s in self.steps if s.processor.kind == "audio"]
-
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "source": self.source,
                 "steps": [s.describe() for s in self.steps], "output": self.output.model_dump(mode="json"),
