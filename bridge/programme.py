@@ -33,9 +33,10 @@ from postbay.errors import PostbayError
 from postbay.media import PRESETS, AudioPlan, VideoReader, VideoWriter, frames_to_timecode, read_audio
 from postbay.recipe import Delivery, Recipe
 from postbay.render import TEMP_MARK
+from postbay.subtitles import Cue, write_sidecars
 from postbay.verify import Expectation, verify_output
 
-__all__ = ["Segment", "clip_level", "flatten", "programme_frames", "render_deliveries", "delivery_size"]
+__all__ = ["ProgrammeCaptions", "Segment", "caption_programme", "clip_level", "edit_points", "flatten", "programme_frames", "render_deliveries", "delivery_size"]
 
 _ASPECTS = {"16:9": Fraction(16, 9), "9:16": Fraction(9, 16), "1:1": Fraction(1), "4:5": Fraction(4, 5)}
 
@@ -386,6 +387,95 @@ def _mix_audio(timeline: otio.schema.Timeline, rate: Fraction, frames: int, reli
     return np.clip(mix, -1.0, 1.0), notes, levels
 
 
+def edit_points(timeline: otio.schema.Timeline, rate: Fraction) -> list[int]:
+    """Timeline frames where the programme's picture changes shot (or goes to or from black).
+
+    What a subtitler calls the cuts: the top visible track decides, as in the flatten; a
+    dissolve counts once, at its edit point (where the incoming clip's cut is).
+    """
+    total, tracks, _ = flatten(timeline, rate)
+    starts = [[s.start for s in segs] for segs, _ in tracks]
+    points: list[int] = []
+    previous: str | None = None
+    for t in range(total):
+        shown = None
+        for ti in range(len(tracks) - 1, -1, -1):
+            segs, dissolves = tracks[ti]
+            dis = next((d for d in dissolves if d.start <= t < d.end), None)
+            if dis is not None:
+                shown = dis.outgoing.key if t < dis.outgoing.end else dis.incoming.key
+                break
+            k = bisect_right(starts[ti], t) - 1
+            if k >= 0 and segs[k].start <= t < segs[k].end:
+                shown = segs[k].key
+                break
+        if t > 0 and shown != previous:
+            points.append(t)
+        previous = shown
+    return points
+
+
+@dataclass
+class ProgrammeCaptions:
+    """The programme's cues (seconds from its first frame), the step settings, and what the report says."""
+
+    cues: list[Cue]
+    params: Any
+    report: dict[str, Any]
+
+
+def caption_programme(conformed: Any, params: Any, out_dir: Path, name: str, *, rate: Fraction,
+                      relinker: Relinker | None = None) -> ProgrammeCaptions:
+    """Caption the flattened programme: Whisper on the mix of its audio tracks, cues kept off its cuts.
+
+    Cue times are seconds from the programme's first frame, i.e. record timecode less the
+    timeline's start (01:00:00:00 is 00:00:00,000 in the files), which is how SRT/VTT sidecars
+    of a programme are read by players, platforms and NLE caption imports. The cuts are the
+    timeline's edit points. Writes ``<name>.postbay.srt`` and ``.vtt`` beside the conformed
+    timeline; no audio, silence or no speech gives no cues and a note, never an error.
+    """
+    from postbay.processors.captions import CaptionsParams, caption_audio
+
+    timeline = timelines_of(conformed)[0]
+    params = params if params is not None else CaptionsParams()
+    total, _, _ = flatten(timeline, rate)
+    samples, mix_notes, _ = _mix_audio(timeline, rate, total, relinker)
+    cuts = [f / float(rate) for f in edit_points(timeline, rate)]
+    sample_rate = 48000
+    cues, language, notes = caption_audio(samples if samples is not None else np.zeros((2, 0), np.float32),
+                                          sample_rate, rate, params, lambda: cuts)
+    if samples is None:
+        notes["note"] = "the timeline has no audio tracks: no captions"
+    start = timeline.global_start_time
+    record = frames_to_timecode(_frames(start, rate), rate) if start is not None else frames_to_timecode(0, rate)
+    report: dict[str, Any] = {**notes, "language": language, "edit_points": len(cuts), "record_start": record,
+                              "times": f"seconds from the programme's first frame (record {record} = 0)",
+                              "mix": mix_notes, "sidecars": []}
+    base = Path(out_dir) / f"{name}.postbay.srt"
+    if cues:
+        report["sidecars"] = [str(p) for p in write_sidecars(cues, base)]
+    else:  # no cues this time: no stale captions from an earlier conform
+        for stale in (base, base.with_suffix(".vtt")):
+            stale.unlink(missing_ok=True)
+    return ProgrammeCaptions(cues, params, report)
+
+
+def _burned(frames: Iterator[np.ndarray], cues: list[Cue], rate: Fraction, params: Any) -> Iterator[np.ndarray]:
+    """Draw the cue on screen onto each uint16 RGB delivery picture (title-safe for its aspect)."""
+    from postbay.backend import numpy_backend
+    from postbay.processors.captions import BurnParams, burn_cues
+
+    burn = BurnParams(style=params.style, size=params.size)
+    backend, cache = numpy_backend(), {}
+    fps = float(rate)
+    spans = [(round(c.start * fps), round(c.end * fps)) for c in cues]
+    for n, picture in enumerate(frames):
+        if any(a <= n < b for a, b in spans):
+            lit = burn_cues(picture.astype(np.float32) / 65535.0, cues, n, rate, burn, backend, cache)
+            picture = (np.clip(lit, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
+        yield picture
+
+
 def delivery_size(delivery: Delivery, picture: Picture) -> tuple[int, int, Fraction | None]:
     """(width, height, crop aspect or None) for a delivery of a programme of ``picture``."""
     aspect = _ASPECTS.get(delivery.aspect) if delivery.aspect else None
@@ -415,24 +505,27 @@ def _reframer(aspect: str | None) -> tuple[Any, str]:
 
 
 def render_deliveries(conformed: Any, recipe: Recipe, out_dir: Path, name: str, *, rate: Fraction,
-                      picture: Picture, relinker: Relinker | None = None) -> list[dict[str, Any]]:
-    """One programme file per recipe delivery; each entry says what was done and any error."""
+                      picture: Picture, relinker: Relinker | None = None,
+                      captions: ProgrammeCaptions | None = None) -> list[dict[str, Any]]:
+    """One programme file per recipe delivery; each entry says what was done and any error.
+
+    ``captions`` (from :func:`caption_programme`) are burned into each delivery with
+    ``captions = true`` (every delivery when the captions step says ``burn = true``).
+    """
     timeline = timelines_of(conformed)[0]
     results = []
     for delivery in recipe.deliveries:
         try:
-            results.append(_render_delivery(timeline, delivery, out_dir, name, rate, picture, relinker))
+            results.append(_render_delivery(timeline, delivery, out_dir, name, rate, picture, relinker, captions))
         except PostbayError as exc:
             results.append({"name": delivery.name, "output": None, "error": str(exc)})
     return results
 
 
 def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir: Path, name: str, rate: Fraction,
-                     picture: Picture, relinker: Relinker | None) -> dict[str, Any]:
+                     picture: Picture, relinker: Relinker | None, captions: ProgrammeCaptions | None) -> dict[str, Any]:
     width, height, crop = delivery_size(delivery, picture)
     notes: list[str] = []
-    if delivery.captions:
-        notes.append("captions = true: not burnt in by the timeline conform (run the captions step on this file)")
     step = None
     if crop is not None:
         step, how = _reframer(delivery.aspect)
@@ -457,6 +550,20 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
     preset = delivery.codec
     container = delivery.container
     suffix = container or PRESETS[preset].container
+    subtitles = None
+    if captions is not None and (delivery.captions or captions.params.burn):
+        if captions.cues:
+            frames = _burned(frames, captions.cues, rate, captions.params)
+            notes.append(f"captions burned in: {len(captions.cues)} cue(s), in the title-safe area of "
+                         f"{width}×{height}")
+        else:
+            notes.append(f"captions asked for, none burned: {captions.report.get('note', 'no cues')}")
+    if captions is not None and captions.params.soft_track and captions.cues:
+        if suffix in ("mp4", "mov", "mkv"):
+            subtitles = captions.cues
+            notes.append("captions carried as a soft subtitle track")
+        else:
+            notes.append(f"no soft subtitle track: a .{suffix} file cannot carry one")
     out = out_dir / f"{name}.{delivery.name}.{suffix}"
     tmp = out.with_name(f".{out.stem}{TEMP_MARK}-{os.getpid()}{out.suffix}")
     audio = None
@@ -470,7 +577,9 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
     start = timeline.global_start_time
     timecode = frames_to_timecode(_frames(start, rate), rate) if start is not None else None
     writer = VideoWriter(tmp, preset=preset, container=suffix, width=width, height=height, rate=rate,
-                         timecode=timecode, audio=audio, metadata={"title": timeline.name or name})
+                         timecode=timecode, audio=audio, metadata={"title": timeline.name or name},
+                         subtitles=subtitles,
+                         subtitle_language=captions.report.get("language") if subtitles and captions else None)
     written = 0
     try:
         for pic in frames:
