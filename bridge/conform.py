@@ -807,8 +807,8 @@ def summary_text(report: dict[str, Any]) -> str:
             lines.append(f"  wrote {w['path']}" + (f"  (lost: {'; '.join(w['lost'])})" if w["lost"] else "  (nothing lost)"))
     if report.get("captions"):
         c = report["captions"]
-        lines.append(f"  captions: {c.get('cues', 0)} cue(s)" + (f" → {', '.join(c['sidecars'])}" if c.get("sidecars")
-                                                               else f" ({c.get('note', 'none')})"))
+        where = f" → {', '.join(c['sidecars'])}" if c.get("sidecars") else f" ({c.get('note', 'none')})"
+        lines.append(f"  captions: {c.get('cues', 0)} cue(s){where}")
     for d in report["deliveries"]:
         lines.append(f"  delivery {d['name']}: {d.get('output') or d.get('error')}"
                      + (f"  [{'; '.join(d.get('notes', []))}]" if d.get("notes") else ""))

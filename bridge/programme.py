@@ -36,7 +36,8 @@ from postbay.render import TEMP_MARK
 from postbay.subtitles import Cue, write_sidecars
 from postbay.verify import Expectation, verify_output
 
-__all__ = ["ProgrammeCaptions", "Segment", "caption_programme", "clip_level", "edit_points", "flatten", "programme_frames", "render_deliveries", "delivery_size"]
+__all__ = ["ProgrammeCaptions", "Segment", "caption_programme", "clip_level", "edit_points", "flatten",
+           "programme_frames", "render_deliveries", "delivery_size"]
 
 _ASPECTS = {"16:9": Fraction(16, 9), "9:16": Fraction(9, 16), "1:1": Fraction(1), "4:5": Fraction(4, 5)}
 

@@ -34,8 +34,8 @@ from postbay.registry import BUILTINS, ParamModel, processor
 from postbay.processors.cues import CueRules, Word, build_cues
 from postbay.subtitles import Captions, Cue
 
-__all__ = ["BurnParams", "CaptionsParams", "burn_cues", "caption_audio", "default_model_path", "detect_cuts", "find_font",
-           "load_model", "safe_area", "transcribe", "unload_models"]
+__all__ = ["BurnParams", "CaptionsParams", "burn_cues", "caption_audio", "default_model_path", "detect_cuts",
+           "find_font", "load_model", "safe_area", "transcribe", "unload_models"]
 
 WHISPER_RATE = 16000
 SILENCE_DBFS = -60.0
