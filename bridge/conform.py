@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -210,11 +210,12 @@ def hero_clip(plans: list[ClipPlan], timeline_items: dict[str, otio.schema.Clip]
     return found[0] if found else None
 
 
-def _plan(loaded: LoadedTimeline, relinker: Relinker, handles: int) -> tuple[list[ClipPlan], dict[str, otio.schema.Clip]]:
-    plans: list[ClipPlan] = []
-    items: dict[str, otio.schema.Clip] = {}
-    multi = len(loaded.timelines) > 1
-    for ti, tl in enumerate(loaded.timelines):
+def _clip_slots(timelines: list[Any]) -> Iterator[tuple[int, int, str, str, int, str, otio.schema.Clip]]:
+    """Every clip of the timelines as ``(timeline, track index, kind, track label, position,
+    key, clip)``; the key (``V1/3``, prefixed by the timeline's name when there are several)
+    names the clip in plans, reports and file names."""
+    multi = len(timelines) > 1
+    for ti, tl in enumerate(timelines):
         counters = {"Video": 0, "Audio": 0}
         for si, track in enumerate(tl.tracks):
             if not isinstance(track, otio.schema.Track):
@@ -224,31 +225,36 @@ def _plan(loaded: LoadedTimeline, relinker: Relinker, handles: int) -> tuple[lis
             label = f"{kind[0]}{counters[kind]}"
             prefix = f"{_safe(tl.name, 24)}/" if multi else ""
             for pos, item in enumerate(track, start=1):
-                if not isinstance(item, otio.schema.Clip):
-                    continue
-                key = f"{prefix}{label}/{pos}"
-                plan = ClipPlan(key=key, timeline=ti, track=si, track_label=label, position=pos, name=item.name or "")
-                items[key] = item
-                plans.append(plan)
-                if isinstance(item.media_reference, otio.schema.GeneratorReference):
-                    plan.status = "passed through"
-                    plan.notes.append("generator: passed through untouched")
-                    continue
-                if not item.enabled:
-                    plan.status = "passed through"
-                    plan.notes.append("disabled clip: passed through untouched")
-                    continue
-                plan.relink = relinker.locate(item)
-                if not plan.relink.found:
-                    plan.status = "failed" if plan.relink.how == "unreadable" else "missing"
-                    if plan.relink.how == "unreadable":
-                        plan.notes.append(plan.relink.tried[-1])
-                    continue
-                if kind == "Audio":
-                    plan.status = "passed through"
-                    continue
-                info = relinker.probe(plan.relink.path)
-                _place(plan, item, info, handles)
+                if isinstance(item, otio.schema.Clip):
+                    yield ti, si, kind, label, pos, f"{prefix}{label}/{pos}", item
+
+
+def _plan(loaded: LoadedTimeline, relinker: Relinker, handles: int) -> tuple[list[ClipPlan], dict[str, otio.schema.Clip]]:
+    plans: list[ClipPlan] = []
+    items: dict[str, otio.schema.Clip] = {}
+    for ti, si, kind, label, pos, key, item in _clip_slots(loaded.timelines):
+        plan = ClipPlan(key=key, timeline=ti, track=si, track_label=label, position=pos, name=item.name or "")
+        items[key] = item
+        plans.append(plan)
+        if isinstance(item.media_reference, otio.schema.GeneratorReference):
+            plan.status = "passed through"
+            plan.notes.append("generator: passed through untouched")
+            continue
+        if not item.enabled:
+            plan.status = "passed through"
+            plan.notes.append("disabled clip: passed through untouched")
+            continue
+        plan.relink = relinker.locate(item)
+        if not plan.relink.found:
+            plan.status = "failed" if plan.relink.how == "unreadable" else "missing"
+            if plan.relink.how == "unreadable":
+                plan.notes.append(plan.relink.tried[-1])
+            continue
+        if kind == "Audio":
+            plan.status = "passed through"
+            continue
+        info = relinker.probe(plan.relink.path)
+        _place(plan, item, info, handles)
     return plans, items
 
 
@@ -463,65 +469,53 @@ def _conformed_copy(loaded: LoadedTimeline, plans: list[ClipPlan], recipe: Recip
     for plan in plans:
         if plan.job is not None and plan.job.output is not None:
             job_media[(plan.relink.path.resolve(), plan.job.start, plan.job.start + plan.job.count)] = plan.job
-    multi = len(timelines) > 1
-    for ti, tl in enumerate(timelines):
-        counters = {"Video": 0, "Audio": 0}
-        for track in tl.tracks:
-            if not isinstance(track, otio.schema.Track):
-                continue
-            kind = track.kind if track.kind in counters else "Video"
-            counters[kind] += 1
-            label = f"{kind[0]}{counters[kind]}"
-            prefix = f"{_safe(tl.name, 24)}/" if multi else ""
-            for pos, item in enumerate(track, start=1):
-                if not isinstance(item, otio.schema.Clip):
-                    continue
-                plan = by_key.get(f"{prefix}{label}/{pos}")
-                if plan is None:
-                    continue
-                meta: dict[str, Any] = {"status": plan.status, "recipe": recipe.name, "postbay": __version__}
-                if plan.relink is not None:
-                    meta["source"] = str(plan.relink.path) if plan.relink.path else None
-                    meta["relinked"] = plan.relink.how
-                    meta["written_reference"] = plan.relink.written
-                if plan.effects:
-                    meta["effects"] = plan.effects
-                job = plan.job
-                if kind == "Audio" and plan.relink is not None and plan.relink.found:
-                    _repoint_audio(item, plan, job_media)
-                if job is not None and job.output is not None and plan.status == "conformed":
-                    out = job.report.get("output_probe") or probe(job.output).to_dict()
-                    vid = out["video"]
-                    rate = Fraction(vid["rate"])
-                    first = plan.origin + job.start
-                    if out.get("timecode"):
-                        try:
-                            first = otio.opentime.from_timecode(out["timecode"], float(rate)).value
-                        except Exception:  # keep the planned start
-                            pass
-                    ref = otio.schema.ExternalReference(
-                        target_url=_file_url(job.output),
-                        available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(first, float(rate)),
-                                                                otio.opentime.RationalTime(vid["frames"], float(rate))))
-                    ref.name = job.output.name
-                    item.media_reference = ref
-                    if picture is None:
-                        sar = Fraction(vid["sample_aspect_ratio"].replace(":", "/"))
-                        picture = Picture(vid["width"], vid["height"], loaded.rate, sar)
-                    meta.update({
-                        "rendered": str(job.output),
-                        "source_range": {"start_tc": frames_to_timecode(plan.origin + plan.used[0], plan.media_rate),
-                                         "start_frame": plan.used[0], "frames": plan.used[1] - plan.used[0]},
-                        "handles": {"before": plan.handles[0], "after": plan.handles[1], "asked": handles},
-                        "rendered_range": {"start_frame": job.start, "frames": job.count,
-                                           "start_tc": frames_to_timecode(plan.origin + job.start, plan.media_rate)},
-                    })
-                    if plan.cdl is not None:
-                        meta["cdl"] = plan.cdl
-                        item.metadata["cdl"] = {"asc_sop": {k: plan.cdl[k] for k in ("slope", "offset", "power")},
-                                                "asc_sat": plan.cdl["saturation"]}
-                item.metadata["postbay"] = meta
-                plan.conformed_clip = item
+    for _ti, _si, kind, _label, _pos, key, item in _clip_slots(timelines):
+        plan = by_key.get(key)
+        if plan is None:
+            continue
+        meta: dict[str, Any] = {"status": plan.status, "recipe": recipe.name, "postbay": __version__}
+        if plan.relink is not None:
+            meta["source"] = str(plan.relink.path) if plan.relink.path else None
+            meta["relinked"] = plan.relink.how
+            meta["written_reference"] = plan.relink.written
+        if plan.effects:
+            meta["effects"] = plan.effects
+        job = plan.job
+        if kind == "Audio" and plan.relink is not None and plan.relink.found:
+            _repoint_audio(item, plan, job_media)
+        if job is not None and job.output is not None and plan.status == "conformed":
+            out = job.report.get("output_probe") or probe(job.output).to_dict()
+            vid = out["video"]
+            rate = Fraction(vid["rate"])
+            first = plan.origin + job.start
+            if out.get("timecode"):
+                try:
+                    first = otio.opentime.from_timecode(out["timecode"], float(rate)).value
+                except Exception:  # keep the planned start
+                    pass
+            ref = otio.schema.ExternalReference(
+                target_url=_file_url(job.output),
+                available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(first, float(rate)),
+                                                        otio.opentime.RationalTime(vid["frames"], float(rate))))
+            ref.name = job.output.name
+            item.media_reference = ref
+            if picture is None:
+                sar = Fraction(vid["sample_aspect_ratio"].replace(":", "/"))
+                picture = Picture(vid["width"], vid["height"], loaded.rate, sar)
+            meta.update({
+                "rendered": str(job.output),
+                "source_range": {"start_tc": frames_to_timecode(plan.origin + plan.used[0], plan.media_rate),
+                                 "start_frame": plan.used[0], "frames": plan.used[1] - plan.used[0]},
+                "handles": {"before": plan.handles[0], "after": plan.handles[1], "asked": handles},
+                "rendered_range": {"start_frame": job.start, "frames": job.count,
+                                   "start_tc": frames_to_timecode(plan.origin + job.start, plan.media_rate)},
+            })
+            if plan.cdl is not None:
+                meta["cdl"] = plan.cdl
+                item.metadata["cdl"] = {"asc_sop": {k: plan.cdl[k] for k in ("slope", "offset", "power")},
+                                        "asc_sat": plan.cdl["saturation"]}
+        item.metadata["postbay"] = meta
+        plan.conformed_clip = item
     return root, picture
 
 
