@@ -1,4 +1,4 @@
-"""Make the before/after stills of docs/processors_colour_motion.md from the test media.
+"""Make the before/after stills of docs/processors.md from the test media.
 
 Run ``python docs/make_stills_colour_motion.py`` (needs the dev extras: scikit-image ships the
 photographs). Writes small PNGs into ``docs/stills/``; each is "before | after" side by side.
