@@ -9,20 +9,14 @@ clip: a list of dicts with the keys of its ``Case``:
 ``metric``       ``callable(output, clean, degraded) -> float``, with ``metric_name`` saying what
                  it is; ``prepare(clean) -> degraded`` makes the input (default: the clean clip).
 
-Run this file alone for the colour/motion rows at 1080p: it prints fps for both sides, the
-speed ratio and the metric (``python bench/cases_colour_motion.py [--frames N] [--size WxH]``).
+For these rows alone: ``python bench/processors.py --only grade,retime,reframe``.
 """
 
 from __future__ import annotations
 
-import argparse
-import time
-from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-import av
-import av.filter
 import numpy as np
 
 from postbay.backend import numpy_backend
@@ -32,7 +26,7 @@ from postbay.processors.reframe import ReframeParams, reframe, reframe_format
 from postbay.processors.retime import RetimeParams, retime, retime_format
 from postbay.registry import FrameFormat, StepContext
 
-__all__ = ["CASES", "run_ffmpeg", "psnr"]
+__all__ = ["CASES", "psnr"]
 
 RATE = Fraction(24)
 LOOK = str(resolve_lut("print-neutral"))
@@ -106,82 +100,3 @@ CASES: list[dict[str, Any]] = [
      "ffmpeg": "crop=trunc(ih*9/32)*2:ih,scale=1080:1920:flags=lanczos", "metric": frames_out,
      "metric_name": "frames out (FFmpeg: a fixed centre crop; tracking is scored in the tests)"},
 ]
-
-
-def run_ffmpeg(frames: list[np.ndarray], chain: str, rate: Fraction = RATE) -> list[np.ndarray]:
-    """Run an FFmpeg filter chain over float RGB frames (as 16-bit RGB) through PyAV."""
-    h, w = frames[0].shape[:2]
-    graph = av.filter.Graph()
-    src = graph.add("buffer", f"video_size={w}x{h}:pix_fmt=rgb48le:time_base={rate.denominator}/{rate.numerator}"
-                              f":pixel_aspect=1/1:frame_rate={rate.numerator}/{rate.denominator}")
-    node = src
-    for part in chain.split(","):
-        name, _, args = part.partition("=")
-        nxt = graph.add(name, args) if args else graph.add(name)
-        node.link_to(nxt)
-        node = nxt
-    fmt = graph.add("format", "rgb48le")
-    node.link_to(fmt)
-    sink = graph.add("buffersink")
-    fmt.link_to(sink)
-    graph.configure()
-    out: list[np.ndarray] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                frame = sink.pull()
-            except (av.error.BlockingIOError, av.error.EOFError):
-                return
-            out.append(frame.to_ndarray().astype(np.float32) / 65535.0)
-
-    for i, f in enumerate(frames):
-        vf = av.VideoFrame.from_ndarray((np.clip(f, 0, 1) * 65535 + 0.5).astype(np.uint16), format="rgb48le")
-        vf.pts = i
-        vf.time_base = Fraction(1) / rate
-        src.push(vf)
-        drain()
-    src.push(None)
-    drain()
-    return out
-
-
-def _test_frames(n: int, width: int, height: int) -> list[np.ndarray]:
-    """A photograph panned across the frame at 2.5 px per frame (the 48 fps truth for retime)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "processors"))
-    from cm_media import pan_clip
-
-    return pan_clip(n, width, height, 2.5, name="rocket")
-
-
-def _timed(fn: Callable[[], list[np.ndarray]]) -> tuple[list[np.ndarray], float]:
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--size", default="1920x1080")
-    args = parser.parse_args()
-    width, height = (int(v) for v in args.size.split("x"))
-    clean = _test_frames(args.frames, width, height)
-    print(f"{args.frames} frames at {width}x{height}, CPU (NumPy/SciPy, OCIO) vs FFmpeg {av.ffmpeg_version_info}")
-    print(f"{'case':28s} {'postbay fps':>11s} {'ffmpeg fps':>10s} {'speed ×':>7s}  metric: postbay vs FFmpeg")
-    for case in CASES:
-        frames = case.get("prepare", lambda c: c)(clean)
-        chain = case["ffmpeg"]
-        ours, t_ours = _timed(lambda: case["postbay"](frames))
-        theirs, t_theirs = _timed(lambda: run_ffmpeg(frames, chain))
-        fps_ours, fps_theirs = len(frames) / t_ours, len(frames) / t_theirs
-        m_ours, m_theirs = case["metric"](ours, clean, frames), case["metric"](theirs, clean, frames)
-        print(f"{case['name']:28s} {fps_ours:11.2f} {fps_theirs:10.2f} {t_theirs / t_ours:7.2f}  "
-              f"{case['metric_name']}: {m_ours:.4g} vs {m_theirs:.4g}")
-
-
-if __name__ == "__main__":
-    main()
