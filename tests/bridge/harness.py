@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from polling import wait_for  # noqa: F401  (re-exported for the tests)
 
 from postbay.bridge.api import ApiServer
 from postbay.config import ApiConfig, Config, WatchConfig
@@ -96,16 +97,6 @@ def bay(tmp_path):
     yield b
     b.server.stop()
     b.ledger.close()
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def free_port() -> int:

@@ -7,22 +7,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from polling import wait_for  # noqa: F401  (re-exported for the tests)
+
 from postbay.daemon.ledger import Job, Ledger
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
 
 
 def write_config(path: Path, *, folders: list[dict[str, Any]], data_dir: Path, workers: dict[str, Any] | None = None,
