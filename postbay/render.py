@@ -207,7 +207,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
                 stale.unlink(missing_ok=True)
         elapsed = time.perf_counter() - t_start
         report.update({
-            "status": "done", "output": str(out_path), "output_probe": probe(out_path).to_dict(),
+            "status": "done", "output": str(out_path), "output_probe": {**verification.info.to_dict(), "path": str(out_path)},
             "frames": total, "seconds": round(elapsed, 3), "fps": round(total / elapsed, 2) if elapsed else None,
             "timings": pipeline.timer.self_times(), "notes": _jsonable(pipeline.notes), "finished": _now(),
         })

@@ -17,7 +17,7 @@ import av
 import av.error
 
 from postbay.errors import MediaError
-from postbay.media import probe
+from postbay.media import MediaInfo, probe
 
 __all__ = ["Expectation", "verify_output"]
 
@@ -38,6 +38,7 @@ class Verification:
     ok: bool
     checks: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    info: MediaInfo | None = None  # the output's probe, for the report (no second probe)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": self.checks, "problems": self.problems}
@@ -76,6 +77,7 @@ def verify_output(path: str | Path, expect: Expectation) -> Verification:
     except MediaError as exc:
         result.problems.append(f"output does not open: {exc.message}")
         return result
+    result.info = info
     v = info.video
     if v is None:
         result.problems.append("output has no video stream")
