@@ -47,6 +47,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
+from postbay.bridge import TIMELINE_SUFFIXES
 from postbay.bridge.roots import OutsideRoots, Roots
 from postbay.bridge.upload import UploadError, receive_upload
 from postbay.config import Config
@@ -55,7 +56,6 @@ from postbay.errors import ConfigError, PostbayError
 __all__ = ["ApiServer", "SubmitRequest", "check_bind", "create_app", "serve", "start_server"]
 
 STATIC = Path(__file__).resolve().parent / "static"
-TIMELINE_SUFFIXES = {".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".edl", ".aaf"}
 _OPEN = {"/health", "/"}  # the dashboard page itself holds no data; it asks for the token
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import importlib
-import importlib.util
 import multiprocessing as mp
 import signal
 import threading
@@ -151,17 +149,11 @@ def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
 
 
 def _conform(spec: JobSpec) -> tuple[list[str], str | None]:
+    from postbay.bridge.conform import run_timeline_cli
     from postbay.config import load_config
     from postbay.errors import PostbayError
     from postbay.recipe import load_recipe
 
-    if importlib.util.find_spec("postbay.bridge.conform") is None:
-        raise PostbayError("timelines are not supported by this installation (postbay.bridge.conform is missing)",
-                           path=spec.source, hint="drop media files, or install a postbay with timeline conform")
-    conform = importlib.import_module("postbay.bridge.conform")
-    handler = getattr(conform, "run_timeline_cli", None)
-    if handler is None:
-        raise PostbayError("postbay.bridge.conform has no run_timeline_cli", path=spec.source)
     recipe = load_recipe(spec.recipe, search_dirs=[Path(p) for p in spec.recipe_dirs])
     out_dir = Path(spec.output_dir)
     before = set(out_dir.glob("*")) if out_dir.is_dir() else set()
@@ -170,7 +162,7 @@ def _conform(spec: JobSpec) -> tuple[list[str], str | None]:
     config = load_config(None)
     config.gpu = spec.gpu  # type: ignore[assignment]
     config.ocio_config = spec.ocio_config
-    status = handler(Path(spec.source), recipe, out_dir, args, config)
+    status = run_timeline_cli(Path(spec.source), recipe, out_dir, args, config)
     if status not in (None, 0):
         raise PostbayError(f"timeline conform failed (exit status {status})", path=spec.source)
     made = sorted(str(p) for p in set(out_dir.glob("*")) - before if not p.name.startswith("."))

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from postbay.bridge import TIMELINE_SUFFIXES
 from postbay.errors import PostbayError
 
 __all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "fingerprint", "pid_alive"]
@@ -35,7 +36,6 @@ JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
 _MIB = 1 << 20
 #: Edit lists: handed to the timeline conform instead of the clip renderer.
-TIMELINE_SUFFIXES = frozenset({".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".edl", ".aaf"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

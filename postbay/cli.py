@@ -83,17 +83,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise PostbayError(f"{src} and {targets[out_path]} would both write {out_path.name}", path=src,
                                hint="finish them into different --out folders")
         targets[out_path] = src
-    timeline_suffixes = _timeline_suffixes()
+    from postbay.bridge import TIMELINE_SUFFIXES
+    from postbay.bridge.conform import run_timeline_cli
+
     failures: list[str] = []
     for src in inputs:
-        if src.suffix.lower() in timeline_suffixes:
-            handler = _timeline_handler()
-            if handler is None:
-                failures.append(f"{src}: timelines are not supported by this installation")
-                print(f"FAILED {failures[-1]}", file=sys.stderr)
-                continue
+        if src.suffix.lower() in TIMELINE_SUFFIXES:
             try:
-                handler(src, recipe, out_dir, args, config)
+                run_timeline_cli(src, recipe, out_dir, args, config)
             except PostbayError as exc:
                 failures.append(str(exc))
                 print(f"FAILED {exc}", file=sys.stderr)
@@ -113,18 +110,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(inputs) > 1 or failures:
         print(f"{len(inputs) - len(failures)} done, {len(failures)} failed", file=sys.stderr)
     return 1 if failures else 0
-
-
-def _timeline_suffixes() -> set[str]:
-    return {".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".edl", ".aaf"}
-
-
-def _timeline_handler() -> Any:
-    try:
-        module = importlib.import_module("postbay.bridge.conform")
-    except ImportError:
-        return None
-    return getattr(module, "run_timeline_cli", None)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -186,18 +171,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    """The main job on its embedded defaults: the daemon when installed, else the demo."""
-    try:
-        daemon_cli = importlib.import_module("postbay.daemon.cli")
-    except ImportError:
-        daemon_cli = None
-    if daemon_cli is not None and hasattr(daemon_cli, "cmd_daemon"):
-        return daemon_cli.cmd_daemon(args)
-    args.out = "postbay-demo"
-    args.recipe = None
-    args.frames = 72
-    args.quiet = False
-    return cmd_demo(args)
+    """The main job on its embedded defaults: the hot-folder daemon (what `make run` starts)."""
+    from postbay.daemon.cli import cmd_daemon
+
+    return cmd_daemon(args)
 
 
 def add_commands(sub: Any) -> None:
