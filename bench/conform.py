@@ -31,7 +31,7 @@ import av
 import numpy as np
 import opentimelineio as otio
 
-from postbay.bridge.conform import DEFAULT_HANDLES, conform_timeline
+from postbay.timeline.conform import DEFAULT_HANDLES, conform_timeline
 from postbay.media import PRESETS, frames_to_timecode
 from postbay.recipe import load_recipe
 from postbay.synth import write_clip

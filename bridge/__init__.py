@@ -1,6 +1,7 @@
-"""The outside world: timelines in and out, the HTTP API and dashboard, NLE scripts, plugins."""
+"""The outside world: the HTTP API and dashboard, the submit client, NLE scripts, plugins.
 
-#: Edit lists postbay conforms (the rest is media): OTIO, FCP 7 XML, FCPXML, CMX 3600 EDL, AAF.
-TIMELINE_SUFFIXES = frozenset({".otio", ".otioz", ".otiod", ".xml", ".fcpxml", ".fcpxmld", ".edl", ".aaf"})
-
-__all__ = ["TIMELINE_SUFFIXES"]
+``postbay.bridge`` is what talks to people and other programs: the FastAPI server the daemon
+starts (``api``, ``static/``), the client behind ``postbay submit`` (``client``), DaVinci
+Resolve's scripts (``resolve/``) and the plugin documentation's example. It may import the core,
+``timeline`` and ``daemon`` (the ledger and the settings it reads); nothing below imports it.
+"""

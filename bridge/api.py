@@ -47,7 +47,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
-from postbay.bridge import TIMELINE_SUFFIXES
+from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.bridge.roots import OutsideRoots, Roots
 from postbay.bridge.upload import UploadError, receive_upload
 from postbay.config import Config

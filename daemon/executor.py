@@ -149,7 +149,7 @@ def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
 
 
 def _conform(spec: JobSpec) -> tuple[list[str], str | None]:
-    from postbay.bridge.conform import run_timeline_cli
+    from postbay.timeline.conform import run_timeline_cli
     from postbay.config import load_config
     from postbay.errors import PostbayError
     from postbay.recipe import load_recipe

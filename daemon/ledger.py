@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from postbay.bridge import TIMELINE_SUFFIXES
+from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.errors import PostbayError
 
 __all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "fingerprint", "pid_alive"]

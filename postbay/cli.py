@@ -83,8 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise PostbayError(f"{src} and {targets[out_path]} would both write {out_path.name}", path=src,
                                hint="finish them into different --out folders")
         targets[out_path] = src
-    from postbay.bridge import TIMELINE_SUFFIXES
-    from postbay.bridge.conform import run_timeline_cli
+    from postbay.timeline import TIMELINE_SUFFIXES
+    from postbay.timeline.conform import run_timeline_cli
 
     failures: list[str] = []
     for src in inputs:

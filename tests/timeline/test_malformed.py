@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from postbay.bridge.conform import conform_timeline
-from postbay.bridge.timeline import TimelineError, detect_format, infer_edl_rate, read_timeline
-from postbay.bridge.writeback import Picture, write_timeline
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.reader import TimelineError, detect_format, infer_edl_rate, read_timeline
+from postbay.timeline.writeback import Picture, write_timeline
 
 from .conftest import NLE_SAMPLES, Shot, build_cut, recipe_with
 

@@ -14,8 +14,8 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
-from postbay.bridge.conform import conform_timeline
-from postbay.bridge.writeback import Picture, write_timeline
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.writeback import Picture, write_timeline
 from postbay.media import VideoReader, probe, timecode_to_frames
 from postbay.synth import frame_number_pattern, read_frame_number
 

@@ -16,10 +16,10 @@ from urllib.parse import unquote, urlparse
 import opentimelineio as otio
 import pytest
 
-from postbay.bridge.conform import conform_timeline
-from postbay.bridge.relink import MEDIA_SUFFIXES
-from postbay.bridge.timeline import read_timeline, timelines_of
-from postbay.bridge.writeback import describe_structure
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.relink import MEDIA_SUFFIXES
+from postbay.timeline.reader import read_timeline, timelines_of
+from postbay.timeline.writeback import describe_structure
 from postbay.media import frames_to_timecode, probe, snap_rate
 
 from .conftest import NLE_SAMPLES, recipe_with, stand_in

@@ -23,7 +23,7 @@ from typing import Any
 
 import opentimelineio as otio
 
-from postbay.bridge.timeline import FORMATS, check_fcpxml_rate, timelines_of
+from postbay.timeline.reader import FORMATS, check_fcpxml_rate, timelines_of
 from postbay.errors import PostbayError
 from postbay.render import TEMP_MARK
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from postbay.bridge.conform import ClipPlan, cdl_from_notes, conform_timeline, hero_clip, recipe_data
+from postbay.timeline.conform import ClipPlan, cdl_from_notes, conform_timeline, hero_clip, recipe_data
 from postbay.media import VideoReader
 from postbay.recipe import parse_recipe
 from postbay.synth import read_frame_number

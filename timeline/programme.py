@@ -26,9 +26,9 @@ import av
 import numpy as np
 import opentimelineio as otio
 
-from postbay.bridge.relink import Relinker, media_origin
-from postbay.bridge.timeline import timelines_of
-from postbay.bridge.writeback import Picture
+from postbay.timeline.relink import Relinker, media_origin
+from postbay.timeline.reader import timelines_of
+from postbay.timeline.writeback import Picture
 from postbay.errors import PostbayError
 from postbay.media import PRESETS, AudioPlan, VideoReader, VideoWriter, frames_to_timecode, read_audio
 from postbay.recipe import Delivery, Recipe

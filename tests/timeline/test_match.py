@@ -9,7 +9,7 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
-from postbay.bridge.conform import conform_timeline
+from postbay.timeline.conform import conform_timeline
 from postbay.media import VideoReader
 from postbay.synth import smooth_frame, write_clip
 

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import opentimelineio as otio
 import pytest
 
-from postbay.bridge.conform import conform_timeline
-from postbay.bridge.relink import Relinker, url_to_path
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.relink import Relinker, url_to_path
 from postbay.errors import PostbayError
 
 from .conftest import Shot, build_cut, recipe_with, stand_in

@@ -26,7 +26,7 @@ from typing import Any
 
 import opentimelineio as otio
 
-from postbay.bridge import TIMELINE_SUFFIXES
+from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.errors import PostbayError
 from postbay.media import snap_rate
 
@@ -51,7 +51,7 @@ FORMATS: dict[str, tuple[str, str]] = {
 
 _SUFFIX_FORMAT = {".otio": "otio_json", ".otioz": "otioz", ".otiod": "otiod", ".xml": "fcp_xml",
                   ".fcpxml": "fcpx_xml", ".fcpxmld": "fcpx_xml", ".edl": "cmx_3600", ".aaf": "AAF"}
-assert set(_SUFFIX_FORMAT) == TIMELINE_SUFFIXES, "postbay.bridge.TIMELINE_SUFFIXES and the reader disagree"
+assert set(_SUFFIX_FORMAT) == TIMELINE_SUFFIXES, "postbay.timeline.TIMELINE_SUFFIXES and the reader disagree"
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # AAF files are Microsoft compound files
 _EDL_EVENT = re.compile(r"^\s*(\d{1,6})\s+(\S+)\s+(\S+)\s+(C|D|W\d{3}|K\s*[BO]?)\s*(\d{3})?\s+"

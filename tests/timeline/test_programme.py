@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from postbay.bridge.conform import conform_timeline
+from postbay.timeline.conform import conform_timeline
 from postbay.media import VideoReader, probe, read_audio
 from postbay.registry import default_registry
 from postbay.synth import read_frame_number

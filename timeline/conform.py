@@ -34,9 +34,9 @@ import numpy as np
 import opentimelineio as otio
 
 from postbay import __version__
-from postbay.bridge.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
-from postbay.bridge.timeline import FORMATS, LoadedTimeline, read_timeline, timelines_of
-from postbay.bridge.writeback import Picture, Written, write_all
+from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
+from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
+from postbay.timeline.writeback import Picture, Written, write_all
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, frames_to_timecode, probe
 from postbay.recipe import Recipe, parse_recipe
@@ -706,7 +706,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
 
     programme_captions = None
     if captions_step is not None or any(d.captions for d in recipe.deliveries):
-        from postbay.bridge.programme import caption_programme
+        from postbay.timeline.programme import caption_programme
 
         t0 = time.perf_counter()
         programme_captions = caption_programme(conformed, captions_step.params if captions_step else None, out_dir,
@@ -717,7 +717,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
         timings["captions"] = time.perf_counter() - t0
 
     if recipe.deliveries:
-        from postbay.bridge.programme import render_deliveries
+        from postbay.timeline.programme import render_deliveries
 
         t0 = time.perf_counter()
         result.deliveries = render_deliveries(conformed, recipe, out_dir, name, rate=loaded.rate,

@@ -12,8 +12,8 @@ import srt
 import webvtt
 
 from captions_media import SENTENCES, speech, word_error_rate, write_av_clip
-from postbay.bridge.conform import conform_timeline
-from postbay.bridge.programme import caption_programme
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.programme import caption_programme
 from postbay.media import VideoReader, probe
 from postbay.processors.captions import safe_area
 from postbay.processors.cues import CUT_MARGIN

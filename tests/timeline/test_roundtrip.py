@@ -9,9 +9,9 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from postbay.bridge.conform import _clip_losses, cdl_from_notes, conform_timeline
-from postbay.bridge.timeline import TimelineError, read_timeline
-from postbay.bridge.writeback import Picture, describe_structure, write_timeline
+from postbay.timeline.conform import _clip_losses, cdl_from_notes, conform_timeline
+from postbay.timeline.reader import TimelineError, read_timeline
+from postbay.timeline.writeback import Picture, describe_structure, write_timeline
 
 from .conftest import RT, TR, Shot, build_cut, recipe_with
 
