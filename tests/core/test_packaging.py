@@ -8,7 +8,8 @@ import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBPACKAGES = ["postbay", "postbay.processors", "postbay.daemon", "postbay.bridge", "postbay.luts", "postbay.service"]
+SUBPACKAGES = ["postbay", "postbay.processors", "postbay.daemon", "postbay.bridge", "postbay.timeline", "postbay.luts",
+               "postbay.service"]
 
 
 def test_wheel_installs_and_imports(tmp_path):
