@@ -13,9 +13,8 @@ from postbay.media import frames_to_timecode
 from postbay.recipe import load_recipe, parse_recipe
 from postbay.synth import frame_number_pattern, write_clip
 
-#: ../shared beside the repository (CI clones it there): the real NLE exports.
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-NLE_SAMPLES = SHARED / "nle-samples"
+#: The real NLE exports, kept in the repository (Apache-2.0, see tests/data/nle/README.md).
+NLE_SAMPLES = Path(__file__).resolve().parents[1] / "data" / "nle"
 
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange
