@@ -5,7 +5,8 @@ FCPXML, CMX 3600 EDL, AAF, ``.otio``/``.otioz``/``.otiod``). Before an adapter s
 postbay checks what it is from its first bytes (an AAF renamed ``.xml`` is still an AAF, a
 text file renamed ``.aaf`` is refused), refuses XML that declares entities (an entity
 expansion bomb would eat the machine), and turns parse failures into one-line errors that
-name the file and, where it can, the line or element.
+name the file and, where it can, the line or element. FCPXML is read through
+:mod:`postbay.timeline.fcpxml`, which keeps 23.976, 29.97 and 59.94 exact.
 
 An EDL carries no frame rate: a 25 fps list read at 24 fails or, worse, reads wrong. The rate
 comes from ``--rate``, else the recipe's ``rate``, else it is inferred from the list's own
@@ -27,11 +28,12 @@ from typing import Any
 import opentimelineio as otio
 
 from postbay.timeline import TIMELINE_SUFFIXES
+from postbay.timeline.fcpxml import read_fcpxml
 from postbay.errors import PostbayError
 from postbay.media import snap_rate
 
 __all__ = ["FORMATS", "LoadedTimeline", "TimelineError", "detect_format", "parse_rate", "read_timeline",
-           "check_xml_safety", "check_fcpxml_rate", "infer_edl_rate", "timelines_of"]
+           "check_xml_safety", "infer_edl_rate", "timelines_of"]
 
 
 class TimelineError(PostbayError):
@@ -192,18 +194,6 @@ def check_xml_safety(data: bytes, path: Path) -> None:
         raise TimelineError(f"line {line}, column {column}: malformed XML: {reason}", path=path) from None
 
 
-def check_fcpxml_rate(data: bytes, path: Path) -> None:
-    """Refuse FCPXML at NTSC rates: the OTIO reader truncates 23.976 to 23 fps and would conform
-    the wrong frames (it counts ``int(seconds * 23)``)."""
-    for m in re.finditer(rb'frameDuration="(\d+)/(\d+)s"', data):
-        num, den = int(m.group(1)), int(m.group(2))
-        if num and den % num:
-            rate = Fraction(den, num)
-            raise TimelineError(f"line {_line_of(data, m.start())}: FCPXML at {float(rate):.3f} fps: OpenTimelineIO's "
-                                "FCPXML reader truncates this rate and would conform the wrong frames; refused",
-                                path=path, hint="export FCP 7 XML (File > Export > XML) or .otio from the editor")
-
-
 # --------------------------------------------------------------------------------------------
 # EDL checks and rate
 
@@ -305,11 +295,11 @@ def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None
     data = b""
     if not path.is_dir():
         data = path.read_bytes()
+    elif fmt == "fcpx_xml":  # an .fcpxmld bundle: the document is Info.fcpxml inside
+        data = (path / "Info.fcpxml").read_bytes()
     if fmt in ("fcp_xml", "fcpx_xml"):
         check_xml_safety(data, path)
-    if fmt == "fcpx_xml":
-        check_fcpxml_rate(data, path)
-    elif fmt == "cmx_3600":
+    if fmt == "cmx_3600":
         text = data.decode("utf-8", errors="replace")
         notes += _check_edl_lines(text, path)
         for value, where in ((rate, "--rate"), (recipe_rate, "recipe"), (config_rate, "config")):
@@ -329,7 +319,9 @@ def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None
             root = _read_otioz(path)
         elif fmt == "cmx_3600":
             root = otio.adapters.read_from_string(data.decode("utf-8", errors="replace"), adapter_name=fmt, **kwargs)
-        elif fmt in ("fcp_xml", "fcpx_xml", "otio_json"):
+        elif fmt == "fcpx_xml":
+            root = read_fcpxml(data.decode("utf-8"))
+        elif fmt in ("fcp_xml", "otio_json"):
             root = otio.adapters.read_from_string(data.decode("utf-8"), adapter_name=fmt)
         else:
             root = otio.adapters.read_from_file(str(path), adapter_name=fmt)
