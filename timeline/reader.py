@@ -19,7 +19,7 @@ import io
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -273,6 +273,56 @@ def _read_otioz(path: Path) -> Any:
     return otio.adapters.read_from_file(str(path), adapter_name="otioz", extract_to_directory=None)
 
 
+def _read_fcp_xml(data: bytes, path: Path) -> tuple[Any, list[str]]:
+    """FCP 7 XML through the adapter's parser, with every sequence in the project's bins.
+
+    A project export (Premiere: File > Export > Final Cut Pro XML with the project selected)
+    keeps its sequences in bins, and names a sequence more than once when it sits in several
+    bins or is nested in another: each becomes one timeline, read from its full definition
+    (the adapter keeps whichever element with an id it meets first, even an empty reference,
+    and returns a sequence once per place it is listed).
+    """
+    # The adapter imports relative to opentimelineio: its module comes from OTIO's plugin loader.
+    fcp_adapter = otio.adapters.from_name("fcp_xml").module()
+    tree = ET.fromstring(data)
+    parser = fcp_adapter.FCP7XMLParser(tree)
+    for element in tree.iter():  # full definitions win over the empty references to them
+        if element.get("id") and len(element):
+            parser._id_map.setdefault(element.get("id"), element)
+    sequences, bins, seen = [], [], set()
+    for element, where in _sequences_in_bins(tree, []):
+        key = element.get("id") or id(element)
+        if key in seen:
+            continue
+        seen.add(key)
+        full = parser._derefed_element(element)
+        sequences.append(full)
+        if where:
+            bins.append(f"{'/'.join(where)}/{full.findtext('name') or full.get('id')}")
+    if not sequences:
+        clips = sum(1 for _ in tree.iter("clip"))
+        raise TimelineError(f"holds no sequence ({clips} clip(s), {sum(1 for _ in tree.iter('bin'))} bin(s)): "
+                            "nothing to conform", path=path,
+                            hint="select the sequence, then File > Export > Final Cut Pro XML")
+    context = fcp_adapter._Context()
+    timelines = [parser.timeline_for_sequence(s, context) for s in sequences]
+    notes = [f"{len(bins)} sequence(s) read from bins: {', '.join(bins)}"] if bins else []
+    if len(timelines) == 1:
+        return timelines[0], notes
+    return otio.schema.SerializableCollection(name="Sequences", children=timelines), notes
+
+
+def _sequences_in_bins(element: ET.Element, where: list[str]) -> Iterator[tuple[ET.Element, list[str]]]:
+    """Each sequence at the top of the document or listed in a project's or bin's children, with
+    the project and bin names leading to it (sequences nested inside clips are not listed)."""
+    for child in element:
+        if child.tag == "sequence":
+            yield child, where
+        elif child.tag in ("project", "bin", "children"):
+            inner = where + [child.findtext("name") or child.tag] if child.tag != "children" else where
+            yield from _sequences_in_bins(child, inner)
+
+
 def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None, config_rate: Any = None,
                   media_rates: Callable[[str], Iterable[Fraction]] | None = None) -> LoadedTimeline:
     """Read ``path`` as whatever timeline it is.
@@ -321,7 +371,10 @@ def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None
             root = otio.adapters.read_from_string(data.decode("utf-8", errors="replace"), adapter_name=fmt, **kwargs)
         elif fmt == "fcpx_xml":
             root = read_fcpxml(data.decode("utf-8"))
-        elif fmt in ("fcp_xml", "otio_json"):
+        elif fmt == "fcp_xml":
+            root, found = _read_fcp_xml(data, path)
+            notes += found
+        elif fmt == "otio_json":
             root = otio.adapters.read_from_string(data.decode("utf-8"), adapter_name=fmt)
         else:
             root = otio.adapters.read_from_file(str(path), adapter_name=fmt)

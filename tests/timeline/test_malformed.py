@@ -88,6 +88,14 @@ def test_aaf_that_is_not_aaf(tmp_path: Path) -> None:
     _refused(path, tmp_path / "out", "cannot be read as AAF")
 
 
+def test_premiere_xml_without_a_sequence(tmp_path: Path) -> None:
+    path = tmp_path / "bins.xml"
+    path.write_text('<xmeml version="4"><project><name>Job</name><children><bin><name>Media</name><children>'
+                    '<clip id="c1"><name>a</name><duration>10</duration></clip></children></bin></children></project>'
+                    '</xmeml>')
+    _refused(path, tmp_path / "out", r"holds no sequence \(1 clip\(s\), 1 bin\(s\)\): nothing to conform")
+
+
 def test_empty_and_unknown(tmp_path: Path) -> None:
     empty = tmp_path / "empty.otio"
     empty.write_text("")

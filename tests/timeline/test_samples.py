@@ -9,6 +9,7 @@ plus handles.
 from __future__ import annotations
 
 import math
+import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path, PureWindowsPath
 from urllib.parse import unquote, urlparse
@@ -130,4 +131,25 @@ def _check(path: Path, tmp_path: Path) -> None:
 #: Every sample runs in the default run: the longest (simple.aaf, multitrack.aaf) take ~9 s on 2 busy cores.
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
 def test_sample_conforms(path: Path, tmp_path: Path) -> None:
+    _check(path, tmp_path)
+
+
+def test_premiere_project_with_sequences_in_bins(tmp_path: Path) -> None:
+    """A project export: no top-level sequence, two sequences in nested bins, one also listed
+    (as an empty reference, before its definition) in a second bin; each is read once and conformed."""
+    premiere = ET.parse(NLE_SAMPLES / "premiere" / "premiere_example.xml").getroot().find("sequence")
+    hiero = ET.parse(NLE_SAMPLES / "hiero" / "hiero_xml_export.xml").getroot().find("sequence")
+    project = ET.fromstring('<xmeml version="4"><project><name>Job</name><children>'
+                            '<bin><name>Review</name><children><sequence id="sequence-1"/></children></bin>'
+                            '<bin><name>Cuts</name><children><bin><name>v2</name><children/></bin></children></bin>'
+                            '</children></project></xmeml>')
+    project.find(".//bin[name='v2']/children").extend([premiere, hiero])
+    path = tmp_path / "job.xml"
+    path.write_bytes(b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + ET.tostring(project))
+    loaded = read_timeline(path)
+    assert [tl.name for tl in loaded.timelines] == [premiere.findtext("name"), "hiero_xml_export"]
+    assert loaded.notes == [f"2 sequence(s) read from bins: Job/Review/{premiere.findtext('name')}, "
+                            "Job/Cuts/v2/hiero_xml_export"]
+    assert len(list(loaded.timelines[0].find_clips())) == len(list(read_timeline(
+        NLE_SAMPLES / "premiere" / "premiere_example.xml").timelines[0].find_clips()))
     _check(path, tmp_path)
