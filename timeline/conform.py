@@ -34,7 +34,7 @@ import numpy as np
 import opentimelineio as otio
 
 from postbay import __version__
-from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
+from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, audio_range, media_origin
 from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
 from postbay.timeline.writeback import Picture, Written, write_all
 from postbay.errors import PostbayError
@@ -244,7 +244,7 @@ def _plan(loaded: LoadedTimeline, relinker: Relinker, handles: int) -> tuple[lis
             plan.status = "passed through"
             plan.notes.append("disabled clip: passed through untouched")
             continue
-        plan.relink = relinker.locate(item)
+        plan.relink = relinker.locate(item, audio=kind == "Audio")
         if not plan.relink.found:
             plan.status = "failed" if plan.relink.how == "unreadable" else "missing"
             if plan.relink.how == "unreadable":
@@ -252,10 +252,22 @@ def _plan(loaded: LoadedTimeline, relinker: Relinker, handles: int) -> tuple[lis
             continue
         if kind == "Audio":
             plan.status = "passed through"
+            _check_audio_range(plan, item, relinker.probe_audio(plan.relink.path), loaded.rate)
             continue
         info = relinker.probe(plan.relink.path)
         _place(plan, item, info, handles)
     return plans, items
+
+
+def _check_audio_range(plan: ClipPlan, clip: otio.schema.Clip, info: MediaInfo | None, rate: Fraction) -> None:
+    """An audio-only file must hold the samples the clip uses (a file with picture is placed by it)."""
+    if info is None or info.video is not None or not info.audio or clip.source_range is None:
+        return
+    used = audio_range(_media_span(clip, _time_effect(clip)[0]), info, rate)
+    plan.notes.append(f"audio-only media: {used.describe()}")
+    if not used.inside:
+        plan.status = "failed"
+        plan.notes.append("the media is shorter than the edit")
 
 
 def _place(plan: ClipPlan, clip: otio.schema.Clip, info: MediaInfo, handles: int) -> None:

@@ -26,7 +26,7 @@ import av
 import numpy as np
 import opentimelineio as otio
 
-from postbay.timeline.relink import Relinker, media_origin
+from postbay.timeline.relink import Relinker, source_origin_seconds
 from postbay.timeline.reader import timelines_of
 from postbay.timeline.writeback import Picture
 from postbay.errors import PostbayError
@@ -360,11 +360,8 @@ def _mix_audio(timeline: otio.schema.Timeline, rate: Fraction, frames: int, reli
             if ref.available_range is not None and meta.get("status") == "conformed":
                 offset = (item.trimmed_range().start_time - ref.available_range.start_time).to_seconds()
             else:
-                origin = 0.0
-                info = relinker.probe(path) if relinker else None
-                if info is not None:
-                    frames_origin, _ = media_origin(info)
-                    origin = frames_origin / float(info.require_video().rate_fraction)
+                info = relinker.probe_audio(path) if relinker else None
+                origin = float(source_origin_seconds(info, rate)) if info is not None else 0.0
                 offset = item.trimmed_range().start_time.to_seconds() - origin
             try:
                 samples, sr = read_audio(path, max(0.0, offset), duration, rate=sample_rate)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
+import numpy as np
 import opentimelineio as otio
 import pytest
 
@@ -73,3 +75,34 @@ def recipe_with(**extra):
     data = {"name": "test", "output": {"codec": "prores_hq", "audio": "pcm"}}
     data.update(extra)
     return parse_recipe(data, source="<test>")
+
+
+def write_sound(path: Path, samples: np.ndarray, *, sample_rate: int = 48000, time_reference: int | None = None,
+                timecode: str | None = None, reel: str | None = None, edit_rate: Fraction = Fraction(24)) -> Path:
+    """An audio-only file as sound departments and Avid deliver it: a BWF ``.wav`` (``bext`` time
+    reference in samples since midnight, tape in the description) or an OP-Atom ``.mxf`` (timecode
+    at ``edit_rate``, reel name), 24-bit PCM; ``samples`` is mono float in [-1, 1]."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".mxf":
+        out = av.open(str(path), "w", format="mxf_opatom",
+                      options={"mxf_audio_edit_rate": f"{edit_rate.numerator}/{edit_rate.denominator}"})
+        for key, value in (("timecode", timecode), ("reel_name", reel)):
+            if value:
+                out.metadata[key] = value
+    else:
+        out = av.open(str(path), "w", format="wav", options={"write_bext": "1"})
+        if time_reference is not None:
+            out.metadata["time_reference"] = str(time_reference)
+        if reel:
+            out.metadata["description"] = f"sTAPE={reel}"
+    stream = out.add_stream("pcm_s24le", rate=sample_rate, layout="mono")
+    pcm = np.round(np.clip(samples, -1, 1) * (2 ** 31 - 256)).astype(np.int32)
+    for i in range(0, len(pcm), 4096):
+        frame = av.AudioFrame.from_ndarray(pcm[None, i:i + 4096], format="s32", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = sample_rate, i, Fraction(1, sample_rate)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+    return path
