@@ -35,7 +35,8 @@ import opentimelineio as otio
 
 from postbay import __version__
 from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, audio_range, media_origin
-from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
+from postbay.timeline.bundle import bundle_media
+from postbay.timeline.reader import FORMATS, LoadedTimeline, detect_format, read_timeline, timelines_of
 from postbay.timeline.writeback import Picture, Written, write_all
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, frames_to_timecode, probe
@@ -652,10 +653,15 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     ocio_config = getattr(config, "ocio_config", None) or "ocio://studio-config-latest"
 
     t0 = time.perf_counter()
-    relinker = Relinker(path, roots, exclude=[out_dir])
+    bundle = bundle_media(path, detect_format(path), Path(getattr(config, "data_dir", None) or "postbay-data"))
+    if bundle:  # media beside the bundle still links by name
+        roots.append(path.resolve().parent)
+    relinker = Relinker(path, roots, exclude=[out_dir], base=bundle.folder if bundle else None)
     timings["index media"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     loaded = read_timeline(path, rate=rate, recipe_rate=recipe.extra.get("rate"), media_rates=_media_rates_for(relinker))
+    if bundle:
+        loaded.notes.append(bundle.note)
     timings["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -230,8 +230,10 @@ def _stem(name: str) -> str:
 class Relinker:
     """Finds clips' media under the timeline's folder and the media roots (probes are cached)."""
 
-    def __init__(self, timeline_path: Path, media_roots: list[Path] = (), exclude: list[Path] = ()):
-        self.timeline_dir = Path(timeline_path).resolve().parent
+    def __init__(self, timeline_path: Path, media_roots: list[Path] = (), exclude: list[Path] = (),
+                 base: Path | None = None):
+        # ``base``: where relative references resolve when not the timeline's folder (a bundle's media).
+        self.timeline_dir = Path(base).resolve() if base else Path(timeline_path).resolve().parent
         self.roots = [self.timeline_dir] + [Path(r).expanduser().resolve() for r in media_roots]
         for root in self.roots[1:]:
             if not root.is_dir():

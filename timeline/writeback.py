@@ -319,7 +319,8 @@ def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: 
             otio.adapters.write_to_file(work, str(tmp), adapter_name="AAF", use_empty_mob_ids=True)
             os.replace(tmp, path)
         elif fmt in ("otioz", "otiod"):
-            otio.adapters.write_to_file(work, str(tmp), adapter_name=fmt)
+            # The finished media go inside; a clip whose file is not here stays in the cut, unlinked.
+            otio.adapters.write_to_file(work, str(tmp), adapter_name=fmt, media_policy="MissingIfNotFile")
             os.replace(tmp, path)
         elif fmt == "fcpx_xml":
             text = write_fcpxml(work)
