@@ -1,9 +1,10 @@
 """Every real NLE export in tests/data/nle that OTIO reads: conform it on stand-in media.
 
 Each referenced file gets a small stand-in with the name, start timecode, rate and length the
-timeline asks for; the conform runs ``passthrough``; the written timeline must read back with
-the same structure, every conformed clip pointing at a rendered file that covers its range
-plus handles.
+timeline asks for (every frame shows its own number); the conform runs ``passthrough``; every
+render must hold exactly the frames it names; the written timeline must read back with the
+same structure, every conformed clip pointing at a rendered file that covers its range plus
+handles.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from postbay.timeline.conform import conform_timeline
 from postbay.timeline.relink import MEDIA_SUFFIXES
 from postbay.timeline.reader import read_timeline, timelines_of
 from postbay.timeline.writeback import describe_structure
-from postbay.media import frames_to_timecode, probe, snap_rate
+from postbay.media import VideoReader, frames_to_timecode, probe, snap_rate
+from postbay.synth import read_frame_number
 
 from .conftest import NLE_SAMPLES, recipe_with, stand_in
 
@@ -126,6 +128,11 @@ def _check(path: Path, tmp_path: Path) -> None:
             assert hb == 12 or hb == meta["source_range"]["start_frame"]
     assert result.report_path.is_file() and result.summary_path.is_file()
     assert plans
+    # Frame for frame: each render holds exactly the stand-in frames its range names (64 px wide
+    # stand-ins carry the low 8 bits of their frame number).
+    for job in result.jobs:
+        assert [read_frame_number(p) for _, p in VideoReader(job.output)] == \
+            [n % 256 for n in range(job.start, job.start + job.count)], job.name
 
 
 #: Every sample runs in the default run: the longest (simple.aaf, multitrack.aaf) take ~9 s on 2 busy cores.
