@@ -11,7 +11,8 @@ the start timecode. On the way out it writes an empty ``frameDuration`` for thos
 The classes below keep the adapter's walk over the document and replace only its arithmetic:
 frame rates are the exact ``Fraction`` of the frame duration, frame counts are rounded from
 exact rational seconds, and the sequence start becomes the timeline's ``global_start_time``.
-The drop-frame flag (``tcFormat="DF"``) is kept in the timeline's metadata for writing back.
+The drop-frame flag (``tcFormat="DF"``) is kept in the timeline's metadata for writing back,
+and a clip's ``<adjust-volume>`` (which the adapter drops) in the clip's metadata for the mix.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import opentimelineio as otio
 from otio_fcpx_xml_adapter import fcpx_xml as adapter
 
 from postbay.media import snap_rate
+from postbay.timeline.levels import fcpx_volume
 
 __all__ = ["drop_frame_of", "fcpx_seconds", "fcpx_time", "read_fcpxml", "write_fcpxml"]
 
@@ -120,6 +122,14 @@ class _ExactReader(adapter.FcpxXml):
             if rep is not None and rep.get("src"):
                 asset.set("src", rep.get("src"))
         return super()._reference_from_id(asset_id, default_format)
+
+    def _build_composable(self, element: Any, default_format: str | None) -> Any:
+        # The adapter drops <adjust-volume>: keep it for the programme mix (postbay.timeline.levels).
+        composable = super()._build_composable(element, default_format)
+        volume = fcpx_volume(element) or fcpx_volume(self._timing_clip(element))
+        if volume is not None and isinstance(composable, otio.schema.Clip):
+            composable.metadata.setdefault("fcpx_xml", {})["adjust-volume"] = volume
+        return composable
 
     def _from_project(self, project_element: Any) -> otio.schema.Timeline:
         timeline = super()._from_project(project_element)

@@ -26,6 +26,7 @@ import av
 import numpy as np
 import opentimelineio as otio
 
+from postbay.timeline.levels import clip_envelope
 from postbay.timeline.relink import Relinker, source_origin_seconds
 from postbay.timeline.reader import timelines_of
 from postbay.timeline.writeback import Picture
@@ -253,8 +254,8 @@ def _fcp_level(effect_md: dict[str, Any]) -> tuple[float, str] | None:
     """(dB, how) of an FCP 7 XML Audio Levels effect as the adapter keeps it (``metadata["fcp_xml"]``).
 
     FCP 7 and Premiere write the level as a linear factor (``<value>1</value>`` is 0 dB,
-    ``0.501187`` is −6 dB, at most 3.98109 = +12 dB). A keyframed level is held at its
-    first keyframe: the mix has one gain per clip.
+    ``0.501187`` is −6 dB, at most 3.98109 = +12 dB). A keyframed level reads here as its
+    first keyframe; the mix follows the keyframes (:mod:`postbay.timeline.levels`).
     """
     ident = " ".join(str(effect_md.get(k, "")) for k in ("effectid", "effectcategory", "effecttype")).lower()
     if "audiolevels" not in ident.replace(" ", ""):
@@ -269,7 +270,7 @@ def _fcp_level(effect_md: dict[str, Any]) -> tuple[float, str] | None:
             frames = keyframes if isinstance(keyframes, list) else [keyframes]
             if value is None:
                 value = _number(frames[0].get("value")) if isinstance(frames[0], dict) else None
-            how += " (keyframed: held at one level)"
+            how += " (keyframed: its first value here; the mix follows the keyframes)"
         if value is not None:
             return _db(value), how
     return None
@@ -369,6 +370,9 @@ def _mix_audio(timeline: otio.schema.Timeline, rate: Fraction, frames: int, reli
                 notes.append(f"audio clip {item.name!r}: {exc}; silent")
                 continue
             clip_db, clip_how = clip_level(item)
+            envelope = clip_envelope(item)
+            if envelope is not None:  # a moving level replaces the clip's one value
+                clip_db, clip_how = 20.0 * math.log10(max(float(envelope.gain(np.zeros(1))[0]), 1e-6)), envelope.how
             gain_db = clip_db + track_db
             levels.append({"track": track.name, "clip": item.name, "at": round(at, 3), "gain_db": round(gain_db, 2),
                            "clip_level": clip_how or "none found: unity (0 dB)",
@@ -378,7 +382,9 @@ def _mix_audio(timeline: otio.schema.Timeline, rate: Fraction, frames: int, reli
             a = int(round(at * sample_rate))
             m = min(samples.shape[1], n - a)
             if m > 0:
-                mix[:, a:a + m] += samples[:2, :m] * np.float32(10.0 ** (gain_db / 20.0))
+                gain = np.float32(10.0 ** (gain_db / 20.0)) if envelope is None else \
+                    envelope.gain(np.arange(m) / sample_rate) * np.float32(10.0 ** (track_db / 20.0))
+                mix[:, a:a + m] += samples[:2, :m] * gain
     found = sum(1 for lv in levels if lv["clip_level"][:4] != "none" or lv["track_level"][:4] != "none")
     notes.append(f"audio tracks mixed at their levels ({found} of {len(levels)} clip(s) carry one; "
                  "the rest at unity)")
