@@ -26,6 +26,7 @@ import av
 import numpy as np
 import opentimelineio as otio
 
+from postbay.timeline.generators import solid_colour, unrendered
 from postbay.timeline.levels import clip_envelope
 from postbay.timeline.relink import Relinker, source_origin_seconds
 from postbay.timeline.reader import timelines_of
@@ -57,6 +58,7 @@ class Segment:
     first: int
     speed: float
     key: str
+    colour: tuple[float, float, float] | None = None  # a solid generator: this RGB, no file
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,15 @@ def _file_frame(seg: Segment, t: int) -> int:
     return seg.first + int(math.floor((t - seg.start) * seg.speed + 1e-9))
 
 
-def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[tuple[list[Segment], list[Dissolve]]], int]:
-    """(frames, per video track bottom→top its segments and dissolves, items not renderable)."""
+def flatten(timeline: otio.schema.Timeline, rate: Fraction
+            ) -> tuple[int, list[tuple[list[Segment], list[Dissolve]]], list[str]]:
+    """(frames, per video track bottom→top its segments and dissolves, the items not rendered by
+    what they are, track and record timecode)."""
     tracks = []
-    skipped = 0
+    skipped: list[str] = []
     total = _frames(timeline.duration(), rate)
-    for track in timeline.video_tracks():
+    origin = _frames(timeline.global_start_time, rate) if timeline.global_start_time is not None else 0
+    for number, track in enumerate(timeline.video_tracks(), start=1):
         segments: list[Segment] = []
         dissolves: list[Dissolve] = []
         children = list(track)
@@ -98,9 +103,13 @@ def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[t
                 continue
             ref = getattr(item, "media_reference", None)
             meta = item.metadata.get("postbay", {}) if isinstance(item, otio.schema.Clip) else {}
+            colour = solid_colour(item) if isinstance(item, otio.schema.Clip) else None
+            if colour is not None:
+                segments.append(Segment(start, end, Path(), 0, 0.0, f"{id(item)}", colour))
+                continue
             if not isinstance(item, otio.schema.Clip) or meta.get("status") != "conformed" or not isinstance(
                     ref, otio.schema.ExternalReference):
-                skipped += 1
+                skipped.append(f"{unrendered(item)} on V{number} at {frames_to_timecode(origin + start, rate)}")
                 continue
             speed = 1.0
             for effect in item.effects:
@@ -129,11 +138,14 @@ def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[t
 class _Readers:
     """Sequential decoders of the finished shots, one per segment, restarted on a jump."""
 
-    def __init__(self) -> None:
+    def __init__(self, height: int, width: int) -> None:
         # key → [decoder, next index, last index, last picture] (a freeze frame repeats the last)
         self.open: dict[str, list[Any]] = {}
+        self.size = (height, width)
 
     def frame(self, seg: Segment, index: int) -> np.ndarray:
+        if seg.colour is not None:  # a solid generator fills the frame
+            return np.tile(np.round(np.array(seg.colour) * 65535).astype(np.uint16), (*self.size, 1))
         state = self.open.get(seg.key)
         if state is not None and state[2] == index:
             return state[3]
@@ -180,12 +192,12 @@ def centre_crop(picture: np.ndarray, aspect: Fraction) -> np.ndarray:
 
 
 def programme_frames(timeline: otio.schema.Timeline, rate: Fraction, width: int, height: int
-                     ) -> tuple[int, Iterator[np.ndarray], int]:
-    """(frame count, uint16 RGB pictures of the flattened cut at width×height, skipped items)."""
+                     ) -> tuple[int, Iterator[np.ndarray], list[str]]:
+    """(frame count, uint16 RGB pictures of the flattened cut at width×height, items not rendered)."""
     total, tracks, skipped = flatten(timeline, rate)
 
     def pictures() -> Iterator[np.ndarray]:
-        readers = _Readers()
+        readers = _Readers(height, width)
         black = np.zeros((height, width, 3), np.uint16)
         starts = [[s.start for s in segs] for segs, _ in tracks]
         for t in range(total):
@@ -537,8 +549,8 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
     # The flatten works at the shots' size; crop/reframe and scale come after it.
     total, frames, skipped = programme_frames(timeline, rate, picture.width, picture.height)
     if skipped:
-        notes.append(f"{skipped} item(s) not rendered (generators, nested stacks or missing media): shown as "
-                     "what lies beneath, else black")
+        notes.append(f"{len(skipped)} item(s) not rendered, shown as what lies beneath, else black: "
+                     + "; ".join(skipped))
     if crop is not None and step is not None:
         from postbay.backend import numpy_backend
         from postbay.pipeline import Pipeline
