@@ -36,6 +36,7 @@ import opentimelineio as otio
 from postbay import __version__
 from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, audio_range, media_origin
 from postbay.timeline.bundle import bundle_media
+from postbay.timeline.nesting import flatten_nested
 from postbay.timeline.reader import FORMATS, LoadedTimeline, detect_format, read_timeline, timelines_of
 from postbay.timeline.writeback import Picture, Written, write_all
 from postbay.errors import PostbayError
@@ -662,6 +663,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     loaded = read_timeline(path, rate=rate, recipe_rate=recipe.extra.get("rate"), media_rates=_media_rates_for(relinker))
     if bundle:
         loaded.notes.append(bundle.note)
+    loaded.notes += flatten_nested(loaded.root)
     timings["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -101,7 +101,7 @@ def _check(path: Path, tmp_path: Path) -> None:
     assert written[result.loaded.format].error is None, written[result.loaded.format]
     assert written[result.loaded.format].path.is_file()
     back = otio.adapters.read_from_file(str(written["otio_json"].path))
-    original = describe_structure(read_timeline(path, rate=rate).root)
+    original = describe_structure(result.loaded.root)  # as read, nested sequences opened
     got = describe_structure(back)
     assert [[t["items"] for t in tl["tracks"]] for tl in got] == [[t["items"] for t in tl["tracks"]] for tl in original]
     assert [tl["start"] for tl in got] == [tl["start"] for tl in original]
