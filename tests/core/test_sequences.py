@@ -1,0 +1,102 @@
+"""Image sequences: found from a folder, a pattern or a frame; gaps named; 16 bits kept; EXR through OCIO."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from postbay.errors import MediaError
+from postbay.sequences import find_sequence, read_image, sequence_pictures
+from postbay.synth import frame_number_pattern, read_frame_number
+
+
+def write_frame(path: Path, rgb: np.ndarray) -> Path:
+    """One still: uint16 RGB as 16-bit PNG/TIFF/DPX, or float32 scene-linear RGB as a float EXR."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h, w = rgb.shape[:2]
+    codec = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".dpx": "dpx", ".exr": "exr"}[path.suffix]
+    with av.open(str(path), "w", format="image2", options={"update": "1"}) as out:
+        stream = out.add_stream(codec, rate=24)
+        stream.width, stream.height = w, h
+        if codec == "exr":
+            stream.pix_fmt = "gbrpf32le"
+            frame = av.VideoFrame(w, h, "gbrpf32le")
+            for plane, channel in zip(frame.planes, (1, 2, 0)):  # planar G, B, R
+                rows = np.zeros((h, plane.line_size // 4), np.float32)
+                rows[:, :w] = rgb[..., channel]
+                plane.update(rows.tobytes())
+        else:
+            stream.pix_fmt = {"png": "rgb48be", "tiff": "rgb48le", "dpx": "rgb48le"}[codec]
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb48le").reformat(
+                format=stream.pix_fmt)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def numbered(folder: Path, numbers, name: str = "shot_", suffix: str = ".png", padding: int = 4) -> None:
+    for n in numbers:
+        picture = (frame_number_pattern(n, 128, 8) * 65535).astype(np.uint16)
+        write_frame(folder / f"{name}{n:0{padding}d}{suffix}", picture)
+
+
+@pytest.fixture
+def comfy(tmp_path: Path) -> Path:
+    """ComfyUI-style output: shot_0101 … shot_0110 with 0105 and 0106 never written."""
+    numbered(tmp_path / "out", [n for n in range(101, 111) if n not in (105, 106)])
+    return tmp_path / "out"
+
+
+def test_found_by_folder_pattern_hashes_or_frame(comfy: Path) -> None:
+    for spec in (comfy, comfy / "shot_%04d.png", comfy / "shot_####.png", comfy / "shot_0103.png"):
+        seq = find_sequence(spec)
+        assert (seq.prefix, seq.suffix, seq.padding, seq.first, seq.last, seq.span) == ("shot_", ".png", 4, 101, 110, 10)
+        assert seq.gaps() == [(105, 106)]
+        assert seq.pattern == "shot_%04d.png"
+    assert find_sequence(comfy).describe() == f"{comfy}/shot_%04d.png: frames 101–110 (8 files), 2 missing: 105–106"
+
+
+def test_gaps_are_held_black_or_refused(comfy: Path) -> None:
+    seq = find_sequence(comfy)
+    held = [(i, read_frame_number(p)) for i, p in sequence_pictures(seq)]
+    assert held == [(0, 101), (1, 102), (2, 103), (3, 104), (4, 104), (5, 104), (6, 107), (7, 108), (8, 109),
+                    (9, 110)]
+    black = [p.max() for _, p in sequence_pictures(seq, gaps="black", start=3, count=4)]
+    assert black[0] > 0 and black[1] == black[2] == 0 and black[3] > 0
+    with pytest.raises(MediaError, match=r"frame 105 is missing from the sequence"):
+        list(sequence_pictures(seq, gaps="fail"))
+
+
+def test_one_line_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MediaError, match="no numbered frames"):
+        find_sequence(tmp_path / "empty")
+    numbered(tmp_path / "two", [1, 2], name="a_")
+    numbered(tmp_path / "two", [1, 2], name="b_")
+    with pytest.raises(MediaError, match=r"holds 2 sequences \(a_####\.png, b_####\.png\)"):
+        find_sequence(tmp_path / "two")
+    assert find_sequence(tmp_path / "two" / "b_%04d.png").prefix == "b_"
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".dpx"])
+def test_sixteen_bits_are_kept(tmp_path: Path, suffix: str) -> None:
+    rgb = np.zeros((4, 8, 3), np.uint16)
+    rgb[..., 0] = np.arange(32).reshape(4, 8) * 2047 + 1  # values no 8-bit file can hold
+    rgb[..., 1], rgb[..., 2] = 40001, 7
+    write_frame(tmp_path / f"f_0001{suffix}", rgb)
+    assert np.array_equal(read_image(tmp_path / f"f_0001{suffix}"), rgb)
+
+
+def test_exr_is_read_in_linear_light_through_ocio(tmp_path: Path) -> None:
+    linear = np.full((4, 8, 3), 0.18, np.float32)
+    linear[0, 0] = (2.0, 1.0, 0.0)  # above white: clipped only at the display encoding
+    write_frame(tmp_path / "render.0001.exr", linear)
+    seq = find_sequence(tmp_path / "render.####.exr")
+    picture = read_image(seq.path(1)).astype(np.float64) / 65535
+    assert abs(picture[1, 1, 0] - 0.18 ** (1 / 2.4)) < 2e-4  # Rec.709 display encoding (gamma 2.4) of 18% grey
+    assert tuple(np.round(picture[0, 0], 4)) == (1.0, 1.0, 0.0)
