@@ -80,8 +80,8 @@ def recipe_with(**extra):
 def write_sound(path: Path, samples: np.ndarray, *, sample_rate: int = 48000, time_reference: int | None = None,
                 timecode: str | None = None, reel: str | None = None, edit_rate: Fraction = Fraction(24)) -> Path:
     """An audio-only file as sound departments and Avid deliver it: a BWF ``.wav`` (``bext`` time
-    reference in samples since midnight, tape in the description) or an OP-Atom ``.mxf`` (timecode
-    at ``edit_rate``, reel name), 24-bit PCM; ``samples`` is mono float in [-1, 1]."""
+    reference in samples since midnight, tape in the description), an OP-Atom ``.mxf`` (timecode
+    at ``edit_rate``, reel name) or an ``.aif``, 24-bit PCM; ``samples`` is mono float in [-1, 1]."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".mxf":
         out = av.open(str(path), "w", format="mxf_opatom",
@@ -89,13 +89,16 @@ def write_sound(path: Path, samples: np.ndarray, *, sample_rate: int = 48000, ti
         for key, value in (("timecode", timecode), ("reel_name", reel)):
             if value:
                 out.metadata[key] = value
+    elif path.suffix.lower() in (".aif", ".aiff"):
+        out = av.open(str(path), "w", format="aiff")
     else:
         out = av.open(str(path), "w", format="wav", options={"write_bext": "1"})
         if time_reference is not None:
             out.metadata["time_reference"] = str(time_reference)
         if reel:
             out.metadata["description"] = f"sTAPE={reel}"
-    stream = out.add_stream("pcm_s24le", rate=sample_rate, layout="mono")
+    codec = "pcm_s24be" if path.suffix.lower() in (".aif", ".aiff") else "pcm_s24le"
+    stream = out.add_stream(codec, rate=sample_rate, layout="mono")
     pcm = np.round(np.clip(samples, -1, 1) * (2 ** 31 - 256)).astype(np.int32)
     for i in range(0, len(pcm), 4096):
         frame = av.AudioFrame.from_ndarray(pcm[None, i:i + 4096], format="s32", layout="mono")

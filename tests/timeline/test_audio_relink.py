@@ -34,7 +34,8 @@ def _programme_audio(result) -> np.ndarray:
     return samples[0]
 
 
-@pytest.mark.parametrize("suffix,sample_rate", [(".wav", 44100), (".mxf", 48000)], ids=["bwf", "op-atom-mxf"])
+@pytest.mark.parametrize("suffix,sample_rate", [(".wav", 44100), (".mxf", 48000), (".aif", 48000)],
+                         ids=["bwf", "op-atom-mxf", "aiff"])
 def test_avid_aaf_audio_links_to_sound_files_by_name(tmp_path: Path, suffix: str, sample_rate: int) -> None:
     """one_clip.aaf: picture from ppjoshm_1.V01…mxf at 01:00:04:05, sound from ppjoshm_1.A01… (10 frames)."""
     media = tmp_path / "media"
