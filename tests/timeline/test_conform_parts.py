@@ -13,7 +13,7 @@ from postbay.media import VideoReader
 from postbay.recipe import parse_recipe
 from postbay.synth import read_frame_number
 
-from .conftest import RT, TR, Shot, build_cut, recipe_with
+from .cuts import RT, TR, Shot, build_cut, recipe_with
 
 
 def test_recipe_crosses_to_workers_as_data() -> None:

@@ -19,7 +19,7 @@ from postbay.timeline.writeback import Picture, write_timeline
 from postbay.media import VideoReader, probe, timecode_to_frames
 from postbay.synth import frame_number_pattern, read_frame_number
 
-from .conftest import RT, Shot, build_cut, recipe_with
+from .cuts import RT, Shot, build_cut, recipe_with
 
 SHOTS = [Shot("a.mov", 20, 8), Shot("b.mov", 30, 6), Shot("a.mov", 24, 6), Shot("c.mov", 14, 5)]
 DISSOLVE = (2, 2)  # frames before and after the cut from B to the second A

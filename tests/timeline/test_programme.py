@@ -16,7 +16,7 @@ from postbay.media import VideoReader, probe, read_audio
 from postbay.registry import default_registry
 from postbay.synth import read_frame_number
 
-from .conftest import RT, TR, Shot, build_cut, recipe_with, stand_in
+from .cuts import RT, TR, Shot, build_cut, recipe_with, stand_in
 
 
 def _two_tracks(tmp_path: Path) -> Path:

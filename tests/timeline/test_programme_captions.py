@@ -18,7 +18,7 @@ from postbay.media import VideoReader, probe
 from postbay.processors.captions import safe_area
 from postbay.processors.cues import CUT_MARGIN
 
-from .conftest import RT, TR, recipe_with, stand_in
+from .cuts import RT, TR, recipe_with, stand_in
 
 FPS = 25
 LEAD = 25  # the programme opens on a second of black and silence

@@ -13,7 +13,7 @@ from postbay.timeline.conform import _clip_losses, cdl_from_notes, conform_timel
 from postbay.timeline.reader import TimelineError, read_timeline
 from postbay.timeline.writeback import Picture, describe_structure, write_timeline
 
-from .conftest import RT, TR, Shot, build_cut, recipe_with
+from .cuts import RT, TR, Shot, build_cut, recipe_with
 
 # What each editor's format cannot carry, as measured by reading the written file back.
 EXPECTED_LOSSES = {

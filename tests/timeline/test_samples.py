@@ -22,7 +22,7 @@ from postbay.timeline.reader import read_timeline, timelines_of
 from postbay.timeline.writeback import describe_structure
 from postbay.media import frames_to_timecode, probe, snap_rate
 
-from .conftest import NLE_SAMPLES, recipe_with, stand_in
+from .cuts import NLE_SAMPLES, recipe_with, stand_in
 
 MARGIN = 15  # stand-in frames beyond what the cut uses, so handles (12) fit
 
