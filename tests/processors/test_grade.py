@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import PyOpenColorIO as ocio
 import pytest
-from cm_media import photo
+from media import photo
 
 from postbay.backend import cupy_available, numpy_backend
 from postbay.colour import cpu_apply, load_config

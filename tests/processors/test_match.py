@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from cm_media import photo
+from media import photo
 from PIL import Image
 
 from postbay.backend import cupy_available, numpy_backend

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from cm_media import pan_clip
+from media import pan_clip
 
 from postbay.backend import cupy_available, numpy_backend
 from postbay.processors.retime import RetimeParams, retime, retime_format
