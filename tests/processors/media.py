@@ -66,7 +66,8 @@ def pan_clip(frames: int, width: int, height: int, speed: float, name: str = "as
     out = []
     for i in range(frames):
         coords = [ys, xs + start + i * speed]
-        f = np.stack([scipy.ndimage.map_coordinates(big[..., c], coords, order=3, mode="reflect") for c in range(3)], -1)
+        f = np.stack([scipy.ndimage.map_coordinates(big[..., c], coords, order=3, mode="reflect")
+                      for c in range(3)], -1)
         out.append(np.clip(f, 0, 1).astype(np.float32))
     return out
 

@@ -9,9 +9,9 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
-from postbay.timeline.conform import conform_timeline
 from postbay.media import VideoReader
 from postbay.synth import smooth_frame, write_clip
+from postbay.timeline.conform import conform_timeline
 
 from .cuts import RT, TR, recipe_with
 

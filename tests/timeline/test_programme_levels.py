@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
+from postbay.media import read_audio
 from postbay.timeline.conform import conform_timeline
 from postbay.timeline.programme import clip_level
-from postbay.media import read_audio
 
 from .cuts import RT, TR, Shot, build_cut, recipe_with, stand_in
 
