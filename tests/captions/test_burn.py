@@ -68,9 +68,9 @@ def test_text_size_follows_the_frame_height() -> None:
     assert 1.8 < text_height(1280, 720) / text_height(640, 360) < 2.2
 
 
-def test_no_cue_no_change() -> None:
+def test_no_cue_no_change(backend) -> None:
     frame = np.full((90, 160, 3), 0.3, np.float32)
-    out = burn_cues(frame.copy(), [CUE], 60, Fraction(24), BurnParams(), numpy_backend(), {})
+    out = backend.to_host(burn_cues(backend.asarray(frame.copy()), [CUE], 60, Fraction(24), BurnParams(), backend, {}))
     assert np.array_equal(out, frame)
 
 

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from captions_media import SENTENCES, rule_violations, speech, word_error_rate
+
 from postbay.backend import numpy_backend
 from postbay.processors import captions as captions_mod
 from postbay.processors.cues import CueRules, build_cues

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from daemon_harness import write_config
 
 from postbay.config import WatchConfig, load_config
 from postbay.daemon.daemon import check_config, default_config, remove_stale_temps
@@ -21,8 +22,6 @@ from postbay.daemon.schedule import SQLiteJobStore, cron_trigger, parse_window
 from postbay.daemon.watcher import ArrivalTracker, is_ignored, mount_type, open_for_writing, uses_polling
 from postbay.errors import ConfigError, PostbayError
 from postbay.recipe import find_recipes
-
-from daemon_harness import write_config
 
 
 def test_temp_names_reports_and_postbay_folders_are_ignored(tmp_path: Path):

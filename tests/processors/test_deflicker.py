@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import scipy.signal
 from media import ffmpeg_filter, flicker, luma, pan, photo, psnr, run_processor
-
-from postbay.backend import cupy_available, get_backend
+from parity import assert_backends_agree
 
 
 def flicker_index(frames, shots) -> float:
@@ -78,9 +77,6 @@ def test_strength_zero_is_identity(two_shots):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA device")
 def test_gpu_matches_cpu(two_shots):
     _, flickered = two_shots
-    cpu = run_processor("deflicker", flickered)
-    gpu = run_processor("deflicker", flickered, backend=get_backend("required"))
-    assert max(np.abs(a - b).max() for a, b in zip(cpu, gpu)) < 1e-4
+    assert_backends_agree(lambda backend: run_processor("deflicker", flickered, backend=backend), atol=1e-4)

@@ -6,10 +6,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from cm_media import photo
+from media import photo
+from parity import assert_backends_agree
 from PIL import Image
 
-from postbay.backend import cupy_available, numpy_backend
+from postbay.backend import numpy_backend
 from postbay.errors import PostbayError
 from postbay.processors.grade import CDL, apply_cdl
 from postbay.processors.match import MatchParams, cdl_for_clip, match, match_cdl, rgb_to_lab
@@ -111,16 +112,13 @@ def test_missing_reference_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA device")
 def test_gpu_match_applies_the_same_cdl():
-    from postbay.backend import get_backend
-
-    gpu = get_backend("required")
     reference, clean = framings("coffee")
     shot = np.clip(apply_cdl(clean, CASTS[0]), 0, 1).astype(np.float32)
     fmt = FrameFormat(shot.shape[1], shot.shape[0], Fraction(24), 2)
-    cpu_ctx = StepContext(numpy_backend(), fmt, fmt, shared={"match_reference": reference})
-    cpu = list(match(iter([shot] * 2), cpu_ctx, MatchParams()))
-    gpu_ctx = StepContext(gpu, fmt, fmt, shared={"match_reference": reference})
-    on_gpu = [gpu.to_host(f) for f in match(iter([gpu.asarray(shot)] * 2), gpu_ctx, MatchParams())]
-    assert np.abs(on_gpu[0] - cpu[0]).max() < 1e-4
+
+    def matched(backend):
+        ctx = StepContext(backend, fmt, fmt, shared={"match_reference": reference})
+        return list(match(iter([backend.asarray(shot)] * 2), ctx, MatchParams()))[0]
+
+    assert_backends_agree(matched, atol=1e-4)

@@ -8,8 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from captions_media import SENTENCES, speech
+
 from postbay.backend import numpy_backend
 from postbay.processors.bed import BedParams, bed, duck_gain
 from postbay.processors.loudness import integrated_loudness
