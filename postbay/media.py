@@ -12,8 +12,6 @@ source) and the reel name.
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -810,22 +808,6 @@ def _can_copy(codec: str, container: str) -> bool:
     if container == "mxf":
         return codec in ("pcm_s16le", "pcm_s24le")
     return True
-
-
-def frame_size_hint(width: int, height: int, sar: Fraction) -> str:
-    dar = sar * Fraction(width, height)
-    return f"{width}x{height} (DAR {dar.numerator}:{dar.denominator})"
-
-
-def seconds_to_frames(seconds: float, rate: Fraction) -> int:
-    return int(math.floor(seconds * rate + 1e-6))
-
-
-def file_size(path: str | Path) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
 
 
 def read_audio(path: str | Path, start_seconds: float = 0.0, duration: float | None = None,

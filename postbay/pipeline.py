@@ -135,9 +135,6 @@ class Pipeline:
     def output_format(self, fmt_in: FrameFormat) -> FrameFormat:
         return self.formats(fmt_in)[-1]
 
-    def max_window(self) -> int:
-        return sum(sum(s.processor.window_for(s.params)) for s in self.frame_steps)
-
     def _context(self, step: Step, fmt_in: FrameFormat, fmt_out: FrameFormat) -> StepContext:
         ctx = StepContext(backend=self.backend, fmt_in=fmt_in, fmt_out=fmt_out,
                           window=step.processor.window_for(step.params), step_index=step.index, info=self.info,
