@@ -36,7 +36,10 @@ __all__ = [
     "VideoWriter",
     "AudioPlan",
     "AudioMode",
+    "STILL_SUFFIXES",
     "frames_to_timecode",
+    "read_pictures",
+    "read_reference",
     "timecode_to_frames",
     "probe",
     "count_frames",
@@ -808,6 +811,43 @@ def _can_copy(codec: str, container: str) -> bool:
     if container == "mxf":
         return codec in ("pcm_s16le", "pcm_s24le")
     return True
+
+
+#: Still-picture file suffixes a reference may be given as (anything else is read as a clip).
+STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr")
+
+
+def read_pictures(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
+    """Frames ``[start, start + count)`` of a clip as (N, H, W, 3) float32 display RGB in [0, 1]."""
+    pictures = [p for _, p in VideoReader(path, start=start, count=count)]
+    if not pictures:
+        raise MediaError(f"no frames to read from frame {start}", path=path)
+    return np.stack(pictures).astype(np.float32) / np.float32(65535.0)
+
+
+def read_reference(path: str | Path, frames: int = 12) -> np.ndarray:
+    """A still, or ``frames`` frames spread over a clip, as (N, H, W, 3) float32 display RGB.
+
+    What a colour-match reference is decoded to, by the render, for the step that names it.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise MediaError("reference not found", path=path, hint="give a still or a clip")
+    if path.suffix.lower() in STILL_SUFFIXES:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+        except OSError as exc:
+            raise MediaError(f"cannot read the reference still: {exc}", path=path) from None
+        return rgb[None]
+    reader = VideoReader(path)
+    wanted = set(np.linspace(0, max(reader.count - 1, 0), min(frames, max(reader.count, 1))).astype(int).tolist())
+    pictures = [p for i, p in reader if i in wanted]
+    if not pictures:
+        raise MediaError("the reference clip has no frames", path=path)
+    return np.stack(pictures).astype(np.float32) / np.float32(65535.0)
 
 
 def read_audio(path: str | Path, start_seconds: float = 0.0, duration: float | None = None,

@@ -84,6 +84,7 @@ class Step:
     index: int
     processor: Processor
     params: ParamModel
+    added_by: int | None = None  # the index of the step whose parameters added this one
 
     @property
     def name(self) -> str:
@@ -157,6 +158,10 @@ def parse_recipe(data: dict[str, Any], *, source: str = "<memory>", registry: Re
         except ValidationError as exc:
             raise RecipeError(_pydantic_message(exc, f"step {i} ({pname}): "), path=source) from None
         steps.append(Step(i, proc, params))
+    for step in list(steps):  # e.g. captions with burn = true adds the burn-in, run last on the picture
+        for pname, values in step.processor.adds_steps(step.params) if step.processor.adds_steps else ():
+            added = registry.get(pname)
+            steps.append(Step(len(steps) + 1, added, added.params(**values), added_by=step.index))
     try:
         output = OutputSpec(**data.get("output", {}))
         output.resolved_container()

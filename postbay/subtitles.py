@@ -1,6 +1,6 @@
 """Subtitle cues and their files: what a captions step hands the render.
 
-A captions step leaves a :class:`Captions` in ``shared["captions"]``; :func:`postbay.render.finish_clip`
+A captions step leaves a :class:`Captions` in ``ctx.captions``; :func:`postbay.render.finish_clip`
 writes ``NAME.srt`` and ``NAME.vtt`` beside the output from it and, when asked, muxes the cues
 as a soft subtitle track (``mov_text`` in MP4/MOV, ``subrip`` in Matroska). Cue times are
 seconds from the first rendered frame, already snapped to frames.

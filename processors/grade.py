@@ -419,7 +419,7 @@ def grade(frames: list[Any], ctx: Any, params: GradeParams) -> Any:
     the shipped ``print-neutral`` film print emulation). ``input``/``output`` name colour spaces
     of the OCIO config, so log camera footage or an ACES delivery work the same way.
     """
-    config = ctx.shared.get("ocio_config", DEFAULT_CONFIG)
+    config = ctx.ocio_config
     frame = frames[ctx.window[0]]
     if ctx.backend.name == "gpu":
         return apply_lut3d(frame, _baked(params, config), ctx.xp)

@@ -97,7 +97,7 @@ def grain(frames: list[Any], ctx: StepContext, params: GrainParams) -> Any:
     xp = ctx.xp
     h, w = x.shape[:2]
     plate = _plate(ctx, params.size * ctx.fmt_in.height / 1080.0, params.seed)
-    rng = np.random.default_rng([params.seed, int(ctx.shared.get("frame_index", 0))])
+    rng = np.random.default_rng([params.seed, ctx.frame_index])
     he, we = h + h % 2, w + w % 2
     fields = [_window(plate, rng, he, we) for _ in range(4 if params.chroma > 0 else 1)]
     out = xp.empty_like(x)

@@ -337,7 +337,8 @@ def recipe_data(recipe: Recipe) -> dict[str, Any]:
     record may hold lambdas, which do not pickle)."""
     data: dict[str, Any] = {
         "name": recipe.name, "description": recipe.description,
-        "steps": [{"processor": s.name, **s.params.model_dump(mode="json", exclude_unset=True)} for s in recipe.steps],
+        "steps": [{"processor": s.name, **s.params.model_dump(mode="json", exclude_unset=True)} for s in recipe.steps
+                  if s.added_by is None],  # added steps come back from their step's parameters
         "output": recipe.output.model_dump(mode="json"),
         "deliveries": [d.model_dump(mode="json", exclude_none=True) for d in recipe.deliveries],
     }
@@ -351,8 +352,8 @@ def _worker_recipe(text: str, source: str) -> Recipe:
 
 
 def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, start: int, count: int, name: str,
-                shared: dict[str, Any] | None, gpu: str, ocio_config: str) -> tuple[str | None, dict[str, Any], str | None,
-                                                                                      float]:
+                reference: np.ndarray | None, gpu: str, ocio_config: str) -> tuple[str | None, dict[str, Any],
+                                                                                      str | None, float]:
     """Worker: one finish_clip call; errors come back as text (they cross a process boundary).
 
     ``recipe`` is a :class:`Recipe` in-process, or ``(JSON data, source)`` in a worker process.
@@ -362,7 +363,7 @@ def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, star
         if isinstance(recipe, tuple):
             recipe = _worker_recipe(*recipe)
         result = finish_clip(media, recipe, out_dir, gpu=gpu, ocio_config=ocio_config, start=start, count=count,
-                             name=name, shared=shared)
+                             name=name, reference=reference)
         report = dict(result.report)
         report["report_path"] = str(result.report_path)
         return str(result.output), report, None, time.perf_counter() - t0
@@ -383,8 +384,8 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
 
-def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers: int, shared: dict[str, Any] | None,
-                 gpu: str, ocio_config: str, progress: Progress | None) -> None:
+def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers: int,
+                 reference: np.ndarray | None, gpu: str, ocio_config: str, progress: Progress | None) -> None:
     total = sum(j.count for j in jobs)
     done = 0
 
@@ -399,11 +400,11 @@ def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, worker
 
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            finished(job, _render_one(str(job.media), recipe, str(out_dir), job.start, job.count, job.name, shared,
-                                      gpu, ocio_config))
+            finished(job, _render_one(str(job.media), recipe, str(out_dir), job.start, job.count, job.name,
+                                      reference, gpu, ocio_config))
         return
     portable = (json.dumps(recipe_data(recipe)), recipe.source)
-    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, shared, gpu,  # noqa: E731
+    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, reference, gpu,  # noqa: E731
                         ocio_config)
     with _pool(min(workers, len(jobs))) as pool:
         pending: dict[Future[Any], RenderJob] = {pool.submit(_render_one, *args(job)): job for job in jobs}
@@ -664,13 +665,13 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
 
     jobs = _group_jobs(plans, _safe(name, 40))
     result.jobs = jobs
-    shared: dict[str, Any] | None = None
+    reference: np.ndarray | None = None
     step = _match_step(recipe)
     # A match step without its own reference (or with reference = "hero") matches the cut to its hero.
     if step is not None and getattr(step.params, "reference", None) in (None, "hero"):
         hero = hero_clip([p for p in plans if p.status == "planned"], items)
         if hero is not None:
-            shared = {"match_reference": _reference_still(hero), "match_reference_clip": hero.key}
+            reference = _reference_still(hero)
             hero.notes.append("hero shot: the cut is colour-matched to it")
     workers = workers if workers is not None else max(1, min(len(jobs), os.cpu_count() or 1))
     t0 = time.perf_counter()
@@ -678,8 +679,10 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     # The captions step captions the programme (whole sentences across cuts, record timing), not
     # each shot: a shot alone would cut sentences at its edges and burn text into the editor's media.
     captions_step = next((s for s in recipe.steps if s.name == "captions"), None)
-    shot_recipe = replace(recipe, steps=[s for s in recipe.steps if s.name != "captions"])
-    _render_jobs(jobs, shot_recipe, out_dir, workers=workers, shared=shared, gpu=gpu, ocio_config=ocio_config,
+    captioning = {s.index for s in recipe.steps if s.name == "captions"}
+    shot_recipe = replace(recipe, steps=[s for s in recipe.steps
+                                         if s.index not in captioning and s.added_by not in captioning])
+    _render_jobs(jobs, shot_recipe, out_dir, workers=workers, reference=reference, gpu=gpu, ocio_config=ocio_config,
                  progress=progress)
     timings["render (wall)"] = time.perf_counter() - t0
     timings["render (sum of shots)"] = sum(j.seconds for j in jobs)
