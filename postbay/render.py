@@ -8,7 +8,6 @@ with ``status: "failed"`` and the reason. Inputs are never written over.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import time
 import traceback
@@ -31,12 +30,11 @@ from postbay.pipeline import Pipeline, run_stages
 from postbay.recipe import Recipe, Step
 from postbay.registry import FrameFormat
 from postbay.subtitles import Captions, write_sidecars
-from postbay.verify import Expectation, verify_output
+from postbay.publish import TEMP_MARK, PublishError, publish_verified, temp_path, write_json_atomic
+from postbay.verify import Expectation
 
+# TEMP_MARK and write_json_atomic live in postbay.publish; named here too for the callers that import them from here.
 __all__ = ["FinishResult", "finish_clip", "output_paths", "write_json_atomic", "TEMP_MARK"]
-
-#: Marks postbay's temporary files (dot-names, so watchers and NLEs ignore them).
-TEMP_MARK = ".postbay-tmp"
 
 Progress = Callable[[int, int], None]
 
@@ -51,18 +49,6 @@ class FinishResult:
     @property
     def ok(self) -> bool:
         return self.report.get("status") == "done"
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}{TEMP_MARK}-{os.getpid()}")
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(data, fh, indent=2, default=str)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def output_paths(source: Path, recipe: Recipe, out_dir: Path, name: str | None = None) -> tuple[Path, Path]:
@@ -122,7 +108,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         "postbay": __version__, "status": "running", "error": None, "source": str(source),
         "output": None, "recipe": recipe.describe(), "started": _now(),
     }
-    tmp_path = out_dir / f".{out_path.stem}{TEMP_MARK}-{os.getpid()}{out_path.suffix}"
+    tmp_path = temp_path(out_path)
     writer: VideoWriter | None = None
     try:
         _check_writable(out_dir)
@@ -201,13 +187,11 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         if done != total:
             raise VerifyError(f"{done} frames rendered, {total} promised", path=source)
         has_audio = audio_plan is not None and (audio_plan.samples is None or audio_plan.samples.shape[-1] > 0)
-        verification = verify_output(tmp_path, Expectation(
+        verification = publish_verified(tmp_path, out_path, Expectation(
             width=fmt_out.width, height=fmt_out.height, rate=fmt_out.rate, frames=total, audio=has_audio,
             sample_aspect_ratio=fmt_out.sample_aspect_ratio, mode=recipe.output.verify))
+        assert verification is not None  # media always has an expectation
         report["verification"] = verification.to_dict()
-        if not verification.ok:
-            raise VerifyError("verification failed: " + "; ".join(verification.problems), path=out_path)
-        os.replace(tmp_path, out_path)
         if captions is not None and captions.cues:
             report["sidecars"] = [str(p) for p in write_sidecars(captions.cues, out_path)]
         elif captions is not None:  # no cues this time: no stale captions from an earlier render
@@ -222,6 +206,8 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         write_json_atomic(report_path, report)
         return FinishResult(source, out_path, report_path, report)
     except BaseException as exc:
+        if isinstance(exc, PublishError):
+            report["verification"] = exc.verification.to_dict()
         if writer is not None:
             writer.abort()
         tmp_path.unlink(missing_ok=True)

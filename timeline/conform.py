@@ -40,7 +40,8 @@ from postbay.timeline.writeback import Picture, Written, write_all
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, frames_to_timecode, probe
 from postbay.recipe import Recipe, parse_recipe
-from postbay.render import finish_clip, write_json_atomic
+from postbay.publish import write_json_atomic, write_text_atomic
+from postbay.render import finish_clip
 
 __all__ = ["ClipPlan", "ConformResult", "RenderJob", "conform_timeline", "run_timeline_cli", "DEFAULT_HANDLES",
            "hero_clip", "cdl_from_notes", "recipe_data"]
@@ -764,10 +765,7 @@ def _write_report(result: ConformResult, recipe: Recipe, handles: int, policy: s
     result.report_path = result.out_dir / f"{name}.conform.json"
     write_json_atomic(result.report_path, report)
     result.summary_path = result.out_dir / f"{name}.conform.txt"
-    text = summary_text(report)
-    tmp = result.summary_path.with_name(f".{result.summary_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, result.summary_path)
+    write_text_atomic(result.summary_path, summary_text(report))
 
 
 def summary_text(report: dict[str, Any]) -> str:
