@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from postbay.backend import Backend, numpy_backend
-from postbay.colour import DEFAULT_CONFIG, convert
+from postbay.colour import DEFAULT_OCIO_CONFIG, convert
 from postbay.cuts import CutDetector
 from postbay.errors import PostbayError
 from postbay.recipe import Step
@@ -119,7 +119,7 @@ class Pipeline:
 
     steps: list[Step]
     backend: Backend = field(default_factory=numpy_backend)
-    ocio_config: str = DEFAULT_CONFIG
+    ocio_config: str = DEFAULT_OCIO_CONFIG
     info: Any = None
     seed: int = 0
     cuts: tuple[int, ...] | None = None
@@ -199,7 +199,7 @@ class Pipeline:
 def _find_cuts(frames: Iterable[Any], ctx: StepContext) -> Iterator[Any]:
     """Pass frames on, adding each shot cut seen to ``ctx.cuts`` (which starts with those the job
     gave) before the frame that starts the shot."""
-    detect = CutDetector(ctx.xp)
+    detect = CutDetector(ctx.backend)
     for n, frame in enumerate(frames):
         if detect(frame):
             ctx.cuts = tuple(sorted({*ctx.cuts, n}))

@@ -36,7 +36,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from postbay.backend import Backend
-from postbay.colour import DEFAULT_CONFIG
+from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.errors import PostbayError
 from postbay.subtitles import Captions
 
@@ -128,7 +128,7 @@ class StepContext:
     music: np.ndarray | None = None
     captions: Captions | None = None
     frame_index: int = 0
-    ocio_config: str = DEFAULT_CONFIG
+    ocio_config: str = DEFAULT_OCIO_CONFIG
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property

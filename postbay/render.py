@@ -21,7 +21,7 @@ import numpy as np
 
 from postbay import __version__
 from postbay.backend import Backend, get_backend
-from postbay.colour import DEFAULT_CONFIG
+from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.cuts import clip_cuts
 from postbay.errors import MediaError, PostbayError, VerifyError
 from postbay.media import (AudioPlan, MediaInfo, VideoReader, VideoWriter, frames_to_timecode, probe, read_audio,
@@ -84,7 +84,7 @@ def _start_timecode(info: MediaInfo, start: int) -> str:
 
 
 def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, backend: Backend | None = None,
-                gpu: str = "auto", ocio_config: str = DEFAULT_CONFIG, start: int = 0, count: int | None = None,
+                gpu: str = "auto", ocio_config: str = DEFAULT_OCIO_CONFIG, start: int = 0, count: int | None = None,
                 name: str | None = None, progress: Progress | None = None,
                 cancelled: Callable[[], bool] | None = None, reference: np.ndarray | None = None,
                 cuts: Sequence[int] | None = None, protected: Iterable[Path] = (), seed: int = 0,

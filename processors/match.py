@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import Field, field_validator
 from scipy.optimize import least_squares
 
+from postbay.colour import D65_XYZ, REC709_TO_XYZ
 from postbay.backend import Backend, numpy_backend
 from postbay.errors import PostbayError
 from postbay.media import read_pictures, read_reference
@@ -37,10 +38,6 @@ __all__ = ["MatchParams", "cdl_for_clip", "match", "match_cdl", "rgb_to_lab"]
 
 _PERCENTILES = np.linspace(2, 98, 25)
 _GAMMA = 2.4  # display Rec.709 → light
-_REC709_TO_XYZ = np.array([[0.4123908, 0.3575843, 0.1804808],
-                           [0.2126390, 0.7151687, 0.0721923],
-                           [0.0193308, 0.1191948, 0.9505322]])
-_D65 = np.array([0.95047, 1.0, 1.08883])
 
 
 class MatchParams(ParamModel):
@@ -64,7 +61,7 @@ class MatchParams(ParamModel):
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """Display Rec.709 (gamma 2.4) RGB → CIE Lab (D65), for (..., 3) arrays."""
     light = np.clip(rgb, 0.0, None) ** _GAMMA
-    xyz = light @ _REC709_TO_XYZ.T / _D65
+    xyz = light @ REC709_TO_XYZ.T / D65_XYZ
     eps = 216 / 24389
     f = np.where(xyz > eps, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)

@@ -37,6 +37,7 @@ from postbay import __version__
 from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
 from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
 from postbay.timeline.writeback import Picture, Written, write_all
+from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, frames_to_timecode, probe
 from postbay.recipe import Recipe, parse_recipe
@@ -639,7 +640,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     handles = _handles(handles, recipe)
     policy = missing or _missing_policy(recipe, config)
     gpu = gpu or getattr(config, "gpu", "auto")
-    ocio_config = getattr(config, "ocio_config", None) or "ocio://studio-config-latest"
+    ocio_config = getattr(config, "ocio_config", None) or DEFAULT_OCIO_CONFIG
 
     t0 = time.perf_counter()
     relinker = Relinker(path, roots, exclude=[out_dir])

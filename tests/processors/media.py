@@ -179,7 +179,7 @@ def run_processor(name: str, frames: list[np.ndarray], backend: Any = None, **pa
     space = proc.colourspace
     stream = [backend.asarray(f if space == "display" else to_linear(f)) for f in frames]
     if proc.needs_cuts:  # as the pipeline does on the way in
-        ctx.cuts = tuple(frame_cuts(stream, backend.xp))
+        ctx.cuts = tuple(frame_cuts(stream, backend))
     if proc.kind == "stream":
         results = list(proc.function(iter(stream), ctx, p))
     else:
