@@ -34,7 +34,7 @@ from pydantic import Field, field_validator, model_validator
 from postbay.backend import Backend
 from postbay.colour import DEFAULT_OCIO_CONFIG, REC709_LUMA, REC709_TO_XYZ, WORKING_SPACES, cpu_apply, load_config
 from postbay.errors import ConfigError, PostbayError
-from postbay.processors.basic import resolve_lut
+from postbay.processors.primaries import resolve_lut
 from postbay.registry import ParamModel, processor
 
 __all__ = [

@@ -344,7 +344,7 @@ def recipe_data(recipe: Recipe) -> dict[str, Any]:
         "output": recipe.output.model_dump(mode="json"),
         "deliveries": [d.model_dump(mode="json", exclude_none=True) for d in recipe.deliveries],
     }
-    data.update(recipe.extra)
+    data.update(recipe.timeline.model_dump(exclude_none=True))
     return data
 
 
@@ -606,16 +606,9 @@ def _media_rates_for(relinker: Relinker) -> Callable[[str], list[Fraction]]:
     return rates
 
 
-def _missing_policy(recipe: Recipe, config: Any) -> str:
-    value = recipe.extra.get("missing", getattr(config, "missing", None) or "fail")
-    if value not in ("fail", "skip"):
-        raise PostbayError(f"recipe: missing = {value!r}; use \"fail\" or \"skip\"", path=recipe.source)
-    return value
-
-
 def _handles(value: Any, recipe: Recipe) -> int:
-    if value is None:
-        value = recipe.extra.get("handles", DEFAULT_HANDLES)
+    if value is None:  # the recipe's value was validated when it was parsed
+        return recipe.timeline.handles if recipe.timeline.handles is not None else DEFAULT_HANDLES
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise PostbayError(f"handles = {value!r}: give a whole number of frames, 0 or more", path=recipe.source)
     return value
@@ -638,7 +631,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     out_dir = Path(out_dir)
     roots = [Path(r) for r in media_roots] + [Path(r) for r in getattr(config, "media_roots", []) or []]
     handles = _handles(handles, recipe)
-    policy = missing or _missing_policy(recipe, config)
+    policy = missing or recipe.timeline.missing or "fail"
     gpu = gpu or getattr(config, "gpu", "auto")
     ocio_config = getattr(config, "ocio_config", None) or DEFAULT_OCIO_CONFIG
 
@@ -646,7 +639,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     relinker = Relinker(path, roots, exclude=[out_dir])
     timings["index media"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.extra.get("rate"), media_rates=_media_rates_for(relinker))
+    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.timeline.rate, media_rates=_media_rates_for(relinker))
     timings["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -70,3 +70,22 @@ def test_bed_is_given_its_music_and_never_opens_the_file(tmp_path: Path) -> None
     with pytest.raises(PostbayError, match="bed was given no music"):
         bed.function(np.zeros((2, 480), np.float32), 48000, StepContext(None, None, None),  # type: ignore[arg-type]
                      bed.params(path=str(music)))
+
+
+@pytest.mark.parametrize(("field", "value", "said"), [
+    ("handles", -2, "handles: Input should be greater than or equal to 0"),
+    ("handles", True, "handles: Input should be a valid integer"),
+    ("missing", "ignore", "missing: Input should be 'fail' or 'skip'"),
+    ("rate", "fast", "rate: Value error, 'fast' is not a frame rate"),
+    ("rate", 0, "rate: Value error, 0 is not a frame rate"),
+])
+def test_timeline_options_are_checked_when_the_recipe_is_read(field: str, value: Any, said: str) -> None:
+    with pytest.raises(PostbayError) as caught:
+        parse_recipe({field: value}, source="cut.toml")
+    assert "cut.toml" in str(caught.value) and said in str(caught.value)
+
+
+def test_timeline_options_are_typed_on_the_recipe() -> None:
+    recipe = parse_recipe({"handles": 6, "missing": "skip", "rate": "24000/1001"}, source="cut.toml")
+    assert (recipe.timeline.handles, recipe.timeline.missing, recipe.timeline.rate) == (6, "skip", "24000/1001")
+    assert parse_recipe({}, source="plain.toml").timeline.handles is None  # the conform's default decides

@@ -13,7 +13,7 @@ from postbay.backend import cupy_available, numpy_backend
 from postbay.colour import cpu_apply, load_config
 from postbay.processors.grade import (CDL, GradeParams, apply_cdl, apply_lut3d, bake, grade, grade_processor,
                                       read_cdl, write_cdl)
-from postbay.processors.basic import resolve_lut
+from postbay.processors.primaries import resolve_lut
 from postbay.registry import FrameFormat, StepContext
 
 
