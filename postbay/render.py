@@ -27,10 +27,10 @@ from postbay.errors import MediaError, PostbayError, VerifyError
 from postbay.media import (AudioPlan, MediaInfo, VideoReader, VideoWriter, frames_to_timecode, probe, read_audio,
                            read_reference, source_is_bt709_limited, timecode_to_frames, to_rgb16)
 from postbay.pipeline import Pipeline, run_stages
+from postbay.publish import TEMP_MARK, PublishError, publish_verified, temp_path, write_json_atomic
 from postbay.recipe import Recipe, Step
 from postbay.registry import FrameFormat
 from postbay.subtitles import Captions, write_sidecars
-from postbay.publish import TEMP_MARK, PublishError, publish_verified, temp_path, write_json_atomic
 from postbay.verify import Expectation
 
 # TEMP_MARK and write_json_atomic live in postbay.publish; named here too for the callers that import them from here.
