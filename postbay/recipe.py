@@ -122,8 +122,11 @@ class Step:
         return self.processor.name
 
     def describe(self) -> dict[str, Any]:
-        return {"processor": self.name, "origin": self.processor.origin, "version": self.processor.version,
-                "parameters": self.params.model_dump(mode="json")}
+        out = {"processor": self.name, "origin": self.processor.origin, "version": self.processor.version,
+               "parameters": self.params.model_dump(mode="json")}
+        if self.added_by is not None:
+            out["added_by"] = self.added_by
+        return out
 
 
 @dataclass
