@@ -70,7 +70,7 @@ def bench_captions(samples: np.ndarray, runs: int) -> dict[str, float]:
         return sum(len(s.words or []) for s in segments)
 
     def postbay_step() -> int:
-        ctx = StepContext(numpy_backend(), None, None, shared={"cuts": []})  # type: ignore[arg-type]
+        ctx = StepContext(numpy_backend(), None, None, cuts=())  # type: ignore[arg-type]
         captions_mod.captions(samples, RATE, ctx, params)
         return ctx.notes.get("words", 0)
 

@@ -26,12 +26,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.errors import ConfigError
 
-__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ScheduleConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
+__all__ = ["ApiConfig", "Config", "ScheduleConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
 
 #: OpenColorIO's built-in studio config: no file to ship or download.
-DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 

@@ -3,7 +3,6 @@
 Importing this package registers every built-in with :data:`postbay.registry.BUILTINS`.
 """
 
-from postbay.processors import basic  # noqa: F401
 from postbay.processors import bed  # noqa: F401
 from postbay.processors import captions  # noqa: F401
 from postbay.processors import cleanup  # noqa: F401
@@ -14,13 +13,13 @@ from postbay.processors import grade  # noqa: F401
 from postbay.processors import grain  # noqa: F401
 from postbay.processors import loudness  # noqa: F401
 from postbay.processors import match  # noqa: F401
+from postbay.processors import primaries  # noqa: F401
 from postbay.processors import reframe  # noqa: F401
 from postbay.processors import retime  # noqa: F401
 from postbay.processors import soften  # noqa: F401
 from postbay.processors import upscale  # noqa: F401
 
 __all__ = [
-    "basic",
     "bed",
     "captions",
     "cleanup",
@@ -31,6 +30,7 @@ __all__ = [
     "grain",
     "loudness",
     "match",
+    "primaries",
     "reframe",
     "retime",
     "soften",

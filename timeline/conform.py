@@ -37,10 +37,12 @@ from postbay import __version__
 from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
 from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
 from postbay.timeline.writeback import Picture, Written, write_all
+from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, frames_to_timecode, probe
 from postbay.recipe import Recipe, parse_recipe
-from postbay.render import finish_clip, write_json_atomic
+from postbay.publish import write_json_atomic, write_text_atomic
+from postbay.render import finish_clip
 
 __all__ = ["ClipPlan", "ConformResult", "RenderJob", "conform_timeline", "run_timeline_cli", "DEFAULT_HANDLES",
            "hero_clip", "cdl_from_notes", "recipe_data"]
@@ -337,11 +339,12 @@ def recipe_data(recipe: Recipe) -> dict[str, Any]:
     record may hold lambdas, which do not pickle)."""
     data: dict[str, Any] = {
         "name": recipe.name, "description": recipe.description,
-        "steps": [{"processor": s.name, **s.params.model_dump(mode="json", exclude_unset=True)} for s in recipe.steps],
+        "steps": [{"processor": s.name, **s.params.model_dump(mode="json", exclude_unset=True)} for s in recipe.steps
+                  if s.added_by is None],  # added steps come back from their step's parameters
         "output": recipe.output.model_dump(mode="json"),
         "deliveries": [d.model_dump(mode="json", exclude_none=True) for d in recipe.deliveries],
     }
-    data.update(recipe.extra)
+    data.update(recipe.timeline.model_dump(exclude_none=True))
     return data
 
 
@@ -351,8 +354,8 @@ def _worker_recipe(text: str, source: str) -> Recipe:
 
 
 def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, start: int, count: int, name: str,
-                shared: dict[str, Any] | None, gpu: str, ocio_config: str) -> tuple[str | None, dict[str, Any], str | None,
-                                                                                      float]:
+                reference: np.ndarray | None, gpu: str, ocio_config: str) -> tuple[str | None, dict[str, Any],
+                                                                                      str | None, float]:
     """Worker: one finish_clip call; errors come back as text (they cross a process boundary).
 
     ``recipe`` is a :class:`Recipe` in-process, or ``(JSON data, source)`` in a worker process.
@@ -362,7 +365,7 @@ def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, star
         if isinstance(recipe, tuple):
             recipe = _worker_recipe(*recipe)
         result = finish_clip(media, recipe, out_dir, gpu=gpu, ocio_config=ocio_config, start=start, count=count,
-                             name=name, shared=shared)
+                             name=name, reference=reference)
         report = dict(result.report)
         report["report_path"] = str(result.report_path)
         return str(result.output), report, None, time.perf_counter() - t0
@@ -383,8 +386,8 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
 
-def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers: int, shared: dict[str, Any] | None,
-                 gpu: str, ocio_config: str, progress: Progress | None) -> None:
+def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers: int,
+                 reference: np.ndarray | None, gpu: str, ocio_config: str, progress: Progress | None) -> None:
     total = sum(j.count for j in jobs)
     done = 0
 
@@ -399,11 +402,11 @@ def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, worker
 
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            finished(job, _render_one(str(job.media), recipe, str(out_dir), job.start, job.count, job.name, shared,
-                                      gpu, ocio_config))
+            finished(job, _render_one(str(job.media), recipe, str(out_dir), job.start, job.count, job.name,
+                                      reference, gpu, ocio_config))
         return
     portable = (json.dumps(recipe_data(recipe)), recipe.source)
-    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, shared, gpu,  # noqa: E731
+    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, reference, gpu,  # noqa: E731
                         ocio_config)
     with _pool(min(workers, len(jobs))) as pool:
         pending: dict[Future[Any], RenderJob] = {pool.submit(_render_one, *args(job)): job for job in jobs}
@@ -603,16 +606,9 @@ def _media_rates_for(relinker: Relinker) -> Callable[[str], list[Fraction]]:
     return rates
 
 
-def _missing_policy(recipe: Recipe, config: Any) -> str:
-    value = recipe.extra.get("missing", getattr(config, "missing", None) or "fail")
-    if value not in ("fail", "skip"):
-        raise PostbayError(f"recipe: missing = {value!r}; use \"fail\" or \"skip\"", path=recipe.source)
-    return value
-
-
 def _handles(value: Any, recipe: Recipe) -> int:
-    if value is None:
-        value = recipe.extra.get("handles", DEFAULT_HANDLES)
+    if value is None:  # the recipe's value was validated when it was parsed
+        return recipe.timeline.handles if recipe.timeline.handles is not None else DEFAULT_HANDLES
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise PostbayError(f"handles = {value!r}: give a whole number of frames, 0 or more", path=recipe.source)
     return value
@@ -635,15 +631,15 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     out_dir = Path(out_dir)
     roots = [Path(r) for r in media_roots] + [Path(r) for r in getattr(config, "media_roots", []) or []]
     handles = _handles(handles, recipe)
-    policy = missing or _missing_policy(recipe, config)
+    policy = missing or recipe.timeline.missing or "fail"
     gpu = gpu or getattr(config, "gpu", "auto")
-    ocio_config = getattr(config, "ocio_config", None) or "ocio://studio-config-latest"
+    ocio_config = getattr(config, "ocio_config", None) or DEFAULT_OCIO_CONFIG
 
     t0 = time.perf_counter()
     relinker = Relinker(path, roots, exclude=[out_dir])
     timings["index media"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.extra.get("rate"), media_rates=_media_rates_for(relinker))
+    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.timeline.rate, media_rates=_media_rates_for(relinker))
     timings["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -664,13 +660,13 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
 
     jobs = _group_jobs(plans, _safe(name, 40))
     result.jobs = jobs
-    shared: dict[str, Any] | None = None
+    reference: np.ndarray | None = None
     step = _match_step(recipe)
     # A match step without its own reference (or with reference = "hero") matches the cut to its hero.
     if step is not None and getattr(step.params, "reference", None) in (None, "hero"):
         hero = hero_clip([p for p in plans if p.status == "planned"], items)
         if hero is not None:
-            shared = {"match_reference": _reference_still(hero), "match_reference_clip": hero.key}
+            reference = _reference_still(hero)
             hero.notes.append("hero shot: the cut is colour-matched to it")
     workers = workers if workers is not None else max(1, min(len(jobs), os.cpu_count() or 1))
     t0 = time.perf_counter()
@@ -678,8 +674,10 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     # The captions step captions the programme (whole sentences across cuts, record timing), not
     # each shot: a shot alone would cut sentences at its edges and burn text into the editor's media.
     captions_step = next((s for s in recipe.steps if s.name == "captions"), None)
-    shot_recipe = replace(recipe, steps=[s for s in recipe.steps if s.name != "captions"])
-    _render_jobs(jobs, shot_recipe, out_dir, workers=workers, shared=shared, gpu=gpu, ocio_config=ocio_config,
+    captioning = {s.index for s in recipe.steps if s.name == "captions"}
+    shot_recipe = replace(recipe, steps=[s for s in recipe.steps
+                                         if s.index not in captioning and s.added_by not in captioning])
+    _render_jobs(jobs, shot_recipe, out_dir, workers=workers, reference=reference, gpu=gpu, ocio_config=ocio_config,
                  progress=progress)
     timings["render (wall)"] = time.perf_counter() - t0
     timings["render (sum of shots)"] = sum(j.seconds for j in jobs)
@@ -761,10 +759,7 @@ def _write_report(result: ConformResult, recipe: Recipe, handles: int, policy: s
     result.report_path = result.out_dir / f"{name}.conform.json"
     write_json_atomic(result.report_path, report)
     result.summary_path = result.out_dir / f"{name}.conform.txt"
-    text = summary_text(report)
-    tmp = result.summary_path.with_name(f".{result.summary_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, result.summary_path)
+    write_text_atomic(result.summary_path, summary_text(report))
 
 
 def summary_text(report: dict[str, Any]) -> str:

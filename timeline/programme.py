@@ -13,7 +13,6 @@ registered and accepts ``aspect``; otherwise it is a centre crop, and the report
 from __future__ import annotations
 
 import math
-import os
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,9 +31,9 @@ from postbay.timeline.writeback import Picture
 from postbay.errors import PostbayError
 from postbay.media import PRESETS, AudioPlan, VideoReader, VideoWriter, frames_to_timecode, read_audio
 from postbay.recipe import Delivery, Recipe
-from postbay.render import TEMP_MARK
+from postbay.publish import publish_verified, temp_path
 from postbay.subtitles import Cue, write_sidecars
-from postbay.verify import Expectation, verify_output
+from postbay.verify import Expectation
 
 __all__ = ["ProgrammeCaptions", "Segment", "caption_programme", "clip_level", "edit_points", "flatten",
            "programme_frames", "render_deliveries", "delivery_size"]
@@ -566,7 +565,7 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
         else:
             notes.append(f"no soft subtitle track: a .{suffix} file cannot carry one")
     out = out_dir / f"{name}.{delivery.name}.{suffix}"
-    tmp = out.with_name(f".{out.stem}{TEMP_MARK}-{os.getpid()}{out.suffix}")
+    tmp = temp_path(out)
     audio = None
     levels: list[dict[str, Any]] = []
     if delivery.audio != "none":
@@ -591,11 +590,8 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
         writer.abort()
         tmp.unlink(missing_ok=True)
         raise
-    check = verify_output(tmp, Expectation(width=width, height=height, rate=rate, frames=written, audio=audio is not None))
-    if not check.ok:
-        tmp.unlink(missing_ok=True)
-        raise PostbayError("programme failed verification: " + "; ".join(check.problems), path=out)
-    os.replace(tmp, out)
+    publish_verified(tmp, out, Expectation(width=width, height=height, rate=rate, frames=written,
+                                           audio=audio is not None))
     return {"name": delivery.name, "output": str(out), "frames": written, "width": width, "height": height,
             "codec": preset, "aspect": delivery.aspect, "notes": notes, "levels": levels,
             "error": None}

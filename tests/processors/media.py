@@ -18,6 +18,7 @@ from av.filter import Graph
 
 from postbay.backend import numpy_backend
 from postbay.colour import convert
+from postbay.cuts import frame_cuts
 from postbay.pipeline import windowed
 from postbay.registry import FrameFormat, StepContext, default_registry
 
@@ -193,12 +194,14 @@ def run_processor(name: str, frames: list[np.ndarray], backend: Any = None, **pa
     ctx = StepContext(backend=backend, fmt_in=fmt_in, fmt_out=fmt_out, window=proc.window_for(p))
     space = proc.colourspace
     stream = [backend.asarray(f if space == "display" else to_linear(f)) for f in frames]
+    if proc.needs_cuts:  # as the pipeline does on the way in
+        ctx.cuts = tuple(frame_cuts(stream, backend))
     if proc.kind == "stream":
         results = list(proc.function(iter(stream), ctx, p))
     else:
         results = []
         for n, window in enumerate(windowed(stream, *ctx.window)):
-            ctx.shared["frame_index"] = n
+            ctx.frame_index = n
             results.append(proc.function(window, ctx, p))
     results = [np.asarray(backend.to_host(r), dtype=np.float32) for r in results]
     return results if space == "display" else [to_display(r) for r in results]

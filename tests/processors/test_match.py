@@ -13,6 +13,7 @@ from PIL import Image
 from postbay.backend import numpy_backend
 from postbay.errors import PostbayError
 from postbay.processors.grade import CDL, apply_cdl
+from postbay.media import read_reference
 from postbay.processors.match import MatchParams, cdl_for_clip, match, match_cdl, rgb_to_lab
 from postbay.registry import FrameFormat, StepContext
 from postbay.synth import write_clip
@@ -72,7 +73,7 @@ def test_one_correction_per_shot_from_a_still_reference(tmp_path):
               for i in range(10)]
     params = MatchParams(reference=str(still), frames=4)
     fmt = FrameFormat(clean.shape[1], clean.shape[0], Fraction(24), 10)
-    ctx = StepContext(numpy_backend(), fmt, fmt)
+    ctx = StepContext(numpy_backend(), fmt, fmt, reference=read_reference(still))  # decoded as the render does
     out = list(match(iter(frames), ctx, params))
     assert len(out) == 10
     cdl = CDL(**ctx.notes["cdl"])
@@ -86,7 +87,7 @@ def test_reference_from_the_conform_and_from_a_clip(tmp_path):
     reference, clean = framings("rocket")
     shot = np.clip(apply_cdl(clean, CASTS[1]), 0, 1).astype(np.float32)
     fmt = FrameFormat(shot.shape[1], shot.shape[0], Fraction(24), 3)
-    ctx = StepContext(numpy_backend(), fmt, fmt, shared={"match_reference": reference})
+    ctx = StepContext(numpy_backend(), fmt, fmt, reference=reference[None])
     list(match(iter([shot] * 3), ctx, MatchParams()))
     from_array = CDL(**ctx.notes["cdl"])
     # The conform's way: a CDL from a clip on disk, without rendering anything.
@@ -118,7 +119,7 @@ def test_gpu_match_applies_the_same_cdl():
     fmt = FrameFormat(shot.shape[1], shot.shape[0], Fraction(24), 2)
 
     def matched(backend):
-        ctx = StepContext(backend, fmt, fmt, shared={"match_reference": reference})
+        ctx = StepContext(backend, fmt, fmt, reference=reference[None])
         return list(match(iter([backend.asarray(shot)] * 2), ctx, MatchParams()))[0]
 
     assert_backends_agree(matched, atol=1e-4)

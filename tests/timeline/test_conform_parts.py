@@ -22,7 +22,7 @@ def test_recipe_crosses_to_workers_as_data() -> None:
                            "output": {"codec": "h264"}, "deliveries": [{"name": "m", "aspect": "1:1"}]},
                           source="x.toml")
     again = parse_recipe(json.loads(json.dumps(recipe_data(recipe))), source="x.toml")
-    assert again.describe() == recipe.describe() and again.extra == recipe.extra
+    assert again.describe() == recipe.describe() and again.timeline == recipe.timeline
 
 
 def test_hero_is_the_marked_clip_else_the_first(tmp_path: Path) -> None:
