@@ -509,7 +509,8 @@ class Daemon:
                            kind="timeline" if job.kind == "timeline" else "media",
                            recipe_dirs=tuple(str(p) for p in self.config.recipes),
                            gpu=self.config.gpu if on_gpu else "off", ocio_config=self.config.ocio_config,
-                           media_roots=tuple(str(p) for p in self.config.media_roots))
+                           media_roots=tuple(str(p) for p in self.config.media_roots),
+                           allow_plugin_override=self.config.allow_plugin_override)
             try:
                 pid = self.executor.start(spec)
             except Exception as exc:
