@@ -35,6 +35,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -53,7 +54,7 @@ from postbay.bridge.upload import UploadError, receive_upload
 from postbay.config import Config
 from postbay.errors import ConfigError, PostbayError
 
-__all__ = ["ApiServer", "SubmitRequest", "check_bind", "create_app", "serve", "start_server"]
+__all__ = ["ApiServer", "SubmitRequest", "api_service", "check_bind", "create_app", "serve", "start_server"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 _OPEN = {"/health", "/"}  # the dashboard page itself holds no data; it asks for the token
@@ -432,6 +433,19 @@ class ApiServer:
 def start_server(config: Config, ledger: Any) -> ApiServer:
     """Start the API in a background thread; ``.url`` says where, ``.stop()`` ends it."""
     return ApiServer(config, ledger).start()
+
+
+def api_service(config: Config) -> ApiServer | None:
+    """The daemon's service (handed to it by ``postbay daemon``): the API and dashboard on
+    their own ledger connection, or None where ``[api] enabled = false``."""
+    if not config.api.enabled:
+        return None
+    from postbay.daemon.ledger import Ledger
+    from postbay.daemon.settings import ledger_path
+
+    api = start_server(config, Ledger(ledger_path(config)))
+    logging.getLogger("postbay.bridge").info("HTTP API and dashboard on %s", api.url)
+    return api
 
 
 def serve(config: Config, ledger: Any) -> None:

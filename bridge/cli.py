@@ -69,7 +69,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     them): to look at the queue from a machine where the daemon does not run."""
     from postbay.bridge.api import serve
     from postbay.cli import load_cli_config
-    from postbay.daemon.daemon import default_config, ledger_path
+    from postbay.daemon.settings import default_config, ledger_path
     from postbay.daemon.ledger import Ledger
 
     config = default_config(load_cli_config(args))

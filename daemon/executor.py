@@ -76,6 +76,19 @@ class Executor(ABC):
     def running(self) -> list[str]:
         """Ids of the jobs running now."""
 
+    def apply_limits(self, *, job_timeout: float, heartbeat_timeout: float) -> None:
+        """Take the limits of a (re)loaded config: ``job_timeout``, the wall-clock limit of one
+        attempt; ``heartbeat_timeout``, how long a job may stay silent before it counts as hung."""
+        self.job_timeout = job_timeout
+        self.heartbeat_timeout = heartbeat_timeout
+
+    def warm(self) -> None:
+        """Get workers ready before the first job arrives (nothing to do by default)."""
+
+    def pid(self, job_id: str) -> int | None:
+        """The process id of a job's worker where it runs on this machine (None elsewhere)."""
+        return None
+
     def shutdown(self) -> None:
         """Release the workers (jobs still running are stopped)."""
         for job_id in self.running():

@@ -166,10 +166,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), recipe=args.recipe, frames=args.frames, quiet=args.quiet)
 
 
+def cmd_daemon(args: argparse.Namespace) -> int:
+    """The hot-folder daemon with the HTTP API and dashboard beside it. The shell joins the
+    two: the daemon does not import the bridge, it is handed the API as a service."""
+    from postbay.bridge.api import api_service
+    from postbay.daemon.cli import cmd_daemon as run_daemon
+
+    return run_daemon(args, services=[api_service])
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     """The main job on its embedded defaults: the hot-folder daemon (what `make run` starts)."""
-    from postbay.daemon.cli import cmd_daemon
-
     return cmd_daemon(args)
 
 
@@ -204,6 +211,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--frames", type=int, default=72)
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("daemon", help="run the hot-folder daemon in the foreground")
+    p.set_defaults(func=cmd_daemon)
 
     p = sub.add_parser("start", help="start postbay's main job on its embedded defaults")
     p.set_defaults(func=cmd_start)

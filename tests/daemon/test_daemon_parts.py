@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from postbay.config import WatchConfig, load_config
-from postbay.daemon.daemon import check_config, default_config, remove_stale_temps
+from postbay.daemon.daemon import remove_stale_temps
+from postbay.daemon.settings import check_config, default_config
 from postbay.daemon.ledger import Ledger
 from postbay.daemon.notify import SystemdNotifier
 from postbay.daemon.schedule import SQLiteJobStore, cron_trigger, parse_window
