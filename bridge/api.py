@@ -40,7 +40,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -53,6 +52,7 @@ from postbay.bridge.roots import OutsideRoots, Roots
 from postbay.bridge.upload import UploadError, receive_upload
 from postbay.config import Config
 from postbay.errors import ConfigError, PostbayError
+from postbay.paths import url_to_path
 
 __all__ = ["ApiServer", "SubmitRequest", "api_service", "check_bind", "create_app", "serve", "start_server"]
 
@@ -163,8 +163,9 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
             url = getattr(ref, "target_url", None)
             if not url:
                 continue
-            local = unquote(urlparse(url).path) if url.startswith("file:") else url
-            media = Path(local) if Path(local).is_absolute() else path.parent / local
+            media, _ = url_to_path(url, path.parent)
+            if media is None:  # another machine's path (Windows, UNC): relinked by name, never read as given
+                continue
             # A path that does not exist here is relinked by name inside the media roots by the
             # conform (an edit made on another machine); one that exists must lie inside the roots.
             if media.exists() and not roots.contains(media):

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import av
 import numpy as np
@@ -35,6 +34,7 @@ from postbay.recipe import Delivery, Recipe
 from postbay.render import TEMP_MARK
 from postbay.subtitles import Cue, write_sidecars
 from postbay.verify import Expectation, verify_output
+from postbay.paths import url_to_path
 
 __all__ = ["ProgrammeCaptions", "Segment", "caption_programme", "clip_level", "edit_points", "flatten",
            "programme_frames", "render_deliveries", "delivery_size"]
@@ -67,8 +67,8 @@ class Dissolve:
 
 
 def _url_path(url: str) -> Path:
-    parsed = urlparse(url)
-    return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(url)
+    # the conformed timeline's own URLs: local files, or relative paths kept as written
+    return url_to_path(url, Path())[0] or Path(url)
 
 
 def _frames(rt: otio.opentime.RationalTime, rate: Fraction) -> int:

@@ -11,7 +11,8 @@ import opentimelineio as otio
 import pytest
 
 from postbay.timeline.conform import conform_timeline
-from postbay.timeline.relink import Relinker, url_to_path
+from postbay.paths import url_to_path
+from postbay.timeline.relink import Relinker
 from postbay.errors import PostbayError
 
 from .conftest import Shot, build_cut, recipe_with, stand_in
