@@ -13,7 +13,8 @@ from postbay.synth import frame_number_pattern, write_clip
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange
 
-#: Real work per frame (temporal denoise, deblock) on 640x360 shots: ~20 s of conform on 2 busy cores.
+#: Real work per frame (temporal denoise, deblock) on 640x360 shots: 72 frames, 8 s of conform
+#: on 2 idle cores, 20-40 s on busy ones; silent, the worker would be killed after 5 s.
 SLOW_RECIPE = """name = "slow-clean"
 description = "temporal denoise and deblock: real work on every frame"
 
@@ -55,7 +56,7 @@ def test_a_conform_longer_than_the_heartbeat_timeout_ends_done(bay, tmp_path: Pa
     edit = _cut(tmp_path, shots=6, frames=12)
     edit.rename(tmp_path / "drop" / edit.name)
     (job,) = daemon.wait_jobs(1, state="done", timeout=180)
-    assert job.finished - job.started > 10, "the conform must outlast the 5 s heartbeat timeout to test it"
+    assert job.finished - job.started > 5, "the conform must outlast the 5 s heartbeat timeout to test it"
     conformed = otio.adapters.read_from_file(str(tmp_path / "out" / "long-edit.postbay.otio"))
     rendered = [Path(otio.url_utils.filepath_from_url(c.media_reference.target_url)) for c in conformed.find_clips()]
     assert len(rendered) == 6 and all(p.exists() for p in rendered)
