@@ -16,6 +16,7 @@ import numpy as np
 import PyOpenColorIO as ocio
 
 from postbay.backend import Backend
+from postbay.config import DEFAULT_OCIO_CONFIG
 from postbay.errors import ConfigError
 
 __all__ = [
@@ -32,9 +33,6 @@ __all__ = [
     "cpu_apply",
     "luma",
 ]
-
-#: The OpenColorIO config used unless the configuration names another (built into OCIO 2.2+).
-DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
 
 #: Rec.709 luma weights of R, G and B (ITU-R BT.709, Y' from R'G'B' and Y from linear RGB alike).
 REC709_LUMA = (0.2126, 0.7152, 0.0722)

@@ -26,10 +26,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.errors import ConfigError
 
-__all__ = ["ApiConfig", "Config", "ScheduleConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
+__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ScheduleConfig", "WatchConfig", "WorkersConfig", "load_config",
+           "parse_duration"]
+
+#: The colour config when none is set: OCIO's built-in studio config (no file, nothing to fetch).
+DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
 
 #: OpenColorIO's built-in studio config: no file to ship or download.
 

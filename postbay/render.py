@@ -24,17 +24,27 @@ from postbay.backend import Backend, get_backend
 from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.cuts import clip_cuts
 from postbay.errors import MediaError, PostbayError, VerifyError
-from postbay.media import (AudioPlan, MediaInfo, VideoReader, VideoWriter, frames_to_timecode, probe, read_audio,
-                           read_reference, source_is_bt709_limited, timecode_to_frames, to_rgb16)
+from postbay.media import (
+    AudioPlan,
+    MediaInfo,
+    VideoReader,
+    VideoWriter,
+    frames_to_timecode,
+    probe,
+    read_audio,
+    read_reference,
+    source_is_bt709_limited,
+    timecode_to_frames,
+    to_rgb16,
+)
 from postbay.pipeline import Pipeline, run_stages
-from postbay.publish import TEMP_MARK, PublishError, publish_verified, temp_path, write_json_atomic
+from postbay.publish import PublishError, publish_verified, temp_path, write_json_atomic
 from postbay.recipe import Recipe, Step
 from postbay.registry import FrameFormat
 from postbay.subtitles import Captions, write_sidecars
 from postbay.verify import Expectation
 
-# TEMP_MARK and write_json_atomic live in postbay.publish; named here too for the callers that import them from here.
-__all__ = ["FinishResult", "finish_clip", "output_paths", "write_json_atomic", "TEMP_MARK"]
+__all__ = ["FinishResult", "finish_clip", "output_paths"]
 
 Progress = Callable[[int, int], None]
 
@@ -59,7 +69,7 @@ def output_paths(source: Path, recipe: Recipe, out_dir: Path, name: str | None =
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _check_writable(out_dir: Path) -> None:

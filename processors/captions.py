@@ -29,8 +29,8 @@ from pydantic import Field, field_validator, model_validator
 from scipy.signal import resample_poly
 
 from postbay.errors import PostbayError
-from postbay.registry import ParamModel, processor
 from postbay.processors.cues import CueRules, Word, build_cues
+from postbay.registry import ParamModel, processor
 from postbay.subtitles import Captions, Cue
 
 __all__ = ["BurnParams", "CaptionsParams", "burn_cues", "caption_audio", "default_model_path",

@@ -27,8 +27,8 @@ import numpy as np
 from pydantic import Field, field_validator
 from scipy.optimize import least_squares
 
-from postbay.colour import D65_XYZ, REC709_TO_XYZ
 from postbay.backend import Backend, numpy_backend
+from postbay.colour import D65_XYZ, REC709_TO_XYZ
 from postbay.errors import PostbayError
 from postbay.media import read_pictures, read_reference
 from postbay.processors.grade import CDL, apply_cdl

@@ -34,17 +34,17 @@ import numpy as np
 import opentimelineio as otio
 
 from postbay import __version__
-from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
-from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
-from postbay.timeline.writeback import Picture, Written, write_all
 from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, frames_to_timecode, probe
-from postbay.recipe import Recipe, parse_recipe
 from postbay.publish import write_json_atomic, write_text_atomic
+from postbay.recipe import Recipe, parse_recipe
 from postbay.render import finish_clip
+from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
+from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
+from postbay.timeline.writeback import Picture, Written, write_all
 
-__all__ = ["ClipPlan", "ConformResult", "RenderJob", "conform_timeline", "run_timeline_cli", "DEFAULT_HANDLES",
+__all__ = ["ClipPlan", "ConformResult", "RenderJob", "conform_timeline", "DEFAULT_HANDLES",
            "hero_clip", "cdl_from_notes", "recipe_data"]
 
 DEFAULT_HANDLES = 12
@@ -145,6 +145,14 @@ class ConformResult:
     @property
     def ok(self) -> bool:
         return self.status == "done"
+
+    @property
+    def outputs(self) -> list[Path]:
+        """Every file the conform published: shots, timelines, caption sidecars, deliveries, report."""
+        paths = [j.output for j in self.jobs if j.output] + [w.path for w in self.written if w.path]
+        paths += [Path(p) for p in (self.captions or {}).get("sidecars", [])]
+        paths += [Path(d["output"]) for d in self.deliveries if d.get("output")]
+        return paths + [p for p in (self.report_path, self.summary_path) if p]
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,19 +361,33 @@ def _worker_recipe(text: str, source: str) -> Recipe:
     return parse_recipe(json.loads(text), source=source)
 
 
+#: In a render worker process: where it reports the frames each shot has finished (set by
+#: the pool's initializer), so a long shot still shows progress, which is the daemon's heartbeat.
+_frames_queue: Any = None
+
+
+def _report_to(queue: Any) -> None:
+    global _frames_queue
+    _frames_queue = queue
+
+
 def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, start: int, count: int, name: str,
-                reference: np.ndarray | None, gpu: str, ocio_config: str) -> tuple[str | None, dict[str, Any],
-                                                                                      str | None, float]:
+                reference: np.ndarray | None, gpu: str, ocio_config: str,
+                progress: Progress | None = None) -> tuple[str | None, dict[str, Any], str | None, float]:
     """Worker: one finish_clip call; errors come back as text (they cross a process boundary).
 
     ``recipe`` is a :class:`Recipe` in-process, or ``(JSON data, source)`` in a worker process.
+    ``progress`` is called in-process; a worker process sends its frames to the pool's queue.
     """
     t0 = time.perf_counter()
+    if progress is None and _frames_queue is not None:
+        queue = _frames_queue
+        progress = lambda done, total: queue.put((name, done))  # noqa: E731
     try:
         if isinstance(recipe, tuple):
             recipe = _worker_recipe(*recipe)
         result = finish_clip(media, recipe, out_dir, gpu=gpu, ocio_config=ocio_config, start=start, count=count,
-                             name=name, reference=reference)
+                             name=name, reference=reference, progress=progress)
         report = dict(result.report)
         report["report_path"] = str(result.report_path)
         return str(result.output), report, None, time.perf_counter() - t0
@@ -375,7 +397,8 @@ def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, star
         return None, {}, f"{media}: {type(exc).__name__}: {exc}", time.perf_counter() - t0
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
+def _pool(workers: int) -> tuple[ProcessPoolExecutor, Any]:
+    """A pool of render workers and the queue on which they report finished frames."""
     # fork is cheapest (postbay is already imported) and safe while this is the only thread;
     # a threaded host (the daemon, the API) gets forkserver, which forks from a clean server.
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
@@ -383,41 +406,62 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     else:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["postbay.render", "postbay.processors"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    frames = ctx.SimpleQueue()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_report_to, initargs=(frames,)), frames
 
 
 def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers: int,
                  reference: np.ndarray | None, gpu: str, ocio_config: str, progress: Progress | None) -> None:
     total = sum(j.count for j in jobs)
     done = 0
+    partial: dict[str, int] = {}  # frames finished so far of the shots still rendering
+
+    def report() -> None:
+        if progress is not None:
+            progress(done + sum(partial.values()), total)
 
     def finished(job: RenderJob, outcome: tuple[Any, ...]) -> None:
         nonlocal done
-        output, report, error, seconds = outcome
+        output, report_data, error, seconds = outcome
         job.output = Path(output) if output else None
-        job.report, job.error, job.seconds = report, error, seconds
+        job.report, job.error, job.seconds = report_data, error, seconds
+        partial.pop(job.name, None)
         done += job.count
-        if progress is not None:
-            progress(done, total)
+        report()
 
+    def shot_progress(name: str) -> Progress:
+        def update(frames: int, _: int) -> None:
+            partial[name] = frames
+            report()
+        return update
+
+    report()
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             finished(job, _render_one(str(job.media), recipe, str(out_dir), job.start, job.count, job.name,
-                                      reference, gpu, ocio_config))
+                                      reference, gpu, ocio_config, shot_progress(job.name)))
         return
     portable = (json.dumps(recipe_data(recipe)), recipe.source)
     args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, reference, gpu,  # noqa: E731
                         ocio_config)
-    with _pool(min(workers, len(jobs))) as pool:
+    pool, frames = _pool(min(workers, len(jobs)))
+    with pool:
         pending: dict[Future[Any], RenderJob] = {pool.submit(_render_one, *args(job)): job for job in jobs}
         while pending:
-            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            ready, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            moved = not frames.empty()
+            while not frames.empty():
+                name, count = frames.get()
+                if any(job.name == name for job in pending.values()):
+                    partial[name] = count
             for fut in ready:
                 job = pending.pop(fut)
                 try:
                     finished(job, fut.result())
                 except Exception as exc:  # the worker process died (out of memory, killed)
                     finished(job, (None, {}, f"{job.media}: render worker failed: {type(exc).__name__}: {exc}", 0.0))
+            if moved and not ready:
+                report()
 
 
 def cdl_from_notes(notes: dict[str, Any]) -> dict[str, Any] | None:
@@ -805,24 +849,3 @@ def summary_text(report: dict[str, Any]) -> str:
     lines.append(f"  time: {t.get('total', 0)} s total, renders {t.get('render (wall)', 0)} s wall on "
                  f"{t.get('workers', '-')} worker(s)")
     return "\n".join(lines) + "\n"
-
-
-def run_timeline_cli(src: Path, recipe: Recipe, out_dir: Path, args: Any, config: Any) -> None:
-    """``postbay run EDIT.xml --recipe R --out DIR``: conform and print the summary."""
-    from postbay.cli import Progress as Bar
-
-    bar = Bar(Path(src).name, enabled=not getattr(args, "quiet", False))
-    try:
-        result = conform_timeline(src, recipe, out_dir, media_roots=[Path(p) for p in getattr(args, "media_root", []) or []],
-                                  handles=getattr(args, "handles", None), rate=getattr(args, "rate", None),
-                                  progress=bar, config=config)
-    finally:
-        bar.close()
-    if not getattr(args, "quiet", False):
-        print(result.summary_path.read_text(encoding="utf-8"), end="")
-    else:
-        print(f"done {src} -> {result.report_path}")
-    if result.status != "done":
-        raise PostbayError(f"finished with problems ({result.status}); the rest is done", path=src,
-                           hint=f"see {result.report_path}")
-

@@ -19,20 +19,20 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import av
 import numpy as np
 import opentimelineio as otio
 
-from postbay.timeline.relink import Relinker, media_origin
-from postbay.timeline.reader import timelines_of
-from postbay.timeline.writeback import Picture
 from postbay.errors import PostbayError
 from postbay.media import PRESETS, AudioPlan, VideoReader, VideoWriter, frames_to_timecode, read_audio
-from postbay.recipe import Delivery, Recipe
+from postbay.paths import url_to_path
 from postbay.publish import publish_verified, temp_path
+from postbay.recipe import Delivery, Recipe
 from postbay.subtitles import Cue, write_sidecars
+from postbay.timeline.reader import timelines_of
+from postbay.timeline.relink import Relinker, media_origin
+from postbay.timeline.writeback import Picture
 from postbay.verify import Expectation
 
 __all__ = ["ProgrammeCaptions", "Segment", "caption_programme", "clip_level", "edit_points", "flatten",
@@ -66,8 +66,8 @@ class Dissolve:
 
 
 def _url_path(url: str) -> Path:
-    parsed = urlparse(url)
-    return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(url)
+    # the conformed timeline's own URLs: local files, or relative paths kept as written
+    return url_to_path(url, Path())[0] or Path(url)
 
 
 def _frames(rt: otio.opentime.RationalTime, rate: Fraction) -> int:

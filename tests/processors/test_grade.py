@@ -12,8 +12,6 @@ from parity import assert_backends_agree
 
 from postbay.backend import numpy_backend
 from postbay.colour import cpu_apply, load_config
-<<<<<<< HEAD
-from postbay.processors.primaries import resolve_lut
 from postbay.processors.grade import (
     CDL,
     GradeParams,
@@ -25,11 +23,7 @@ from postbay.processors.grade import (
     read_cdl,
     write_cdl,
 )
-=======
-from postbay.processors.grade import (CDL, GradeParams, apply_cdl, apply_lut3d, bake, grade, grade_processor,
-                                      read_cdl, write_cdl)
 from postbay.processors.primaries import resolve_lut
->>>>>>> r10b
 from postbay.registry import FrameFormat, StepContext
 
 

@@ -12,8 +12,8 @@ from PIL import Image
 
 from postbay.backend import numpy_backend
 from postbay.errors import PostbayError
-from postbay.processors.grade import CDL, apply_cdl
 from postbay.media import read_reference
+from postbay.processors.grade import CDL, apply_cdl
 from postbay.processors.match import MatchParams, cdl_for_clip, match, match_cdl, rgb_to_lab
 from postbay.registry import FrameFormat, StepContext
 from postbay.synth import write_clip

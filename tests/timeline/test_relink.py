@@ -11,8 +11,9 @@ import opentimelineio as otio
 import pytest
 
 from postbay.errors import PostbayError
+from postbay.paths import url_to_path
 from postbay.timeline.conform import conform_timeline
-from postbay.timeline.relink import Relinker, url_to_path
+from postbay.timeline.relink import Relinker
 
 from .cuts import Shot, build_cut, recipe_with, stand_in
 
