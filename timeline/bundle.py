@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from postbay.errors import PostbayError
-from postbay.render import TEMP_MARK
+from postbay.publish import TEMP_MARK
 
 __all__ = ["BundleMedia", "bundle_media"]
 

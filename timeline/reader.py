@@ -27,10 +27,10 @@ from typing import Any
 
 import opentimelineio as otio
 
-from postbay.timeline import TIMELINE_SUFFIXES
-from postbay.timeline.fcpxml import read_fcpxml
 from postbay.errors import PostbayError
 from postbay.media import snap_rate
+from postbay.timeline import TIMELINE_SUFFIXES
+from postbay.timeline.fcpxml import read_fcpxml
 
 __all__ = ["FORMATS", "LoadedTimeline", "TimelineError", "detect_format", "parse_rate", "read_timeline",
            "check_xml_safety", "infer_edl_rate", "timelines_of"]

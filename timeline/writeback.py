@@ -23,11 +23,11 @@ from typing import Any
 
 import opentimelineio as otio
 
-from postbay.timeline.fcpxml import drop_frame_of, fcpx_seconds, fcpx_time, read_fcpxml, write_fcpxml
-from postbay.timeline.reader import FORMATS, timelines_of
 from postbay.errors import PostbayError
 from postbay.media import snap_rate
-from postbay.render import TEMP_MARK
+from postbay.publish import TEMP_MARK
+from postbay.timeline.fcpxml import drop_frame_of, fcpx_seconds, fcpx_time, read_fcpxml, write_fcpxml
+from postbay.timeline.reader import FORMATS, timelines_of
 
 __all__ = ["Picture", "Written", "describe_structure", "compare_structure", "write_timeline", "write_all"]
 
@@ -323,8 +323,8 @@ def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: 
             otio.adapters.write_to_file(work, str(tmp), adapter_name=fmt, media_policy="MissingIfNotFile")
             os.replace(tmp, path)
         elif fmt == "fcpx_xml":
-            text = write_fcpxml(work)
-            text = finish_fcpxml(text, picture, timelines_of(work), library_name=timelines_of(work)[0].name or "postbay")
+            timelines = timelines_of(work)
+            text = finish_fcpxml(write_fcpxml(work), picture, timelines, library_name=timelines[0].name or "postbay")
             _atomic_text(path, text)
         else:
             kwargs = {"rate": float(rate)} if fmt == "cmx_3600" else {}

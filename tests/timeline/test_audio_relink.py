@@ -17,7 +17,7 @@ import pytest
 from postbay.media import frames_to_timecode, read_audio
 from postbay.timeline.conform import conform_timeline
 
-from .conftest import NLE_SAMPLES, RT, TR, Shot, build_cut, recipe_with, stand_in, write_sound
+from .cuts import NLE_SAMPLES, RT, TR, Shot, build_cut, recipe_with, stand_in, write_sound
 
 ONE_CLIP = NLE_SAMPLES / "avid" / "one_clip.aaf"
 PROGRAMME = [{"name": "master", "codec": "ffv1", "audio": "pcm"}]

@@ -16,7 +16,7 @@ from postbay.media import VideoReader
 from postbay.synth import read_frame_number
 from postbay.timeline.conform import conform_timeline
 
-from .conftest import Shot, build_cut, recipe_with
+from .cuts import Shot, build_cut, recipe_with
 
 SHOTS = [Shot("a.mov", 20, 8), Shot("b.mov", 30, 6)]
 

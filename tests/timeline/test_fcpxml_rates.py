@@ -20,7 +20,7 @@ from postbay.timeline.conform import conform_timeline
 from postbay.timeline.fcpxml import fcpx_time
 from postbay.timeline.reader import read_timeline
 
-from .conftest import recipe_with, stand_in
+from .cuts import recipe_with, stand_in
 
 MEDIA_FRAMES = 90
 #: (media, source in-point in file frames, length): the storyline; a 3-frame gap after the first.
@@ -117,7 +117,8 @@ def test_fcpxml_conforms_frame_accurately(tmp_path: Path, rate: Fraction, drop: 
         assert Fraction(info.video.rate) == rate
         assert timecode_to_frames(info.timecode, rate) == media_start + job.start
         assert (";" in info.timecode) == drop
-        assert [read_frame_number(p) for _, p in VideoReader(job.output)] == list(range(job.start, job.start + job.count))
+        numbers = [read_frame_number(p) for _, p in VideoReader(job.output)]
+        assert numbers == list(range(job.start, job.start + job.count))
     # The programme: lane 1 over A for its frames, A, black for the gap, then B.
     (_, a_in, a_len), (_, b_in, b_len) = STORYLINE
     _, c_in, c_len, c_at = CONNECTED

@@ -11,7 +11,7 @@ from postbay.media import VideoReader
 from postbay.synth import read_frame_number
 from postbay.timeline.conform import conform_timeline
 
-from .conftest import RT, TR, Shot, build_cut, recipe_with
+from .cuts import RT, TR, Shot, build_cut, recipe_with
 
 
 def _clip(media: Path, name: str, src_in: int, length: int) -> otio.schema.Clip:

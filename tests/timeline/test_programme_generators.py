@@ -14,7 +14,7 @@ from postbay.synth import read_frame_number
 from postbay.timeline.conform import conform_timeline
 from postbay.timeline.generators import solid_colour
 
-from .conftest import NLE_SAMPLES, RT, TR, Shot, build_cut, recipe_with
+from .cuts import NLE_SAMPLES, RT, TR, Shot, build_cut, recipe_with
 
 
 def _generator(name: str, kind: str, frames: int, **parameters) -> otio.schema.Clip:

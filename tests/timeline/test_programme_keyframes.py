@@ -15,7 +15,7 @@ from postbay.timeline.fcpxml import fcpx_time
 from postbay.timeline.levels import clip_envelope
 from postbay.timeline.reader import read_timeline
 
-from .conftest import RT, TR, Shot, build_cut, recipe_with, stand_in, write_sound
+from .cuts import RT, TR, Shot, build_cut, recipe_with, stand_in, write_sound
 
 SR = 48000
 PROGRAMME = [{"name": "master", "codec": "ffv1", "audio": "pcm"}]

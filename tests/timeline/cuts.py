@@ -9,11 +9,12 @@ from pathlib import Path
 import av
 import numpy as np
 import opentimelineio as otio
-import pytest
 
 from postbay.media import frames_to_timecode
-from postbay.recipe import load_recipe, parse_recipe
+from postbay.recipe import parse_recipe
 from postbay.synth import frame_number_pattern, write_clip
+
+__all__ = ["NLE_SAMPLES", "RT", "TR", "Shot", "build_cut", "recipe_with", "stand_in", "write_sound"]
 
 #: The real NLE exports, kept in the repository (Apache-2.0, see tests/data/nle/README.md).
 NLE_SAMPLES = Path(__file__).resolve().parents[1] / "data" / "nle"
@@ -64,11 +65,6 @@ def build_cut(folder: Path, shots: list[Shot], *, rate: Fraction, media_frames: 
         if gaps and i in gaps:
             track.append(otio.schema.Gap(source_range=TR(RT(0, r), RT(gaps[i], r))))
     return tl
-
-
-@pytest.fixture(scope="session")
-def passthrough():
-    return load_recipe("passthrough")
 
 
 def recipe_with(**extra):
