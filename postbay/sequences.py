@@ -152,10 +152,10 @@ def read_image(path: Path, ocio_config: str | None = None) -> np.ndarray:
     except (av.error.FFmpegError, StopIteration) as exc:
         raise MediaError(f"cannot read the frame: {exc}", path=path) from None
     if "f32" in frame.format.name or "f16" in frame.format.name:
-        from postbay.colour import DEFAULT_CONFIG, cpu_apply, processor
+        from postbay.colour import DEFAULT_OCIO_CONFIG, cpu_apply, processor
 
         linear = frame.to_ndarray(format="gbrpf32le") if frame.format.name != "gbrpf32le" else frame.to_ndarray()
-        display = cpu_apply(processor("linear", "display", ocio_config or DEFAULT_CONFIG), linear)
+        display = cpu_apply(processor("linear", "display", ocio_config or DEFAULT_OCIO_CONFIG), linear)
         return np.round(np.clip(display, 0.0, 1.0) * 65535.0).astype(np.uint16)
     return frame.to_ndarray(format="rgb48le")
 

@@ -24,7 +24,7 @@ from fractions import Fraction
 from typing import Any
 
 import opentimelineio as otio
-from otio_fcpx_xml_adapter import fcpx_xml as adapter
+from otio_fcpx_xml_adapter import fcpx_xml as adapter  # type: ignore[import-untyped]
 
 from postbay.media import snap_rate
 from postbay.timeline.levels import fcpx_volume

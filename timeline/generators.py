@@ -58,11 +58,10 @@ def solid_colour(clip: otio.schema.Clip) -> tuple[float, float, float] | None:
     params = _plain(ref.parameters)
     colour = params.get("color") or params.get("colour")
     if isinstance(colour, dict):
-        rgb = [colour.get(c) for c in ("r", "g", "b")]
-        if all(isinstance(c, (int, float)) for c in rgb):
-            return tuple(min(max(float(c), 0.0), 1.0) for c in rgb)  # type: ignore[return-value]
-    if isinstance(colour, (list, tuple)) and len(colour) >= 3:
-        return tuple(min(max(float(c), 0.0), 1.0) for c in colour[:3])  # type: ignore[return-value]
+        colour = [colour.get(c) for c in ("r", "g", "b")]
+    if isinstance(colour, (list, tuple)) and len(colour) >= 3 and all(isinstance(c, (int, float)) for c in colour[:3]):
+        r, g, b = (min(max(float(c), 0.0), 1.0) for c in colour[:3])
+        return r, g, b
     fcp = _plain(ref.metadata).get("fcp_xml")
     if isinstance(fcp, dict):
         fill = _fcp_fill(fcp)
