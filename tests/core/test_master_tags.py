@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from postbay.media import VideoReader, probe
-from postbay.recipe import load_recipe
+from postbay.recipe import load_recipe, parse_recipe
 from postbay.render import finish_clip
 from postbay.synth import write_clip
 
@@ -78,3 +79,63 @@ def test_passthrough_master_is_tagged_and_keeps_the_chart(tmp_path: Path, kind: 
     assert colr_atom(out) == (1, 1, 1)
     de = delta_e(patch_colours(source), patch_colours(out))
     assert de.max() <= 1.02 and de.mean() <= 0.6, (kind, de.max(), de.mean())
+
+
+def test_report_says_what_was_assumed(tmp_path: Path) -> None:
+    untagged = write_clip(tmp_path / "rgb.mkv", frames=2, width=64, height=32, codec="ffv1", pix_fmt="gbrp10le",
+                          tag_colour=False, audio=None)
+    report = finish_clip(untagged, load_recipe("passthrough"), tmp_path / "out").report["colour"]
+    assert report["assumed"] == "untagged source (primaries, transfer not set): BT.709 assumed (SD; postbay " \
+                                "masters are BT.709)"
+    assert report["written"] == {"primaries": "bt709", "transfer": "bt709", "matrix": "bt709"}
+    tagged = write_clip(tmp_path / "tagged.mp4", frames=2, width=1280, height=720, audio=None)
+    assert "assumed" not in finish_clip(tagged, load_recipe("passthrough"), tmp_path / "out").report["colour"]
+
+
+def _prores_4444_with_alpha(path: Path, width: int = 64, height: int = 32) -> np.ndarray:
+    """An untagged ProRes 4444 whose alpha is a horizontal ramp; returns the RGBA it was made from."""
+    rgba = np.zeros((height, width, 4), np.uint16)
+    rgba[..., :3] = (chart(0, width, height)[:height, :width] * 65535).astype(np.uint16)
+    rgba[..., 3] = np.linspace(0, 65535, width, dtype=np.float64).astype(np.uint16)[None, :]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("prores_ks", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuva444p10le"
+        stream.options = {"profile": "4", "alpha_bits": "16"}
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(rgba, format="rgba64le").reformat(format="yuva444p10le",
+                                                                                 dst_colorspace="ITU709")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return rgba
+
+
+def _alpha(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return frame.to_ndarray(format="rgba64le")[..., 3].astype(np.float64) / 65535
+
+
+def test_prores_4444_passthrough_keeps_444_and_alpha(tmp_path: Path) -> None:
+    source = tmp_path / "key.mov"
+    rgba = _prores_4444_with_alpha(source)
+    result = finish_clip(source, load_recipe("passthrough"), tmp_path / "out")
+    out = Path(result.report["output"])
+    video = probe(out).video
+    assert video.codec == "prores" and video.pix_fmt.startswith("yuva444"), video.pix_fmt
+    assert result.report["colour"]["master"].startswith("ProRes 4444 source with alpha: master kept ProRes 4444")
+    assert np.abs(_alpha(out) - rgba[..., 3] / 65535).max() < 2e-3
+    assert colr_atom(out) == (1, 1, 1)
+
+
+def test_prores_4444_processed_stays_444_and_says_alpha_is_dropped(tmp_path: Path) -> None:
+    source = tmp_path / "key.mov"
+    _prores_4444_with_alpha(source)
+    recipe = parse_recipe({"name": "soft", "output": {"codec": "prores_hq"},
+                           "steps": [{"processor": "soften", "amount": 0.1}]})
+    result = finish_clip(source, recipe, tmp_path / "out")
+    assert probe(Path(result.report["output"])).video.pix_fmt.startswith("yuv444")
+    assert result.report["colour"]["master"] == ("ProRes 4444 source: master kept ProRes 4444 (4:4:4, not 4:2:2 HQ); "
+                                                 "its alpha is dropped because the recipe processes the picture")
