@@ -13,7 +13,10 @@ refused, as the caller chooses.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,8 +28,8 @@ import numpy as np
 
 from postbay.errors import MediaError
 
-__all__ = ["SEQUENCE_SUFFIXES", "GapPolicy", "ImageSequence", "find_sequence", "read_image", "sequence_pictures",
-           "sequence_rate"]
+__all__ = ["SEQUENCE_SUFFIXES", "GapPolicy", "ImageSequence", "find_sequence", "image2_input", "is_sequence_spec",
+           "linear_to_display", "read_image", "sequence_name", "sequence_pictures", "sequence_rate"]
 
 #: Frame files a sequence is made of.
 SEQUENCE_SUFFIXES = frozenset({".png", ".exr", ".dpx", ".tif", ".tiff"})
@@ -152,11 +155,8 @@ def read_image(path: Path, ocio_config: str | None = None) -> np.ndarray:
     except (av.error.FFmpegError, StopIteration) as exc:
         raise MediaError(f"cannot read the frame: {exc}", path=path) from None
     if "f32" in frame.format.name or "f16" in frame.format.name:
-        from postbay.colour import DEFAULT_OCIO_CONFIG, cpu_apply, processor
-
         linear = frame.to_ndarray(format="gbrpf32le") if frame.format.name != "gbrpf32le" else frame.to_ndarray()
-        display = cpu_apply(processor("linear", "display", ocio_config or DEFAULT_OCIO_CONFIG), linear)
-        return np.round(np.clip(display, 0.0, 1.0) * 65535.0).astype(np.uint16)
+        return linear_to_display(linear, ocio_config)
     return frame.to_ndarray(format="rgb48le")
 
 
@@ -187,3 +187,57 @@ def sequence_pictures(seq: ImageSequence, *, gaps: GapPolicy = "hold", start: in
 def sequence_rate(rate: Fraction | int | str | None) -> Fraction:
     """A sequence's rate: the one given (``--rate``, the recipe), else 24."""
     return Fraction(rate) if rate else Fraction(24)
+
+
+def is_sequence_spec(path: str | Path) -> bool:
+    """True for what names a sequence rather than a file: a folder, or a ``%04d``/``####`` pattern."""
+    path = Path(path)
+    pattern = path.suffix.lower() in SEQUENCE_SUFFIXES and bool(re.search(r"#+|%0?\d*d", path.name))
+    return pattern or path.is_dir()
+
+
+def sequence_name(path: str | Path) -> str:
+    """The name a sequence's outputs take: its prefix without separators, else its folder's name."""
+    seq = find_sequence(path)
+    return seq.prefix.rstrip("_.- ") or seq.folder.name
+
+
+def image2_input(path: str | Path, rate: Fraction | None, gaps: GapPolicy = "hold") -> tuple[str, dict[str, str]]:
+    """The FFmpeg ``image2`` input (pattern, options) that plays ``path``'s sequence at ``rate`` (24).
+
+    FFmpeg stops at the first missing number, so a sequence with gaps is played through a view:
+    a folder of links numbered without gaps, a missing frame linked to the last one before it
+    (``hold``); ``fail`` refuses the sequence, naming its gaps.
+    """
+    seq = find_sequence(path)
+    options = {"framerate": str(sequence_rate(rate)), "start_number": str(seq.first),
+               "pattern_type": "sequence"}
+    if not seq.gaps():
+        return str(seq.folder / seq.pattern), options
+    if gaps == "fail":
+        raise MediaError(f"gaps in the numbering: {seq.describe()}", path=seq.folder / seq.pattern,
+                         hint='render the missing frames, or let them be held (gaps = "hold")')
+    key = hashlib.sha1(f"{seq.folder.resolve()}|{seq.pattern}|{seq.numbers}".encode(), usedforsecurity=False)
+    view = Path(tempfile.gettempdir()) / f"postbay-sequence-{key.hexdigest()[:16]}"
+    if not view.is_dir():
+        tmp = view.with_name(f"{view.name}.{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        present, held = set(seq.numbers), seq.first
+        for number in range(seq.first, seq.last + 1):
+            held = number if number in present else held
+            link = tmp / f"{seq.prefix}{number:0{seq.padding}d}{seq.suffix}"
+            link.unlink(missing_ok=True)
+            link.symlink_to(seq.path(held).resolve())
+        try:
+            os.replace(tmp, view)
+        except OSError:  # another reader made the same view first
+            pass
+    return str(view / seq.pattern), options
+
+
+def linear_to_display(linear: np.ndarray, ocio_config: str | None = None) -> np.ndarray:
+    """Scene-linear Rec.709 float RGB (an EXR's) to uint16 Rec.709 display-encoded RGB, via OCIO."""
+    from postbay.colour import DEFAULT_OCIO_CONFIG, cpu_apply, processor
+
+    display = cpu_apply(processor("linear", "display", ocio_config or DEFAULT_OCIO_CONFIG), linear)
+    return np.round(np.clip(display, 0.0, 1.0) * 65535.0).astype(np.uint16)

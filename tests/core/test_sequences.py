@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -9,6 +12,9 @@ import numpy as np
 import pytest
 
 from postbay.errors import MediaError
+from postbay.media import VideoReader, probe
+from postbay.recipe import load_recipe
+from postbay.render import finish_clip
 from postbay.sequences import find_sequence, read_image, sequence_pictures
 from postbay.synth import frame_number_pattern, read_frame_number
 
@@ -101,3 +107,28 @@ def test_exr_is_read_in_linear_light_through_ocio(tmp_path: Path) -> None:
     picture = read_image(seq.path(1)).astype(np.float64) / 65535
     assert abs(picture[1, 1, 0] - 0.18 ** (1 / 2.4)) < 2e-4  # Rec.709 display encoding (gamma 2.4) of 18% grey
     assert tuple(np.round(picture[0, 0], 4)) == (1.0, 1.0, 0.0)
+
+
+def test_postbay_run_finishes_a_sequence_at_the_given_rate(comfy: Path, tmp_path: Path) -> None:
+    """`postbay run 'shot_####.png' --rate 25`: one movie named after the frames, timecode from frame 101."""
+    out = tmp_path / "masters"
+    proc = subprocess.run([sys.executable, "-m", "postbay", "run", str(comfy / "shot_####.png"), "--recipe",
+                           "passthrough", "--out", str(out), "--rate", "25", "-q"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    info = probe(out / "shot.mov")
+    assert (info.video.rate, info.video.frames, info.timecode) == ("25/1", 10, "00:00:04:01")
+    shown = [read_frame_number(p) for _, p in VideoReader(out / "shot.mov")]
+    assert shown == [101, 102, 103, 104, 104, 104, 107, 108, 109, 110]  # the gap held on 104
+    report = json.loads((out / "shot.report.json").read_text())
+    assert report["input"]["metadata"]["sequence"].endswith("2 missing: 105–106")
+
+
+def test_exr_sequence_is_finished_in_display_light(tmp_path: Path) -> None:
+    linear = np.full((8, 16, 3), 0.18, np.float32)
+    for n in (1, 2, 3):
+        write_frame(tmp_path / "cg" / f"beauty.{n:04d}.exr", linear)
+    spec = tmp_path / "cg" / "beauty.%04d.exr"
+    result = finish_clip(spec, load_recipe("passthrough"), tmp_path / "out", name="beauty", info=probe(spec))
+    _, picture = next(iter(VideoReader(result.output)))
+    assert abs(picture.mean() / 65535 - 0.18 ** (1 / 2.4)) < 0.01  # 18% grey shown at its Rec.709 display value
