@@ -760,7 +760,8 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     conformed, picture = _conformed_copy(loaded, plans, recipe, handles)
     result.conformed = conformed
     picture = picture or Picture(1920, 1080, loaded.rate)
-    result.written = write_all(conformed, loaded.format, out_dir, name, rate=loaded.rate, picture=picture)
+    result.written = write_all(conformed, loaded.format, out_dir, name, rate=loaded.rate, picture=picture,
+                               bundle=recipe.timeline.bundle)
     for written in result.written:
         for plan in plans:
             plan.lost += _clip_losses(plan, written)

@@ -346,12 +346,14 @@ def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: 
     return Written(fmt, path, lost=compare_structure(expected, describe_structure(back)))
 
 
-def write_all(root: Any, native: str, out_dir: Path, name: str, *, rate: Fraction, picture: Picture) -> list[Written]:
-    """The conformed timeline as ``<name>.postbay.otio`` and in the input's own format."""
+def write_all(root: Any, native: str, out_dir: Path, name: str, *, rate: Fraction, picture: Picture,
+              bundle: str | None = None) -> list[Written]:
+    """The conformed timeline as ``<name>.postbay.otio``, in the input's own format, and as the
+    ``bundle`` (``otioz``/``otiod``, holding the finished shots) when asked."""
     results = [write_timeline(root, "otio_json", out_dir / f"{name}.postbay.otio", rate=rate, picture=picture)]
-    if native != "otio_json":
-        suffix = FORMATS[native][0]
-        results.append(write_timeline(root, native, out_dir / f"{name}.postbay.{suffix}", rate=rate, picture=picture))
+    for fmt in dict.fromkeys(f for f in (native, bundle) if f and f != "otio_json"):
+        suffix = FORMATS[fmt][0]
+        results.append(write_timeline(root, fmt, out_dir / f"{name}.postbay.{suffix}", rate=rate, picture=picture))
     for written in results:
         if written.error and written.format == "otio_json":
             raise PostbayError(f"cannot write the conformed timeline: {written.error}", path=out_dir)

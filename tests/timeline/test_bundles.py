@@ -85,3 +85,15 @@ def test_otioz_member_outside_the_bundle_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PostbayError, match=r"bundle member '../../escape.mov' points outside the bundle; refused"):
         conform_timeline(path, recipe_with(), tmp_path / "out", config=_Config(tmp_path / "data"))
     assert not (tmp_path / "escape.mov").exists()
+
+
+def test_any_timeline_can_go_out_as_a_bundle(tmp_path: Path) -> None:
+    """`bundle = "otioz"` in the recipe: an .otio conform also writes cut.postbay.otioz with the finished shots."""
+    tl = build_cut(tmp_path / "media", SHOTS, rate=Fraction(24), media_frames=72)
+    path = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(tl, str(path))
+    result = conform_timeline(path, recipe_with(bundle="otioz"), tmp_path / "out", workers=1)
+    assert [(w.format, w.error, w.lost) for w in result.written] == [("otio_json", None, []), ("otioz", None, [])]
+    with zipfile.ZipFile(tmp_path / "out" / "cut.postbay.otioz") as z:
+        assert sorted(n for n in z.namelist() if n.startswith("media/")) == \
+            sorted(f"media/{job.output.name}" for job in result.jobs)
