@@ -98,7 +98,8 @@ def parse_rate(value: Any, *, where: str = "--rate") -> Fraction:
         else:
             rate = Fraction(value)
     except (ValueError, ZeroDivisionError, TypeError):
-        raise PostbayError(f"{where}: {value!r} is not a frame rate", hint="e.g. 24, 25, 23.976 or 24000/1001") from None
+        raise PostbayError(f"{where}: {value!r} is not a frame rate",
+                           hint="e.g. 24, 25, 23.976 or 24000/1001") from None
     if rate <= 0 or rate > 1000:
         raise PostbayError(f"{where}: {value!r} is not a frame rate", hint="e.g. 24, 25, 23.976 or 24000/1001")
     return snap_rate(rate) or rate
