@@ -120,7 +120,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
     roots = [Path(r) for r in media_roots] + [Path(r) for r in getattr(config, "media_roots", []) or []]
     handles = _handles(handles, recipe)
     policy = missing or recipe.timeline.missing or "fail"
-    gpu = gpu or getattr(config, "gpu", "auto")
+    gpu = gpu or getattr(config, "gpu", None) or "auto"
     ocio_config = getattr(config, "ocio_config", None) or DEFAULT_OCIO_CONFIG
 
     t0 = time.perf_counter()
@@ -211,7 +211,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
         timings["deliveries"] = time.perf_counter() - t0
 
     failed = [p for p in plans if p.status == "failed"]
-    if failed or [d for d in result.deliveries if d.get("error")]:
+    if failed or any(d.get("error") for d in result.deliveries):
         result.status = "failed" if policy == "fail" else "done with problems"
     timings["total"] = time.perf_counter() - t_total
     write_report(result, recipe, handles, policy)

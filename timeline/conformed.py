@@ -36,10 +36,9 @@ def conformed_copy(loaded: LoadedTimeline, plans: list[ClipPlan], recipe: Recipe
     timelines = timelines_of(root)
     picture: Picture | None = None
     by_key = {p.key: p for p in plans}
-    job_media: dict[tuple[Path, int, int], RenderJob] = {}
-    for plan in plans:
-        if plan.job is not None and plan.job.output is not None:
-            job_media[(plan.relink.path.resolve(), plan.job.start, plan.job.start + plan.job.count)] = plan.job
+    job_media: dict[tuple[Path, int, int], RenderJob] = {
+        (p.media.resolve(), p.job.start, p.job.start + p.job.count): p.job
+        for p in plans if p.job is not None and p.job.output is not None}
     for _ti, _si, kind, _label, _pos, key, item in clip_slots(timelines):
         plan = by_key.get(key)
         if plan is None:
@@ -54,7 +53,7 @@ def conformed_copy(loaded: LoadedTimeline, plans: list[ClipPlan], recipe: Recipe
         job = plan.job
         if kind == "Audio" and plan.relink is not None and plan.relink.found:
             _repoint_audio(item, plan, job_media)
-        if job is not None and job.output is not None and plan.status == "conformed":
+        if job is not None and job.output is not None and plan.status == "conformed" and plan.media_rate:
             out = job.report.get("output_probe") or probe(job.output).to_dict()
             vid = out["video"]
             rate = Fraction(vid["rate"])
@@ -92,9 +91,9 @@ def conformed_copy(loaded: LoadedTimeline, plans: list[ClipPlan], recipe: Recipe
 
 def _repoint_audio(item: otio.schema.Clip, plan: ClipPlan, job_media: dict[tuple[Path, int, int], RenderJob]) -> None:
     """An audio clip cut from a file whose picture was finished follows it to the render (same sync)."""
-    media = plan.relink.path.resolve()
+    media = plan.media.resolve()
     for (path, lo, hi), job in job_media.items():
-        if path != media or not job.report.get("output_probe", {}).get("audio"):
+        if path != media or job.output is None or not job.report.get("output_probe", {}).get("audio"):
             continue
         out = job.report["output_probe"]
         rate = Fraction(out["video"]["rate"])

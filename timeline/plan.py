@@ -75,6 +75,13 @@ class ClipPlan:
     lost: list[str] = field(default_factory=list)  # what each written format drops of this clip
     conformed_clip: Any = field(default=None, repr=False)
 
+    @property
+    def media(self) -> Path:
+        """The media file the clip was relinked to (asked only of a clip whose media was found)."""
+        if self.relink is None or self.relink.path is None:
+            raise ValueError(f"{self.key}: the clip has no media")
+        return self.relink.path
+
     def to_dict(self) -> dict[str, Any]:
         rate = self.media_rate
         tc = (lambda f: frames_to_timecode(f, rate)) if rate else (lambda f: None)
@@ -210,7 +217,8 @@ def plan_clips(loaded: LoadedTimeline, relinker: Relinker,
         if kind == "Audio":
             plan.status = "passed through"
             continue
-        info = relinker.probe(plan.relink.path)
+        info = relinker.probe(plan.media)
+        assert info is not None  # the relinker finds only media it could probe
         _place(plan, item, info, handles)
     return plans, items
 
@@ -253,18 +261,19 @@ def group_jobs(plans: list[ClipPlan], timeline_name: str) -> list[RenderJob]:
     by_media: dict[Path, list[ClipPlan]] = {}
     for plan in plans:
         if plan.status == "planned":
-            by_media.setdefault(plan.relink.path.resolve(), []).append(plan)
+            by_media.setdefault(plan.media.resolve(), []).append(plan)
     jobs: list[RenderJob] = []
     names: set[str] = set()
     for group in by_media.values():
         group.sort(key=lambda p: p.used[0] - p.handles[0])
         current: list[ClipPlan] = []
         lo = hi = 0
-        for plan in group + [None]:  # type: ignore[list-item]
-            if plan is not None:
-                a, b = plan.used[0] - plan.handles[0], plan.used[1] + plan.handles[1]
+        following: list[ClipPlan | None] = [*group, None]  # None closes the last render
+        for candidate in following:
+            if candidate is not None:
+                a, b = candidate.used[0] - candidate.handles[0], candidate.used[1] + candidate.handles[1]
                 if current and a < hi:
-                    current.append(plan)
+                    current.append(candidate)
                     hi = max(hi, b)
                     continue
             if current:
@@ -274,12 +283,12 @@ def group_jobs(plans: list[ClipPlan], timeline_name: str) -> list[RenderJob]:
                 while name in names:
                     name += "_b"
                 names.add(name)
-                job = RenderJob(media=current[0].relink.path, start=lo, count=hi - lo, name=name,
+                job = RenderJob(media=current[0].media, start=lo, count=hi - lo, name=name,
                                 clips=[p.key for p in current])
                 for p in current:
                     p.job = job
                 jobs.append(job)
-            if plan is not None:
-                current, lo, hi = [plan], a, b
+            if candidate is not None:
+                current, lo, hi = [candidate], a, b
     jobs.sort(key=lambda j: j.name)
     return jobs

@@ -87,7 +87,8 @@ def _burned(frames: Iterator[np.ndarray], cues: list[Cue], rate: Fraction, param
     from postbay.processors.captions import BurnParams, burn_cues
 
     burn = BurnParams(style=params.style, size=params.size)
-    backend, cache = numpy_backend(), {}
+    backend = numpy_backend()
+    cache: dict[Any, Any] = {}  # the burn's rendered text, kept across frames
     fps = float(rate)
     spans = [(round(c.start * fps), round(c.end * fps)) for c in cues]
     for n, picture in enumerate(frames):
@@ -117,7 +118,7 @@ def _reframer(aspect: str | None) -> tuple[Any, str]:
         return None, "centre crop (no reframe processor registered)"
     proc = registry.get("reframe")
     try:
-        params = proc.params(aspect=aspect)
+        params = proc.params.model_validate({"aspect": aspect})
     except Exception as exc:  # its parameters are not the ones we know
         return None, f"centre crop (reframe processor did not take aspect={aspect!r}: {type(exc).__name__})"
     from postbay.recipe import Step

@@ -340,7 +340,7 @@ def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None
         raise TimelineError(f"byte {exc.start}: not UTF-8 text", path=path) from None
     except Exception as exc:  # adapters raise anything from KeyError to their own errors
         error = _adapter_error(exc, path, fmt)
-        if fmt == "cmx_3600" and rate_source.startswith("inferred"):
+        if fmt == "cmx_3600" and rate_value is not None and rate_source.startswith("inferred"):
             error.hint = f"read at {_rate_text(rate_value)} fps ({rate_source}); give the right --rate"
         raise error from None
     timelines = timelines_of(root)

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +92,13 @@ def _pool(workers: int) -> tuple[ProcessPoolExecutor, Any]:
     """A pool of render workers and the queue on which they report finished frames."""
     # fork is cheapest (postbay is already imported) and safe while this is the only thread;
     # a threaded host (the daemon, the API) gets forkserver, which forks from a clean server.
+    ctx: BaseContext
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("fork")
     else:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["postbay.render", "postbay.processors"])
+        server = multiprocessing.get_context("forkserver")
+        server.set_forkserver_preload(["postbay.render", "postbay.processors"])
+        ctx = server
     frames = ctx.SimpleQueue()
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_report_to, initargs=(frames,)), frames
 
@@ -162,8 +165,9 @@ def cdl_from_notes(notes: dict[str, Any]) -> dict[str, Any] | None:
         cdl = value["cdl"]
         sop = cdl.get("asc_sop", cdl)
         try:
-            out = {"slope": [float(v) for v in sop["slope"]], "offset": [float(v) for v in sop["offset"]],
-                   "power": [float(v) for v in sop["power"]]}
+            out: dict[str, Any] = {"slope": [float(v) for v in sop["slope"]],
+                                   "offset": [float(v) for v in sop["offset"]],
+                                   "power": [float(v) for v in sop["power"]]}
         except (KeyError, TypeError, ValueError):
             return None
         sat = cdl.get("saturation", cdl.get("sat", cdl.get("asc_sat", 1.0)))
@@ -182,6 +186,6 @@ def match_step(recipe: Recipe) -> Any:
 def reference_still(plan: ClipPlan) -> np.ndarray:
     """The hero's middle frame of its cut, as (H, W, 3) float32 display-space RGB."""
     middle = (plan.used[0] + plan.used[1]) // 2
-    for _, picture in VideoReader(plan.relink.path, start=middle, count=1):
+    for _, picture in VideoReader(plan.media, start=middle, count=1):
         return picture.astype(np.float32) / np.float32(65535.0)
-    raise PostbayError("cannot decode the hero frame", path=plan.relink.path)
+    raise PostbayError("cannot decode the hero frame", path=plan.media)

@@ -352,8 +352,9 @@ def _fcpxml_starts(path: Path, back: Any, rate: Fraction) -> None:
     starts = {}
     for project in root.iter("project"):
         seq = project.find("sequence")
-        if seq is not None and seq.get("tcStart"):
-            seconds = Fraction(seq.get("tcStart").rstrip("s"))
+        tc_start = seq.get("tcStart") if seq is not None else None
+        if tc_start:
+            seconds = Fraction(tc_start.rstrip("s"))
             starts[project.get("name", "")] = otio.opentime.RationalTime(float(seconds * rate), float(rate))
     for tl in timelines_of(back):
         if tl.global_start_time is None and tl.name in starts:
