@@ -25,7 +25,7 @@ from postbay.media import VideoReader
 from postbay.paths import url_to_path
 
 __all__ = ["Dissolve", "Layer", "Segment", "centre_crop", "edit_points", "fit", "flatten",
-           "programme_frames", "shown_at", "to_frames", "url_path"]
+           "programme_frames", "record_frame", "shown_at", "url_path"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class Segment:
 
 @dataclass(frozen=True)
 class Dissolve:
+    """Timeline frames ``[start, end)`` where ``outgoing`` cross-dissolves into ``incoming``."""
+
     start: int
     end: int
     outgoing: Segment
@@ -82,7 +84,8 @@ def url_path(url: str) -> Path:
     return url_to_path(url, Path())[0] or Path(url)
 
 
-def to_frames(rt: otio.opentime.RationalTime, rate: Fraction) -> int:
+def record_frame(rt: otio.opentime.RationalTime, rate: Fraction) -> int:
+    """A timeline time as the nearest frame at the programme's ``rate``."""
     return int(round(rt.rescaled_to(float(rate)).value))
 
 
@@ -94,7 +97,7 @@ def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[L
     """(frames, the video tracks bottom→top as layers of segments and dissolves, items not renderable)."""
     tracks = []
     skipped = 0
-    total = to_frames(timeline.duration(), rate)
+    total = record_frame(timeline.duration(), rate)
     for track in timeline.video_tracks():
         segments: list[Segment] = []
         dissolves: list[Dissolve] = []
@@ -103,7 +106,7 @@ def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[L
             if isinstance(item, otio.schema.Transition) or not isinstance(item, otio.core.Item):
                 continue
             span = track.range_of_child_at_index(i)
-            start, end = to_frames(span.start_time, rate), to_frames(span.end_time_exclusive(), rate)
+            start, end = record_frame(span.start_time, rate), record_frame(span.end_time_exclusive(), rate)
             if isinstance(item, otio.schema.Gap):
                 continue
             ref = getattr(item, "media_reference", None)
@@ -119,7 +122,7 @@ def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[L
                 elif isinstance(effect, otio.schema.LinearTimeWarp):
                     speed *= abs(effect.time_scalar)  # a reverse plays forward here (see docs: limits)
             avail = ref.available_range
-            first = to_frames(item.trimmed_range().start_time, rate) - to_frames(avail.start_time, rate)
+            first = record_frame(item.trimmed_range().start_time, rate) - record_frame(avail.start_time, rate)
             segments.append(Segment(start, end, url_path(ref.target_url), first, speed, f"{id(item)}"))
         # Transitions: the outgoing clip plays on past its cut and the incoming one starts early.
         for i, item in enumerate(children):
@@ -127,8 +130,9 @@ def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[L
                 continue
             before = next((s for s in segments if i > 0 and s.key == f"{id(children[i - 1])}"), None)
             after = next((s for s in segments if i + 1 < len(children) and s.key == f"{id(children[i + 1])}"), None)
-            cut = to_frames(track.range_of_child_at_index(i + 1).start_time, rate) if i + 1 < len(children) else total
-            lo, hi = cut - to_frames(item.in_offset, rate), cut + to_frames(item.out_offset, rate)
+            following = i + 1 < len(children)
+            cut = record_frame(track.range_of_child_at_index(i + 1).start_time, rate) if following else total
+            lo, hi = cut - record_frame(item.in_offset, rate), cut + record_frame(item.out_offset, rate)
             if before is not None and after is not None and hi > lo:
                 dissolves.append(Dissolve(lo, hi, before, after))
         segments.sort(key=lambda s: s.start)

@@ -25,7 +25,7 @@ from postbay.media import PRESETS, AudioPlan, VideoWriter, frames_to_timecode
 from postbay.publish import publish_verified, temp_path
 from postbay.recipe import Delivery, Recipe
 from postbay.subtitles import Cue, write_sidecars
-from postbay.timeline.flatten import centre_crop, edit_points, fit, flatten, programme_frames, to_frames
+from postbay.timeline.flatten import centre_crop, edit_points, fit, flatten, programme_frames, record_frame
 from postbay.timeline.mix import mix_audio
 from postbay.timeline.reader import timelines_of
 from postbay.timeline.relink import Relinker
@@ -68,7 +68,7 @@ def caption_programme(conformed: Any, params: Any, out_dir: Path, name: str, *, 
     if samples is None:
         notes["note"] = "the timeline has no audio tracks: no captions"
     start = timeline.global_start_time
-    record = frames_to_timecode(to_frames(start, rate), rate) if start is not None else frames_to_timecode(0, rate)
+    record = frames_to_timecode(record_frame(start, rate), rate) if start is not None else frames_to_timecode(0, rate)
     report: dict[str, Any] = {**notes, "language": language, "edit_points": len(cuts), "record_start": record,
                               "times": f"seconds from the programme's first frame (record {record} = 0)",
                               "mix": mix_notes, "sidecars": []}
@@ -197,7 +197,7 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
             audio = AudioPlan(source=out, mode=delivery.audio, start_seconds=0.0, duration=total / float(rate),
                               samples=samples, sample_rate=48000)
     start = timeline.global_start_time
-    timecode = frames_to_timecode(to_frames(start, rate), rate) if start is not None else None
+    timecode = frames_to_timecode(record_frame(start, rate), rate) if start is not None else None
     writer = VideoWriter(tmp, preset=preset, container=suffix, width=width, height=height, rate=rate,
                          timecode=timecode, audio=audio, metadata={"title": timeline.name or name},
                          subtitles=subtitles,
