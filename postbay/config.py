@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from postbay.errors import ConfigError
 
-__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ScheduleConfig", "WatchConfig", "WorkersConfig", "load_config",
-           "parse_duration"]
+__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ScheduleConfig", "WatchConfig", "WorkersConfig",
+           "load_config", "parse_duration"]
 
 #: The colour config when none is set: OCIO's built-in studio config (no file, nothing to fetch).
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path, PureWindowsPath
@@ -162,7 +163,7 @@ class Relink:
 class MediaIndex:
     """Media files under a set of folders, by lower-case name and by lower-case stem."""
 
-    def __init__(self, roots: list[Path], exclude: list[Path] = ()):
+    def __init__(self, roots: Sequence[Path], exclude: Sequence[Path] = ()):
         self.roots = [Path(r) for r in roots]
         self.by_name: dict[str, list[Path]] = {}
         self.by_stem: dict[str, list[Path]] = {}
@@ -208,7 +209,7 @@ def _stem(name: str) -> str:
 class Relinker:
     """Finds clips' media under the timeline's folder and the media roots (probes are cached)."""
 
-    def __init__(self, timeline_path: Path, media_roots: list[Path] = (), exclude: list[Path] = (),
+    def __init__(self, timeline_path: Path, media_roots: Sequence[Path] = (), exclude: Sequence[Path] = (),
                  base: Path | None = None):
         # ``base``: where relative references resolve when not the timeline's folder (a bundle's media).
         self.timeline_dir = Path(base).resolve() if base else Path(timeline_path).resolve().parent
@@ -274,9 +275,9 @@ class Relinker:
                     return Relink(path, how, written, tried)
             else:
                 tried.append(f"as given: {written} (not a path on this machine)")
-        for name in (ref.name if ref is not None else None, clip.name):
-            if name and name not in names:
-                names.append(name)
+        for given in (ref.name if ref is not None else None, clip.name):
+            if given and given not in names:
+                names.append(given)
         for name in names:
             if not name:
                 continue
