@@ -43,7 +43,7 @@ def measure(path: Path, tmp: Path) -> list[str]:
     passed = sum(p.status == "passed through" for p in video)
     conforms = f"{done}/{len(video)} video clips" + (f" ({passed} generators passed through)" if passed else "")
     accurate = all([read_frame_number(p) for _, p in VideoReader(job.output)]
-                   == [n % 256 for n in range(job.start, job.start + job.count)] for job in result.jobs)
+                   == list(range(job.start, job.start + job.count)) for job in result.jobs)
     frames = sum(job.count for job in result.jobs)
     native = next(w for w in result.written if w.format == result.loaded.format)
     written = "yes" if native.error is None else f"no: {native.error}"
