@@ -17,12 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.timeline.conftest import recipe_with  # noqa: E402
-
 from postbay.media import VideoReader  # noqa: E402
 from postbay.synth import read_frame_number  # noqa: E402
 from postbay.timeline.conform import conform_timeline  # noqa: E402
 from postbay.timeline.reader import read_timeline  # noqa: E402
+from tests.timeline.cuts import recipe_with  # noqa: E402
 from tests.timeline.test_samples import SAMPLES, make_stand_ins  # noqa: E402
 
 
