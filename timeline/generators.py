@@ -11,18 +11,12 @@ from typing import Any
 
 import opentimelineio as otio
 
+from postbay.timeline.levels import fcp_parameters, plain_metadata
+
 __all__ = ["solid_colour", "unrendered"]
 
 #: Generator names that mean black (Premiere's "Black Video", FCP's slug, Resolve's "Solid Color" unset).
 _BLACK = {"black video", "black", "slug", "solid black"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, str) or not hasattr(value, "__iter__"):
-        return value
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    return [_plain(v) for v in value]
 
 
 def _channel(value: Any) -> float | None:
@@ -33,9 +27,8 @@ def _channel(value: Any) -> float | None:
 
 
 def _fcp_fill(md: dict[str, Any]) -> tuple[float, float, float] | None:
-    params = md.get("parameter", [])
-    for param in params if isinstance(params, list) else [params]:
-        if not isinstance(param, dict) or str(param.get("parameterid", "")).lower() not in ("fillcolor", "color"):
+    for param in fcp_parameters(md):
+        if str(param.get("parameterid", "")).lower() not in ("fillcolor", "color"):
             continue
         value = param.get("value")
         if isinstance(value, dict):
@@ -55,14 +48,14 @@ def solid_colour(clip: otio.schema.Clip) -> tuple[float, float, float] | None:
     ref = clip.media_reference
     if not isinstance(ref, otio.schema.GeneratorReference):
         return None
-    params = _plain(ref.parameters)
+    params = plain_metadata(ref.parameters)
     colour = params.get("color") or params.get("colour")
     if isinstance(colour, dict):
         colour = [colour.get(c) for c in ("r", "g", "b")]
     if isinstance(colour, (list, tuple)) and len(colour) >= 3 and all(isinstance(c, (int, float)) for c in colour[:3]):
         r, g, b = (min(max(float(c), 0.0), 1.0) for c in colour[:3])
         return r, g, b
-    fcp = _plain(ref.metadata).get("fcp_xml")
+    fcp = plain_metadata(ref.metadata).get("fcp_xml")
     if isinstance(fcp, dict):
         fill = _fcp_fill(fcp)
         if fill is not None:

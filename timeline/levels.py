@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import opentimelineio as otio
 
-__all__ = ["Envelope", "clip_envelope", "fcpx_volume"]
+__all__ = ["Envelope", "as_number", "clip_envelope", "fcp_parameters", "fcpx_volume", "plain_metadata"]
 
 
 @dataclass(frozen=True)
@@ -44,33 +44,40 @@ class Envelope:
         return (10.0 ** (level / 20.0) if self.db else level).astype(np.float32)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, str) or not hasattr(value, "__iter__"):
+def plain_metadata(value: Any) -> Any:
+    """OTIO's AnyDictionary/AnyVector metadata as plain dicts and lists."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         return value
     if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    return [_plain(v) for v in value]
+        return {k: plain_metadata(v) for k, v in value.items()}
+    return [plain_metadata(v) for v in value]
 
 
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
+    """A number from metadata text (``"0.501187"``, ``" 1 "``), else None."""
     try:
         return float(str(value).strip())
     except (TypeError, ValueError):
         return None
 
 
+def fcp_parameters(effect_md: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``<parameter>`` entries of an FCP 7 XML effect as the adapter keeps them."""
+    params = effect_md.get("parameter", [])
+    return [p for p in (params if isinstance(params, list) else [params]) if isinstance(p, dict)]
+
+
 def _fcp_envelope(effect_md: dict[str, Any], clip: otio.schema.Clip) -> Envelope | None:
     ident = " ".join(str(effect_md.get(k, "")) for k in ("effectid", "effectcategory", "effecttype")).lower()
     if "audiolevels" not in ident.replace(" ", "") or clip.source_range is None:
         return None
-    params = effect_md.get("parameter", [])
-    for param in params if isinstance(params, list) else [params]:
-        if not isinstance(param, dict) or not param.get("keyframe"):
+    for param in fcp_parameters(effect_md):
+        if not param.get("keyframe"):
             continue
         if str(param.get("parameterid", param.get("name", ""))).lower() not in ("level", "audiolevels", "volume"):
             continue
         keys = param["keyframe"] if isinstance(param["keyframe"], list) else [param["keyframe"]]
-        points = sorted((w, v) for w, v in ((_number(k.get("when")), _number(k.get("value"))) for k in keys
+        points = sorted((w, v) for w, v in ((as_number(k.get("when")), as_number(k.get("value"))) for k in keys
                                             if isinstance(k, dict)) if w is not None and v is not None)
         if not points:
             return None
@@ -123,11 +130,11 @@ def _fcpx_envelope(volume: dict[str, Any]) -> Envelope | None:
 
 def clip_envelope(clip: otio.schema.Clip) -> Envelope | None:
     """The level over ``clip`` where its document has a moving (or FCPXML) one, else None."""
-    volume = _plain(clip.metadata.get("fcpx_xml", {})).get("adjust-volume")
+    volume = plain_metadata(clip.metadata.get("fcpx_xml", {})).get("adjust-volume")
     if isinstance(volume, dict):
         return _fcpx_envelope(volume)
     for effect in clip.effects:
-        md = _plain(effect.metadata).get("fcp_xml")
+        md = plain_metadata(effect.metadata).get("fcp_xml")
         if isinstance(md, dict):
             found = _fcp_envelope(md, clip)
             if found is not None:

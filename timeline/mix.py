@@ -19,7 +19,7 @@ import opentimelineio as otio
 from postbay.errors import PostbayError
 from postbay.media import read_audio
 from postbay.timeline.flatten import url_path
-from postbay.timeline.levels import clip_envelope
+from postbay.timeline.levels import as_number, clip_envelope, fcp_parameters, plain_metadata
 from postbay.timeline.relink import Relinker, source_origin_seconds
 
 __all__ = ["clip_level", "mix_audio"]
@@ -37,29 +37,6 @@ def _db(factor: float) -> float:
     return 20.0 * math.log10(factor) if factor > 0 else -math.inf
 
 
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _plain(value: Any) -> Any:
-    """OTIO's AnyDictionary/AnyVector metadata as plain dicts and lists."""
-    if isinstance(value, (str, bytes)):
-        return value
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    if hasattr(value, "__iter__"):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _fcp_parameters(effect_md: dict[str, Any]) -> list[dict[str, Any]]:
-    params = effect_md.get("parameter", [])
-    return [p for p in (params if isinstance(params, list) else [params]) if isinstance(p, dict)]
-
-
 def _fcp_level(effect_md: dict[str, Any]) -> tuple[float, str] | None:
     """(dB, how) of an FCP 7 XML Audio Levels effect as the adapter keeps it (``metadata["fcp_xml"]``).
 
@@ -70,16 +47,16 @@ def _fcp_level(effect_md: dict[str, Any]) -> tuple[float, str] | None:
     ident = " ".join(str(effect_md.get(k, "")) for k in ("effectid", "effectcategory", "effecttype")).lower()
     if "audiolevels" not in ident.replace(" ", ""):
         return None
-    for param in _fcp_parameters(effect_md):
+    for param in fcp_parameters(effect_md):
         if str(param.get("parameterid", param.get("name", ""))).lower() not in ("level", "audiolevels", "volume"):
             continue
-        value = _number(param.get("value"))
+        value = as_number(param.get("value"))
         how = "FCP XML Audio Levels"
         keyframes = param.get("keyframe")
         if keyframes:
             frames = keyframes if isinstance(keyframes, list) else [keyframes]
             if value is None:
-                value = _number(frames[0].get("value")) if isinstance(frames[0], dict) else None
+                value = as_number(frames[0].get("value")) if isinstance(frames[0], dict) else None
             how += " (keyframed: its first value here; the mix follows the keyframes)"
         if value is not None:
             return _db(value), how
@@ -91,11 +68,11 @@ def _metadata_level(metadata: Any) -> tuple[float, str] | None:
     places = [("", metadata)] + [(f"{k}.", v) for k, v in metadata.items() if isinstance(v, dict)]
     for prefix, md in places:
         for key in _DB_KEYS:
-            value = _number(md.get(key))
+            value = as_number(md.get(key))
             if value is not None:
                 return value, f"metadata {prefix}{key}"
         for key in _LINEAR_KEYS:
-            value = _number(md.get(key))
+            value = as_number(md.get(key))
             if value is not None and not isinstance(md.get(key), bool):
                 return _db(value), f"metadata {prefix}{key} (linear)"
     return None
@@ -111,7 +88,7 @@ def clip_level(item: otio.core.Item) -> tuple[float, str | None]:
     """
     db_total, hows = 0.0, []
     for effect in getattr(item, "effects", []):
-        md = _plain(effect.metadata)
+        md = plain_metadata(effect.metadata)
         found = _fcp_level(md["fcp_xml"]) if isinstance(md.get("fcp_xml"), dict) else None
         if found is None and {(effect.effect_name or "").lower(), (effect.name or "").lower()} & _LEVEL_EFFECTS:
             found = _metadata_level(md)
@@ -119,7 +96,7 @@ def clip_level(item: otio.core.Item) -> tuple[float, str | None]:
             db_total += found[0]
             hows.append(found[1])
     if not hows:
-        md = _plain(item.metadata)
+        md = plain_metadata(item.metadata)
         fcp = md.get("fcp_xml")
         filters = fcp.get("filter", []) if isinstance(fcp, dict) else []
         for flt in filters if isinstance(filters, list) else [filters]:
