@@ -19,6 +19,7 @@ from typing import Any
 import opentimelineio as otio
 
 from postbay.media import frames_to_timecode
+from postbay.sequences import is_sequence_spec
 from postbay.timeline.reader import LoadedTimeline
 from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, audio_range, media_origin
 
@@ -40,6 +41,7 @@ class RenderJob:
     count: int
     name: str
     clips: list[str] = field(default_factory=list)
+    rate: Fraction | None = None  # an image sequence's rate (a movie carries its own)
     output: Path | None = None
     report: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -296,7 +298,8 @@ def group_jobs(plans: list[ClipPlan], timeline_name: str) -> list[RenderJob]:
                     name += "_b"
                 names.add(name)
                 job = RenderJob(media=current[0].media, start=lo, count=hi - lo, name=name,
-                                clips=[p.key for p in current])
+                                clips=[p.key for p in current],
+                                rate=first.media_rate if is_sequence_spec(first.media) else None)
                 for p in current:
                     p.job = job
                 jobs.append(job)

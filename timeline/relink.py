@@ -32,7 +32,7 @@ from typing import Any
 import opentimelineio as otio
 
 from postbay.errors import MediaError, PostbayError
-from postbay.media import MediaInfo, frames_to_timecode, probe, timecode_to_frames
+from postbay.media import MediaInfo, frames_to_timecode, probe, snap_rate, timecode_to_frames
 from postbay.paths import url_to_path
 
 __all__ = ["MEDIA_SUFFIXES", "AudioRange", "MediaIndex", "Relink", "Relinker", "audio_origin", "audio_range",
@@ -220,12 +220,13 @@ class Relinker:
         self.index = MediaIndex(self.roots, exclude=list(exclude))
         self._probes: dict[Path, MediaInfo | None] = {}
         self.problems: dict[Path, str] = {}  # why a file that exists is not usable media
+        self.sequence_rates: dict[Path, Fraction] = {}  # image sequences play at their reference's rate
 
     def _info(self, path: Path) -> MediaInfo | None:
         path = Path(path)
         if path not in self._probes:
             try:
-                self._probes[path] = probe(path)
+                self._probes[path] = probe(path, rate=self.sequence_rates.get(path))
             except PostbayError as exc:
                 self._probes[path] = None
                 self.problems[path] = exc.message
@@ -255,6 +256,8 @@ class Relinker:
         """
         usable = self.probe_audio if audio else self.probe
         ref = clip.media_reference
+        if isinstance(ref, otio.schema.ImageSequenceReference):
+            return self._sequence(ref, usable)
         written = getattr(ref, "target_url", None) or None
         tried: list[str] = []
         names: list[str] = []
@@ -291,6 +294,26 @@ class Relinker:
             hit = self._by_reel(reel, clip.source_range, audio=audio)
             if hit is not None:
                 return Relink(hit, "by reel and timecode", written, tried)
+        return Relink(None, "missing", written, tried)
+
+    def _sequence(self, ref: otio.schema.ImageSequenceReference, usable: Any) -> Relink:
+        """An OTIO image sequence: its folder (as written, else by name under the roots) and pattern."""
+        pattern = f"{ref.name_prefix}%0{max(ref.frame_zero_padding, 1)}d{ref.name_suffix}"
+        written = f"{ref.target_url_base.rstrip('/')}/{pattern}"
+        folder, name = url_to_path(ref.target_url_base.rstrip("/"), self.timeline_dir)
+        tried = [f"as given: {written}"]
+        candidates = [folder] if folder is not None else []
+        for root in self.roots:  # a folder of frames moved: the same folder name under a media root
+            candidates += [p for p in root.rglob(name) if p.is_dir()] if name else []
+        for candidate in candidates:
+            path = candidate / pattern
+            if not candidate.is_dir():
+                continue
+            self.sequence_rates[path] = snap_rate(Fraction(ref.rate)) or Fraction(ref.rate).limit_denominator(1001)
+            if usable(path) is not None:
+                how = "as given" if candidate == folder else "by folder name"
+                return Relink(path, how, written, tried)
+            tried.append(f"{path}: {self.problems.get(path)}")
         return Relink(None, "missing", written, tried)
 
     def _by_reel(self, reel: str, source_range: otio.opentime.TimeRange, *, audio: bool = False) -> Path | None:
