@@ -65,9 +65,11 @@ def run_timeline_cli(src: Path, recipe: Any, out_dir: Path, args: argparse.Names
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from postbay.media import probe
     from postbay.recipe import load_recipe
     from postbay.registry import default_registry
     from postbay.render import finish_clip, output_paths
+    from postbay.timeline.reader import parse_rate
 
     config = load_cli_config(args)
     registry = default_registry(allow_override=config.allow_plugin_override)
@@ -75,8 +77,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = _expand_inputs(args.inputs)
     out_dir = Path(args.out)
     targets: dict[Path, Path] = {}
+    from postbay.sequences import is_sequence_spec, sequence_name
+
+    names = {src: sequence_name(src) for src in inputs if is_sequence_spec(src)}  # frames: named by their prefix
     for src in inputs:
-        out_path, _ = output_paths(src, recipe, out_dir)
+        out_path, _ = output_paths(src, recipe, out_dir, names.get(src))
         if out_path in targets:
             raise PostbayError(f"{src} and {targets[out_path]} would both write {out_path.name}", path=src,
                                hint="finish them into different --out folders")
@@ -94,8 +99,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             continue
         bar = Progress(src.name, enabled=not args.quiet)
         try:
+            # An image sequence plays at --rate (else 24); a movie carries its own rate.
+            info = probe(src, rate=parse_rate(args.rate) if args.rate else None) if src in names else None
             result = finish_clip(src, recipe, out_dir, gpu=config.gpu, ocio_config=config.ocio_config,
-                                 progress=bar, protected=inputs)
+                                 progress=bar, protected=inputs, name=names.get(src), info=info)
             bar.close()
             rep = result.report
             print(f"done {src} -> {result.output} ({rep['frames']} frames, {rep['fps']} fps, report "
@@ -188,7 +195,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--out", "-o", default="out", help="output folder (default: ./out)")
     p.add_argument("--media-root", action="append", default=[], help="where to look for a timeline's media")
     p.add_argument("--handles", type=int, default=None, help="frames of handle each side of a used range")
-    p.add_argument("--rate", default=None, help="frame rate of an EDL (e.g. 25, 24000/1001)")
+    p.add_argument("--rate", default=None, help="frame rate of an EDL or an image sequence (e.g. 25, 24000/1001; "
+                                                "a sequence defaults to 24)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 

@@ -26,6 +26,7 @@ from av.subtitles.stream import SubtitleStream
 from av.subtitles.subtitle import SubtitleSet
 
 from postbay.errors import MediaError
+from postbay.sequences import find_sequence, image2_input, is_sequence_spec, linear_to_display, sequence_rate
 
 __all__ = [
     "add_audio_stream",
@@ -220,9 +221,19 @@ class MediaInfo:
         return self.video
 
 
-def _open(path: str | Path, **kwargs: Any) -> av.container.InputContainer:
-    """Open media to read; a missing, empty or unreadable file is a :class:`MediaError` naming it."""
+def _open(path: str | Path, rate: Fraction | None = None, **kwargs: Any) -> av.container.InputContainer:
+    """Open media to read; a missing, empty or unreadable file is a :class:`MediaError` naming it.
+
+    An image sequence (a folder of numbered frames, ``shot_%04d.png``) opens as FFmpeg's image2
+    input at ``rate`` (default 24).
+    """
     path = Path(path)
+    if is_sequence_spec(path):
+        pattern, options = image2_input(path, rate)
+        try:
+            return av.open(pattern, "r", format="image2", options=options)
+        except av.error.FFmpegError as exc:
+            raise MediaError(_describe_ffmpeg_error(exc), path=path) from exc
     if not path.exists():
         raise MediaError("file not found", path=path)
     if path.is_dir():
@@ -323,9 +334,15 @@ def _reel_of(container: av.container.Container) -> str | None:
     return None
 
 
-def probe(path: str | Path) -> MediaInfo:
-    """Describe a media file: streams, exact rate, frame count, colour tags, timecode, audio."""
+def probe(path: str | Path, rate: Fraction | None = None) -> MediaInfo:
+    """Describe a media file: streams, exact rate, frame count, colour tags, timecode, audio.
+
+    An image sequence (a folder of numbered frames, ``shot_%04d.png``, ``shot_####.exr``) plays
+    at ``rate`` (default 24) from the timecode of its first frame number.
+    """
     path = Path(path)
+    if is_sequence_spec(path):
+        return _probe_sequence(path, rate)
     with _open(path) as container:
         video: VideoInfo | None = None
         audio: list[AudioInfo] = []
@@ -391,6 +408,25 @@ def probe(path: str | Path) -> MediaInfo:
     return info
 
 
+def _probe_sequence(path: Path, rate: Fraction | None) -> MediaInfo:
+    seq = find_sequence(path)
+    rate = sequence_rate(rate)
+    with _open(path, rate=rate) as container:
+        vs = container.streams.video[0]
+        ctx = vs.codec_context
+        pix_fmt = ctx.format.name if ctx.format else "unknown"
+        depth = max((c.bits for c in ctx.format.components), default=8) if ctx.format else 8
+        video = VideoInfo(index=vs.index, codec=ctx.name, width=ctx.width, height=ctx.height,
+                          sample_aspect_ratio="1:1", display_aspect_ratio=f"{ctx.width}:{ctx.height}",
+                          rate=f"{rate.numerator}/{rate.denominator}", fps=float(rate), frames=seq.span,
+                          duration=seq.span / float(rate), pix_fmt=pix_fmt, bit_depth=depth,
+                          primaries=None, transfer=None, matrix=None, range=None, start_time=0.0)
+    size = sum(seq.path(n).stat().st_size for n in seq.numbers)
+    return MediaInfo(path=str(path), container="image sequence", size_bytes=size, duration=video.duration,
+                     video=video, audio=[], timecode=frames_to_timecode(seq.first, rate), reel=None, streams=1,
+                     metadata={"sequence": seq.describe()})
+
+
 # --------------------------------------------------------------------------------------------
 # Decode
 
@@ -438,7 +474,7 @@ class VideoReader:
     def av_frames(self) -> Iterator[tuple[int, av.VideoFrame]]:
         if self.count <= 0:
             return
-        with _open(self.path) as container:
+        with _open(self.path, rate=self.rate) as container:
             vs = container.streams.video[0]
             vs.thread_type = "AUTO"
             tb = _time_base(vs, self.path)
@@ -475,7 +511,11 @@ class VideoReader:
 
 
 def to_rgb16(frame: av.VideoFrame) -> np.ndarray:
-    """(H, W, 3) uint16 RGB of a decoded frame, with the frame's own matrix and range."""
+    """(H, W, 3) uint16 RGB of a decoded frame, with the frame's own matrix and range (a float
+    frame, an EXR's, is scene-linear: converted to the display encoding through OCIO)."""
+    if "f32" in frame.format.name or "f16" in frame.format.name:
+        linear = frame.to_ndarray() if frame.format.name == "gbrpf32le" else frame.to_ndarray(format="gbrpf32le")
+        return linear_to_display(linear)
     if _is_rgb_format(frame.format.name):
         return frame.to_ndarray(format="rgb48le")
     return frame.to_ndarray(format="rgb48le", src_colorspace=_frame_matrix(frame),

@@ -93,6 +93,8 @@ class TimelineOptions(BaseModel):
                                 description="frames rendered beyond each edit point, for trims in the NLE")
     missing: Literal["fail", "skip"] | None = Field(default=None, description="what a clip without media does")
     rate: int | float | str | None = Field(default=None, description="an EDL's frame rate (24, 23.976, \"24000/1001\")")
+    bundle: Literal["otioz", "otiod"] | None = Field(
+        default=None, description="also write the conformed timeline as an OTIO bundle holding the finished shots")
 
     @field_validator("rate")
     @classmethod

@@ -24,6 +24,7 @@ from postbay.backend import Backend, get_backend
 from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.cuts import clip_cuts
 from postbay.errors import MediaError, PostbayError, VerifyError
+from postbay.mastering import colour_report, master_preset
 from postbay.media import (
     AudioPlan,
     MediaInfo,
@@ -131,6 +132,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         info = info or probe(source)
         video = info.require_video()
         report["input"] = info.to_dict()
+        report["colour"] = colour_report(info)
         report["backend"] = backend.name
         reader = VideoReader(source, start=start, count=count, info=info)
         if reader.count <= 0:
@@ -165,7 +167,10 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
                                    duration=duration_s, samples=samples, sample_rate=rate)
         captions: Captions | None = pipeline.captions
 
-        writer = VideoWriter(tmp_path, preset=recipe.output.codec, container=recipe.output.resolved_container(),
+        preset, preset_note = master_preset(recipe.output.codec, info, processed=bool(pipeline.frame_steps))
+        if preset_note:
+            report["colour"]["master"] = preset_note
+        writer = VideoWriter(tmp_path, preset=preset, container=recipe.output.resolved_container(),
                              width=fmt_out.width, height=fmt_out.height, rate=fmt_out.rate,
                              sample_aspect_ratio=fmt_out.sample_aspect_ratio, timecode=timecode, reel=info.reel,
                              audio=audio_plan, metadata={"encoder_settings": f"postbay {__version__} {recipe.name}"},

@@ -34,9 +34,11 @@ import numpy as np
 from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.errors import PostbayError
 from postbay.recipe import Recipe
+from postbay.timeline.bundle import bundle_media
 from postbay.timeline.conformed import clip_losses, conformed_copy
+from postbay.timeline.nesting import flatten_nested
 from postbay.timeline.plan import DEFAULT_HANDLES, ClipPlan, RenderJob, group_jobs, hero_clip, plan_clips, safe_name
-from postbay.timeline.reader import LoadedTimeline, read_timeline
+from postbay.timeline.reader import LoadedTimeline, detect_format, read_timeline
 from postbay.timeline.relink import Relinker
 from postbay.timeline.renders import Progress, cdl_from_notes, match_step, reference_still, render_jobs
 from postbay.timeline.report import write_report
@@ -124,10 +126,16 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
     ocio_config = getattr(config, "ocio_config", None) or DEFAULT_OCIO_CONFIG
 
     t0 = time.perf_counter()
-    relinker = Relinker(path, roots, exclude=[out_dir])
+    bundle = bundle_media(path, detect_format(path), Path(getattr(config, "data_dir", None) or "postbay-data"))
+    if bundle:  # media beside the bundle still links by name
+        roots.append(path.resolve().parent)
+    relinker = Relinker(path, roots, exclude=[out_dir], base=bundle.folder if bundle else None)
     timings["index media"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     loaded = read_timeline(path, rate=rate, recipe_rate=recipe.timeline.rate, media_rates=_media_rates_for(relinker))
+    if bundle:
+        loaded.notes.append(bundle.note)
+    loaded.notes += flatten_nested(loaded.root)
     timings["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -184,7 +192,8 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
     conformed, picture = conformed_copy(loaded, plans, recipe, handles)
     result.conformed = conformed
     picture = picture or Picture(1920, 1080, loaded.rate)
-    result.written = write_all(conformed, loaded.format, out_dir, name, rate=loaded.rate, picture=picture)
+    result.written = write_all(conformed, loaded.format, out_dir, name, rate=loaded.rate, picture=picture,
+                               bundle=recipe.timeline.bundle)
     for written in result.written:
         for plan in plans:
             plan.lost += clip_losses(plan, written)

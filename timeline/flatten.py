@@ -21,8 +21,9 @@ import av
 import numpy as np
 import opentimelineio as otio
 
-from postbay.media import VideoReader
+from postbay.media import VideoReader, frames_to_timecode
 from postbay.paths import url_to_path
+from postbay.timeline.generators import solid_colour, unrendered
 
 __all__ = ["Dissolve", "Layer", "Segment", "centre_crop", "edit_points", "fit", "flatten",
            "programme_frames", "record_frame", "shown_at", "url_path"]
@@ -42,6 +43,7 @@ class Segment:
     first: int
     speed: float
     key: str
+    colour: tuple[float, float, float] | None = None  # a solid generator: this RGB, no file
 
 
 @dataclass(frozen=True)
@@ -93,12 +95,14 @@ def _file_frame(seg: Segment, t: int) -> int:
     return seg.first + int(math.floor((t - seg.start) * seg.speed + 1e-9))
 
 
-def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[Layer], int]:
-    """(frames, the video tracks bottom→top as layers of segments and dissolves, items not renderable)."""
+def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[Layer], list[str]]:
+    """(frames, the video tracks bottom→top as layers of segments and dissolves, the items not
+    rendered by what they are, track and record timecode)."""
     tracks = []
-    skipped = 0
+    skipped: list[str] = []
     total = record_frame(timeline.duration(), rate)
-    for track in timeline.video_tracks():
+    origin = record_frame(timeline.global_start_time, rate) if timeline.global_start_time is not None else 0
+    for number, track in enumerate(timeline.video_tracks(), start=1):
         segments: list[Segment] = []
         dissolves: list[Dissolve] = []
         children = list(track)
@@ -111,9 +115,13 @@ def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[L
                 continue
             ref = getattr(item, "media_reference", None)
             meta = item.metadata.get("postbay", {}) if isinstance(item, otio.schema.Clip) else {}
+            colour = solid_colour(item) if isinstance(item, otio.schema.Clip) else None
+            if colour is not None:
+                segments.append(Segment(start, end, Path(), 0, 0.0, f"{id(item)}", colour))
+                continue
             if not isinstance(item, otio.schema.Clip) or meta.get("status") != "conformed" or not isinstance(
                     ref, otio.schema.ExternalReference):
-                skipped += 1
+                skipped.append(f"{unrendered(item)} on V{number} at {frames_to_timecode(origin + start, rate)}")
                 continue
             speed = 1.0
             for effect in item.effects:
@@ -143,11 +151,14 @@ def flatten(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[int, list[L
 class _Readers:
     """Sequential decoders of the finished shots, one per segment, restarted on a jump."""
 
-    def __init__(self) -> None:
+    def __init__(self, height: int, width: int) -> None:
         # key → [decoder, next index, last index, last picture] (a freeze frame repeats the last)
         self.open: dict[str, list[Any]] = {}
+        self.size = (height, width)
 
     def frame(self, seg: Segment, index: int) -> np.ndarray:
+        if seg.colour is not None:  # a solid generator fills the frame
+            return np.tile(np.round(np.array(seg.colour) * 65535).astype(np.uint16), (*self.size, 1))
         state = self.open.get(seg.key)
         if state is not None and state[2] == index:
             return state[3]
@@ -194,12 +205,12 @@ def centre_crop(picture: np.ndarray, aspect: Fraction) -> np.ndarray:
 
 
 def programme_frames(timeline: otio.schema.Timeline, rate: Fraction, width: int, height: int
-                     ) -> tuple[int, Iterator[np.ndarray], int]:
-    """(frame count, uint16 RGB pictures of the flattened cut at width×height, skipped items)."""
+                     ) -> tuple[int, Iterator[np.ndarray], list[str]]:
+    """(frame count, uint16 RGB pictures of the flattened cut at width×height, items not rendered)."""
     total, layers, skipped = flatten(timeline, rate)
 
     def pictures() -> Iterator[np.ndarray]:
-        readers = _Readers()
+        readers = _Readers(height, width)
         black = np.zeros((height, width, 3), np.uint16)
         for t in range(total):
             shown = shown_at(layers, t)

@@ -19,7 +19,8 @@ import opentimelineio as otio
 from postbay.errors import PostbayError
 from postbay.media import read_audio
 from postbay.timeline.flatten import url_path
-from postbay.timeline.relink import Relinker, media_origin
+from postbay.timeline.levels import as_number, clip_envelope, fcp_parameters, plain_metadata
+from postbay.timeline.relink import Relinker, source_origin_seconds
 
 __all__ = ["clip_level", "mix_audio"]
 
@@ -36,50 +37,27 @@ def _db(factor: float) -> float:
     return 20.0 * math.log10(factor) if factor > 0 else -math.inf
 
 
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _plain(value: Any) -> Any:
-    """OTIO's AnyDictionary/AnyVector metadata as plain dicts and lists."""
-    if isinstance(value, (str, bytes)):
-        return value
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    if hasattr(value, "__iter__"):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _fcp_parameters(effect_md: dict[str, Any]) -> list[dict[str, Any]]:
-    params = effect_md.get("parameter", [])
-    return [p for p in (params if isinstance(params, list) else [params]) if isinstance(p, dict)]
-
-
 def _fcp_level(effect_md: dict[str, Any]) -> tuple[float, str] | None:
     """(dB, how) of an FCP 7 XML Audio Levels effect as the adapter keeps it (``metadata["fcp_xml"]``).
 
     FCP 7 and Premiere write the level as a linear factor (``<value>1</value>`` is 0 dB,
-    ``0.501187`` is −6 dB, at most 3.98109 = +12 dB). A keyframed level is held at its
-    first keyframe: the mix has one gain per clip.
+    ``0.501187`` is −6 dB, at most 3.98109 = +12 dB). A keyframed level reads here as its
+    first keyframe; the mix follows the keyframes (:mod:`postbay.timeline.levels`).
     """
     ident = " ".join(str(effect_md.get(k, "")) for k in ("effectid", "effectcategory", "effecttype")).lower()
     if "audiolevels" not in ident.replace(" ", ""):
         return None
-    for param in _fcp_parameters(effect_md):
+    for param in fcp_parameters(effect_md):
         if str(param.get("parameterid", param.get("name", ""))).lower() not in ("level", "audiolevels", "volume"):
             continue
-        value = _number(param.get("value"))
+        value = as_number(param.get("value"))
         how = "FCP XML Audio Levels"
         keyframes = param.get("keyframe")
         if keyframes:
             frames = keyframes if isinstance(keyframes, list) else [keyframes]
             if value is None:
-                value = _number(frames[0].get("value")) if isinstance(frames[0], dict) else None
-            how += " (keyframed: held at one level)"
+                value = as_number(frames[0].get("value")) if isinstance(frames[0], dict) else None
+            how += " (keyframed: its first value here; the mix follows the keyframes)"
         if value is not None:
             return _db(value), how
     return None
@@ -90,11 +68,11 @@ def _metadata_level(metadata: Any) -> tuple[float, str] | None:
     places = [("", metadata)] + [(f"{k}.", v) for k, v in metadata.items() if isinstance(v, dict)]
     for prefix, md in places:
         for key in _DB_KEYS:
-            value = _number(md.get(key))
+            value = as_number(md.get(key))
             if value is not None:
                 return value, f"metadata {prefix}{key}"
         for key in _LINEAR_KEYS:
-            value = _number(md.get(key))
+            value = as_number(md.get(key))
             if value is not None and not isinstance(md.get(key), bool):
                 return _db(value), f"metadata {prefix}{key} (linear)"
     return None
@@ -110,7 +88,7 @@ def clip_level(item: otio.core.Item) -> tuple[float, str | None]:
     """
     db_total, hows = 0.0, []
     for effect in getattr(item, "effects", []):
-        md = _plain(effect.metadata)
+        md = plain_metadata(effect.metadata)
         found = _fcp_level(md["fcp_xml"]) if isinstance(md.get("fcp_xml"), dict) else None
         if found is None and {(effect.effect_name or "").lower(), (effect.name or "").lower()} & _LEVEL_EFFECTS:
             found = _metadata_level(md)
@@ -118,7 +96,7 @@ def clip_level(item: otio.core.Item) -> tuple[float, str | None]:
             db_total += found[0]
             hows.append(found[1])
     if not hows:
-        md = _plain(item.metadata)
+        md = plain_metadata(item.metadata)
         fcp = md.get("fcp_xml")
         filters = fcp.get("filter", []) if isinstance(fcp, dict) else []
         for flt in filters if isinstance(filters, list) else [filters]:
@@ -170,11 +148,8 @@ def mix_audio(timeline: otio.schema.Timeline, rate: Fraction, frames: int, relin
             if ref.available_range is not None and meta.get("status") == "conformed":
                 offset = (item.trimmed_range().start_time - ref.available_range.start_time).to_seconds()
             else:
-                origin = 0.0
-                info = relinker.probe(path) if relinker else None
-                if info is not None:
-                    frames_origin, _ = media_origin(info)
-                    origin = frames_origin / float(info.require_video().rate_fraction)
+                info = relinker.probe_audio(path) if relinker else None
+                origin = float(source_origin_seconds(info, rate)) if info is not None else 0.0
                 offset = item.trimmed_range().start_time.to_seconds() - origin
             try:
                 samples, sr = read_audio(path, max(0.0, offset), duration, rate=sample_rate)
@@ -182,6 +157,9 @@ def mix_audio(timeline: otio.schema.Timeline, rate: Fraction, frames: int, relin
                 notes.append(f"audio clip {item.name!r}: {exc}; silent")
                 continue
             clip_db, clip_how = clip_level(item)
+            envelope = clip_envelope(item)
+            if envelope is not None:  # a moving level replaces the clip's one value
+                clip_db, clip_how = 20.0 * math.log10(max(float(envelope.gain(np.zeros(1))[0]), 1e-6)), envelope.how
             gain_db = clip_db + track_db
             levels.append({"track": track.name, "clip": item.name, "at": round(at, 3), "gain_db": round(gain_db, 2),
                            "clip_level": clip_how or "none found: unity (0 dB)",
@@ -191,7 +169,9 @@ def mix_audio(timeline: otio.schema.Timeline, rate: Fraction, frames: int, relin
             a = int(round(at * sample_rate))
             m = min(samples.shape[1], n - a)
             if m > 0:
-                mix[:, a:a + m] += samples[:2, :m] * np.float32(10.0 ** (gain_db / 20.0))
+                gain = np.float32(10.0 ** (gain_db / 20.0)) if envelope is None else \
+                    envelope.gain(np.arange(m) / sample_rate) * np.float32(10.0 ** (track_db / 20.0))
+                mix[:, a:a + m] += samples[:2, :m] * gain
     found = sum(1 for lv in levels if lv["clip_level"][:4] != "none" or lv["track_level"][:4] != "none")
     notes.append(f"audio tracks mixed at their levels ({found} of {len(levels)} clip(s) carry one; "
                  "the rest at unity)")

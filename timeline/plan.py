@@ -19,8 +19,9 @@ from typing import Any
 import opentimelineio as otio
 
 from postbay.media import frames_to_timecode
+from postbay.sequences import is_sequence_spec
 from postbay.timeline.reader import LoadedTimeline
-from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
+from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, audio_range, media_origin
 
 __all__ = ["DEFAULT_HANDLES", "HERO_MARKERS", "ClipPlan", "RenderJob", "clip_slots", "group_jobs", "hero_clip",
            "plan_clips", "safe_name", "to_frames"]
@@ -40,6 +41,7 @@ class RenderJob:
     count: int
     name: str
     clips: list[str] = field(default_factory=list)
+    rate: Fraction | None = None  # an image sequence's rate (a movie carries its own)
     output: Path | None = None
     report: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -208,7 +210,7 @@ def plan_clips(loaded: LoadedTimeline, relinker: Relinker,
             plan.status = "passed through"
             plan.notes.append("disabled clip: passed through untouched")
             continue
-        plan.relink = relinker.locate(item)
+        plan.relink = relinker.locate(item, audio=kind == "Audio")
         if not plan.relink.found:
             plan.status = "failed" if plan.relink.how == "unreadable" else "missing"
             if plan.relink.how == "unreadable":
@@ -216,11 +218,23 @@ def plan_clips(loaded: LoadedTimeline, relinker: Relinker,
             continue
         if kind == "Audio":
             plan.status = "passed through"
+            _check_audio_range(plan, item, relinker.probe_audio(plan.media), loaded.rate)
             continue
         info = relinker.probe(plan.media)
         assert info is not None  # the relinker finds only media it could probe
         _place(plan, item, info, handles)
     return plans, items
+
+
+def _check_audio_range(plan: ClipPlan, clip: otio.schema.Clip, info: MediaInfo | None, rate: Fraction) -> None:
+    """An audio-only file must hold the samples the clip uses (a file with picture is placed by it)."""
+    if info is None or info.video is not None or not info.audio or clip.source_range is None:
+        return
+    used = audio_range(_media_span(clip, _time_effect(clip)[0]), info, rate)
+    plan.notes.append(f"audio-only media: {used.describe()}")
+    if not used.inside:
+        plan.status = "failed"
+        plan.notes.append("the media is shorter than the edit")
 
 
 def _place(plan: ClipPlan, clip: otio.schema.Clip, info: MediaInfo, handles: int) -> None:
@@ -284,7 +298,8 @@ def group_jobs(plans: list[ClipPlan], timeline_name: str) -> list[RenderJob]:
                     name += "_b"
                 names.add(name)
                 job = RenderJob(media=current[0].media, start=lo, count=hi - lo, name=name,
-                                clips=[p.key for p in current])
+                                clips=[p.key for p in current],
+                                rate=first.media_rate if is_sequence_spec(first.media) else None)
                 for p in current:
                     p.job = job
                 jobs.append(job)

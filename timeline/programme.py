@@ -155,8 +155,8 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
     # The flatten works at the shots' size; crop/reframe and scale come after it.
     total, frames, skipped = programme_frames(timeline, rate, picture.width, picture.height)
     if skipped:
-        notes.append(f"{skipped} item(s) not rendered (generators, nested stacks or missing media): shown as "
-                     "what lies beneath, else black")
+        notes.append(f"{len(skipped)} item(s) not rendered, shown as what lies beneath, else black: "
+                     + "; ".join(skipped))
     if crop is not None and step is not None:
         from postbay.backend import numpy_backend
         from postbay.pipeline import Pipeline

@@ -5,7 +5,8 @@ FCPXML, CMX 3600 EDL, AAF, ``.otio``/``.otioz``/``.otiod``). Before an adapter s
 postbay checks what it is from its first bytes (an AAF renamed ``.xml`` is still an AAF, a
 text file renamed ``.aaf`` is refused), refuses XML that declares entities (an entity
 expansion bomb would eat the machine), and turns parse failures into one-line errors that
-name the file and, where it can, the line or element.
+name the file and, where it can, the line or element. FCPXML is read through
+:mod:`postbay.timeline.fcpxml`, which keeps 23.976, 29.97 and 59.94 exact.
 
 An EDL carries no frame rate: a 25 fps list read at 24 fails or, worse, reads wrong. The rate
 comes from ``--rate``, else the recipe's ``rate``, else it is inferred from the list's own
@@ -18,7 +19,7 @@ import io
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -29,9 +30,10 @@ import opentimelineio as otio
 from postbay.errors import PostbayError
 from postbay.media import snap_rate
 from postbay.timeline import TIMELINE_SUFFIXES
+from postbay.timeline.fcpxml import read_fcpxml
 
 __all__ = ["FORMATS", "LoadedTimeline", "TimelineError", "detect_format", "parse_rate", "read_timeline",
-           "check_xml_safety", "check_fcpxml_rate", "infer_edl_rate", "timelines_of"]
+           "check_xml_safety", "infer_edl_rate", "timelines_of"]
 
 
 class TimelineError(PostbayError):
@@ -193,18 +195,6 @@ def check_xml_safety(data: bytes, path: Path) -> None:
         raise TimelineError(f"line {line}, column {column}: malformed XML: {reason}", path=path) from None
 
 
-def check_fcpxml_rate(data: bytes, path: Path) -> None:
-    """Refuse FCPXML at NTSC rates: the OTIO reader truncates 23.976 to 23 fps and would conform
-    the wrong frames (it counts ``int(seconds * 23)``)."""
-    for m in re.finditer(rb'frameDuration="(\d+)/(\d+)s"', data):
-        num, den = int(m.group(1)), int(m.group(2))
-        if num and den % num:
-            rate = Fraction(den, num)
-            raise TimelineError(f"line {_line_of(data, m.start())}: FCPXML at {float(rate):.3f} fps: OpenTimelineIO's "
-                                "FCPXML reader truncates this rate and would conform the wrong frames; refused",
-                                path=path, hint="export FCP 7 XML (File > Export > XML) or .otio from the editor")
-
-
 # --------------------------------------------------------------------------------------------
 # EDL checks and rate
 
@@ -284,6 +274,56 @@ def _read_otioz(path: Path) -> Any:
     return otio.adapters.read_from_file(str(path), adapter_name="otioz", extract_to_directory=None)
 
 
+def _read_fcp_xml(data: bytes, path: Path) -> tuple[Any, list[str]]:
+    """FCP 7 XML through the adapter's parser, with every sequence in the project's bins.
+
+    A project export (Premiere: File > Export > Final Cut Pro XML with the project selected)
+    keeps its sequences in bins, and names a sequence more than once when it sits in several
+    bins or is nested in another: each becomes one timeline, read from its full definition
+    (the adapter keeps whichever element with an id it meets first, even an empty reference,
+    and returns a sequence once per place it is listed).
+    """
+    # The adapter imports relative to opentimelineio: its module comes from OTIO's plugin loader.
+    fcp_adapter = otio.adapters.from_name("fcp_xml").module()
+    tree = ET.fromstring(data)
+    parser = fcp_adapter.FCP7XMLParser(tree)
+    for element in tree.iter():  # full definitions win over the empty references to them
+        if element.get("id") and len(element):
+            parser._id_map.setdefault(element.get("id"), element)
+    sequences, bins, seen = [], [], set()
+    for element, where in _sequences_in_bins(tree, []):
+        key = element.get("id") or id(element)
+        if key in seen:
+            continue
+        seen.add(key)
+        full = parser._derefed_element(element)
+        sequences.append(full)
+        if where:
+            bins.append(f"{'/'.join(where)}/{full.findtext('name') or full.get('id')}")
+    if not sequences:
+        clips = sum(1 for _ in tree.iter("clip"))
+        raise TimelineError(f"holds no sequence ({clips} clip(s), {sum(1 for _ in tree.iter('bin'))} bin(s)): "
+                            "nothing to conform", path=path,
+                            hint="select the sequence, then File > Export > Final Cut Pro XML")
+    context = fcp_adapter._Context()
+    timelines = [parser.timeline_for_sequence(s, context) for s in sequences]
+    notes = [f"{len(bins)} sequence(s) read from bins: {', '.join(bins)}"] if bins else []
+    if len(timelines) == 1:
+        return timelines[0], notes
+    return otio.schema.SerializableCollection(name="Sequences", children=timelines), notes
+
+
+def _sequences_in_bins(element: ET.Element, where: list[str]) -> Iterator[tuple[ET.Element, list[str]]]:
+    """Each sequence at the top of the document or listed in a project's or bin's children, with
+    the project and bin names leading to it (sequences nested inside clips are not listed)."""
+    for child in element:
+        if child.tag == "sequence":
+            yield child, where
+        elif child.tag in ("project", "bin", "children"):
+            inner = where + [child.findtext("name") or child.tag] if child.tag != "children" else where
+            yield from _sequences_in_bins(child, inner)
+
+
 def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None, config_rate: Any = None,
                   media_rates: Callable[[str], Iterable[Fraction]] | None = None) -> LoadedTimeline:
     """Read ``path`` as whatever timeline it is.
@@ -306,11 +346,11 @@ def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None
     data = b""
     if not path.is_dir():
         data = path.read_bytes()
+    elif fmt == "fcpx_xml":  # an .fcpxmld bundle: the document is Info.fcpxml inside
+        data = (path / "Info.fcpxml").read_bytes()
     if fmt in ("fcp_xml", "fcpx_xml"):
         check_xml_safety(data, path)
-    if fmt == "fcpx_xml":
-        check_fcpxml_rate(data, path)
-    elif fmt == "cmx_3600":
+    if fmt == "cmx_3600":
         text = data.decode("utf-8", errors="replace")
         notes += _check_edl_lines(text, path)
         for value, where in ((rate, "--rate"), (recipe_rate, "recipe"), (config_rate, "config")):
@@ -330,7 +370,12 @@ def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None
             root = _read_otioz(path)
         elif fmt == "cmx_3600":
             root = otio.adapters.read_from_string(data.decode("utf-8", errors="replace"), adapter_name=fmt, **kwargs)
-        elif fmt in ("fcp_xml", "fcpx_xml", "otio_json"):
+        elif fmt == "fcpx_xml":
+            root = read_fcpxml(data.decode("utf-8"))
+        elif fmt == "fcp_xml":
+            root, found = _read_fcp_xml(data, path)
+            notes += found
+        elif fmt == "otio_json":
             root = otio.adapters.read_from_string(data.decode("utf-8"), adapter_name=fmt)
         else:
             root = otio.adapters.read_from_file(str(path), adapter_name=fmt)

@@ -11,25 +11,32 @@ In order, for each clip:
 3. for EDL and AAF, by reel name and source timecode: a file whose reel (or name) is the
    clip's reel and whose timecode span holds the clip's source range.
 
+Audio clips link to audio-only media too (Avid's ``.A01.mxf``, BWF ``.wav``, ``.aif``): their
+place on the source clock is the BWF ``bext`` time reference (samples since midnight), else
+the file's timecode (MXF/QuickTime ``tmcd``) read at the timeline's rate, and the range a
+clip uses is checked in samples (:func:`audio_range`).
+
 What is tried, and what linked, goes into the conform report clip by clip.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import opentimelineio as otio
 
 from postbay.errors import MediaError, PostbayError
-from postbay.media import MediaInfo, probe, timecode_to_frames
+from postbay.media import MediaInfo, frames_to_timecode, probe, snap_rate, timecode_to_frames
 from postbay.paths import url_to_path
 
-__all__ = ["MEDIA_SUFFIXES", "MediaIndex", "Relink", "Relinker", "clip_reel",
-           "media_origin"]
+__all__ = ["MEDIA_SUFFIXES", "AudioRange", "MediaIndex", "Relink", "Relinker", "audio_origin", "audio_range",
+           "audio_reel", "clip_reel", "media_origin", "source_origin_seconds"]
 
 #: Files that can be a clip's picture (stills and sequences excepted: postbay finishes movies).
 MEDIA_SUFFIXES = {".mov", ".mp4", ".m4v", ".mxf", ".mkv", ".avi", ".webm", ".mts", ".m2ts", ".ts", ".mpg",
@@ -57,6 +64,82 @@ def media_origin(info: MediaInfo) -> tuple[int, str]:
         except MediaError:
             pass
     return 0, "no timecode: starts at 00:00:00:00"
+
+
+def audio_reel(info: MediaInfo) -> str | None:
+    """The tape/roll name of an audio file: its reel tag, else a BWF description's ``sTAPE=``."""
+    if info.reel:
+        return info.reel
+    for key in ("comment", "description"):
+        m = re.search(r"sTAPE=([^\r\n]+)", info.metadata.get(key, ""))
+        if m:
+            return m.group(1).strip()
+    return None
+
+
+def audio_origin(info: MediaInfo, rate: Fraction) -> tuple[Fraction, str]:
+    """Where an audio file's first sample sits on the source clock (seconds), and where that came from.
+
+    A BWF time reference counts samples since midnight; a timecode (MXF, QuickTime ``tmcd``)
+    carries no rate of its own in an audio-only file, so it is read at ``rate`` (the
+    timeline's: Avid writes audio media at the project rate).
+    """
+    sample_rate = info.audio[0].sample_rate if info.audio else 48000
+    reference = info.metadata.get("time_reference", "").strip()
+    if reference.isdigit():
+        seconds = Fraction(int(reference), sample_rate)
+        return seconds, (f"BWF time reference {reference} samples "
+                         f"({frames_to_timecode(int(seconds * rate), rate)} at {float(rate):.3f} fps)")
+    if info.timecode:
+        try:
+            return (Fraction(timecode_to_frames(info.timecode, rate)) / rate,
+                    f"timecode {info.timecode} read at {float(rate):.3f} fps")
+        except MediaError:
+            pass
+    return Fraction(0), "no time reference: starts at 00:00:00:00"
+
+
+def source_origin_seconds(info: MediaInfo, rate: Fraction) -> Fraction:
+    """Where a file starts on the source clock, in seconds: by its picture's timecode when it has
+    picture, else as :func:`audio_origin` says."""
+    if info.video is not None:
+        frames, _ = media_origin(info)
+        return Fraction(frames) / info.video.rate_fraction
+    return audio_origin(info, rate)[0]
+
+
+@dataclass
+class AudioRange:
+    """The samples of an audio-only file a clip uses, and whether the file holds them."""
+
+    first: int
+    end: int  # exclusive
+    total: int
+    sample_rate: int
+    origin_from: str
+
+    @property
+    def inside(self) -> bool:
+        return 0 <= self.first < self.end <= self.total
+
+    def describe(self) -> str:
+        return (f"samples {self.first}–{self.end} of {self.total} at {self.sample_rate} Hz ({self.origin_from})")
+
+
+def audio_range(span: otio.opentime.TimeRange, info: MediaInfo, rate: Fraction) -> AudioRange:
+    """The samples of ``info``'s file that ``span`` (source time on the timecode clock) covers."""
+    stream = info.audio[0]
+    origin, how = audio_origin(info, rate)
+    sr = stream.sample_rate
+    start = Fraction(span.start_time.value) / _rate_of(span.start_time.rate) - origin
+    length = Fraction(span.duration.value) / _rate_of(span.duration.rate)
+    first = round(start * sr)
+    total = round(Fraction(stream.duration or info.duration).limit_denominator(sr) * sr)
+    return AudioRange(first, first + round(length * sr), total, sr, how)
+
+
+def _rate_of(value: float) -> Fraction:
+    return Fraction(value).limit_denominator(1001)
 
 
 @dataclass
@@ -126,33 +209,55 @@ def _stem(name: str) -> str:
 class Relinker:
     """Finds clips' media under the timeline's folder and the media roots (probes are cached)."""
 
-    def __init__(self, timeline_path: Path, media_roots: Sequence[Path] = (), exclude: Sequence[Path] = ()):
-        self.timeline_dir = Path(timeline_path).resolve().parent
+    def __init__(self, timeline_path: Path, media_roots: Sequence[Path] = (), exclude: Sequence[Path] = (),
+                 base: Path | None = None):
+        # ``base``: where relative references resolve when not the timeline's folder (a bundle's media).
+        self.timeline_dir = Path(base).resolve() if base else Path(timeline_path).resolve().parent
         self.roots = [self.timeline_dir] + [Path(r).expanduser().resolve() for r in media_roots]
         for root in self.roots[1:]:
             if not root.is_dir():
                 raise PostbayError("media root is not a folder", path=root, hint="check --media-root / media_roots")
         self.index = MediaIndex(self.roots, exclude=list(exclude))
         self._probes: dict[Path, MediaInfo | None] = {}
-        self.problems: dict[Path, str] = {}  # why a file that exists is not usable video
+        self.problems: dict[Path, str] = {}  # why a file that exists is not usable media
+        self.sequence_rates: dict[Path, Fraction] = {}  # image sequences play at their reference's rate
 
-    def probe(self, path: Path) -> MediaInfo | None:
-        """The file's probe, or None when it is not readable video (cached; the reason in ``problems``)."""
+    def _info(self, path: Path) -> MediaInfo | None:
         path = Path(path)
         if path not in self._probes:
             try:
-                info = probe(path)
-                self._probes[path] = info if info.video is not None else None
-                if info.video is None:
-                    self.problems[path] = "has no video stream"
+                self._probes[path] = probe(path, rate=self.sequence_rates.get(path))
             except PostbayError as exc:
                 self._probes[path] = None
                 self.problems[path] = exc.message
         return self._probes[path]
 
-    def locate(self, clip: otio.schema.Clip) -> Relink:
-        """Find ``clip``'s media; ``Relink.how`` says how (or ``missing``)."""
+    def probe(self, path: Path) -> MediaInfo | None:
+        """The file's probe, or None when it is not readable video (cached; the reason in ``problems``)."""
+        info = self._info(path)
+        if info is not None and info.video is None:
+            self.problems[Path(path)] = "has no video stream"
+            return None
+        return info
+
+    def probe_audio(self, path: Path) -> MediaInfo | None:
+        """The file's probe for an audio clip: sound with or without picture (a picture-only file
+        still links; the programme mix says it is silent); None when it has neither."""
+        info = self._info(path)
+        if info is not None and not info.audio and info.video is None:
+            self.problems[Path(path)] = "has neither audio nor video"
+            return None
+        return info
+
+    def locate(self, clip: otio.schema.Clip, *, audio: bool = False) -> Relink:
+        """Find ``clip``'s media; ``Relink.how`` says how (or ``missing``).
+
+        ``audio``: the clip is on an audio track, so a file with sound and no picture links.
+        """
+        usable = self.probe_audio if audio else self.probe
         ref = clip.media_reference
+        if isinstance(ref, otio.schema.ImageSequenceReference):
+            return self._sequence(ref, usable)
         written = getattr(ref, "target_url", None) or None
         tried: list[str] = []
         names: list[str] = []
@@ -162,10 +267,11 @@ class Relinker:
             if path is not None:
                 tried.append(f"as given: {path}")
                 if path.is_file():
-                    if self.probe(path) is None:
+                    if usable(path) is None:
                         # The editor's own file is there but broken: say so rather than quietly
                         # linking another file that happens to share its name.
-                        tried.append(f"{path} exists but is not usable video: {self.problems.get(path)}")
+                        kind = "audio" if audio else "video"
+                        tried.append(f"{path} exists but is not usable {kind}: {self.problems.get(path)}")
                         return Relink(None, "unreadable", written, tried)
                     relative = not written.lower().startswith("file:") and not Path(written).expanduser().is_absolute()
                     how = "relative to the timeline" if relative else "as given"
@@ -180,24 +286,48 @@ class Relinker:
                 continue
             hit = self.index.find(name)
             tried.append(f"by name: {name!r}")
-            if hit is not None and self.probe(hit) is not None:
+            if hit is not None and usable(hit) is not None:
                 return Relink(hit, "by name", written, tried)
         reel = clip_reel(clip)
         if reel and clip.source_range is not None:
             tried.append(f"by reel {reel!r} and source timecode")
-            hit = self._by_reel(reel, clip.source_range)
+            hit = self._by_reel(reel, clip.source_range, audio=audio)
             if hit is not None:
                 return Relink(hit, "by reel and timecode", written, tried)
         return Relink(None, "missing", written, tried)
 
-    def _by_reel(self, reel: str, source_range: otio.opentime.TimeRange) -> Path | None:
+    def _sequence(self, ref: otio.schema.ImageSequenceReference, usable: Any) -> Relink:
+        """An OTIO image sequence: its folder (as written, else by name under the roots) and pattern."""
+        pattern = f"{ref.name_prefix}%0{max(ref.frame_zero_padding, 1)}d{ref.name_suffix}"
+        written = f"{ref.target_url_base.rstrip('/')}/{pattern}"
+        folder, name = url_to_path(ref.target_url_base.rstrip("/"), self.timeline_dir)
+        tried = [f"as given: {written}"]
+        candidates = [folder] if folder is not None else []
+        for root in self.roots:  # a folder of frames moved: the same folder name under a media root
+            candidates += [p for p in root.rglob(name) if p.is_dir()] if name else []
+        for candidate in candidates:
+            path = candidate / pattern
+            if not candidate.is_dir():
+                continue
+            self.sequence_rates[path] = snap_rate(Fraction(ref.rate)) or Fraction(ref.rate).limit_denominator(1001)
+            if usable(path) is not None:
+                how = "as given" if candidate == folder else "by folder name"
+                return Relink(path, how, written, tried)
+            tried.append(f"{path}: {self.problems.get(path)}")
+        return Relink(None, "missing", written, tried)
+
+    def _by_reel(self, reel: str, source_range: otio.opentime.TimeRange, *, audio: bool = False) -> Path | None:
         want = reel.lower()
         for path in self.index.files():
-            info = self.probe(path)
+            info = (self.probe_audio if audio else self.probe)(path)
             if info is None:
                 continue
-            names = {(info.reel or "").lower(), path.stem.lower()}
+            names = {((audio_reel(info) if audio else info.reel) or "").lower(), path.stem.lower()}
             if want not in names and not any(n.startswith(want) for n in names if n):
+                continue
+            if audio and info.video is None:
+                if audio_range(source_range, info, _rate_of(source_range.duration.rate)).inside:
+                    return path
                 continue
             origin, _ = media_origin(info)
             rate = info.require_video().rate_fraction

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from fractions import Fraction
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from postbay.errors import PostbayError
-from postbay.media import VideoReader
+from postbay.media import VideoReader, probe
 from postbay.recipe import Recipe, parse_recipe
 from postbay.render import finish_clip
 from postbay.timeline.plan import ClipPlan, RenderJob
@@ -63,8 +64,8 @@ def _report_to(queue: Any) -> None:
 
 
 def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, start: int, count: int, name: str,
-                reference: np.ndarray | None, gpu: str, ocio_config: str,
-                progress: Progress | None = None) -> tuple[str | None, dict[str, Any], str | None, float]:
+                reference: np.ndarray | None, gpu: str, ocio_config: str, progress: Progress | None = None,
+                rate: Fraction | None = None) -> tuple[str | None, dict[str, Any], str | None, float]:
     """Worker: one finish_clip call; errors come back as text (they cross a process boundary).
 
     ``recipe`` is a :class:`Recipe` in-process, or ``(JSON data, source)`` in a worker process.
@@ -77,8 +78,9 @@ def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, star
     try:
         if isinstance(recipe, tuple):
             recipe = _worker_recipe(*recipe)
+        info = probe(media, rate=rate) if rate else None  # an image sequence plays at the timeline's rate
         result = finish_clip(media, recipe, out_dir, gpu=gpu, ocio_config=ocio_config, start=start, count=count,
-                             name=name, reference=reference, progress=progress)
+                             name=name, reference=reference, progress=progress, info=info)
         report = dict(result.report)
         report["report_path"] = str(result.report_path)
         return str(result.output), report, None, time.perf_counter() - t0
@@ -132,11 +134,11 @@ def render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             finished(job, _render_one(str(job.media), recipe, str(out_dir), job.start, job.count, job.name,
-                                      reference, gpu, ocio_config, shot_progress(job.name)))
+                                      reference, gpu, ocio_config, shot_progress(job.name), job.rate))
         return
     portable = (json.dumps(recipe_data(recipe)), recipe.source)
     args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, reference, gpu,  # noqa: E731
-                        ocio_config)
+                        ocio_config, None, job.rate)
     pool, frames = _pool(min(workers, len(jobs)))
     with pool:
         pending: dict[Future[Any], RenderJob] = {pool.submit(_render_one, *args(job)): job for job in jobs}

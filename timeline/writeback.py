@@ -27,8 +27,10 @@ from typing import Any
 import opentimelineio as otio
 
 from postbay.errors import PostbayError
+from postbay.media import snap_rate
 from postbay.publish import TEMP_MARK
-from postbay.timeline.reader import FORMATS, check_fcpxml_rate, timelines_of
+from postbay.timeline.fcpxml import drop_frame_of, fcpx_seconds, fcpx_time, read_fcpxml, write_fcpxml
+from postbay.timeline.reader import FORMATS, timelines_of
 
 __all__ = ["Loss", "Lost", "Picture", "Written", "describe_structure", "compare_structure", "write_timeline",
            "write_all"]
@@ -276,19 +278,18 @@ def finish_fcp_xml(text: str, picture: Picture) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _fcpx_time(value: Fraction) -> str:
-    value = Fraction(value)
-    return f"{value.numerator}/{value.denominator}s" if value.denominator != 1 else f"{value.numerator}s"
+def finish_fcpxml(text: str, picture: Picture, timelines: list[otio.schema.Timeline], library_name: str) -> str:
+    """Wrap projects in ``<library><event>``, fill formats' size, set ``tcStart``/``tcFormat``.
 
-
-def finish_fcpxml(text: str, picture: Picture, starts: dict[str, otio.opentime.RationalTime | None],
-                  library_name: str) -> str:
-    """Wrap projects in ``<library><event>``, fill formats' frame duration and size, set ``tcStart``."""
+    Final Cut's primary storyline starts at the sequence's ``tcStart``; the adapter writes it
+    from zero, so the spine's own items move by the start (connected clips are relative to
+    their parent and stay).
+    """
     root = ET.fromstring(text)
     frame = Fraction(picture.rate.denominator, picture.rate.numerator)
     for fmt in root.iter("format"):
         if not fmt.get("frameDuration"):
-            fmt.set("frameDuration", _fcpx_time(frame))
+            fmt.set("frameDuration", fcpx_time(frame))
         fmt.set("width", str(picture.width))
         fmt.set("height", str(picture.height))
         if not fmt.get("name"):
@@ -296,13 +297,19 @@ def finish_fcpxml(text: str, picture: Picture, starts: dict[str, otio.opentime.R
                 fmt.set("name", f"FFVideoFormat{picture.height}p{_fcpx_rate_name(picture.rate)}")
             else:
                 fmt.attrib.pop("name", None)
+    by_name = {tl.name: tl for tl in timelines}
+    ntsc_30 = picture.rate.denominator == 1001 and round(picture.rate) % 30 == 0
     for project in root.iter("project"):
-        start = starts.get(project.get("name", ""))
+        timeline = by_name.get(project.get("name", ""))
         seq = project.find("sequence")
+        start = timeline.global_start_time if timeline is not None else None
         if seq is not None and start is not None:
-            seconds = Fraction(int(round(start.value)), 1) / Fraction(start.rate).limit_denominator(1001)
-            seq.set("tcStart", _fcpx_time(seconds))
-            seq.set("tcFormat", "DF" if picture.rate.denominator == 1001 and round(picture.rate) % 30 == 0 else "NDF")
+            seconds = Fraction(round(start.value)) / (snap_rate(Fraction(start.rate)) or Fraction(start.rate))
+            seq.set("tcStart", fcpx_time(seconds))
+            drop = drop_frame_of(timeline)
+            seq.set("tcFormat", "DF" if (ntsc_30 if drop is None else drop) else "NDF")
+            for item in seq.findall("spine/*"):
+                item.set("offset", fcpx_time(fcpx_seconds(item.get("offset")) + seconds))
         if not project.get("uid"):
             project.attrib.pop("uid", None)
     if root.find("library") is None:
@@ -341,24 +348,9 @@ def _atomic_text(path: Path, text: str) -> None:
 
 def _read_back(fmt: str, path: Path, rate: Fraction) -> Any:
     if fmt == "fcpx_xml":
-        check_fcpxml_rate(path.read_bytes(), path)
+        return read_fcpxml(path.read_text(encoding="utf-8"))
     kwargs = {"rate": float(rate)} if fmt == "cmx_3600" else {}
     return otio.adapters.read_from_file(str(path), adapter_name=fmt, **kwargs)
-
-
-def _fcpxml_starts(path: Path, back: Any, rate: Fraction) -> None:
-    """The OTIO reader ignores a sequence's ``tcStart``; editors do not, so count it as carried."""
-    root = ET.parse(path).getroot()
-    starts = {}
-    for project in root.iter("project"):
-        seq = project.find("sequence")
-        tc_start = seq.get("tcStart") if seq is not None else None
-        if tc_start:
-            seconds = Fraction(tc_start.rstrip("s"))
-            starts[project.get("name", "")] = otio.opentime.RationalTime(float(seconds * rate), float(rate))
-    for tl in timelines_of(back):
-        if tl.global_start_time is None and tl.name in starts:
-            tl.global_start_time = starts[tl.name]
 
 
 def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: Picture) -> Written:
@@ -371,16 +363,18 @@ def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: 
             otio.adapters.write_to_file(work, str(tmp), adapter_name="AAF", use_empty_mob_ids=True)
             os.replace(tmp, path)
         elif fmt in ("otioz", "otiod"):
-            otio.adapters.write_to_file(work, str(tmp), adapter_name=fmt)
+            # The finished media go inside; a clip whose file is not here stays in the cut, unlinked.
+            otio.adapters.write_to_file(work, str(tmp), adapter_name=fmt, media_policy="MissingIfNotFile")
             os.replace(tmp, path)
+        elif fmt == "fcpx_xml":
+            timelines = timelines_of(work)
+            text = finish_fcpxml(write_fcpxml(work), picture, timelines, library_name=timelines[0].name or "postbay")
+            _atomic_text(path, text)
         else:
             kwargs = {"rate": float(rate)} if fmt == "cmx_3600" else {}
             text = otio.adapters.write_to_string(work, adapter_name=fmt, **kwargs)
             if fmt == "fcp_xml":
                 text = finish_fcp_xml(text, picture)
-            elif fmt == "fcpx_xml":
-                starts = {tl.name: tl.global_start_time for tl in timelines_of(work)}
-                text = finish_fcpxml(text, picture, starts, library_name=timelines_of(work)[0].name or "postbay")
             _atomic_text(path, text)
     except Exception as exc:  # an adapter that cannot write this timeline: say so, keep the others
         for leftover in (tmp,):
@@ -390,20 +384,20 @@ def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: 
         return Written(fmt, None, error=f"{type(exc).__name__}: {first}"[:300])
     try:
         back = _read_back(fmt, path, rate)
-        if fmt == "fcpx_xml":
-            _fcpxml_starts(path, back, rate)
     except Exception as exc:
         reason = exc.message if isinstance(exc, PostbayError) else f"{type(exc).__name__}: {exc}"
         return Written(fmt, path, losses=[Lost(Loss.UNVERIFIED, f"{Loss.UNVERIFIED.value}: {reason}"[:300])])
     return Written(fmt, path, losses=compare_structure(expected, describe_structure(back)))
 
 
-def write_all(root: Any, native: str, out_dir: Path, name: str, *, rate: Fraction, picture: Picture) -> list[Written]:
-    """The conformed timeline as ``<name>.postbay.otio`` and in the input's own format."""
+def write_all(root: Any, native: str, out_dir: Path, name: str, *, rate: Fraction, picture: Picture,
+              bundle: str | None = None) -> list[Written]:
+    """The conformed timeline as ``<name>.postbay.otio``, in the input's own format, and as the
+    ``bundle`` (``otioz``/``otiod``, holding the finished shots) when asked."""
     results = [write_timeline(root, "otio_json", out_dir / f"{name}.postbay.otio", rate=rate, picture=picture)]
-    if native != "otio_json":
-        suffix = FORMATS[native][0]
-        results.append(write_timeline(root, native, out_dir / f"{name}.postbay.{suffix}", rate=rate, picture=picture))
+    for fmt in dict.fromkeys(f for f in (native, bundle) if f and f != "otio_json"):
+        suffix = FORMATS[fmt][0]
+        results.append(write_timeline(root, fmt, out_dir / f"{name}.postbay.{suffix}", rate=rate, picture=picture))
     for written in results:
         if written.error and written.format == "otio_json":
             raise PostbayError(f"cannot write the conformed timeline: {written.error}", path=out_dir)

@@ -6,17 +6,18 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
+import numpy as np
 import opentimelineio as otio
 
 from postbay.media import frames_to_timecode
 from postbay.recipe import parse_recipe
 from postbay.synth import frame_number_pattern, write_clip
 
-__all__ = ["SHARED", "NLE_SAMPLES", "RT", "TR", "stand_in", "Shot", "build_cut", "recipe_with"]
+__all__ = ["NLE_SAMPLES", "RT", "TR", "Shot", "build_cut", "recipe_with", "stand_in", "write_sound"]
 
-#: ../shared beside the repository (CI clones it there): the real NLE exports.
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-NLE_SAMPLES = SHARED / "nle-samples"
+#: The real NLE exports, kept in the repository (Apache-2.0, see tests/data/nle/README.md).
+NLE_SAMPLES = Path(__file__).resolve().parents[1] / "data" / "nle"
 
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange
@@ -70,3 +71,37 @@ def recipe_with(**extra):
     data = {"name": "test", "output": {"codec": "prores_hq", "audio": "pcm"}}
     data.update(extra)
     return parse_recipe(data, source="<test>")
+
+
+def write_sound(path: Path, samples: np.ndarray, *, sample_rate: int = 48000, time_reference: int | None = None,
+                timecode: str | None = None, reel: str | None = None, edit_rate: Fraction = Fraction(24)) -> Path:
+    """An audio-only file as sound departments and Avid deliver it: a BWF ``.wav`` (``bext`` time
+    reference in samples since midnight, tape in the description), an OP-Atom ``.mxf`` (timecode
+    at ``edit_rate``, reel name) or an ``.aif``, 24-bit PCM; ``samples`` is mono float in [-1, 1]."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".mxf":
+        out = av.open(str(path), "w", format="mxf_opatom",
+                      options={"mxf_audio_edit_rate": f"{edit_rate.numerator}/{edit_rate.denominator}"})
+        for key, value in (("timecode", timecode), ("reel_name", reel)):
+            if value:
+                out.metadata[key] = value
+    elif path.suffix.lower() in (".aif", ".aiff"):
+        out = av.open(str(path), "w", format="aiff")
+    else:
+        out = av.open(str(path), "w", format="wav", options={"write_bext": "1"})
+        if time_reference is not None:
+            out.metadata["time_reference"] = str(time_reference)
+        if reel:
+            out.metadata["description"] = f"sTAPE={reel}"
+    codec = "pcm_s24be" if path.suffix.lower() in (".aif", ".aiff") else "pcm_s24le"
+    stream = out.add_stream(codec, rate=sample_rate, layout="mono")
+    pcm = np.round(np.clip(samples, -1, 1) * (2 ** 31 - 256)).astype(np.int32)
+    for i in range(0, len(pcm), 4096):
+        frame = av.AudioFrame.from_ndarray(pcm[None, i:i + 4096], format="s32", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = sample_rate, i, Fraction(1, sample_rate)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+    return path

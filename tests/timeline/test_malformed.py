@@ -84,10 +84,16 @@ def test_aaf_that_is_not_aaf(tmp_path: Path) -> None:
     path.write_text("TITLE: not an aaf\n")
     _refused(path, tmp_path / "out", "is not an AAF file")
     # A compound file that is cut short: the adapter's error comes back named.
-    sample = NLE_SAMPLES / "avid" / "one_clip.aaf"
-    if sample.is_file():
-        path.write_bytes(sample.read_bytes()[:5000])
-        _refused(path, tmp_path / "out", "cannot be read as AAF")
+    path.write_bytes((NLE_SAMPLES / "avid" / "one_clip.aaf").read_bytes()[:5000])
+    _refused(path, tmp_path / "out", "cannot be read as AAF")
+
+
+def test_premiere_xml_without_a_sequence(tmp_path: Path) -> None:
+    path = tmp_path / "bins.xml"
+    path.write_text('<xmeml version="4"><project><name>Job</name><children><bin><name>Media</name><children>'
+                    '<clip id="c1"><name>a</name><duration>10</duration></clip></children></bin></children></project>'
+                    '</xmeml>')
+    _refused(path, tmp_path / "out", r"holds no sequence \(1 clip\(s\), 1 bin\(s\)\): nothing to conform")
 
 
 def test_empty_and_unknown(tmp_path: Path) -> None:
@@ -111,7 +117,6 @@ def test_content_wins_over_extension(tmp_path: Path) -> None:
     assert loaded.format == "fcp_xml" and "content is Final Cut Pro 7 XML" in loaded.notes[0]
 
 
-@pytest.mark.skipif(not (NLE_SAMPLES / "edl" / "25fps.edl").is_file(), reason="no NLE samples in ../shared")
 def test_edl_rate_inferred_and_wrong_rate_named(tmp_path: Path) -> None:
     sample = NLE_SAMPLES / "edl" / "25fps.edl"
     loaded = read_timeline(sample)

@@ -11,7 +11,7 @@ import pytest
 
 from postbay.timeline.conform import conform_timeline
 from postbay.timeline.conformed import clip_losses
-from postbay.timeline.reader import TimelineError, read_timeline
+from postbay.timeline.reader import read_timeline
 from postbay.timeline.renders import cdl_from_notes
 from postbay.timeline.writeback import Picture, describe_structure, write_timeline
 
@@ -108,30 +108,36 @@ def test_fcp_xml_carries_the_sequence_format(conformed) -> None:
     assert (sc.findtext("rate/timebase"), sc.findtext("rate/ntsc")) == ("24", "TRUE")
 
 
-def test_fcpxml_is_wrapped_for_import_at_23976(tmp_path: Path) -> None:
-    """Written right for Final Cut and Resolve; OTIO's own reader cannot check it (it truncates 23.976)."""
-    rate = Fraction(24000, 1001)
-    tl = build_cut(tmp_path / "media", [Shot("a.mov", 10, 12), Shot("b.mov", 5, 12)], rate=rate)
+@pytest.mark.parametrize("rate,tc_format", [(Fraction(24000, 1001), None), (Fraction(30000, 1001), None),
+                                              (Fraction(30000, 1001), "NDF"), (Fraction(60000, 1001), None),
+                                              (Fraction(24), None)],
+                         ids=["23.976", "29.97DF", "29.97NDF", "59.94DF", "24"])
+def test_fcpxml_round_trip_at_its_exact_rate(tmp_path: Path, rate: Fraction, tc_format: str | None) -> None:
+    """Written as Final Cut writes it (exact frame duration, storyline from tcStart) and read back frame for frame."""
+    tl = build_cut(tmp_path / "media", [Shot("a.mov", 10, 12), Shot("b.mov", 5, 12)], rate=rate, gaps={0: 2})
+    if tc_format:
+        tl.metadata["fcpx"] = {"tcFormat": tc_format}
     path = tmp_path / "cut.fcpxml"
     written = write_timeline(tl, "fcpx_xml", path, rate=rate, picture=Picture(1920, 1080, rate))
-    assert written.error is None
-    assert len(written.lost) == 1
-    assert written.lost[0].startswith("not verified by reading back: line 5: FCPXML at 23.976 fps")
+    assert (written.error, written.lost) == (None, [])
     root = ET.parse(path).getroot()
-    assert root.find("library/event/project/sequence") is not None
     fmt = root.find("resources/format")
-    assert fmt.get("frameDuration") == "1001/24000s" and fmt.get("name") == "FFVideoFormat1080p2398"
+    assert fmt.get("frameDuration") == f"{rate.denominator}/{rate.numerator}s"
+    assert fmt.get("name") == "FFVideoFormat1080p" + {24: "24", 23: "2398"}.get(int(rate), f"{round(rate * 100)}"[:4])
+    seq = root.find("library/event/project/sequence")
     start = Fraction(int(tl.global_start_time.value)) / rate  # FCPXML times are real seconds, frame-aligned
-    assert root.find("library/event/project/sequence").get("tcStart") == f"{start.numerator}/{start.denominator}s"
-    with pytest.raises(TimelineError, match="truncates this rate"):
-        read_timeline(path)
-    # At 24 fps the same cut reads back frame for frame.
-    tl24 = build_cut(tmp_path / "media24", [Shot("a.mov", 10, 12), Shot("b.mov", 5, 12)], rate=Fraction(24))
-    path24 = tmp_path / "cut24.fcpxml"
-    picture = Picture(1920, 1080, Fraction(24))
-    assert write_timeline(tl24, "fcpx_xml", path24, rate=Fraction(24), picture=picture).lost == []
-    back = read_timeline(path24).timelines[0]
-    assert [c.source_range for c in back.find_clips()] == [c.source_range for c in tl24.find_clips()]
+    tc_start = f"{start.numerator}/{start.denominator}s" if start.denominator > 1 else f"{start.numerator}s"
+    assert seq.get("tcStart") == tc_start
+    assert seq.get("tcFormat") == (tc_format or ("DF" if round(rate) % 30 == 0 and rate.denominator == 1001 else "NDF"))
+    assert seq.find("spine/*").get("offset") == tc_start  # the storyline starts at the start timecode
+    loaded = read_timeline(path)
+    assert loaded.rate == rate
+    back = loaded.timelines[0]
+    assert back.global_start_time == tl.global_start_time
+    assert [(type(i).__name__, i.source_range) for i in back.tracks[0]] == \
+        [(type(i).__name__, i.source_range) for i in tl.tracks[0]]
+    assert [c.media_reference.available_range for c in back.find_clips()] == \
+        [c.media_reference.available_range for c in tl.find_clips()]
 
 
 def test_cdl_reaches_the_edl_as_asc_comments(tmp_path: Path) -> None:

@@ -1,14 +1,16 @@
-"""Every real NLE export in ../shared/nle-samples that OTIO reads: conform it on stand-in media.
+"""Every real NLE export in tests/data/nle that OTIO reads: conform it on stand-in media.
 
 Each referenced file gets a small stand-in with the name, start timecode, rate and length the
-timeline asks for; the conform runs ``passthrough``; the written timeline must read back with
-the same structure, every conformed clip pointing at a rendered file that covers its range
-plus handles.
+timeline asks for (every frame shows its own number); the conform runs ``passthrough``; every
+render must hold exactly the frames it names; the written timeline must read back with the
+same structure, every conformed clip pointing at a rendered file that covers its range plus
+handles.
 """
 
 from __future__ import annotations
 
 import math
+import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path, PureWindowsPath
 from urllib.parse import unquote, urlparse
@@ -16,7 +18,8 @@ from urllib.parse import unquote, urlparse
 import opentimelineio as otio
 import pytest
 
-from postbay.media import frames_to_timecode, probe, snap_rate
+from postbay.media import VideoReader, frames_to_timecode, probe, snap_rate
+from postbay.synth import read_frame_number
 from postbay.timeline.conform import conform_timeline
 from postbay.timeline.reader import read_timeline, timelines_of
 from postbay.timeline.relink import MEDIA_SUFFIXES
@@ -26,13 +29,7 @@ from .cuts import NLE_SAMPLES, recipe_with, stand_in
 
 MARGIN = 15  # stand-in frames beyond what the cut uses, so handles (12) fit
 
-SAMPLES = sorted(p for p in NLE_SAMPLES.glob("*/*") if p.suffix in (".xml", ".fcpxml", ".edl", ".aaf")) \
-    if NLE_SAMPLES.is_dir() else []
-#: A representative set for the default run (one per writer application and format); all under -m slow.
-DEFAULT = {"premiere_example.xml", "hiero_xml_export.xml", "fcpx_project.fcpxml", "25fps.edl", "dissolve_test.edl",
-           "avid_example.edl", "transitions.aaf", "2997fps-DFTC.aaf"}
-
-pytestmark = pytest.mark.skipif(not SAMPLES, reason=f"no NLE samples at {NLE_SAMPLES} (../shared beside the clone)")
+SAMPLES = sorted(p for p in NLE_SAMPLES.glob("*/*") if p.suffix in (".xml", ".fcpxml", ".edl", ".aaf"))
 
 
 def _media_name(clip: otio.schema.Clip) -> str:
@@ -76,7 +73,7 @@ def make_stand_ins(timeline_path: Path, folder: Path, rate: float | None = None)
         lo = max(lo, 0)
         drop = media_rate == Fraction(30000, 1001) and "DFTC" in timeline_path.name
         stand_in(folder / name, frames=hi - lo, rate=media_rate, timecode=frames_to_timecode(lo, media_rate, drop),
-                 width=64, height=36)
+                 width=128, height=16)  # wide enough for all 16 bits of the frame number
     return len(wanted)
 
 
@@ -105,7 +102,7 @@ def _check(path: Path, tmp_path: Path) -> None:
     assert written[result.loaded.format].error is None, written[result.loaded.format]
     assert written[result.loaded.format].path.is_file()
     back = otio.adapters.read_from_file(str(written["otio_json"].path))
-    original = describe_structure(read_timeline(path, rate=rate).root)
+    original = describe_structure(result.loaded.root)  # as read, nested sequences opened
     got = describe_structure(back)
     assert [[t["items"] for t in tl["tracks"]] for tl in got] == [[t["items"] for t in tl["tracks"]] for tl in original]
     assert [tl["start"] for tl in got] == [tl["start"] for tl in original]
@@ -132,14 +129,34 @@ def _check(path: Path, tmp_path: Path) -> None:
             assert hb == 12 or hb == meta["source_range"]["start_frame"]
     assert result.report_path.is_file() and result.summary_path.is_file()
     assert plans
+    # Frame for frame: each render holds exactly the stand-in frames its range names.
+    for job in result.jobs:
+        assert [read_frame_number(p) for _, p in VideoReader(job.output)] == \
+            list(range(job.start, job.start + job.count)), job.name
 
 
-@pytest.mark.parametrize("path", [p for p in SAMPLES if p.name in DEFAULT], ids=lambda p: p.name)
+#: Every sample runs in the default run: the longest (simple.aaf, multitrack.aaf) take ~9 s on 2 busy cores.
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
 def test_sample_conforms(path: Path, tmp_path: Path) -> None:
     _check(path, tmp_path)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", [p for p in SAMPLES if p.name not in DEFAULT], ids=lambda p: p.name)
-def test_sample_conforms_all(path: Path, tmp_path: Path) -> None:
+def test_premiere_project_with_sequences_in_bins(tmp_path: Path) -> None:
+    """A project export: no top-level sequence, two sequences in nested bins, one also listed
+    (as an empty reference, before its definition) in a second bin; each is read once and conformed."""
+    premiere = ET.parse(NLE_SAMPLES / "premiere" / "premiere_example.xml").getroot().find("sequence")
+    hiero = ET.parse(NLE_SAMPLES / "hiero" / "hiero_xml_export.xml").getroot().find("sequence")
+    project = ET.fromstring('<xmeml version="4"><project><name>Job</name><children>'
+                            '<bin><name>Review</name><children><sequence id="sequence-1"/></children></bin>'
+                            '<bin><name>Cuts</name><children><bin><name>v2</name><children/></bin></children></bin>'
+                            '</children></project></xmeml>')
+    project.find(".//bin[name='v2']/children").extend([premiere, hiero])
+    path = tmp_path / "job.xml"
+    path.write_bytes(b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + ET.tostring(project))
+    loaded = read_timeline(path)
+    assert [tl.name for tl in loaded.timelines] == [premiere.findtext("name"), "hiero_xml_export"]
+    assert loaded.notes == [f"2 sequence(s) read from bins: Job/Review/{premiere.findtext('name')}, "
+                            "Job/Cuts/v2/hiero_xml_export"]
+    assert len(list(loaded.timelines[0].find_clips())) == len(list(read_timeline(
+        NLE_SAMPLES / "premiere" / "premiere_example.xml").timelines[0].find_clips()))
     _check(path, tmp_path)
