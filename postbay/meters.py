@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from scipy.signal import resample_poly, sosfilt, tf2sos
 
-__all__ = ["ABSOLUTE_GATE", "OVERSAMPLE", "SILENT", "integrated_loudness", "loudness_range", "oversampled_peaks",
-           "short_term_loudness", "true_peak"]
+__all__ = ["ABSOLUTE_GATE", "OVERSAMPLE", "SILENT", "gated_loudness", "integrated_loudness", "loudness_range",
+           "momentary_powers", "oversampled_peaks", "short_term_loudness", "true_peak"]
 
 ABSOLUTE_GATE = -70.0
 OVERSAMPLE = 4
@@ -73,15 +73,28 @@ def _lufs(power: np.ndarray | float) -> Any:
         return -0.691 + 10 * np.log10(power)
 
 
-def integrated_loudness(samples: np.ndarray, rate: int) -> float:
-    """Programme loudness in LUFS (BS.1770-4 gated); −inf for silence or under 0.4 s."""
-    z = _block_powers(samples, rate, 0.4, 0.1)
-    z = z[_lufs(z) > ABSOLUTE_GATE]
+def momentary_powers(samples: np.ndarray, rate: int) -> np.ndarray:
+    """K-weighted mean-square power of each 400 ms block, every 100 ms (what gating works on).
+
+    Blocks of consecutive stretches of one programme can be concatenated and handed to
+    :func:`gated_loudness`, so a long programme is metered a stretch at a time.
+    """
+    return _block_powers(samples, rate, 0.4, 0.1)
+
+
+def gated_loudness(powers: np.ndarray) -> float:
+    """Integrated loudness in LUFS of 400 ms block powers, with BS.1770's absolute and relative gates."""
+    z = powers[_lufs(powers) > ABSOLUTE_GATE]
     if z.size == 0:
         return SILENT
     relative = _lufs(z.mean()) - 10.0
     z = z[_lufs(z) > relative]
     return float(_lufs(z.mean()))
+
+
+def integrated_loudness(samples: np.ndarray, rate: int) -> float:
+    """Programme loudness in LUFS (BS.1770-4 gated); −inf for silence or under 0.4 s."""
+    return gated_loudness(momentary_powers(samples, rate))
 
 
 def short_term_loudness(samples: np.ndarray, rate: int) -> np.ndarray:
