@@ -236,7 +236,7 @@ def _flicker(levels: np.ndarray, bounds: list[list[int]], rate: float, limits: T
     """Brightness swing of each frame against its shot's smooth level (a running median, so a
     fade or a light change is followed and only the frame-to-frame pumping is left)."""
     swing = np.zeros_like(levels)
-    window = max(5, int(round(rate / 3)) | 1)
+    window = max(5, round(rate / 3) | 1)
     for first, last in bounds:
         run = levels[first:last + 1]
         if run.size < 5:
@@ -279,7 +279,7 @@ def _cadence(steps: list[Step | None], levels: np.ndarray, bounds: list[list[int
         if steady.sum() >= 3:
             path = np.where(steady[:, None], vectors, np.median(vectors[steady], axis=0)) * scale
             jitters.append(jitter(path, rate) * (last - first))
-    freeze_min = max(2, int(round(limits.freeze_seconds * rate)))
+    freeze_min = max(2, round(limits.freeze_seconds * rate))
     freezes = [r for r in _ranges(duplicates) if r[1] - r[0] + 2 >= freeze_min]
     frozen = {f for a, b in freezes for f in range(a, b + 1)}
     black = _ranges([int(i) for i in np.nonzero(levels < limits.black)[0]])

@@ -20,9 +20,9 @@ def noise_sigma(y: np.ndarray) -> float:
     """Standard deviation of white noise on luma (0–1 scale), robust to picture texture.
 
     The finest diagonal Haar detail (HH) of a natural picture holds little but noise; where the
-    picture has edges it holds edges too, so the half of the pixels with the steepest coarse
-    gradient is set aside (the coarse band is independent of the HH noise, so the choice does not
-    bias the estimate). Donoho's median estimate (median |HH| × 1.4826) sets a 3σ trim, and σ is
+    picture has edges and fine texture it holds those too, so only the quarter of the pixels with
+    the flattest coarse gradient is read (the coarse band is independent of the HH noise, so the
+    choice does not bias the estimate). Donoho's median estimate (median |HH| × 1.4826) sets a 3σ trim, and σ is
     the RMS of the HH values inside it (corrected for the trim): the median alone moves in steps
     of the 8-bit code values, the trimmed RMS does not.
     """
@@ -33,7 +33,7 @@ def noise_sigma(y: np.ndarray) -> float:
     coarse = ndimage.uniform_filter((a + b + c + d) * 0.25, 3)
     gy, gx = np.gradient(coarse)
     steep = np.hypot(gx, gy)
-    flat = steep <= np.median(steep)
+    flat = steep <= np.quantile(steep, 0.25)
     detail = np.abs(hh[flat])
     rough = _MAD_TO_SIGMA * float(np.median(detail))
     trim = max(3.0 * rough, 2.0 / 255.0)
