@@ -245,7 +245,7 @@ def _flicker(levels: np.ndarray, bounds: list[list[int]], rate: float, limits: T
         smooth = ndimage.uniform_filter1d(smooth, 3, mode="nearest")
         swing[first:last + 1] = (run - smooth) / np.maximum(smooth, 0.02)
     index = float(np.sqrt(np.mean(swing ** 2))) if swing.size else 0.0
-    local = np.sqrt(ndimage.uniform_filter1d(swing ** 2, max(3, int(rate)), mode="nearest")) if swing.size else swing
+    local = np.sqrt(ndimage.uniform_filter1d(swing ** 2, max(3, round(rate / 4)), mode="nearest")) if swing.size else swing
     flagged_frames = [int(n) for n in np.nonzero(local > limits.flicker)[0]]
     return {"index": round(index, 5), "swing": round(float(np.percentile(np.abs(swing), 95)) if swing.size else 0.0, 4),
             "flagged": index > limits.flicker, "ranges": _ranges(flagged_frames, gap=int(rate)),
