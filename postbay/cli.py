@@ -164,6 +164,41 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect_summary(report: dict[str, Any]) -> str:
+    lines = [f"{report['file']}: {report['width']}x{report['height']}, {report['frames']} frames, "
+             f"{len(report['shots'])} shot(s), inspected at {report['analysis']['realtime']}x real time"]
+    lines += [f"  {p['severity']:>6}  {p['message']}" for p in report["problems"]] or ["  no problem found"]
+    lines += [f"  auto: {s['reason']}" for s in report["recommend"]] or ["  auto: no processing step"]
+    return "\n".join(lines)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from postbay.inspect import inspect_clip
+    from postbay.inspect.html import rank_variations, reference_colour, write_html
+
+    inputs = _expand_inputs(args.inputs)
+    reference = reference_colour(args.reference) if args.reference else None
+    reports = []
+    for src in inputs:
+        bar = Progress(src.name, enabled=not args.json)
+        reports.append(inspect_clip(src, progress=bar))
+        bar.close()
+    if args.html:
+        write_html(reports, args.html, reference)
+    plain = [{k: v for k, v in r.items() if k != "thumbnails"} for r in reports]
+    if args.json:
+        out: Any = plain[0] if len(plain) == 1 else {"clips": plain, "ranking": rank_variations(reports, reference)}
+        print(json.dumps(out, indent=2))
+    else:
+        print("\n".join(_inspect_summary(r) for r in reports))
+        if len(reports) > 1:
+            for entry in rank_variations(reports, reference):
+                print(f"{entry['rank']}. {entry['file']} ({entry['why']})")
+        if args.html:
+            print(f"report {args.html}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from postbay.demo import run_demo
 
@@ -201,6 +236,14 @@ def add_commands(sub: Any) -> None:
 
     p = sub.add_parser("presets", help="list encode presets")
     p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("inspect", help="measure what is wrong with clips and say what would fix it")
+    p.add_argument("inputs", nargs="+", help="media files or globs (several: variations of one scene, ranked)")
+    p.add_argument("--json", action="store_true", help="print the measures as JSON")
+    p.add_argument("--html", default=None, metavar="REPORT.html", help="write a self-contained HTML report")
+    p.add_argument("--reference", default=None, metavar="STILL",
+                   help="rank variations by their colour distance to this still (PNG, JPEG, TIFF)")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("demo", help="make a synthetic AI-looking clip and finish it")
     p.add_argument("--out", "-o", default="postbay-demo")

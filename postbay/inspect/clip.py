@@ -12,6 +12,8 @@ shot are kept, so memory stays flat whatever the clip's length.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 import time
 from collections.abc import Callable
@@ -29,7 +31,7 @@ from postbay.inspect.motion import MotionTracker, Step, jitter
 from postbay.inspect.sound import inspect_audio
 from postbay.media import VideoReader, probe
 
-__all__ = ["ANALYSIS_WIDTH", "Thresholds", "inspect_clip", "luma_plane"]
+__all__ = ["ANALYSIS_WIDTH", "Thresholds", "continuity", "inspect_clip", "luma_plane", "problems", "recommend"]
 
 #: Width of the analysis pictures every frame is shrunk to.
 ANALYSIS_WIDTH = 320
@@ -53,6 +55,7 @@ class Thresholds:
     resolution: float = 0.75  #: effective share of the pixel size below which footage is upscaled
     black: float = 0.04  #: mean luma of a black frame at most
     freeze_seconds: float = 0.5
+    continuity: float = 5.0  #: CIEDE2000 between adjacent shots' colour above which they do not match
 
 
 @dataclass
@@ -170,6 +173,7 @@ def inspect_clip(path: str | Path, *, start: int = 0, count: int | None = None,
     report.update(_cadence(steps, levels, bounds, rate, scale, limits))
     report["shots"] = bounds
     report["colour"] = [_colour_of(s, b) for s, b in zip(shots, bounds, strict=True)]
+    report["continuity"] = continuity(report["colour"], [f"shot {i + 1}" for i in range(len(shots))], limits)
     report["audio"] = inspect_audio(path, start / rate, total / rate) if info.audio and rate else None
     report["problems"] = problems(report, limits)
     report["recommend"] = recommend(report, limits, delivery_height=delivery_height,
@@ -178,8 +182,27 @@ def inspect_clip(path: str | Path, *, start: int = 0, count: int | None = None,
     report["analysis"] = {"size": [small_w, small_h], "sampled_frames": [s["frame"] for s in stills],
                           "seconds": round(elapsed, 3),
                           "realtime": round(report["duration"] / elapsed, 2) if elapsed > 0 else None}
-    report["thumbnails"] = [[(n, t) for n, t in s.thumbs] for s in shots]
+    report["thumbnails"] = [[{"frame": n, "image": _data_uri(t)} for n, t in s.thumbs] for s in shots]
     return report
+
+
+def _data_uri(rgb: np.ndarray) -> str:
+    """A JPEG data URI of a thumbnail (the HTML report embeds its pictures)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=82)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def continuity(colours: list[dict[str, Any]], names: list[str], limits: Thresholds) -> list[dict[str, Any]]:
+    """CIEDE2000 between the mean colours of adjacent shots, ``flagged`` above ``limits.continuity``."""
+    out = []
+    for i in range(len(colours) - 1):
+        delta = float(picture.ciede2000(np.array(colours[i]["lab_mean"]), np.array(colours[i + 1]["lab_mean"])))
+        out.append({"from": names[i], "to": names[i + 1], "delta_e": round(delta, 2),
+                    "flagged": delta > limits.continuity})
+    return out
 
 
 def _still_measures(n: int, y: np.ndarray) -> dict[str, float]:
@@ -365,6 +388,11 @@ def problems(report: dict[str, Any], limits: Thresholds) -> list[dict[str, Any]]
         if colour["clipped_highlights"] > 0.02:
             add("clipping", [a, b], "medium",
                 f"{colour['clipped_highlights'] * 100:.0f} % of the picture is clipped white in {_frames_text(a, b)}")
+    for jump, after in zip(report["continuity"], report["colour"][1:], strict=True):
+        if jump["flagged"]:
+            a = after["shot"][0]
+            add("continuity", [a, a], "medium",
+                f"colour jumps between {jump['from']} and {jump['to']} (ΔE2000 {jump['delta_e']:.1f})")
     audio = report.get("audio")
     if audio:
         out.extend(audio["problems"])
