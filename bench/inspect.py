@@ -10,9 +10,15 @@ FFmpeg's threads), and ``inspect_clip`` (decode and every measure, sound include
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+
+# This file's folder is first on sys.path when it runs as a script, where its name would shadow
+# the standard library's ``inspect`` for every module imported after it: take the folder out.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import argparse
 import tempfile
 import time
 from fractions import Fraction
@@ -24,10 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "processors"))
 
-import media  # noqa: E402  (the tests' media helpers: photographs)
+import media
 
-from postbay.inspect import inspect_clip  # noqa: E402
-from postbay.synth import write_clip  # noqa: E402
+from postbay.inspect import inspect_clip
+from postbay.synth import write_clip
 
 __all__ = ["main", "wall_pan"]
 

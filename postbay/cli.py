@@ -17,7 +17,7 @@ from typing import Any
 from postbay import __version__
 from postbay.errors import PostbayError
 
-__all__ = ["main", "COMMAND_MODULES", "load_cli_config", "Progress"]
+__all__ = ["COMMAND_MODULES", "Progress", "load_cli_config", "main"]
 
 #: Modules whose ``add_commands(subparsers)`` contribute subcommands, in help order.
 COMMAND_MODULES = [

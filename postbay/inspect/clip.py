@@ -4,9 +4,9 @@ Every frame is decoded and shrunk (by FFmpeg, area-averaged) to an analysis pict
 320 pixels wide: brightness (flicker, black), frame differences (duplicates, freezes), global
 motion (dropped frames, shake), shimmer and cuts are measured on all of them. The still-picture
 measures (noise, blocking, sharpness, halos, effective resolution) need full resolution and
-are read on a sample of frames, at most one every ``sample_seconds`` and at least twelve per
-clip, on the central region of at most 960×540 pixels. Colour is read on every fourth
-analysis picture and on each shot's first. Only per-frame numbers and a few thumbnails per
+are read on a sample of frames, one every ``sample_seconds`` and at least four per clip, on
+the central region of at most 960×540 pixels. Colour is read on every fourth analysis picture
+and on each shot's first, shimmer on every third pair of frames. Only per-frame numbers and a few thumbnails per
 shot are kept, so memory stays flat whatever the clip's length.
 """
 
@@ -37,6 +37,9 @@ __all__ = ["ANALYSIS_WIDTH", "Thresholds", "continuity", "inspect_clip", "luma_p
 ANALYSIS_WIDTH = 320
 #: Largest region the still-picture measures read (centre of the frame).
 _REGION = (540, 960)
+#: Colour is read on every this many frames (and each shot's first), shimmer on every this many pairs.
+_COLOUR_EVERY = 4
+_SHIMMER_EVERY = 3
 #: Thumbnails kept per shot at most (evenly spread; the spacing doubles as a shot grows).
 _THUMBS_PER_SHOT = 8
 _THUMB_WIDTH = 160
@@ -71,31 +74,33 @@ class _Shot:
     thumb_every: int = 1
 
 
-def luma_plane(frame: av.VideoFrame) -> np.ndarray:
-    """Full-resolution luma of a decoded frame as float32 in [0, 1] (full range), read from
-    the Y plane itself where the frame is planar YUV."""
+def luma_plane(frame: av.VideoFrame, region: tuple[int, int] | None = None) -> np.ndarray:
+    """Luma of a decoded frame as float32 in [0, 1] (full range), read from the Y plane itself
+    where the frame is planar YUV; ``region`` (rows, columns) takes only a central part of it."""
     name = frame.format.name
     component = frame.format.components[0]
     planar_yuv = name.startswith(("yuv", "yuvj")) and not name.startswith(("yuyv", "yuva")) and component.bits <= 16
-    if not planar_yuv:
-        grey = frame.reformat(format="gray16le").to_ndarray()
-        return grey.astype(np.float32) / 65535.0
-    bits = component.bits
-    dtype = np.uint8 if bits <= 8 else np.dtype("<u2")
-    plane = frame.planes[0]
-    rows = np.frombuffer(plane, dtype=dtype).reshape(-1, plane.line_size // np.dtype(dtype).itemsize)
-    y = rows[:frame.height, :frame.width].astype(np.float32)
-    scale = float(1 << (bits - 8))
-    if name.startswith("yuvj") or str(frame.color_range) in ("2", "JPEG", "ColorRange.JPEG"):
-        return y / float((1 << bits) - 1)
-    return (y - 16.0 * scale) / (219.0 * scale)
+    if planar_yuv:
+        bits = component.bits
+        dtype = np.dtype(np.uint8) if bits <= 8 else np.dtype("<u2")
+        plane = frame.planes[0]
+        rows = np.frombuffer(memoryview(plane), dtype=dtype).reshape(-1, plane.line_size // dtype.itemsize)
+        y = _central(rows[:frame.height, :frame.width], region).astype(np.float32)
+        if name.startswith("yuvj") or frame.color_range == 2:  # full (JPEG) range
+            return y / float((1 << bits) - 1)
+        scale = float(1 << (bits - 8))
+        return (y - 16.0 * scale) / (219.0 * scale)
+    grey = _central(frame.reformat(format="gray16le").to_ndarray(), region)
+    return grey.astype(np.float32) / 65535.0
 
 
-def _region(y: np.ndarray) -> np.ndarray:
-    h, w = y.shape
-    rh, rw = min(h, _REGION[0]), min(w, _REGION[1])
+def _central(picture: np.ndarray, region: tuple[int, int] | None) -> np.ndarray:
+    if region is None:
+        return picture
+    h, w = picture.shape[:2]
+    rh, rw = min(h, region[0]), min(w, region[1])
     top, left = (h - rh) // 2, (w - rw) // 2
-    return y[top:top + rh, left:left + rw]
+    return picture[top:top + rh, left:left + rw]
 
 
 def _ranges(frames: list[int], gap: int = 1) -> list[list[int]]:
@@ -135,8 +140,7 @@ def inspect_clip(path: str | Path, *, start: int = 0, count: int | None = None,
     scale = max(1, math.ceil(video.width / ANALYSIS_WIDTH))
     small_w, small_h = max(16, video.width // scale // 2 * 2), max(16, video.height // scale // 2 * 2)
     thumb_h = max(2, round(_THUMB_WIDTH * video.height / max(1, video.width)) // 2 * 2)
-    sample_every = max(1, min(total // 12 if total >= 12 else 1, round(sample_seconds * rate)))
-    colour_every = 4
+    sample_every = max(1, min(total // 4, round(sample_seconds * rate)))
 
     detect = CutDetector()
     tracker = MotionTracker()
@@ -145,17 +149,17 @@ def inspect_clip(path: str | Path, *, start: int = 0, count: int | None = None,
     steps: list[Step | None] = []
     stills: list[dict[str, float]] = []
     for n, (_, frame) in enumerate(reader.av_frames()):
-        small = frame.reformat(width=small_w, height=small_h, format="gray",
-                               interpolation="AREA").to_ndarray().astype(np.float32) / 255.0
+        # same-format area scaling, then the Y plane: a third of the cost of asking FFmpeg for grey
+        small = luma_plane(frame.reformat(width=small_w, height=small_h, interpolation="AREA"))
         levels[n] = float(small.mean())
         if detect(small[..., None]) or n == 0:
             shots.append(_Shot(first=n))
             tracker.reset()
         shot = shots[-1]
-        steps.append(tracker(small))
+        steps.append(tracker(small, shimmer=(n - shot.first) % _SHIMMER_EVERY == 1))
         if n % sample_every == 0:
-            stills.append(_still_measures(n, luma_plane(frame)))
-        if n == shot.first or n % colour_every == 0:
+            stills.append(_still_measures(n, luma_plane(frame, _REGION)))
+        if n == shot.first or n % _COLOUR_EVERY == 0:
             rgb = frame.reformat(width=small_w, height=small_h, format="rgb24").to_ndarray()
             _add_colour(shot, rgb)
             if (n - shot.first) % shot.thumb_every == 0:
@@ -205,8 +209,7 @@ def continuity(colours: list[dict[str, Any]], names: list[str], limits: Threshol
     return out
 
 
-def _still_measures(n: int, y: np.ndarray) -> dict[str, float]:
-    region = _region(y)
+def _still_measures(n: int, region: np.ndarray) -> dict[str, float]:
     sigma = picture.noise_sigma(region)
     return {"frame": n, "noise": sigma, "blockiness": picture.blockiness(region),
             "sharpness": picture.sharpness(region), "halo": picture.halo(region, noise=sigma),
@@ -284,7 +287,7 @@ def _cadence(steps: list[Step | None], levels: np.ndarray, bounds: list[list[int
     duplicates: list[int] = []
     drops: list[int] = []
     jitters: list[float] = []
-    shimmer = [s.shimmer for s in steps if s]
+    shimmer = [s.shimmer for s in steps if s and s.shimmer is not None]
     for first, last in bounds:
         if last - first < 3:
             continue
@@ -316,7 +319,8 @@ def _cadence(steps: list[Step | None], levels: np.ndarray, bounds: list[list[int
         "shake": {"jitter": round(shake, 3), "flagged": shake > limits.shake,
                   "series": [[round(s.dx * scale, 3), round(s.dy * scale, 3)] if s else [0.0, 0.0] for s in steps]},
         "shimmer": {"value": round(shimmer_value, 5), "flagged": shimmer_value > limits.shimmer,
-                    "series": [round(s.shimmer, 5) if s else 0.0 for s in steps]},
+                    "series": [[n, round(s.shimmer, 5)] for n, s in enumerate(steps)
+                               if s and s.shimmer is not None]},
         "motion": {"median": round(float(np.nanmedian(move)) * scale, 3) if n > 1 and not np.all(np.isnan(move))
                    else 0.0},
     }

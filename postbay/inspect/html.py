@@ -135,7 +135,8 @@ def _clip_section(report: dict[str, Any]) -> str:
               title="noise σ", unit="luma", x_label="frame", limit=None),
         _plot(audio.get("momentary", []), xs=[i * 0.5 for i in range(len(audio.get("momentary", [])))],
               title="momentary loudness", unit="LUFS", x_label="second"),
-        _plot(report["shimmer"]["series"], title="shimmer", unit="luma RMS", x_label="frame"),
+        _plot([v for _, v in report["shimmer"]["series"]], xs=[n for n, _ in report["shimmer"]["series"]],
+              title="shimmer", unit="luma RMS", x_label="frame"),
     ]
     info = (f"{report['width']}×{report['height']}, {report['fps']} fps, {report['frames']} frames "
             f"({report['frames'] / fps:.1f} s)")

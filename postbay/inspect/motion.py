@@ -38,7 +38,7 @@ class Step:
     dx: float  #: global motion, analysis pixels (content moved right by dx)
     confidence: float  #: phase-correlation peak height: near 0 for unrelated pictures, up to 1
     difference: float  #: mean absolute luma difference, no compensation
-    shimmer: float  #: RMS change of fine texture in still regions after compensation, noise allowed for
+    shimmer: float | None  #: RMS change of fine texture in still regions after compensation (noise allowed for)
 
 
 class MotionTracker:
@@ -62,7 +62,9 @@ class MotionTracker:
         """Forget the previous picture (at a cut)."""
         self._previous = None
 
-    def __call__(self, small: np.ndarray) -> Step | None:
+    def __call__(self, small: np.ndarray, shimmer: bool = True) -> Step | None:
+        """Measure ``small`` against the previous picture (None for the first after a reset);
+        ``shimmer=False`` leaves the costlier shimmer out."""
         if self._window is None or self._window.shape != small.shape:
             self._window = np.outer(np.hanning(small.shape[0]), np.hanning(small.shape[1])).astype(np.float32)
             fy = np.fft.fftfreq(small.shape[0])[:, None]
@@ -86,7 +88,7 @@ class MotionTracker:
         dx = dx - w if dx > w / 2 else dx
         difference = float(np.mean(np.abs(small - before)))
         return Step(float(dy), float(dx), peak, difference,
-                    _shimmer(small, before, dy, dx))
+                    _shimmer(small, before, dy, dx) if shimmer else None)
 
 
 def _gaussian_peak(left: float, centre: float, right: float) -> float:
