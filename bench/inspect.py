@@ -80,7 +80,6 @@ def main(argv: list[str] | None = None) -> int:
         pictures = wall_pan(frames, args.width, args.height)
         path = write_clip(Path(folder) / "pan.mp4", frames=frames, width=args.width, height=args.height, rate=rate,
                           pattern=lambda i, _w, _h: pictures[i], options={"crf": "18"})
-        del pictures
         decode = _decode_seconds(path)
         began = time.perf_counter()
         report = inspect_clip(path)
