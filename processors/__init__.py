@@ -17,6 +17,7 @@ from postbay.processors import match  # noqa: F401
 from postbay.processors import reframe  # noqa: F401
 from postbay.processors import retime  # noqa: F401
 from postbay.processors import soften  # noqa: F401
+from postbay.processors import stabilise  # noqa: F401
 from postbay.processors import upscale  # noqa: F401
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "reframe",
     "retime",
     "soften",
+    "stabilise",
     "upscale",
 ]
