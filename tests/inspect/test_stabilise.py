@@ -29,7 +29,7 @@ def camera_moves(frames: list[np.ndarray]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def shaky():
-    frames, offsets = jittered_pan(photo("astronaut"), 48, W, H, jitter=3.0, velocity=VELOCITY)
+    frames, _ = jittered_pan(photo("astronaut"), 48, W, H, jitter=3.0, velocity=VELOCITY)
     return frames
 
 
