@@ -165,7 +165,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _inspect_summary(report: dict[str, Any]) -> str:
-    lines = [(f"{report['file']}: {report['width']}x{report['height']}, {report['frames']} frames, "
+    lines = [(f"{report.get('shot', report['file'])}: {report['width']}x{report['height']}, {report['frames']} frames, "
              f"{len(report['shots'])} shot(s), inspected at {report['analysis']['realtime']}x real time")]
     lines += [f"  {p['severity']:>6}  {p['message']}" for p in report["problems"]] or ["  no problem found"]
     lines += [f"  auto: {s['reason']}" for s in report["recommend"]] or ["  auto: no processing step"]
@@ -175,23 +175,39 @@ def _inspect_summary(report: dict[str, Any]) -> str:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from postbay.inspect import inspect_clip
     from postbay.inspect.html import rank_variations, reference_colour, write_html
+    from postbay.timeline import TIMELINE_SUFFIXES
 
     inputs = _expand_inputs(args.inputs)
     reference = reference_colour(args.reference) if args.reference else None
-    reports = []
+    reports: list[dict[str, Any]] = []
+    cuts: list[dict[str, Any]] = []
     for src in inputs:
+        if src.suffix.lower() in TIMELINE_SUFFIXES:
+            from postbay.timeline.inspect_cut import inspect_timeline
+
+            cut = inspect_timeline(src, media_roots=[Path(r) for r in args.media_root], rate=args.rate)
+            cuts.append(cut)
+            reports.extend(cut["clips"])
+            continue
         bar = Progress(src.name, enabled=not args.json)
         reports.append(inspect_clip(src, progress=bar))
         bar.close()
+    continuity = [j for cut in cuts for j in cut["continuity"]]
     if args.html:
-        write_html(reports, args.html, reference)
+        write_html(reports, args.html, reference, continuity=continuity if cuts else None)
     plain = [{k: v for k, v in r.items() if k != "thumbnails"} for r in reports]
     if args.json:
-        out: Any = plain[0] if len(plain) == 1 else {"clips": plain, "ranking": rank_variations(reports, reference)}
+        out: Any = plain[0] if len(plain) == 1 and not cuts else {"clips": plain}
+        if cuts:
+            out.update(continuity=continuity, problems=[p for cut in cuts for p in cut["problems"]])
+        elif len(plain) > 1:
+            out["ranking"] = rank_variations(reports, reference)
         print(json.dumps(out, indent=2))
     else:
         print("\n".join(_inspect_summary(r) for r in reports))
-        if len(reports) > 1:
+        for problem in (p for cut in cuts for p in cut["problems"]):
+            print(f"{problem['severity']:>8}  {problem['message']}")
+        if len(reports) > 1 and not cuts:
             for entry in rank_variations(reports, reference):
                 print(f"{entry['rank']}. {entry['file']} ({entry['why']})")
         if args.html:
@@ -243,6 +259,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--html", default=None, metavar="REPORT.html", help="write a self-contained HTML report")
     p.add_argument("--reference", default=None, metavar="STILL",
                    help="rank variations by their colour distance to this still (PNG, JPEG, TIFF)")
+    p.add_argument("--media-root", action="append", default=[], help="where to look for a timeline's media")
+    p.add_argument("--rate", default=None, help="frame rate of an EDL (e.g. 25, 24000/1001)")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("demo", help="make a synthetic AI-looking clip and finish it")

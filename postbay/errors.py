@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["PostbayError", "MediaError", "RecipeError", "ConfigError", "VerifyError"]
+__all__ = ["ConfigError", "MediaError", "PostbayError", "RecipeError", "VerifyError"]
 
 
 class PostbayError(Exception):

@@ -29,21 +29,21 @@ from av.subtitles.subtitle import SubtitleSet
 from postbay.errors import MediaError
 
 __all__ = [
-    "AudioInfo",
-    "MediaInfo",
     "PRESETS",
+    "SUBTITLE_CODECS",
+    "AudioInfo",
+    "AudioMode",
+    "AudioPlan",
+    "MediaInfo",
     "Preset",
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
-    "AudioPlan",
-    "AudioMode",
-    "frames_to_timecode",
-    "timecode_to_frames",
-    "probe",
     "count_frames",
+    "frames_to_timecode",
+    "probe",
     "snap_rate",
-    "SUBTITLE_CODECS",
+    "timecode_to_frames",
 ]
 
 AudioMode = Literal["copy", "pcm", "aac", "none"]

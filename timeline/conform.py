@@ -32,18 +32,33 @@ from typing import Any
 
 import numpy as np
 import opentimelineio as otio
+from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
+from postbay.timeline.relink import (
+    MEDIA_SUFFIXES,
+    MediaInfo,
+    Relink,
+    Relinker,
+    media_origin,
+)
+from postbay.timeline.writeback import Picture, Written, write_all
 
 from postbay import __version__
-from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
-from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
-from postbay.timeline.writeback import Picture, Written, write_all
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, frames_to_timecode, probe
 from postbay.recipe import Recipe, parse_recipe
 from postbay.render import finish_clip, write_json_atomic
 
-__all__ = ["ClipPlan", "ConformResult", "RenderJob", "conform_timeline", "run_timeline_cli", "DEFAULT_HANDLES",
-           "hero_clip", "cdl_from_notes", "recipe_data"]
+__all__ = [
+    "DEFAULT_HANDLES",
+    "ClipPlan",
+    "ConformResult",
+    "RenderJob",
+    "cdl_from_notes",
+    "conform_timeline",
+    "hero_clip",
+    "recipe_data",
+    "run_timeline_cli",
+]
 
 DEFAULT_HANDLES = 12
 Progress = Callable[[int, int], None]
@@ -403,7 +418,7 @@ def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, worker
                                       gpu, ocio_config))
         return
     portable = (json.dumps(recipe_data(recipe)), recipe.source)
-    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, shared, gpu,  # noqa: E731
+    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, shared, gpu,
                         ocio_config)
     with _pool(min(workers, len(jobs))) as pool:
         pending: dict[Future[Any], RenderJob] = {pool.submit(_render_one, *args(job)): job for job in jobs}
@@ -592,7 +607,7 @@ def _media_rates_for(relinker: Relinker) -> Callable[[str], list[Fraction]]:
     def rates(text: str) -> list[Fraction]:
         found: list[Fraction] = []
         for m in re.finditer(r"^\*?\s*(?:FROM CLIP NAME|FROM CLIP|FROM FILE|SOURCE FILE)\s*:\s*(.+?)\s*$", text,
-                             re.M | re.I):
+                             re.MULTILINE | re.IGNORECASE):
             name = re.split(r"[\\/]", m.group(1))[-1]
             hit = relinker.index.find(name)
             info = relinker.probe(hit) if hit else None
@@ -831,3 +846,14 @@ def run_timeline_cli(src: Path, recipe: Recipe, out_dir: Path, args: Any, config
         raise PostbayError(f"finished with problems ({result.status}); the rest is done", path=src,
                            hint=f"see {result.report_path}")
 
+
+
+def plan_timeline(path: str | Path, *, media_roots: tuple[Path, ...] | list[Path] = (), rate: Any = None
+                  ) -> list[ClipPlan]:
+    """Read and relink a timeline without rendering anything: every clip's plan, no handles
+    (what ``postbay inspect`` reads a cut's shots from)."""
+    path = Path(path)
+    relinker = Relinker(path, [Path(r) for r in media_roots])
+    loaded = read_timeline(path, rate=rate, media_rates=_media_rates_for(relinker))
+    plans, _ = _plan(loaded, relinker, 0)
+    return plans

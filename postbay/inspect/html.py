@@ -141,7 +141,7 @@ def _clip_section(report: dict[str, Any]) -> str:
     info = (f"{report['width']}×{report['height']}, {report['fps']} fps, {report['frames']} frames "
             f"({report['frames'] / fps:.1f} s)")
     speed = report.get("analysis", {})
-    return (f"<h2>{_esc(Path(report['file']).name)}</h2><p>{_esc(info)}; inspected in {speed.get('seconds')} s "
+    return (f"<h2>{_esc(report.get('shot') or Path(report['file']).name)}</h2><p>{_esc(info)}; inspected in {speed.get('seconds')} s "
             f"({speed.get('realtime')}× real time)</p>"
             f"<h3>Problems</h3>{_problems_table(report)}<h3>What <code>auto</code> would do</h3>"
             f"{_recommend_list(report)}<h3>Measures</h3>{_measures_table(report)}"
@@ -222,18 +222,32 @@ def _contact_sheet(reports: list[dict[str, Any]], ranking: list[dict[str, Any]],
             "reference</th><th>score</th><th>why</th></tr>" + "".join(rows) + "</table>")
 
 
-def render_html(reports: list[dict[str, Any]], reference: dict[str, Any] | None = None) -> str:
-    """The report of one clip, or the ranked contact sheet and reports of several variations."""
-    title = Path(reports[0]["file"]).name if len(reports) == 1 else f"{len(reports)} variations"
-    sheet = _contact_sheet(reports, rank_variations(reports, reference), reference) if len(reports) > 1 else ""
+def _continuity_section(jumps: list[dict[str, Any]]) -> str:
+    rows = "".join(f"<tr><td>{_esc(j['from'])}</td><td>{_esc(j['to'])}</td>"
+                   f"<td class=\"{'medium' if j['flagged'] else 'ok'}\">{j['delta_e']:.1f}</td></tr>" for j in jumps)
+    return ("<h2>Shot to shot</h2><table><tr><th>from</th><th>to</th><th>ΔE2000 of the mean colour</th></tr>"
+            f"{rows}</table>")
+
+
+def render_html(reports: list[dict[str, Any]], reference: dict[str, Any] | None = None,
+                continuity: list[dict[str, Any]] | None = None) -> str:
+    """The report of one clip, the ranked contact sheet and reports of several variations, or
+    (with ``continuity``) the shots of a cut and how their colour follows on."""
+    if continuity is not None:
+        title = f"cut of {len(reports)} shots"
+        sheet = _continuity_section(continuity)
+    else:
+        title = Path(reports[0]["file"]).name if len(reports) == 1 else f"{len(reports)} variations"
+        sheet = _contact_sheet(reports, rank_variations(reports, reference), reference) if len(reports) > 1 else ""
     sections = "".join(_clip_section(r) for r in reports)
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>postbay inspect: "
             f"{_esc(title)}</title><style>{_STYLE}</style></head><body><h1>postbay inspect: {_esc(title)}</h1>"
             f"{sheet}{sections}</body></html>")
 
 
-def write_html(reports: list[dict[str, Any]], path: str | Path, reference: dict[str, Any] | None = None) -> Path:
+def write_html(reports: list[dict[str, Any]], path: str | Path, reference: dict[str, Any] | None = None,
+               continuity: list[dict[str, Any]] | None = None) -> Path:
     """Write :func:`render_html` to ``path`` (UTF-8); returns the path."""
     path = Path(path)
-    path.write_text(render_html(reports, reference), encoding="utf-8")
+    path.write_text(render_html(reports, reference, continuity), encoding="utf-8")
     return path

@@ -52,3 +52,33 @@ def test_unreadable_reference_is_a_clear_error(tmp_path, capsys):
     assert main(["inspect", str(clip), "--reference", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "look.png" in err and "reference still" in err
+
+
+def test_timeline_shots_and_colour_continuity(tmp_path, capsys):
+    import opentimelineio as otio
+
+    rate = 24.0
+    warm = encode(tmp_path / "warm.mov", [np.clip(f * np.array([1.2, 1.0, 0.75], np.float32), 0, 1)
+                                          for f in pan(photo("astronaut"), 24, 128, 96)])
+    neutral = encode(tmp_path / "neutral.mov", pan(photo("astronaut"), 24, 128, 96, start=(60.0, 60.0)))
+    timeline = otio.schema.Timeline(name="cut")
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    for media, name in ((neutral, "wide"), (neutral, "wide again"), (warm, "close-up")):
+        ref = otio.schema.ExternalReference(target_url=media.resolve().as_uri(),
+                                            available_range=otio.opentime.TimeRange(
+                                                otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(24, rate)))
+        track.append(otio.schema.Clip(name=name, media_reference=ref, source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(4, rate), otio.opentime.RationalTime(12, rate))))
+    cut = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    page = tmp_path / "cut.html"
+    assert main(["inspect", str(cut), "--json", "--html", str(page)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [c["frames"] for c in data["clips"]] == [12, 12, 12]
+    assert [c["start"] for c in data["clips"]] == [4, 4, 4]
+    first, second = data["continuity"]
+    assert not first["flagged"] and second["flagged"]
+    assert "close-up" in second["to"] and "wide again" in second["from"]
+    assert any(p["kind"] == "continuity" and "close-up" in p["message"] for p in data["problems"])
+    assert "Shot to shot" in page.read_text(encoding="utf-8")
