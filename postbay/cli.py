@@ -165,8 +165,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _inspect_summary(report: dict[str, Any]) -> str:
-    lines = [(f"{report.get('shot', report['file'])}: {report['width']}x{report['height']}, {report['frames']} frames, "
-             f"{len(report['shots'])} shot(s), inspected at {report['analysis']['realtime']}x real time")]
+    lines = [(f"{report.get('shot', report['file'])}: {report['width']}x{report['height']}, "
+              f"{report['frames']} frames, {len(report['shots'])} shot(s), inspected at "
+              f"{report['analysis']['realtime']}x real time")]
     lines += [f"  {p['severity']:>6}  {p['message']}" for p in report["problems"]] or ["  no problem found"]
     lines += [f"  auto: {s['reason']}" for s in report["recommend"]] or ["  auto: no processing step"]
     return "\n".join(lines)

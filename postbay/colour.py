@@ -24,9 +24,9 @@ __all__ = [
     "WORKING_SPACES",
     "WorkingSpace",
     "convert",
-    "cpu_apply",
     "load_config",
     "processor",
+    "cpu_apply",
 ]
 
 DEFAULT_CONFIG = DEFAULT_OCIO_CONFIG

@@ -36,7 +36,7 @@ DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
 
-def parse_duration(value: str | float) -> float:
+def parse_duration(value: str | int | float) -> float:
     """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"1d"``."""
     if isinstance(value, (int, float)):
         return float(value)

@@ -12,7 +12,7 @@ from postbay.recipe import find_recipes, load_recipe
 from postbay.render import finish_clip
 from postbay.synth import ai_look_frame, write_clip
 
-__all__ = ["make_demo_clip", "run_demo"]
+__all__ = ["run_demo", "make_demo_clip"]
 
 
 def make_demo_clip(path: Path, frames: int = 72) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["ConfigError", "MediaError", "PostbayError", "RecipeError", "VerifyError"]
+__all__ = ["PostbayError", "MediaError", "RecipeError", "ConfigError", "VerifyError"]
 
 
 class PostbayError(Exception):

@@ -29,21 +29,21 @@ from av.subtitles.subtitle import SubtitleSet
 from postbay.errors import MediaError
 
 __all__ = [
-    "PRESETS",
-    "SUBTITLE_CODECS",
     "AudioInfo",
-    "AudioMode",
-    "AudioPlan",
     "MediaInfo",
+    "PRESETS",
     "Preset",
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
-    "count_frames",
+    "AudioPlan",
+    "AudioMode",
     "frames_to_timecode",
-    "probe",
-    "snap_rate",
     "timecode_to_frames",
+    "probe",
+    "count_frames",
+    "snap_rate",
+    "SUBTITLE_CODECS",
 ]
 
 AudioMode = Literal["copy", "pcm", "aac", "none"]

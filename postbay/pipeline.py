@@ -27,7 +27,7 @@ from postbay.colour import DEFAULT_CONFIG, convert
 from postbay.recipe import Step
 from postbay.registry import FrameFormat, StepContext
 
-__all__ = ["Pipeline", "StageTimer", "run_stages", "to_float", "to_uint16", "windowed"]
+__all__ = ["Pipeline", "StageTimer", "run_stages", "windowed", "to_float", "to_uint16"]
 
 _SCALE = 1.0 / 65535.0
 

@@ -34,13 +34,13 @@ from postbay.backend import Backend
 from postbay.errors import PostbayError
 
 __all__ = [
-    "BUILTINS",
     "FrameFormat",
     "ParamModel",
     "PluginProblem",
     "Processor",
     "Registry",
     "StepContext",
+    "BUILTINS",
     "default_registry",
     "discover_plugins",
     "processor",

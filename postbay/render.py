@@ -24,25 +24,15 @@ from postbay import __version__
 from postbay.backend import Backend, get_backend
 from postbay.colour import DEFAULT_CONFIG
 from postbay.errors import MediaError, PostbayError, VerifyError
-from postbay.media import (
-    AudioPlan,
-    MediaInfo,
-    VideoReader,
-    VideoWriter,
-    frames_to_timecode,
-    probe,
-    read_audio,
-    source_is_bt709_limited,
-    timecode_to_frames,
-    to_rgb16,
-)
+from postbay.media import (AudioPlan, MediaInfo, VideoReader, VideoWriter, frames_to_timecode, probe, read_audio,
+                           source_is_bt709_limited, timecode_to_frames, to_rgb16)
 from postbay.pipeline import Pipeline, run_stages
 from postbay.recipe import Recipe
 from postbay.registry import FrameFormat
 from postbay.subtitles import Captions, write_sidecars
 from postbay.verify import Expectation, verify_output
 
-__all__ = ["TEMP_MARK", "FinishResult", "finish_clip", "output_paths", "write_json_atomic"]
+__all__ = ["FinishResult", "finish_clip", "output_paths", "write_json_atomic", "TEMP_MARK"]
 
 #: Marks postbay's temporary files (dot-names, so watchers and NLEs ignore them).
 TEMP_MARK = ".postbay-tmp"
@@ -82,7 +72,7 @@ def output_paths(source: Path, recipe: Recipe, out_dir: Path, name: str | None =
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _check_writable(out_dir: Path) -> None:

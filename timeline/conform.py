@@ -32,33 +32,18 @@ from typing import Any
 
 import numpy as np
 import opentimelineio as otio
-from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
-from postbay.timeline.relink import (
-    MEDIA_SUFFIXES,
-    MediaInfo,
-    Relink,
-    Relinker,
-    media_origin,
-)
-from postbay.timeline.writeback import Picture, Written, write_all
 
 from postbay import __version__
+from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
+from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
+from postbay.timeline.writeback import Picture, Written, write_all
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, frames_to_timecode, probe
 from postbay.recipe import Recipe, parse_recipe
 from postbay.render import finish_clip, write_json_atomic
 
-__all__ = [
-    "DEFAULT_HANDLES",
-    "ClipPlan",
-    "ConformResult",
-    "RenderJob",
-    "cdl_from_notes",
-    "conform_timeline",
-    "hero_clip",
-    "recipe_data",
-    "run_timeline_cli",
-]
+__all__ = ["ClipPlan", "ConformResult", "RenderJob", "conform_timeline", "run_timeline_cli", "DEFAULT_HANDLES",
+           "hero_clip", "cdl_from_notes", "recipe_data"]
 
 DEFAULT_HANDLES = 12
 Progress = Callable[[int, int], None]
@@ -418,7 +403,7 @@ def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, worker
                                       gpu, ocio_config))
         return
     portable = (json.dumps(recipe_data(recipe)), recipe.source)
-    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, shared, gpu,
+    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, shared, gpu,  # noqa: E731
                         ocio_config)
     with _pool(min(workers, len(jobs))) as pool:
         pending: dict[Future[Any], RenderJob] = {pool.submit(_render_one, *args(job)): job for job in jobs}
@@ -607,7 +592,7 @@ def _media_rates_for(relinker: Relinker) -> Callable[[str], list[Fraction]]:
     def rates(text: str) -> list[Fraction]:
         found: list[Fraction] = []
         for m in re.finditer(r"^\*?\s*(?:FROM CLIP NAME|FROM CLIP|FROM FILE|SOURCE FILE)\s*:\s*(.+?)\s*$", text,
-                             re.MULTILINE | re.IGNORECASE):
+                             re.M | re.I):
             name = re.split(r"[\\/]", m.group(1))[-1]
             hit = relinker.index.find(name)
             info = relinker.probe(hit) if hit else None
