@@ -31,7 +31,7 @@ from postbay.inspect.motion import MotionTracker, Step, jitter
 from postbay.inspect.sound import inspect_audio
 from postbay.media import VideoReader, probe
 
-__all__ = ["ANALYSIS_WIDTH", "Thresholds", "continuity", "inspect_clip", "luma_plane", "problems", "recommend"]
+__all__ = ["ANALYSIS_WIDTH", "Thresholds", "continuity", "inspect_clip", "decide", "luma_plane", "problems"]
 
 #: Width of the analysis pictures every frame is shrunk to.
 ANALYSIS_WIDTH = 320
@@ -125,8 +125,9 @@ def inspect_clip(path: str | Path, *, start: int = 0, count: int | None = None,
     """Measure a clip (frames ``[start, start + count)``) and say what is wrong with it.
 
     Returns a JSON-ready dict: the measures (see the module and :class:`Thresholds`), ``shots``,
-    ``problems`` (``{kind, frames, severity, message}``) and ``recommend`` (the steps an
-    ``auto`` recipe would run, each with its parameters and the reason). Frame numbers count
+    ``problems`` (``{kind, frames, severity, message}``), ``recommend`` (the steps an ``auto``
+    recipe would run, each with its parameters and the reason) and ``not_needed`` (the steps it
+    would leave out, and why). Frame numbers count
     from ``start``.
     """
     path = Path(path)
@@ -180,8 +181,9 @@ def inspect_clip(path: str | Path, *, start: int = 0, count: int | None = None,
     report["continuity"] = continuity(report["colour"], [f"shot {i + 1}" for i in range(len(shots))], limits)
     report["audio"] = inspect_audio(path, start / rate, total / rate) if info.audio and rate else None
     report["problems"] = problems(report, limits)
-    report["recommend"] = recommend(report, limits, delivery_height=delivery_height,
-                                    loudness_target=loudness_target)
+    decisions = decide(report, limits, delivery_height=delivery_height, loudness_target=loudness_target)
+    report["recommend"] = [{k: d[k] for k in ("processor", "params", "reason")} for d in decisions if d["run"]]
+    report["not_needed"] = [{"processor": d["processor"], "reason": d["reason"]} for d in decisions if not d["run"]]
     elapsed = time.perf_counter() - began
     report["analysis"] = {"size": [small_w, small_h], "sampled_frames": [s["frame"] for s in stills],
                           "seconds": round(elapsed, 3),
@@ -403,39 +405,53 @@ def problems(report: dict[str, Any], limits: Thresholds) -> list[dict[str, Any]]
     return out
 
 
-def recommend(report: dict[str, Any], limits: Thresholds, *, delivery_height: int = 1080,
-              loudness_target: float = -14.0) -> list[dict[str, Any]]:
-    """The steps ``auto`` would run for this report, each ``{processor, params, reason}``."""
-    steps: list[dict[str, Any]] = []
+def decide(report: dict[str, Any], limits: Thresholds, *, delivery_height: int = 1080,
+           loudness_target: float = -14.0) -> list[dict[str, Any]]:
+    """Every step ``auto`` considers for this report, ``{processor, params, run, reason}``: the
+    reason says what was measured and why the step runs, or why it does not."""
+    out: list[dict[str, Any]] = []
+
+    def step(processor: str, run: bool, params: dict[str, Any], reason: str) -> None:
+        out.append({"processor": processor, "params": params if run else {}, "run": run, "reason": reason})
+
     sigma = report["noise"]["sigma"]
-    if sigma > limits.noise:
-        strength = round(min(1.0, max(0.2, sigma / 0.05)), 2)
-        steps.append({"processor": "denoise", "params": {"strength": strength},
-                      "reason": f"denoise strength {strength}: noise σ {sigma:.3f}"})
-    if report["blockiness"] > limits.blockiness:
-        strength = round(min(1.0, max(0.3, report["blockiness"])), 2)
-        steps.append({"processor": "deblock", "params": {"strength": strength},
-                      "reason": f"deblock strength {strength}: blockiness {report['blockiness']:.2f}"})
-    if report["flicker"]["flagged"]:
-        steps.append({"processor": "deflicker", "params": {"strength": 1.0},
-                      "reason": f"deflicker: flicker index {report['flicker']['index']:.3f}, "
-                                f"{report['flicker']['swing'] * 100:.0f} % swing"})
+    strength = round(min(1.0, max(0.2, sigma / 0.05)), 2)
+    step("denoise", sigma > limits.noise, {"strength": strength},
+         f"denoise strength {strength}: noise σ {sigma:.3f}" if sigma > limits.noise
+         else f"no denoise: noise σ {sigma:.3f} is under {limits.noise}")
+    blocks = report["blockiness"]
+    strength = round(min(1.0, max(0.3, blocks)), 2)
+    step("deblock", blocks > limits.blockiness, {"strength": strength},
+         f"deblock strength {strength}: blockiness {blocks:.2f}" if blocks > limits.blockiness
+         else f"no deblock: blockiness {blocks:.2f} is under {limits.blockiness}")
+    flicker = report["flicker"]
+    step("deflicker", flicker["flagged"], {"strength": 1.0},
+         f"deflicker: flicker index {flicker['index']:.3f}, {flicker['swing'] * 100:.0f} % swing" if flicker["flagged"]
+         else f"no deflicker: flicker index {flicker['index']:.3f} is what a steady shot shows (under {limits.flicker})")
     cadence = report["cadence"]
-    if cadence["duplicates"] or cadence["drops"]:
-        steps.append({"processor": "retime", "params": {"repair": True},
-                      "reason": f"retime repair: {len(cadence['duplicates'])} repeated and "
-                                f"{len(cadence['drops'])} missing frames"})
-    if report["height"] < delivery_height:
-        steps.append({"processor": "upscale", "params": {"height": delivery_height},
-                      "reason": f"upscale to {delivery_height} lines: the clip has {report['height']}"})
-    if report["halo"] > limits.halo:
-        amount = round(min(0.6, max(0.2, 2 * report["halo"])), 2)
-        steps.append({"processor": "soften", "params": {"amount": amount},
-                      "reason": f"soften amount {amount}: halos {report['halo']:.2f}"})
+    broken = bool(cadence["duplicates"] or cadence["drops"])
+    step("retime", broken, {"fps": str(report["fps"]), "repair": True},
+         f"retime repair: {len(cadence['duplicates'])} repeated and {len(cadence['drops'])} missing frames"
+         if broken else "no retime: no repeated or missing frame")
+    shake = report["shake"]
+    step("stabilise", shake["flagged"], {},
+         f"stabilise: the camera path jitters {shake['jitter']:.1f} px RMS" if shake["flagged"]
+         else f"no stabilise: camera jitter {shake['jitter']:.2f} px is under {limits.shake} px")
+    small = report["height"] < delivery_height
+    step("upscale", small, {"height": delivery_height},
+         f"upscale to {delivery_height} lines: the clip has {report['height']}" if small
+         else f"no upscale: the clip has {report['height']} lines, the delivery {delivery_height}")
+    halo = report["halo"]
+    amount = round(min(0.6, max(0.2, 2 * halo)), 2)
+    step("soften", halo > limits.halo, {"amount": amount},
+         f"soften amount {amount}: halos {halo:.2f}" if halo > limits.halo
+         else f"no soften: halos {halo:.2f} are under {limits.halo}")
     audio = report.get("audio")
-    if audio and audio["loudness"] is not None and (
-            abs(audio["loudness"] - loudness_target) > 1.0 or audio["true_peak"] > -1.0):
-        steps.append({"processor": "loudness", "params": {"target": loudness_target},
-                      "reason": f"loudness to {loudness_target:g} LUFS: measured {audio['loudness']:.1f} LUFS, "
-                                f"true peak {audio['true_peak']:.1f} dBTP"})
-    return steps
+    if audio and audio["loudness"] is not None:
+        off = abs(audio["loudness"] - loudness_target) > 1.0 or audio["true_peak"] > -1.0
+        step("loudness", off, {"target": loudness_target},
+             f"loudness to {loudness_target:g} LUFS: measured {audio['loudness']:.1f} LUFS, true peak "
+             f"{audio['true_peak']:.1f} dBTP" if off
+             else f"no loudness: {audio['loudness']:.1f} LUFS is within 1 LU of {loudness_target:g}")
+    return out
+

@@ -79,10 +79,11 @@ def _problems_table(report: dict[str, Any]) -> str:
 
 
 def _recommend_list(report: dict[str, Any]) -> str:
-    if not report["recommend"]:
-        return "<p>Nothing to fix: <code>auto</code> would run no processing step.</p>"
-    return "<ol>" + "".join(f"<li><b>{_esc(s['processor'])}</b>: {_esc(s['reason'])}</li>"
-                            for s in report["recommend"]) + "</ol>"
+    runs = ("<ol>" + "".join(f"<li><b>{_esc(s['processor'])}</b>: {_esc(s['reason'])}</li>"
+                             for s in report["recommend"]) + "</ol>" if report["recommend"]
+            else "<p>Nothing to fix: <code>auto</code> would run no processing step.</p>")
+    skipped = "".join(f"<li>{_esc(s['reason'])}</li>" for s in report.get("not_needed", []))
+    return runs + (f"<p>Left out:</p><ul class=\"low\">{skipped}</ul>" if skipped else "")
 
 
 def _measures_table(report: dict[str, Any]) -> str:
