@@ -120,7 +120,7 @@ def _frames_text(first: int, last: int) -> str:
 
 def inspect_clip(path: str | Path, *, start: int = 0, count: int | None = None,
                  thresholds: Thresholds | None = None, sample_seconds: float = 2.0,
-                 delivery_height: int = 1080, loudness_target: float = -14.0,
+                 delivery_height: int | None = 1080, loudness_target: float | None = -14.0,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Measure a clip (frames ``[start, start + count)``) and say what is wrong with it.
 
@@ -405,10 +405,11 @@ def problems(report: dict[str, Any], limits: Thresholds) -> list[dict[str, Any]]
     return out
 
 
-def decide(report: dict[str, Any], limits: Thresholds, *, delivery_height: int = 1080,
-           loudness_target: float = -14.0) -> list[dict[str, Any]]:
+def decide(report: dict[str, Any], limits: Thresholds, *, delivery_height: int | None = 1080,
+           loudness_target: float | None = -14.0) -> list[dict[str, Any]]:
     """Every step ``auto`` considers for this report, ``{processor, params, run, reason}``: the
-    reason says what was measured and why the step runs, or why it does not."""
+    reason says what was measured and why the step runs, or why it does not. A ``None``
+    delivery height keeps the clip's size; a ``None`` loudness target leaves the sound alone."""
     out: list[dict[str, Any]] = []
 
     def step(processor: str, run: bool, params: dict[str, Any], reason: str) -> None:
@@ -437,17 +438,17 @@ def decide(report: dict[str, Any], limits: Thresholds, *, delivery_height: int =
     step("stabilise", shake["flagged"], {},
          f"stabilise: the camera path jitters {shake['jitter']:.1f} px RMS" if shake["flagged"]
          else f"no stabilise: camera jitter {shake['jitter']:.2f} px is under {limits.shake} px")
-    small = report["height"] < delivery_height
+    small = delivery_height is not None and report["height"] < delivery_height
     step("upscale", small, {"height": delivery_height},
          f"upscale to {delivery_height} lines: the clip has {report['height']}" if small
-         else f"no upscale: the clip has {report['height']} lines, the delivery {delivery_height}")
+         else f"no upscale: the clip has {report['height']} lines, the delivery {delivery_height or 'its size'}")
     halo = report["halo"]
     amount = round(min(0.6, max(0.2, 2 * halo)), 2)
     step("soften", halo > limits.halo, {"amount": amount},
          f"soften amount {amount}: halos {halo:.2f}" if halo > limits.halo
          else f"no soften: halos {halo:.2f} are under {limits.halo}")
     audio = report.get("audio")
-    if audio and audio["loudness"] is not None:
+    if audio and audio["loudness"] is not None and loudness_target is not None:
         off = abs(audio["loudness"] - loudness_target) > 1.0 or audio["true_peak"] > -1.0
         step("loudness", off, {"target": loudness_target},
              f"loudness to {loudness_target:g} LUFS: measured {audio['loudness']:.1f} LUFS, true peak "
