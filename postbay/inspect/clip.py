@@ -31,7 +31,7 @@ from postbay.inspect.motion import MotionTracker, Step, jitter
 from postbay.inspect.sound import inspect_audio
 from postbay.media import VideoReader, probe
 
-__all__ = ["ANALYSIS_WIDTH", "Thresholds", "continuity", "inspect_clip", "decide", "luma_plane", "problems"]
+__all__ = ["ANALYSIS_WIDTH", "Thresholds", "continuity", "decide", "inspect_clip", "luma_plane", "problems"]
 
 #: Width of the analysis pictures every frame is shrunk to.
 ANALYSIS_WIDTH = 320
