@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from postbay.backend import Backend, numpy_backend
 from postbay.media import VideoReader
 
 __all__ = ["CUT_CORRELATION", "THUMB", "CutDetector", "clip_cuts", "frame_cuts", "is_cut", "thumbnail"]
@@ -26,8 +27,9 @@ THUMB = 16
 CUT_CORRELATION = 0.6
 
 
-def thumbnail(frame: Any, xp: Any = np) -> np.ndarray:
-    """A 16×16 block-mean luma picture (float64, on the host) of an (H, W, 3) frame on any backend."""
+def thumbnail(frame: Any, backend: Backend) -> np.ndarray:
+    """A 16×16 block-mean luma picture (float64, on the host) of an (H, W, 3) frame on ``backend``."""
+    xp = backend.xp
     step = 4 if min(frame.shape[:2]) >= 64 else 1
     sample = xp.ascontiguousarray(frame[::step, ::step]).astype(xp.float64)
     h, w = sample.shape[:2]
@@ -35,7 +37,7 @@ def thumbnail(frame: Any, xp: Any = np) -> np.ndarray:
     th, tw = h // side, w // side
     y = sample[:th * side, :tw * side].sum(axis=2)
     thumb = y.reshape(side, th, side, tw).mean(axis=(1, 3))
-    return np.asarray(thumb.get() if hasattr(thumb, "get") else thumb, np.float64)
+    return backend.to_host(thumb).astype(np.float64)
 
 
 def is_cut(previous: np.ndarray, current: np.ndarray) -> bool:
@@ -51,23 +53,20 @@ def is_cut(previous: np.ndarray, current: np.ndarray) -> bool:
 class CutDetector:
     """Fed frames in order, says for each whether a new shot starts there."""
 
-    def __init__(self, xp: Any = np) -> None:
-        self.xp = xp
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
         self._previous: np.ndarray | None = None
 
     def __call__(self, frame: Any) -> bool:
-        return self.thumbnail_is_cut(thumbnail(frame, self.xp))
-
-    def thumbnail_is_cut(self, thumb: np.ndarray) -> bool:
-        """As calling the detector, for a caller that already has the frame's thumbnail."""
+        thumb = thumbnail(frame, self.backend)
         cut = self._previous is not None and is_cut(self._previous, thumb)
         self._previous = thumb
         return cut
 
 
-def frame_cuts(frames: Iterable[Any], xp: Any = np) -> list[int]:
-    """Indices of the frames where a new shot starts."""
-    detect = CutDetector(xp)
+def frame_cuts(frames: Iterable[Any], backend: Backend | None = None) -> list[int]:
+    """Indices of the frames (on ``backend``, the host's NumPy unless given) where a new shot starts."""
+    detect = CutDetector(backend or numpy_backend())
     return [n for n, frame in enumerate(frames) if detect(frame)]
 
 

@@ -8,12 +8,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from postbay.timeline.conform import plan_timeline
+from postbay.timeline.conform import media_rates_for
+from postbay.timeline.plan import ClipPlan, plan_clips
+from postbay.timeline.reader import read_timeline
+from postbay.timeline.relink import Relinker
 
 from postbay.inspect import Thresholds, inspect_clip
 from postbay.inspect.clip import continuity
 
-__all__ = ["inspect_timeline"]
+__all__ = ["inspect_timeline", "plan_timeline"]
+
+
+def plan_timeline(path: str | Path, *, media_roots: tuple[Path, ...] | list[Path] = (), rate: Any = None
+                  ) -> list[ClipPlan]:
+    """Read and relink a timeline without rendering anything: every clip's plan, no handles."""
+    relinker = Relinker(Path(path), [Path(r) for r in media_roots])
+    loaded = read_timeline(path, rate=rate, media_rates=media_rates_for(relinker))
+    plans, _ = plan_clips(loaded, relinker, 0)
+    return plans
 
 
 def inspect_timeline(path: str | Path, *, media_roots: tuple[Path, ...] | list[Path] = (), rate: Any = None,
