@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from postbay.cuts import CutDetector
 from postbay.inspect.motion import MotionTracker
 from postbay.registry import ParamModel, StepContext, processor
 
@@ -65,7 +64,7 @@ def _analysis_picture(frame: Any, backend: Any) -> np.ndarray:
 
 
 @processor("stabilise", params=StabiliseParams, kind="stream", window=lambda p: (p.smoothing, p.smoothing),
-           colourspace="display", backends=("cpu",))
+           colourspace="display", backends=("cpu",), needs_cuts=True)
 def stabilise(frames: Iterator[Any], ctx: StepContext, params: StabiliseParams) -> Iterator[Any]:
     """Smooth the camera path of jittery AI moves, keeping pans and tilts; a fixed crop hides the borders.
 
@@ -75,9 +74,7 @@ def stabilise(frames: Iterator[Any], ctx: StepContext, params: StabiliseParams) 
     ndimage = ctx.backend.ndimage
     radius = int(params.smoothing)
     zoom = 1.0 / (1.0 - float(params.crop))
-    given_cuts = {int(c) for c in ctx.shared.get("cuts", ())}
     tracker = MotionTracker()
-    detect = CutDetector(ctx.xp)
     pending: deque[tuple[int, Any]] = deque()
     position: dict[int, np.ndarray] = {}  # camera position (frame pixels) of each held frame
     shot_of: dict[int, int] = {}
@@ -101,7 +98,7 @@ def stabilise(frames: Iterator[Any], ctx: StepContext, params: StabiliseParams) 
     n = -1
     for n, frame in enumerate(frames):
         small, s = _analysis_picture(frame, ctx.backend)
-        if (detect(frame) or n in given_cuts) and n > 0:
+        if n > 0 and n in ctx.cuts:  # ctx.cuts grows as the pipeline's detector sees frames
             shot += 1
             tracker.reset()
         step = tracker(small, shimmer=False)

@@ -25,6 +25,7 @@ import av
 import numpy as np
 from scipy import ndimage
 
+from postbay.backend import numpy_backend
 from postbay.cuts import CutDetector
 from postbay.inspect import picture
 from postbay.inspect.motion import MotionTracker, Step, jitter
@@ -143,7 +144,7 @@ def inspect_clip(path: str | Path, *, start: int = 0, count: int | None = None,
     thumb_h = max(2, round(_THUMB_WIDTH * video.height / max(1, video.width)) // 2 * 2)
     sample_every = max(1, min(total // 4, round(sample_seconds * rate)))
 
-    detect = CutDetector()
+    detect = CutDetector(numpy_backend())
     tracker = MotionTracker()
     shots: list[_Shot] = []
     levels = np.zeros(total)
