@@ -18,22 +18,22 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
-import argparse
-import tempfile
-import time
-from fractions import Fraction
-from pathlib import Path
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from fractions import Fraction  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import av
-import numpy as np
+import av  # noqa: E402
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "processors"))
 
-import media
+import media  # noqa: E402  (the tests' media helpers: photographs)
 
-from postbay.inspect import inspect_clip
-from postbay.synth import write_clip
+from postbay.inspect import inspect_clip  # noqa: E402
+from postbay.synth import write_clip  # noqa: E402
 
 __all__ = ["main", "wall_pan"]
 

@@ -20,37 +20,32 @@ loudness = -14.0   # LUFS: normalise only sound that is off it by more than 1 LU
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from postbay.inspect import Thresholds, inspect_clip
+from postbay.recipe import AutoOptions, Recipe, Step
+from postbay.registry import Registry
 
-if TYPE_CHECKING:
-    from postbay.recipe import Recipe
-    from postbay.registry import Registry
-
-__all__ = ["AutoOptions", "resolve_auto"]
+__all__ = ["AutoPlan", "resolve_auto"]
 
 
-class AutoOptions(BaseModel):
-    """The ``[auto]`` table of a recipe: what the delivery needs, which inspection measures against."""
+@dataclass(frozen=True)
+class AutoPlan:
+    """What ``auto`` made of a clip: the concrete recipe, the report's ``auto`` section, and the
+    inspection it was decided on (for the HTML report beside the job's)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    height: int | None = Field(default=1080, gt=0, description="delivery lines; a smaller clip is upscaled to them")
-    loudness: float | None = Field(default=-14.0, ge=-40, le=-5,
-                                   description="integrated loudness target in LUFS; None leaves the sound alone")
+    recipe: Recipe
+    summary: dict[str, Any]
+    inspection: dict[str, Any]
 
 
 def resolve_auto(recipe: Recipe, source: str | Path, registry: Registry, *, start: int = 0,
-                 count: int | None = None, thresholds: Thresholds | None = None) -> tuple[Recipe, dict[str, Any]]:
-    """The concrete recipe ``recipe`` (which has ``auto`` options) makes for this clip, and the
+                 count: int | None = None, thresholds: Thresholds | None = None) -> AutoPlan:
+    """The concrete recipe ``recipe`` (which has ``auto`` options) makes for this clip, with the
     report's ``auto`` section: the measures, the problems, each step run and each left out, with
     its reason."""
-    from postbay.recipe import Step
-
     options = recipe.auto or AutoOptions()
     report = inspect_clip(source, start=start, count=count, thresholds=thresholds,
                           delivery_height=options.height, loudness_target=options.loudness)
@@ -75,4 +70,4 @@ def resolve_auto(recipe: Recipe, source: str | Path, registry: Registry, *, star
         "not_needed": report["not_needed"],
         "inspect_seconds": report["analysis"]["seconds"],
     }
-    return dataclasses.replace(recipe, steps=steps), summary
+    return AutoPlan(dataclasses.replace(recipe, steps=steps), summary, report)

@@ -55,7 +55,7 @@ def smooth_path(path: np.ndarray, centre: int, radius: int) -> np.ndarray:
     return np.asarray(coef[0])
 
 
-def _analysis_picture(frame: Any, backend: Any) -> np.ndarray:
+def _analysis_picture(frame: Any, backend: Any) -> tuple[np.ndarray, int]:
     h, w = frame.shape[:2]
     s = max(1, math.ceil(w / _ANALYSIS_WIDTH))
     y = frame[..., 0] * 0.2126 + frame[..., 1] * 0.7152 + frame[..., 2] * 0.0722

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from postbay.inspect import Thresholds, inspect_clip
+from postbay.inspect.clip import continuity
 from postbay.timeline.conform import media_rates_for
 from postbay.timeline.plan import ClipPlan, plan_clips
 from postbay.timeline.reader import read_timeline
 from postbay.timeline.relink import Relinker
-
-from postbay.inspect import Thresholds, inspect_clip
-from postbay.inspect.clip import continuity
 
 __all__ = ["inspect_timeline", "plan_timeline"]
 
@@ -42,7 +42,7 @@ def inspect_timeline(path: str | Path, *, media_roots: tuple[Path, ...] | list[P
     reports: list[dict[str, Any]] = []
     missing = [f"{p.key} {p.name!r}: {p.status}" for p in plans if p.status in ("missing", "failed")]
     for plan in plans:
-        if plan.status != "planned" or plan.track_label[0] != "V" or plan.relink is None:
+        if plan.status != "planned" or plan.track_label[0] != "V" or plan.relink is None or plan.relink.path is None:
             continue
         name = f"{plan.key} {plan.name}".strip()
         report = inspect_clip(plan.relink.path, start=plan.used[0], count=plan.used[1] - plan.used[0],

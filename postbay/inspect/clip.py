@@ -274,7 +274,8 @@ def _flicker(levels: np.ndarray, bounds: list[list[int]], rate: float, limits: T
         smooth = ndimage.uniform_filter1d(smooth, 3, mode="nearest")
         swing[first:last + 1] = (run - smooth) / np.maximum(smooth, 0.02)
     index = float(np.sqrt(np.mean(swing ** 2))) if swing.size else 0.0
-    local = np.sqrt(ndimage.uniform_filter1d(swing ** 2, max(3, round(rate / 4)), mode="nearest")) if swing.size else swing
+    local = (np.sqrt(ndimage.uniform_filter1d(swing ** 2, max(3, round(rate / 4)), mode="nearest"))
+             if swing.size else swing)
     flagged_frames = [int(n) for n in np.nonzero(local > limits.flicker)[0]]
     return {"index": round(index, 5), "swing": round(float(np.percentile(np.abs(swing), 95)) if swing.size else 0.0, 4),
             "flagged": index > limits.flicker, "ranges": _ranges(flagged_frames, gap=int(rate)),
@@ -429,7 +430,8 @@ def decide(report: dict[str, Any], limits: Thresholds, *, delivery_height: int |
     flicker = report["flicker"]
     step("deflicker", flicker["flagged"], {"strength": 1.0},
          f"deflicker: flicker index {flicker['index']:.3f}, {flicker['swing'] * 100:.0f} % swing" if flicker["flagged"]
-         else f"no deflicker: flicker index {flicker['index']:.3f} is what a steady shot shows (under {limits.flicker})")
+         else f"no deflicker: flicker index {flicker['index']:.3f} is what a steady shot shows "
+              f"(under {limits.flicker})")
     cadence = report["cadence"]
     broken = bool(cadence["duplicates"] or cadence["drops"])
     step("retime", broken, {"fps": str(report["fps"]), "repair": True},

@@ -142,7 +142,8 @@ def _clip_section(report: dict[str, Any]) -> str:
     info = (f"{report['width']}×{report['height']}, {report['fps']} fps, {report['frames']} frames "
             f"({report['frames'] / fps:.1f} s)")
     speed = report.get("analysis", {})
-    return (f"<h2>{_esc(report.get('shot') or Path(report['file']).name)}</h2><p>{_esc(info)}; inspected in {speed.get('seconds')} s "
+    name = report.get("shot") or Path(report["file"]).name
+    return (f"<h2>{_esc(name)}</h2><p>{_esc(info)}; inspected in {speed.get('seconds')} s "
             f"({speed.get('realtime')}× real time)</p>"
             f"<h3>Problems</h3>{_problems_table(report)}<h3>What <code>auto</code> would do</h3>"
             f"{_recommend_list(report)}<h3>Measures</h3>{_measures_table(report)}"

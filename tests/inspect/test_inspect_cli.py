@@ -58,6 +58,7 @@ def test_timeline_shots_and_colour_continuity(tmp_path, capsys):
     import opentimelineio as otio
 
     rate = 24.0
+    span = otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(24, rate))
     warm = encode(tmp_path / "warm.mov", [np.clip(f * np.array([1.2, 1.0, 0.75], np.float32), 0, 1)
                                           for f in pan(photo("astronaut"), 24, 128, 96)])
     neutral = encode(tmp_path / "neutral.mov", pan(photo("astronaut"), 24, 128, 96, start=(60.0, 60.0)))
@@ -65,9 +66,7 @@ def test_timeline_shots_and_colour_continuity(tmp_path, capsys):
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
     for media, name in ((neutral, "wide"), (neutral, "wide again"), (warm, "close-up")):
-        ref = otio.schema.ExternalReference(target_url=media.resolve().as_uri(),
-                                            available_range=otio.opentime.TimeRange(
-                                                otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(24, rate)))
+        ref = otio.schema.ExternalReference(target_url=media.resolve().as_uri(), available_range=span)
         track.append(otio.schema.Clip(name=name, media_reference=ref, source_range=otio.opentime.TimeRange(
             otio.opentime.RationalTime(4, rate), otio.opentime.RationalTime(12, rate))))
     cut = tmp_path / "cut.otio"

@@ -12,9 +12,9 @@ from inspect_media import jittered_pan, photo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "processors"))
 from media import ffmpeg_filter, run_processor
-from postbay.processors.stabilise import StabiliseParams
 
 from postbay.inspect.motion import MotionTracker, jitter
+from postbay.processors.stabilise import StabiliseParams
 
 W, H, RATE = 256, 192, 24
 VELOCITY = (0.3, 1.2)
