@@ -170,6 +170,16 @@ def _inspect_summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _add_speech(report: dict[str, Any], src: Path) -> None:
+    from postbay.media import read_audio
+    from postbay.processors.captions import speech_report
+
+    samples, rate = read_audio(src, report["start"] / report["fps"], report["duration"])
+    speech = speech_report(samples, rate)
+    report["problems"] += speech.pop("problems")
+    report["speech"] = speech
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from postbay.inspect import inspect_clip
     from postbay.inspect.html import rank_variations, reference_colour, write_html
@@ -188,8 +198,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             reports.extend(cut["clips"])
             continue
         bar = Progress(src.name, enabled=not args.json)
-        reports.append(inspect_clip(src, progress=bar))
+        report = inspect_clip(src, progress=bar)
         bar.close()
+        if args.speech and report["audio"]:
+            _add_speech(report, src)
+        reports.append(report)
     continuity = [j for cut in cuts for j in cut["continuity"]]
     if args.html:
         write_html(reports, args.html, reference, continuity=continuity if cuts else None)
@@ -266,6 +279,8 @@ def add_commands(sub: Any) -> None:
                    help="rank variations by their colour distance to this still (PNG, JPEG, TIFF)")
     p.add_argument("--media-root", action="append", default=[], help="where to look for a timeline's media")
     p.add_argument("--rate", default=None, help="frame rate of an EDL (e.g. 25, 24000/1001)")
+    p.add_argument("--speech", action="store_true",
+                   help="also listen with Whisper: is there speech, and can it be transcribed with confidence")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("demo", help="make a synthetic AI-looking clip and finish it")

@@ -35,8 +35,8 @@ from postbay.registry import ParamModel, processor
 from postbay.subtitles import Captions, Cue
 
 __all__ = ["DOUBTFUL_COMPRESSION", "DOUBTFUL_LOGPROB", "BurnParams", "CaptionsParams", "Transcript", "burn_cues",
-           "caption_audio", "default_model_path", "find_font", "listen", "load_model", "safe_area", "transcribe",
-           "unload_models"]
+           "caption_audio", "default_model_path", "find_font", "listen", "load_model", "safe_area", "speech_report",
+           "transcribe", "unload_models"]
 
 WHISPER_RATE = 16000
 SILENCE_DBFS = -60.0
@@ -218,6 +218,17 @@ def _confidence(segments: list[Any], english_only_guess: bool) -> dict[str, Any]
         why += "; not English? the model is English-only"
     return {"segments": len(segments), "avg_logprob": round(logprob, 3), "compression_ratio": round(compression, 3),
             "no_speech_prob": round(no_speech, 3), "doubtful": bool(reasons), "why": why}
+
+
+def speech_report(samples: np.ndarray, rate: int, *, model: str | None = None) -> dict[str, Any]:
+    """What ``postbay inspect --speech`` says of a clip's sound: whether there is speech, its
+    language and Whisper's confidence, with a problem in plain words when it is doubtful."""
+    heard = listen(samples, rate, model=model)
+    report: dict[str, Any] = {"heard": bool(heard.words), "language": heard.language, **heard.confidence}
+    report["problems"] = [{"kind": "speech", "frames": [], "severity": "medium",
+                           "message": f"speech the model cannot transcribe well: {heard.confidence['why']}; "
+                                      "captions would not be published"}] if heard.confidence["doubtful"] else []
+    return report
 
 
 def transcribe(samples: np.ndarray, rate: int, *, model: str | None = None, language: str = "auto",

@@ -53,3 +53,17 @@ def test_model_folder_errors_say_what_is_wrong(tmp_path: Path):
     (checkpoint / "pytorch_model.bin").write_bytes(b"\0")
     with pytest.raises(ValueError, match="not a faster-whisper"):
         CaptionsParams(model=str(checkpoint))
+
+
+def test_inspect_speech_reports_the_doubt(tmp_path, capsys):
+    import json
+
+    from captions_media import write_av_clip
+
+    from postbay.cli import main
+
+    clip = write_av_clip(tmp_path / "french.mov", speech(FRENCH, tmp_path, voice="fr"))
+    assert main(["inspect", str(clip), "--speech", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["speech"]["heard"] and report["speech"]["doubtful"]
+    assert any(p["kind"] == "speech" and "not English?" in p["message"] for p in report["problems"])
