@@ -27,8 +27,8 @@ from scipy import ndimage
 
 from postbay.backend import numpy_backend
 from postbay.cuts import CutDetector
-from postbay.inspect import picture
 from postbay.inspect.motion import MotionTracker, Step, jitter
+from postbay.inspect.picture import blockiness, ciede2000, effective_resolution, halo, lab, noise_sigma, sharpness
 from postbay.inspect.sound import inspect_audio
 from postbay.media import VideoReader, probe
 
@@ -206,17 +206,17 @@ def continuity(colours: list[dict[str, Any]], names: list[str], limits: Threshol
     """CIEDE2000 between the mean colours of adjacent shots, ``flagged`` above ``limits.continuity``."""
     out = []
     for i in range(len(colours) - 1):
-        delta = float(picture.ciede2000(np.array(colours[i]["lab_mean"]), np.array(colours[i + 1]["lab_mean"])))
+        delta = float(ciede2000(np.array(colours[i]["lab_mean"]), np.array(colours[i + 1]["lab_mean"])))
         out.append({"from": names[i], "to": names[i + 1], "delta_e": round(delta, 2),
                     "flagged": delta > limits.continuity})
     return out
 
 
 def _still_measures(n: int, region: np.ndarray) -> dict[str, float]:
-    sigma = picture.noise_sigma(region)
-    return {"frame": n, "noise": sigma, "blockiness": picture.blockiness(region),
-            "sharpness": picture.sharpness(region), "halo": picture.halo(region, noise=sigma),
-            "resolution": picture.effective_resolution(region)}
+    sigma = noise_sigma(region)
+    return {"frame": n, "noise": sigma, "blockiness": blockiness(region),
+            "sharpness": sharpness(region), "halo": halo(region, noise=sigma),
+            "resolution": effective_resolution(region)}
 
 
 def _summarise_stills(stills: list[dict[str, float]], width: int, height: int) -> dict[str, Any]:
@@ -235,7 +235,7 @@ def _summarise_stills(stills: list[dict[str, float]], width: int, height: int) -
 
 
 def _add_colour(shot: _Shot, rgb: np.ndarray) -> None:
-    values = picture.lab(rgb[::2, ::2].reshape(-1, 3).astype(np.float32) / 255.0)
+    values = lab(rgb[::2, ::2].reshape(-1, 3).astype(np.float32) / 255.0)
     shot.lab_sum += values.sum(axis=0)
     shot.lab_square += (values ** 2).sum(axis=0)
     shot.pixels += values.shape[0]
@@ -445,11 +445,11 @@ def decide(report: dict[str, Any], limits: Thresholds, *, delivery_height: int |
     step("upscale", small, {"height": delivery_height},
          f"upscale to {delivery_height} lines: the clip has {report['height']}" if small
          else f"no upscale: the clip has {report['height']} lines, the delivery {delivery_height or 'its size'}")
-    halo = report["halo"]
-    amount = round(min(0.6, max(0.2, 2 * halo)), 2)
-    step("soften", halo > limits.halo, {"amount": amount},
-         f"soften amount {amount}: halos {halo:.2f}" if halo > limits.halo
-         else f"no soften: halos {halo:.2f} are under {limits.halo}")
+    overshoot = report["halo"]
+    amount = round(min(0.6, max(0.2, 2 * overshoot)), 2)
+    step("soften", overshoot > limits.halo, {"amount": amount},
+         f"soften amount {amount}: halos {overshoot:.2f}" if overshoot > limits.halo
+         else f"no soften: halos {overshoot:.2f} are under {limits.halo}")
     audio = report.get("audio")
     if audio and audio["loudness"] is not None and loudness_target is not None:
         off = abs(audio["loudness"] - loudness_target) > 1.0 or audio["true_peak"] > -1.0
