@@ -38,6 +38,9 @@ __all__ = ["ANALYSIS_WIDTH", "Thresholds", "continuity", "decide", "inspect_clip
 ANALYSIS_WIDTH = 320
 #: Largest region the still-picture measures read (centre of the frame).
 _REGION = (540, 960)
+#: A global motion is trusted when its phase-correlation peak stands this many times above any rival
+#: (photographs read 30 and more, noisy AI texture about 10, layers moving apart about 4).
+_CERTAIN_MOTION = 6.0
 #: Colour is read on every this many frames (and each shot's first), shimmer on every this many pairs.
 _COLOUR_EVERY = 4
 _SHIMMER_EVERY = 3
@@ -299,9 +302,12 @@ def _cadence(steps: list[Step | None], levels: np.ndarray, bounds: list[list[int
         repeat = d < max(0.0015, 0.1 * float(np.median(d)))
         duplicates += [first + 1 + int(i) for i in np.nonzero(repeat)[0]]
         vectors = np.array([[s.dy, s.dx] if s else [0.0, 0.0] for s in steps[first + 1:last + 1]])
+        certain = np.array([s is not None and s.confidence >= _CERTAIN_MOTION for s in steps[first + 1:last + 1]])
+        if certain.mean() < 0.5:
+            continue  # no one camera move to speak of (layers moving apart, no texture): no drops, no shake
         # the frame after a repeat catches up by two frames' motion: that is the repeat, not a drop
         after_repeat = np.concatenate([[False], repeat[:-1]])
-        normal = ~repeat & ~after_repeat
+        normal = ~repeat & ~after_repeat & certain
         missing = _drops(vectors, normal) & normal
         drops += [first + 1 + int(i) for i in np.nonzero(missing)[0]]
         # the camera path without the repairs' jumps: a repeat or a drop is not shake

@@ -36,7 +36,7 @@ class Step:
 
     dy: float  #: global motion, analysis pixels (content moved down by dy)
     dx: float  #: global motion, analysis pixels (content moved right by dx)
-    confidence: float  #: phase-correlation peak height: near 0 for unrelated pictures, up to 1
+    confidence: float  #: the peak over the next-highest one away from it: about 1 when the motion is ambiguous
     difference: float  #: mean absolute luma difference, no compensation
     shimmer: float | None  #: RMS change of fine texture in still regions after compensation (noise allowed for)
 
@@ -82,12 +82,16 @@ class MotionTracker:
         py, px = np.unravel_index(int(np.argmax(surface)), surface.shape)
         h, w = surface.shape
         peak = float(surface[py, px])
+        # one camera move makes one peak; layers moving apart (or no texture) make rivals
+        rival = surface.copy()
+        rival[np.ix_(np.arange(py - 3, py + 4) % h, np.arange(px - 3, px + 4) % w)] = -np.inf
+        confidence = peak / max(float(rival.max()), 1e-9)
         dy = py + _gaussian_peak(surface[(py - 1) % h, px], peak, surface[(py + 1) % h, px])
         dx = px + _gaussian_peak(surface[py, (px - 1) % w], peak, surface[py, (px + 1) % w])
         dy = dy - h if dy > h / 2 else dy
         dx = dx - w if dx > w / 2 else dx
         difference = float(np.mean(np.abs(small - before)))
-        return Step(float(dy), float(dx), peak, difference,
+        return Step(float(dy), float(dx), confidence, difference,
                     _shimmer(small, before, dy, dx) if shimmer else None)
 
 
@@ -132,8 +136,9 @@ def _texture(small: np.ndarray) -> np.ndarray:
 def path_high_pass(steps: np.ndarray, rate: float) -> np.ndarray:
     """The jitter of a camera path: (n, 2) per-frame moves in, (n + 1, 2) high-frequency offsets out.
 
-    The path (the running sum of the moves) less its straight-line trend is smoothed over about a
-    third of a second; what the smoothing takes away is the shake, what stays is the intended move.
+    The path (the running sum of the moves) less its straight-line trend is smoothed by a Gaussian
+    of an eighth of a second (σ: 3 frames at 24 fps); what the smoothing takes away (above about
+    1.3 Hz) is the shake, what stays (a pan, a slow curve or push) is the intended move.
     """
     path = np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)])
     n = path.shape[0]
@@ -143,7 +148,7 @@ def path_high_pass(steps: np.ndarray, rate: float) -> np.ndarray:
         for axis in range(2):
             trend[:, axis] = np.polyval(np.polyfit(t, path[:, axis], 1), t)
     residual = path - trend
-    return np.asarray(residual - ndimage.gaussian_filter1d(residual, max(1.0, rate / 3), axis=0, mode="reflect"))
+    return np.asarray(residual - ndimage.gaussian_filter1d(residual, max(1.0, rate / 8), axis=0, mode="reflect"))
 
 
 def jitter(steps: np.ndarray, rate: float) -> float:
