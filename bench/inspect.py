@@ -3,9 +3,11 @@
 A camera pans (whole pixels per frame, so making the clip is quick) over a wall of scikit-image's
 photographs with noise and flicker added; the clip is encoded to H.264 4:2:0 with a stereo tone.
 Timed in one run: FFmpeg decoding the clip (the floor any inspection pays, through PyAV with
-FFmpeg's threads), and ``inspect_clip`` (decode and every measure, sound included).
+FFmpeg's threads), and ``inspect_clip`` (decode and every measure, sound included). Then the
+built-in ``auto`` and ``finish`` recipes on a clean, a noisy and a flickering clip of the same
+pan (smaller, ``--compare-width``): seconds each and the steps ``auto`` chose.
 
-    python bench/inspect.py [--seconds 10] [--width 1920 --height 1080]
+    python bench/inspect.py [--seconds 10] [--width 1920 --height 1080] [--compare-width 640]
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ sys.path.insert(0, str(ROOT / "tests" / "processors"))
 import media  # noqa: E402  (the tests' media helpers: photographs)
 
 from postbay.inspect import inspect_clip  # noqa: E402
+from postbay.recipe import load_recipe  # noqa: E402
+from postbay.render import finish_clip  # noqa: E402
 from postbay.synth import write_clip  # noqa: E402
 
 __all__ = ["main", "wall_pan"]
@@ -68,11 +72,33 @@ def _decode_seconds(path: Path) -> float:
     return time.perf_counter() - began
 
 
+def compare_auto_finish(folder: Path, width: int, frames: int = 24) -> None:
+    """Seconds of the ``auto`` and ``finish`` recipes on a clean, a noisy and a flickering clip."""
+    height = width * 9 // 16 // 2 * 2
+    cases = {"clean": wall_pan(frames, width, height, noise=0.0, flicker=0.0),
+             "noisy": wall_pan(frames, width, height, noise=0.04, flicker=0.0),
+             "flickering": wall_pan(frames, width, height, noise=0.0, flicker=0.06)}
+    print(f"\nauto vs finish, {width}x{height}, {frames} frames")
+    print(f"{'clip':12}{'auto s':>9}{'finish s':>10}  auto ran")
+    for name, pictures in cases.items():
+        clip = write_clip(folder / f"{name}.mov", frames=frames, width=width, height=height, audio=None,
+                          pattern=lambda i, _w, _h, p=pictures: p[i], options={"crf": "12"})
+        seconds = {}
+        for recipe in ("auto", "finish"):
+            began = time.perf_counter()
+            result = finish_clip(clip, load_recipe(recipe), folder / recipe)
+            seconds[recipe] = time.perf_counter() - began
+            if recipe == "auto":
+                ran = ", ".join(s["processor"] for s in result.report["auto"]["ran"]) or "nothing"
+        print(f"{name:12}{seconds['auto']:9.1f}{seconds['finish']:10.1f}  {ran}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--compare-width", type=int, default=640, help="0 leaves the auto/finish comparison out")
     args = parser.parse_args(argv)
     rate = Fraction(24)
     frames = int(args.seconds * rate)
@@ -92,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'postbay inspect':24}{inspect:9.2f}{duration / inspect:13.1f}")
     print(f"measured: noise σ {report['noise']['sigma']:.4f} (0.02 added), flicker swing "
           f"{report['flicker']['swing']:.3f} (uniform ±0.04 added), shake {report['shake']['jitter']} px")
+    if args.compare_width:
+        with tempfile.TemporaryDirectory() as folder:
+            compare_auto_finish(Path(folder), args.compare_width)
     return 0
 
 
