@@ -131,8 +131,7 @@ def inspect_clip(path: str | Path, *, start: int = 0, count: int | None = None,
     Returns a JSON-ready dict: the measures (see the module and :class:`Thresholds`), ``shots``,
     ``problems`` (``{kind, frames, severity, message}``), ``recommend`` (the steps an ``auto``
     recipe would run, each with its parameters and the reason) and ``not_needed`` (the steps it
-    would leave out, and why). Frame numbers count
-    from ``start``.
+    would leave out, and why). Frame numbers count from ``start``.
     """
     path = Path(path)
     limits = thresholds or Thresholds()
