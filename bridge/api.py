@@ -13,6 +13,7 @@ Editors and other tools reach postbay here without touching a folder:
 ``GET /jobs/{id}``                    state, progress 0–1, outputs, error, report
 ``POST /jobs/{id}/cancel``, ``retry``
 ``GET /jobs/{id}/report``             the render report (timings, verification…)
+``GET /jobs/{id}/inspect``            an ``auto`` job's HTML inspection report (measures, problems, steps)
 ``GET /jobs/{id}/still``              PNG of frame N of the job's source or output
 ``GET /still?path=&frame=``           PNG of frame N of any media file inside the roots
 ``GET /events``                       server-sent events of job state and progress
@@ -309,6 +310,19 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         if report is None:
             raise HTTPException(404, f"job {job_id} has no report yet")
         return report
+
+    @app.get("/jobs/{job_id}/inspect", tags=["jobs"])
+    def job_inspection(job_id: str) -> FileResponse:
+        """The HTML inspection report of an ``auto`` job: what was measured, why each step ran or not."""
+        report = read_report(job_or_404(job_id)) or {}
+        html = (report.get("auto") or {}).get("inspect_report")
+        try:
+            path = roots.confine(html) if html else None
+        except OutsideRoots:
+            path = None
+        if path is None or not path.is_file():
+            raise HTTPException(404, f"job {job_id} has no inspection report (an auto recipe writes one)")
+        return FileResponse(path, media_type="text/html", headers={"Cache-Control": "no-store"})
 
     def still_png(path: Path, frame: int, width: int) -> Response:
         from postbay.bridge.stills import render_still

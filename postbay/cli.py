@@ -168,6 +168,71 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect_summary(report: dict[str, Any]) -> str:
+    lines = [(f"{report.get('shot', report['file'])}: {report['width']}x{report['height']}, "
+              f"{report['frames']} frames, {len(report['shots'])} shot(s), inspected at "
+              f"{report['analysis']['realtime']}x real time")]
+    lines += [f"  {p['severity']:>6}  {p['message']}" for p in report["problems"]] or ["  no problem found"]
+    lines += [f"  auto: {s['reason']}" for s in report["recommend"]] or ["  auto: no processing step"]
+    return "\n".join(lines)
+
+
+def _add_speech(report: dict[str, Any], src: Path) -> None:
+    from postbay.media import read_audio
+    from postbay.processors.captions import speech_report
+
+    samples, rate = read_audio(src, report["start"] / report["fps"], report["duration"])
+    speech = speech_report(samples, rate)
+    report["problems"] += speech.pop("problems")
+    report["speech"] = speech
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from postbay.inspect import inspect_clip
+    from postbay.inspect.html import rank_variations, reference_colour, write_html
+    from postbay.timeline import TIMELINE_SUFFIXES
+
+    inputs = _expand_inputs(args.inputs)
+    reference = reference_colour(args.reference) if args.reference else None
+    reports: list[dict[str, Any]] = []
+    cuts: list[dict[str, Any]] = []
+    for src in inputs:
+        if src.suffix.lower() in TIMELINE_SUFFIXES:
+            from postbay.timeline.inspect_cut import inspect_timeline
+
+            cut = inspect_timeline(src, media_roots=[Path(r) for r in args.media_root], rate=args.rate)
+            cuts.append(cut)
+            reports.extend(cut["clips"])
+            continue
+        bar = Progress(src.name, enabled=not args.json)
+        report = inspect_clip(src, progress=bar)
+        bar.close()
+        if args.speech and report["audio"]:
+            _add_speech(report, src)
+        reports.append(report)
+    continuity = [j for cut in cuts for j in cut["continuity"]]
+    if args.html:
+        write_html(reports, args.html, reference, continuity=continuity if cuts else None)
+    plain = [{k: v for k, v in r.items() if k != "thumbnails"} for r in reports]
+    if args.json:
+        out: Any = plain[0] if len(plain) == 1 and not cuts else {"clips": plain}
+        if cuts:
+            out.update(continuity=continuity, problems=[p for cut in cuts for p in cut["problems"]])
+        elif len(plain) > 1:
+            out["ranking"] = rank_variations(reports, reference)
+        print(json.dumps(out, indent=2))
+    else:
+        print("\n".join(_inspect_summary(r) for r in reports))
+        for problem in (p for cut in cuts for p in cut["problems"]):
+            print(f"{problem['severity']:>8}  {problem['message']}")
+        if len(reports) > 1 and not cuts:
+            for entry in rank_variations(reports, reference):
+                print(f"{entry['rank']}. {entry['file']} ({entry['why']})")
+        if args.html:
+            print(f"report {args.html}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from postbay.demo import run_demo
 
@@ -213,6 +278,18 @@ def add_commands(sub: Any) -> None:
 
     p = sub.add_parser("presets", help="list encode presets")
     p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("inspect", help="measure what is wrong with clips and say what would fix it")
+    p.add_argument("inputs", nargs="+", help="media files or globs (several: variations of one scene, ranked)")
+    p.add_argument("--json", action="store_true", help="print the measures as JSON")
+    p.add_argument("--html", default=None, metavar="REPORT.html", help="write a self-contained HTML report")
+    p.add_argument("--reference", default=None, metavar="STILL",
+                   help="rank variations by their colour distance to this still (PNG, JPEG, TIFF)")
+    p.add_argument("--media-root", action="append", default=[], help="where to look for a timeline's media")
+    p.add_argument("--rate", default=None, help="frame rate of an EDL (e.g. 25, 24000/1001)")
+    p.add_argument("--speech", action="store_true",
+                   help="also listen with Whisper: is there speech, and can it be transcribed with confidence")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("demo", help="make a synthetic AI-looking clip and finish it")
     p.add_argument("--out", "-o", default="postbay-demo")

@@ -35,7 +35,8 @@ from postbay.errors import RecipeError
 from postbay.media import PRESETS
 from postbay.registry import ParamModel, Processor, Registry, default_registry
 
-__all__ = ["Delivery", "OutputSpec", "Recipe", "Step", "TimelineOptions", "builtin_recipe_paths", "find_recipes",
+__all__ = [
+    "AutoOptions","Delivery", "OutputSpec", "Recipe", "Step", "TimelineOptions", "builtin_recipe_paths", "find_recipes",
            "load_recipe", "parse_recipe"]
 
 
@@ -131,6 +132,16 @@ class Step:
         return out
 
 
+class AutoOptions(BaseModel):
+    """The ``[auto]`` table: inspect each clip and run only the steps it needs (:mod:`postbay.auto`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    height: int | None = Field(default=1080, gt=0, description="delivery lines; a smaller clip is upscaled to them")
+    loudness: float | None = Field(default=-14.0, ge=-40, le=-5,
+                                   description="integrated loudness target in LUFS; None leaves the sound alone")
+
+
 @dataclass
 class Recipe:
     name: str
@@ -140,6 +151,7 @@ class Recipe:
     deliveries: list[Delivery] = field(default_factory=list)
     source: str = "<memory>"
     timeline: TimelineOptions = field(default_factory=TimelineOptions)
+    auto: AutoOptions | None = None  # set: the steps are chosen per clip by inspecting it first
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "source": self.source,
@@ -147,7 +159,7 @@ class Recipe:
                 "deliveries": [d.model_dump(mode="json") for d in self.deliveries]}
 
 
-_TOP_KEYS = {"name", "description", "steps", "output", "deliveries", *TimelineOptions.model_fields}
+_TOP_KEYS = {"name", "description", "steps", "output", "deliveries", "auto", *TimelineOptions.model_fields}
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -216,8 +228,13 @@ def parse_recipe(data: dict[str, Any], *, source: str = "<memory>", registry: Re
     except ValidationError as exc:
         raise RecipeError(_pydantic_message(exc, ""), path=source,
                           hint='handles is a whole number of frames >= 0, missing is "fail" or "skip"') from None
+    try:
+        auto = AutoOptions(**data["auto"]) if "auto" in data else None
+    except (ValidationError, TypeError) as exc:
+        message = _pydantic_message(exc, "auto.") if isinstance(exc, ValidationError) else f"auto: {exc}"
+        raise RecipeError(message, path=source, hint="[auto] takes height (lines) and loudness (LUFS)") from None
     return Recipe(name=name, description=str(data.get("description", "")), steps=steps, output=output,
-                  deliveries=deliveries, source=source, timeline=timeline)
+                  deliveries=deliveries, source=source, timeline=timeline, auto=auto)
 
 
 def builtin_recipe_paths() -> dict[str, Path]:

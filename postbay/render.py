@@ -83,6 +83,22 @@ def _check_writable(out_dir: Path) -> None:
                            hint="choose another --out or fix its permissions")
 
 
+def _resolve_auto(recipe: Recipe, source: Path, start: int, count: int | None, report: dict[str, Any],
+                  report_path: Path) -> Recipe:
+    """An ``auto`` recipe made concrete for this clip; the report keeps why, and an HTML
+    inspection report is written beside it (``NAME.inspect.html``)."""
+    from postbay.auto import resolve_auto
+    from postbay.inspect.html import write_html
+    from postbay.registry import default_registry
+
+    plan = resolve_auto(recipe, source, default_registry(), start=start, count=count)
+    html = write_html([plan.inspection], report_path.with_name(report_path.name.replace(".report.json",
+                                                                                        ".inspect.html")))
+    report["recipe"] = plan.recipe.describe()
+    report["auto"] = {**plan.summary, "inspect_report": str(html)}
+    return plan.recipe
+
+
 def _start_timecode(info: MediaInfo, start: int) -> str:
     rate = info.require_video().rate_fraction
     base = 0
@@ -134,6 +150,8 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         report["input"] = info.to_dict()
         report["colour"] = colour_report(info)
         report["backend"] = backend.name
+        if recipe.auto is not None:
+            recipe = _resolve_auto(recipe, source, start, count, report, report_path)
         reader = VideoReader(source, start=start, count=count, info=info)
         if reader.count <= 0:
             raise MediaError(f"no frames to render from frame {start}", path=source)

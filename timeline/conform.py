@@ -44,7 +44,7 @@ from postbay.timeline.renders import Progress, cdl_from_notes, match_step, refer
 from postbay.timeline.report import write_report
 from postbay.timeline.writeback import Picture, Written, write_all
 
-__all__ = ["ConformResult", "conform_timeline"]
+__all__ = ["ConformResult", "conform_timeline", "media_rates_for"]
 
 
 @dataclass
@@ -78,7 +78,7 @@ class ConformResult:
         return paths + [p for p in (self.report_path, self.summary_path) if p]
 
 
-def _media_rates_for(relinker: Relinker) -> Callable[[str], list[Fraction]]:
+def media_rates_for(relinker: Relinker) -> Callable[[str], list[Fraction]]:
     """For EDL rate inference: the rates of media named in the list's clip-name comments."""
 
     def rates(text: str) -> list[Fraction]:
@@ -132,7 +132,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
     relinker = Relinker(path, roots, exclude=[out_dir], base=bundle.folder if bundle else None)
     timings["index media"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.timeline.rate, media_rates=_media_rates_for(relinker))
+    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.timeline.rate, media_rates=media_rates_for(relinker))
     if bundle:
         loaded.notes.append(bundle.note)
     loaded.notes += flatten_nested(loaded.root)

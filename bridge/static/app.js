@@ -195,9 +195,16 @@ function kv(obj) {
   return `<dl class="kv">${Object.entries(obj).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>`;
 }
 
-function reportHtml(report) {
+function reportHtml(report, jobId) {
   if (!report) return "<p class='muted'>No report yet.</p>";
   const parts = [];
+  if (report.auto) {
+    // an auto recipe: the steps its inspection chose, each with the reason, and the full HTML report
+    const ran = report.auto.ran.length ? report.auto.ran.map((s) => `<li>${esc(s.reason)}</li>`).join("")
+                                       : "<li>no processing step: nothing to fix</li>";
+    parts.push(`<h3>auto</h3><ul>${ran}</ul><p><a href="${withToken(`/jobs/${encodeURIComponent(jobId)}/inspect`)}" ` +
+               `target="_blank" rel="noopener">inspection report</a></p>`);
+  }
   const head = { status: report.status, frames: report.frames, "seconds": report.seconds, "frames per second": report.fps,
                  backend: report.backend, recipe: report.recipe && report.recipe.name };
   parts.push(kv(Object.fromEntries(Object.entries(head).filter(([, v]) => v !== undefined && v !== null))));
@@ -237,7 +244,7 @@ function renderJobPage(job) {
     $("#after").src = withToken(`/jobs/${job.id}/still?which=output&width=960`);
   }
   $("#report-section").hidden = !job.report && job.state !== "done" && job.state !== "failed";
-  if (job.report !== undefined) $("#report").innerHTML = reportHtml(job.report);
+  if (job.report !== undefined) $("#report").innerHTML = reportHtml(job.report, job.id);
 }
 
 $("#split").addEventListener("input", (e) => {

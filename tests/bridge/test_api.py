@@ -283,3 +283,18 @@ def test_failed_job_says_why_in_plain_words(daemon):
     assert "not-a-video.mov" in failed["error"]
     assert bad.read_bytes().startswith(b"this is a text file")  # the source stays put
     assert bay.request("GET", f"/jobs/{job['id']}/still?which=output")[0] == 404
+
+
+def test_auto_job_links_its_inspection_report(daemon):
+    bay = daemon
+    clip = write_clip(bay.media / "auto.mov", frames=24, width=320, height=180, audio=None)
+    status, job = bay.request("POST", "/jobs", {"path": str(clip), "recipe": "auto"})
+    assert status == 201
+    done = wait_for(lambda: (j := bay.request("GET", f"/jobs/{job['id']}")[1])["state"] in ("done", "failed") and j,
+                    timeout=120)
+    assert done["state"] == "done", done.get("error")
+    reasons = [s["reason"] for s in done["report"]["auto"]["ran"]]
+    assert reasons == ["upscale to 1080 lines: the clip has 180"]
+    status, page = bay.request("GET", f"/jobs/{job['id']}/inspect")
+    assert status == 200 and b"postbay inspect" in page and b"data:image/jpeg;base64," in page
+    assert bay.request("GET", "/jobs/no-such-job/inspect")[0] == 404

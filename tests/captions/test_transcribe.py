@@ -99,7 +99,7 @@ def test_english_only_model_refuses_another_language(voices) -> None:
 
 
 def test_parameters_are_checked_at_the_edge(tmp_path) -> None:
-    with pytest.raises(ValueError, match="not a CTranslate2 Whisper model folder"):
+    with pytest.raises(ValueError, match=r"not a faster-whisper \(CTranslate2\) model folder"):
         captions_mod.CaptionsParams(model=str(tmp_path))
     with pytest.raises(ValueError, match="not a Whisper language code"):
         captions_mod.CaptionsParams(language="english")
