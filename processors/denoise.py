@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from postbay.processors import cpu_kernels
 from postbay.processors.resample import worker_pool
 from postbay.registry import ParamModel, StepContext, processor
 
@@ -88,8 +89,16 @@ def _refine(cur: Any, ref: Any, vy: Any, vx: Any, radius: int, block: int, xp: A
     block borders, where neighbouring vectors differ. ``every`` > 1 scores each block on
     every n-th line only (at full resolution half the lines decide as well as all of them).
     """
-    warped = _warp(ref, _expand(vy, block, xp), _expand(vx, block, xp), xp) if vy.any() or vx.any() else ref
+    if not (vy.any() or vx.any()):
+        warped = ref
+    elif cpu_kernels.enabled(xp):
+        warped = cpu_kernels.warp_blocks(ref, vy, vx, block)
+    else:
+        warped = _warp(ref, _expand(vy, block, xp), _expand(vx, block, xp), xp)
     padded = xp.pad(warped, radius, mode="edge")
+    if cpu_kernels.enabled(xp):
+        found = cpu_kernels.block_search(cur, padded, radius, block, every)
+        return vy + found[0], vx + found[1]
     h, w = cur.shape
     best = None
     best_dy = xp.zeros_like(vy)
@@ -197,6 +206,7 @@ def denoise(frames: list[Any], ctx: StepContext, params: DenoiseParams) -> Any:
     # Mismatch tolerated before a neighbour is rejected, in units of the noise variance of a
     # difference of two noisy frames (2σ²): 1 plus a margin set by the strength.
     tolerance = np.float32(0.25 + 2.0 * s)
+    fused = cpu_kernels.enabled(xp) and cur.flags.c_contiguous and cur.dtype == np.float32
 
     def gather(side: list[tuple[int, Any]]) -> tuple[Any, Any]:
         """Weighted sum and weight of one side's frames, nearest first (each one's motion
@@ -207,6 +217,10 @@ def denoise(frames: list[Any], ctx: StepContext, params: DenoiseParams) -> Any:
         for k, (offset, frame) in enumerate(side):
             vy, vx = block_motion(y_cur, _pad_to(_luma(frame), 4 * BLOCK, xp), xp, guess)
             guess = (vy * (k + 2) / (k + 1), vx * (k + 2) / (k + 1))
+            if fused:
+                cpu_kernels.temporal_weights(cur, xp.ascontiguousarray(frame, np.float32), vy, vx, BLOCK, 1.0 / (6.0 * var), 1.0 / float(tolerance),
+                                             total, weights)
+                continue
             aligned = compensate(frame, vy, vx, xp)
             diff = cur - aligned
             mismatch = _box(xp.einsum("ijk,ijk->ij", diff, diff), 5, ndimage) / np.float32(6.0 * var)
@@ -225,9 +239,10 @@ def denoise(frames: list[Any], ctx: StepContext, params: DenoiseParams) -> Any:
         parts = [gather(side) for side in sides]
     total = cur + sum(p[0] for p in parts) if parts else cur
     weights = 1.0 + sum(p[1] for p in parts) if parts else xp.ones((h, w, 1), xp.float32)
-    out = total / weights
-
     # Wiener clean-up: the averaging left σ²/n of noise where n frames agreed.
+    if fused:
+        return cpu_kernels.wiener(total, weights, var * 1.6 * s)
+    out = total / weights
     residual = np.float32(var * 1.6 * s) / weights
     mean = _box(out, 5, ndimage)
     spread = _box(out * out, 5, ndimage) - mean * mean
