@@ -178,3 +178,4 @@ def wiener(total: np.ndarray, weights: np.ndarray, residual: float) -> np.ndarra
                 gain = max(spread - noise, np.float32(0.0)) / max(spread, np.float32(1e-8))
                 out[y, x, k] = mu + gain * (avg[y, x, k] - mu)
     return out
+
