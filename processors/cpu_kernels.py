@@ -1,4 +1,4 @@
-"""CPU kernels (Numba) for the hot loops of the denoiser, the same maths as its array code.
+"""CPU kernels (Numba) for the hot loops of denoise and deblock, the same maths as their array code.
 
 A processor's array code (``xp``) is its one definition and what runs on the GPU (CuPy).
 Where that code needs many full-picture passes of a few operations each, the CPU spends its
@@ -16,7 +16,7 @@ import os
 import numba
 import numpy as np
 
-__all__ = ["block_search", "enabled", "temporal_weights", "warp_blocks", "wiener"]
+__all__ = ["block_search", "block_step_mean", "enabled", "smooth_block_steps", "temporal_weights", "warp_blocks", "wiener"]
 
 _JIT = {"nogil": True, "cache": True, "fastmath": False, "error_model": "numpy"}
 #: Sums may be reordered (vectorised): a block's score differs from the array code's in the
@@ -179,3 +179,65 @@ def wiener(total: np.ndarray, weights: np.ndarray, residual: float) -> np.ndarra
                 out[y, x, k] = mu + gain * (avg[y, x, k] - mu)
     return out
 
+
+
+@numba.njit(**_JIT)
+def _boundary(x: np.ndarray, line: int, base: int, c: int, taps: np.ndarray,
+              step: np.ndarray) -> tuple[float, float]:
+    """Read the 8 pixels ``x[line, base:base+8]`` into ``taps`` and their step beyond the local
+    slope into ``step``; returns the largest step and activity over the channels
+    (deblock's ``_steps``)."""
+    mag = np.float32(0.0)
+    act = np.float32(0.0)
+    for k in range(c):
+        for i in range(8):
+            taps[i, k] = x[line, base + i, k]
+        p2, p1, p0, q0, q1, q2 = taps[1, k], taps[2, k], taps[3, k], taps[4, k], taps[5, k], taps[6, k]
+        slope = np.float32(0.5) * ((p0 - p1) + (q1 - q0))
+        s = (q0 - p0) - slope
+        a = np.float32(0.25) * (abs(p1 - p0 - slope) + abs(p2 - p1 - slope)
+                                + abs(q1 - q0 - slope) + abs(q2 - q1 - slope))
+        step[k] = s
+        mag = max(mag, abs(s))
+        act = max(act, a)
+    return mag, act
+
+
+@numba.njit(**_JIT)
+def block_step_mean(x: np.ndarray, first: int, count: int, every: int) -> float:
+    """Mean over every ``every``-th line of the largest step at boundaries ``first + 8k + 4``
+    along axis 1 of ``x`` (H, W, C) (deblock's codec-step statistic)."""
+    h, c = x.shape[0], x.shape[2]
+    taps = np.empty((8, c), np.float32)
+    step = np.empty(c, np.float32)
+    total = 0.0
+    n = 0
+    for line in range(0, h, every):
+        for b in range(count):
+            total += _boundary(x, line, first + 8 * b, c, taps, step)[0]
+            n += 1
+    return total / max(n, 1)
+
+
+@numba.njit(**_JIT)
+def smooth_block_steps(x: np.ndarray, first: int, count: int, threshold: float, ramp: np.ndarray) -> None:
+    """Spread the small steps at boundaries ``first + 8k + 4`` along axis 1 of ``x`` (H, W, C)
+    into ramps, in place (deblock's ``smooth_boundaries`` after its threshold)."""
+    h, c = x.shape[0], x.shape[2]
+    thr = np.float32(threshold)
+    taps = np.empty((8, c), np.float32)
+    step = np.empty(c, np.float32)
+    for line in range(h):
+        for b in range(count):
+            base = first + 8 * b
+            mag, act = _boundary(x, line, base, c, taps, step)
+            gate = (min(max(np.float32(2.0) - np.float32(2.0) * mag / thr, np.float32(0.0)), np.float32(1.0))
+                    * min(max(np.float32(2.0) - act / (np.float32(0.25) * thr + mag), np.float32(0.0)),
+                          np.float32(1.0)))
+            if gate == 0:
+                continue
+            for k in range(c):
+                corr = gate * step[k]
+                for r in range(ramp.shape[0]):
+                    x[line, base + 3 - r, k] = taps[3 - r, k] + corr * ramp[r]
+                    x[line, base + 4 + r, k] = taps[4 + r, k] - corr * ramp[r]

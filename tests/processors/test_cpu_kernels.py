@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.ndimage
-from media import add_noise, pan, photo, psnr, run_processor
+from media import add_noise, compress, pan, photo, psnr, run_processor
 
 from postbay.processors import cpu_kernels
 from postbay.processors import denoise as denoise_module
@@ -37,3 +37,12 @@ def test_denoise_matches_the_array_code(monkeypatch):
     assert np.mean([np.abs(f - s).mean() for f, s in zip(fast, slow)]) < 1e-5
     score = lambda frames: np.mean([psnr(f, c) for f, c in zip(frames, clean)])
     assert score(fast) == pytest.approx(score(slow), abs=0.02)
+
+
+def test_deblock_matches_the_array_code(monkeypatch, tmp_path):
+    clean = pan(photo("coffee"), 1, 256, 192)
+    blocky = compress(clean, tmp_path / "blocky.avi", qscale=20)
+    fast = run_processor("deblock", blocky)[0]
+    monkeypatch.setenv("POSTBAY_CPU_KERNELS", "0")
+    slow = run_processor("deblock", blocky)[0]
+    assert np.abs(fast - slow).max() < 1e-5
