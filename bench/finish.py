@@ -56,11 +56,12 @@ FFMPEG_CHAINS = {
 }
 
 
-def ffmpeg_chain(source: Path, spec: str, out: Path) -> int:
-    """Decode ``source``, run the filter chain, encode ProRes HQ to ``out``; returns frames written."""
+def ffmpeg_chain(source: Path, spec: str, out: Path, width: int = OUT_W, height: int = OUT_H) -> int:
+    """Decode ``source``, run the filter chain (ending at ``width`` × ``height``), encode ProRes HQ
+    to ``out``; returns frames written."""
     reader = VideoReader(source)
     video = reader.video
-    writer = VideoWriter(out, preset="prores_hq", width=OUT_W, height=OUT_H, rate=reader.rate)
+    writer = VideoWriter(out, preset="prores_hq", width=width, height=height, rate=reader.rate)
     frames = (frame for _, frame in reader.av_frames())
     for frame in media.ffmpeg_graph(frames, spec, video.width, video.height, pix_fmt="yuv420p",
                                     out_format="yuv422p10le"):
