@@ -32,12 +32,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "processors"))
 
-import media
+import media  # noqa: E402  (the FFmpeg graph runner and PSNR of bench/processors.py)
 
-from postbay.media import VideoReader, VideoWriter, to_rgb16
-from postbay.recipe import load_recipe
-from postbay.render import finish_clip
-from postbay.synth import ai_look_clean, ai_look_frame, write_clip
+from postbay.media import VideoReader, VideoWriter, to_rgb16  # noqa: E402
+from postbay.recipe import load_recipe  # noqa: E402
+from postbay.render import finish_clip  # noqa: E402
+from postbay.synth import ai_look_clean, ai_look_frame, write_clip  # noqa: E402
 
 __all__ = ["FFMPEG_CHAINS", "ffmpeg_chain", "main", "reference_frames"]
 

@@ -21,6 +21,7 @@ each backend and on FFmpeg's CPU chain (bench/finish.py), with the GPU steps' sh
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 import time
@@ -37,13 +38,13 @@ sys.path.insert(0, str(ROOT / "tests" / "processors"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import finish as finish_bench  # bench/finish.py: FFmpeg's chain, decode to encode
-import media  # the tests' processor runner and PSNR
+import finish as finish_bench  # noqa: E402  (bench/finish.py: FFmpeg's chain, decode to encode)
+import media  # noqa: E402  (the tests' processor runner and PSNR)
 
-from postbay.backend import Backend, get_backend, numpy_backend
-from postbay.recipe import builtin_recipe_paths, parse_recipe
-from postbay.render import finish_clip
-from postbay.synth import ai_look_frame, write_clip
+from postbay.backend import Backend, get_backend, numpy_backend  # noqa: E402
+from postbay.recipe import builtin_recipe_paths, parse_recipe  # noqa: E402
+from postbay.render import finish_clip  # noqa: E402
+from postbay.synth import ai_look_frame, write_clip  # noqa: E402
 
 __all__ = ["CASES", "ProcessorCase", "main"]
 
@@ -93,35 +94,29 @@ def _sync(backend: Backend) -> Callable[[], None]:
     return lambda: None
 
 
-def processor_rows(cases: Sequence[ProcessorCase], gpu: Backend, sizes: Sequence[tuple[int, int]],
-                   cpu_frames_cap: int) -> list[dict[str, Any]]:
-    """Parity and speed of each processor at each size, NumPy against ``gpu``."""
-    cpu = numpy_backend()
-    rows = []
-    for width, height in sizes:
-        for case in cases:
-            w, h = int(width * case.scale_input), int(height * case.scale_input)
-            host = _frames(case.frames, w, h)
-            print(f"[{case.name} {width}x{height}] …", flush=True)
-            run = lambda frames, backend: media.run_processor(case.name, frames, backend=backend,  # noqa: E731
-                                                             **case.params)
-            # Warm-up (CuPy compiles its kernels on first use) on the first two frames.
-            run(host[:2], gpu)
-            n_cpu = min(case.frames, cpu_frames_cap)
-            expected, t_cpu = _timed(lambda: run(host[:n_cpu], cpu), lambda: None)
-            on_device = [gpu.asarray(f) for f in host[:n_cpu]]
-            actual, t_gpu = _timed(lambda: run(on_device, gpu), _sync(gpu))
-            quality = [media.psnr(a, e) for a, e in zip(actual, expected)]
-            diff = max(float(np.abs(a - e).max()) for a, e in zip(actual, expected))
-            out_frames = len(actual)
-            moved = (n_cpu * host[0].nbytes + sum(a.nbytes for a in actual)) / out_frames
-            rows.append({
-                "processor": case.name, "size": f"{width}x{height}", "frames": out_frames,
-                "parity_psnr": float(np.mean(quality)), "max_diff": diff,
-                "fps_cpu": out_frames / t_cpu, "fps_gpu": out_frames / t_gpu,
-                "gbs": moved / (t_gpu / out_frames) / 1e9,
-            })
-    return rows
+def _run(case: ProcessorCase, frames: list[Any], backend: Backend) -> list[np.ndarray]:
+    return media.run_processor(case.name, frames, backend=backend, **case.params)
+
+
+def processor_row(case: ProcessorCase, gpu: Backend, size: tuple[int, int], cpu_frames_cap: int) -> dict[str, Any]:
+    """Parity and speed of one processor at one size, NumPy against ``gpu``."""
+    width, height = size
+    host = _frames(case.frames, int(width * case.scale_input), int(height * case.scale_input))
+    print(f"[{case.name} {width}x{height}] …", flush=True)
+    _run(case, host[:2], gpu)  # warm-up: CuPy compiles its kernels on first use
+    n_cpu = min(case.frames, cpu_frames_cap)
+    expected, t_cpu = _timed(functools.partial(_run, case, host[:n_cpu], numpy_backend()), lambda: None)
+    on_device = [gpu.asarray(f) for f in host[:n_cpu]]
+    actual, t_gpu = _timed(functools.partial(_run, case, on_device, gpu), _sync(gpu))
+    out_frames = len(actual)
+    moved = (n_cpu * host[0].nbytes + sum(a.nbytes for a in actual)) / out_frames
+    return {
+        "processor": case.name, "size": f"{width}x{height}", "frames": out_frames,
+        "parity_psnr": float(np.mean([media.psnr(a, e) for a, e in zip(actual, expected)])),
+        "max_diff": max(float(np.abs(a - e).max()) for a, e in zip(actual, expected)),
+        "fps_cpu": out_frames / t_cpu, "fps_gpu": out_frames / t_gpu,
+        "gbs": moved / (t_gpu / out_frames) / 1e9,
+    }
 
 
 def _enlarged_recipe(name: str, height: int) -> Any:
@@ -150,8 +145,10 @@ def finish_rows(gpu: Backend, size: tuple[int, int], frames: int, cpu_frames: in
         print(f"[finish {out_w}x{out_h}] FFmpeg chain …", flush=True)
         t0 = time.perf_counter()
         n = finish_bench.ffmpeg_chain(source, spec, tmp / "ffmpeg.mov", out_w, out_h)
-        rows.append({"chain": "FFmpeg atadenoise chain (CPU)", "fps": n / (time.perf_counter() - t0), "compute": None})
-        for label, backend, clip in (("postbay finish, CPU", numpy_backend(), short), ("postbay finish, GPU", gpu, source)):
+        rows.append({"chain": "FFmpeg atadenoise chain (CPU)", "fps": n / (time.perf_counter() - t0),
+                     "compute": None})
+        runs = (("postbay finish, CPU", numpy_backend(), short), ("postbay finish, GPU", gpu, source))
+        for label, backend, clip in runs:
             print(f"[finish {out_w}x{out_h}] {label} …", flush=True)
             result = finish_clip(clip, recipe, tmp / label.replace(" ", "_").replace(",", ""), backend=backend)
             steps = sum(v for k, v in result.report["timings"].items() if ":" in k)
@@ -195,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
         sizes, finish_size, frames, cpu_cap, cpu_finish = [(1920, 1080), (3840, 2160)], (1920, 1080), args.frames, 3, 6
     t0 = time.perf_counter()
-    proc = processor_rows(CASES, gpu, sizes, cpu_cap)
+    proc = [processor_row(case, gpu, size, cpu_cap) for size in sizes for case in CASES]
     fin = finish_rows(gpu, finish_size, frames, cpu_finish)
     table = _table(proc, fin, device)
     print(f"\n{table}\n({time.perf_counter() - t0:.0f} s in all)")

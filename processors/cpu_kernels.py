@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 import numba
 import numpy as np
 
-__all__ = ["block_search", "block_step_mean", "enabled", "smooth_block_steps", "temporal_weights", "warp_blocks", "wiener"]
+__all__ = ["block_search", "block_step_mean", "enabled", "smooth_block_steps", "temporal_weights", "warp_blocks",
+           "wiener"]
 
-_JIT = {"nogil": True, "cache": True, "fastmath": False, "error_model": "numpy"}
+#: Every kernel: compiled once and cached on disk, the GIL released while it runs.
+_kernel = numba.njit(nogil=True, cache=True, error_model="numpy")
 #: Sums may be reordered (vectorised): a block's score differs from the array code's in the
 #: last bits only, far below the tie-breaking cost that separates real candidates.
-_JIT_REASSOCIATE = {**_JIT, "fastmath": {"reassoc", "nsz", "arcp", "contract"}}
-
+_reassociating_kernel = numba.njit(nogil=True, cache=True, error_model="numpy",
+                                   fastmath={"reassoc", "nsz", "arcp", "contract"})
 
 def enabled(xp: object) -> bool:
     """True when the array module is NumPy and the kernels are not switched off
@@ -30,12 +33,12 @@ def enabled(xp: object) -> bool:
     return xp is np and os.environ.get("POSTBAY_CPU_KERNELS", "1") != "0"
 
 
-@numba.njit(**_JIT)
+@_kernel
 def _clamp(v: int, hi: int) -> int:
     return 0 if v < 0 else min(v, hi)
 
 
-@numba.njit(**_JIT_REASSOCIATE)
+@_reassociating_kernel
 def block_search(cur: np.ndarray, padded: np.ndarray, radius: int, block: int,
                  every: int) -> tuple[np.ndarray, np.ndarray]:
     """The best offset within ``radius`` for each block of ``cur`` in ``padded`` (the reference,
@@ -51,7 +54,7 @@ def block_search(cur: np.ndarray, padded: np.ndarray, radius: int, block: int,
     area = float(block * block // every)
     for by in range(nby):
         for bx in range(nbx):
-            best = np.inf
+            best = np.float32(np.inf)
             x0 = bx * block
             for dy in range(-radius, radius + 1):
                 for dx in range(-radius, radius + 1):
@@ -69,7 +72,7 @@ def block_search(cur: np.ndarray, padded: np.ndarray, radius: int, block: int,
     return best_dy, best_dx
 
 
-@numba.njit(**_JIT)
+@_kernel
 def _reflect(i: int, n: int) -> int:
     """scipy.ndimage's ``reflect`` edge (d c b a | a b c d) for offsets smaller than ``n``."""
     if i < 0:
@@ -79,14 +82,15 @@ def _reflect(i: int, n: int) -> int:
     return i
 
 
-@numba.njit(**_JIT)
+@_kernel
 def _box5(plane: np.ndarray) -> np.ndarray:
     """5×5 mean of an (H, W, C) float32 plane, reflected edges (``uniform_filter``, size (5, 5, 1))."""
     h, w, c = plane.shape
     flat = plane.reshape(h, w * c)
     rows = np.empty_like(flat)
     for y in range(h):
-        a, b, d, e = flat[_reflect(y - 2, h)], flat[_reflect(y - 1, h)], flat[_reflect(y + 1, h)], flat[_reflect(y + 2, h)]
+        a, b = flat[_reflect(y - 2, h)], flat[_reflect(y - 1, h)]
+        d, e = flat[_reflect(y + 1, h)], flat[_reflect(y + 2, h)]
         mid = flat[y]
         line = rows[y]
         for i in range(w * c):
@@ -107,7 +111,7 @@ def _box5(plane: np.ndarray) -> np.ndarray:
     return out.reshape(h, w, c)
 
 
-@numba.njit(**_JIT)
+@_kernel
 def warp_blocks(plane: np.ndarray, vy: np.ndarray, vx: np.ndarray, block: int) -> np.ndarray:
     """``plane`` (H, W) sampled at (y + vy, x + vx) with one integer vector per ``block``-square,
     edges clamped (denoise's ``_warp`` of expanded vectors)."""
@@ -122,7 +126,7 @@ def warp_blocks(plane: np.ndarray, vy: np.ndarray, vx: np.ndarray, block: int) -
     return out
 
 
-@numba.njit(**_JIT)
+@_kernel
 def temporal_weights(cur: np.ndarray, frame: np.ndarray, vy: np.ndarray, vx: np.ndarray, block: int,
                      inv_noise: float, inv_tolerance: float, total: np.ndarray, weights: np.ndarray) -> None:
     """Add one neighbour, moved by its block vectors, to ``total``/``weights`` (denoise's ``gather``).
@@ -156,7 +160,7 @@ def temporal_weights(cur: np.ndarray, frame: np.ndarray, vy: np.ndarray, vx: np.
             weights[y, x, 0] += wt
 
 
-@numba.njit(**_JIT)
+@_kernel
 def wiener(total: np.ndarray, weights: np.ndarray, residual: float) -> np.ndarray:
     """The weighted average ``total / weights``, then a 5×5 local Wiener filter whose noise
     variance is ``residual / weights`` (denoise's spatial clean-up)."""
@@ -181,9 +185,9 @@ def wiener(total: np.ndarray, weights: np.ndarray, residual: float) -> np.ndarra
 
 
 
-@numba.njit(**_JIT)
+@_kernel
 def _boundary(x: np.ndarray, line: int, base: int, c: int, taps: np.ndarray,
-              step: np.ndarray) -> tuple[float, float]:
+              step: np.ndarray) -> tuple[Any, Any]:
     """Read the 8 pixels ``x[line, base:base+8]`` into ``taps`` and their step beyond the local
     slope into ``step``; returns the largest step and activity over the channels
     (deblock's ``_steps``)."""
@@ -203,7 +207,7 @@ def _boundary(x: np.ndarray, line: int, base: int, c: int, taps: np.ndarray,
     return mag, act
 
 
-@numba.njit(**_JIT)
+@_kernel
 def block_step_mean(x: np.ndarray, first: int, count: int, every: int) -> float:
     """Mean over every ``every``-th line of the largest step at boundaries ``first + 8k + 4``
     along axis 1 of ``x`` (H, W, C) (deblock's codec-step statistic)."""
@@ -219,7 +223,7 @@ def block_step_mean(x: np.ndarray, first: int, count: int, every: int) -> float:
     return total / max(n, 1)
 
 
-@numba.njit(**_JIT)
+@_kernel
 def smooth_block_steps(x: np.ndarray, first: int, count: int, threshold: float, ramp: np.ndarray) -> None:
     """Spread the small steps at boundaries ``first + 8k + 4`` along axis 1 of ``x`` (H, W, C)
     into ramps, in place (deblock's ``smooth_boundaries`` after its threshold)."""
