@@ -15,7 +15,7 @@ import numpy as np
 
 from postbay.media import add_audio_stream, add_video_stream
 
-__all__ = ["ai_look_frame", "frame_number_pattern", "read_frame_number", "smooth_frame", "write_clip"]
+__all__ = ["ai_look_clean", "ai_look_frame", "frame_number_pattern", "read_frame_number", "smooth_frame", "write_clip"]
 
 Pattern = Callable[[int, int, int], np.ndarray]  # (index, width, height) -> float RGB (H, W, 3)
 
@@ -31,16 +31,24 @@ def smooth_frame(i: int, width: int, height: int) -> np.ndarray:
     return np.stack([r, g, b], axis=-1).astype(np.float32)
 
 
-def ai_look_frame(i: int, width: int, height: int, seed: int = 7) -> np.ndarray:
-    """A moving textured scene with what raw generations show: noise, flicker and a colour cast."""
-    rng = np.random.default_rng(seed + i)
+def ai_look_clean(i: int, width: int, height: int) -> np.ndarray:
+    """The scene of :func:`ai_look_frame` before the generator's defects: a moving texture, a
+    disc and a warm cast, as analytic functions of the picture's position (any size renders the
+    same picture, so a 720p generation has a true 1080p original)."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    u = (x - i * width / 240) / width
-    v = y / height
+    u = (x + 0.5) / width - i / 240
+    v = (y + 0.5) / height
     scene = 0.45 + 0.2 * np.sin(12 * u) * np.cos(9 * v) + 0.15 * np.sin(40 * u + 25 * v)
-    disc = ((u * width - width * 0.5) ** 2 + (v * height - height * 0.55) ** 2) < (height * 0.18) ** 2
+    disc = ((u - 0.5) * width) ** 2 + ((v - 0.55) * height) ** 2 < (height * 0.18) ** 2
     scene = np.where(disc, 0.8 - 0.1 * v, scene)
-    rgb = np.stack([scene * 1.08, scene * 0.98, scene * 0.88], axis=-1)  # warm cast
+    return np.clip(np.stack([scene * 1.08, scene * 0.98, scene * 0.88], axis=-1), 0, 1).astype(np.float32)
+
+
+def ai_look_frame(i: int, width: int, height: int, seed: int = 7) -> np.ndarray:
+    """A moving textured scene with what raw generations show: noise, flicker and a colour cast
+    (:func:`ai_look_clean` is the same scene without the noise and the flicker)."""
+    rng = np.random.default_rng(seed + i)
+    rgb = ai_look_clean(i, width, height)
     rgb *= 1.0 + 0.06 * np.sin(i * 1.7)  # frame-to-frame flicker
     rgb += rng.normal(0, 0.03, rgb.shape).astype(np.float32) * (1.2 - rgb)  # noise, heavier in shadows
     return np.clip(rgb, 0, 1).astype(np.float32)

@@ -10,12 +10,15 @@ a local Wiener filter that only smooths where the picture is flatter than the no
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from postbay.colour import luma
+from postbay.processors import cpu_kernels
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["DenoiseParams", "denoise", "estimate_noise", "block_motion", "compensate", "BLOCK"]
@@ -81,8 +84,16 @@ def _refine(cur: Any, ref: Any, vy: Any, vx: Any, radius: int, block: int, xp: A
     block borders, where neighbouring vectors differ. ``every`` > 1 scores each block on
     every n-th line only (at full resolution half the lines decide as well as all of them).
     """
-    warped = _warp(ref, _expand(vy, block, xp), _expand(vx, block, xp), xp) if vy.any() or vx.any() else ref
+    if not (vy.any() or vx.any()):
+        warped = ref
+    elif cpu_kernels.enabled(xp):
+        warped = cpu_kernels.warp_blocks(ref, vy, vx, block)
+    else:
+        warped = _warp(ref, _expand(vy, block, xp), _expand(vx, block, xp), xp)
     padded = xp.pad(warped, radius, mode="edge")
+    if cpu_kernels.enabled(xp):
+        found = cpu_kernels.block_search(cur, padded, radius, block, every)
+        return vy + found[0], vx + found[1]
     h, w = cur.shape
     best = None
     best_dy = xp.zeros_like(vy)
@@ -122,10 +133,55 @@ def block_motion(cur: Any, ref: Any, xp: Any, guess: tuple[Any, Any] | None = No
     pixels) recentres the coarse search, e.g. twice the motion to the next frame when looking
     two frames away. Returns (vy, vx) int32 arrays of shape (H/BLOCK, W/BLOCK).
     """
-    levels = [(cur, ref)]
+    return _motion(_pyramid(cur), _pyramid(ref), xp, guess)
+
+
+def _pyramid(plane: Any) -> list[Any]:
+    """A luma plane at full, half and quarter resolution."""
+    levels = [plane]
     for _ in range(2):
-        c, r = levels[-1]
-        levels.append((_down2(c), _down2(r)))
+        levels.append(_down2(levels[-1]))
+    return levels
+
+
+class _PyramidCache:
+    """Each frame's luma pyramid, made once: a frame is a neighbour of the four around it.
+
+    Frames are recognised by identity (the pipeline's window hands the same arrays to
+    consecutive calls); an entry lives as long as its frame does.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref[Any], list[Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, frame: Any, xp: Any) -> list[Any]:
+        with self._lock:
+            entry = self._entries.get(id(frame))
+            if entry is not None and entry[0]() is frame:
+                return entry[1]
+        levels = _pyramid(_pad_to(luma(frame), 4 * BLOCK, xp))
+        key = id(frame)
+        try:
+            ref = weakref.ref(frame, lambda _r: self._drop(key))
+        except TypeError:  # an array type without weak references: nothing to cache
+            return levels
+        with self._lock:
+            self._entries[key] = (ref, levels)
+        return levels
+
+    def _drop(self, key: int) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+
+_PYRAMIDS = _PyramidCache()
+
+
+def _motion(cur_levels: list[Any], ref_levels: list[Any], xp: Any,
+            guess: tuple[Any, Any] | None) -> tuple[Any, Any]:
+    cur = cur_levels[0]
+    levels = list(zip(cur_levels, ref_levels))
     nby, nbx = cur.shape[0] // BLOCK, cur.shape[1] // BLOCK
     if guess is None:
         vy = xp.zeros((nby, nbx), xp.int32)
@@ -186,10 +242,11 @@ def denoise(frames: list[Any], ctx: StepContext, params: DenoiseParams) -> Any:
     var = sigma * sigma
 
     neighbours = [(i - before, f) for i, f in enumerate(frames) if i != before and f is not cur]
-    y_cur = _pad_to(luma(cur), 4 * BLOCK, xp) if neighbours else None
+    y_cur = _PYRAMIDS.get(cur, xp) if neighbours else []
     # Mismatch tolerated before a neighbour is rejected, in units of the noise variance of a
     # difference of two noisy frames (2σ²): 1 plus a margin set by the strength.
     tolerance = np.float32(0.25 + 2.0 * s)
+    fused = cpu_kernels.enabled(xp) and cur.flags.c_contiguous and cur.dtype == np.float32
 
     def gather(side: list[tuple[int, Any]]) -> tuple[Any, Any]:
         """Weighted sum and weight of one side's frames, nearest first (each one's motion
@@ -198,8 +255,12 @@ def denoise(frames: list[Any], ctx: StepContext, params: DenoiseParams) -> Any:
         weights = xp.zeros((h, w, 1), xp.float32)
         guess = None
         for k, (_offset, frame) in enumerate(side):
-            vy, vx = block_motion(y_cur, _pad_to(luma(frame), 4 * BLOCK, xp), xp, guess)
+            vy, vx = _motion(y_cur, _PYRAMIDS.get(frame, xp), xp, guess)
             guess = (vy * (k + 2) / (k + 1), vx * (k + 2) / (k + 1))
+            if fused:
+                cpu_kernels.temporal_weights(cur, xp.ascontiguousarray(frame, np.float32), vy, vx, BLOCK,
+                                             1.0 / (6.0 * var), 1.0 / float(tolerance), total, weights)
+                continue
             aligned = compensate(frame, vy, vx, xp)
             diff = cur - aligned
             mismatch = _box(xp.einsum("ijk,ijk->ij", diff, diff), 5, ndimage) / np.float32(6.0 * var)
@@ -218,9 +279,10 @@ def denoise(frames: list[Any], ctx: StepContext, params: DenoiseParams) -> Any:
         parts = [gather(side) for side in sides]
     total = cur + sum(p[0] for p in parts) if parts else cur
     weights = 1.0 + sum(p[1] for p in parts) if parts else xp.ones((h, w, 1), xp.float32)
-    out = total / weights
-
     # Wiener clean-up: the averaging left σ²/n of noise where n frames agreed.
+    if fused:
+        return cpu_kernels.wiener(total, weights, var * 1.6 * s)
+    out = total / weights
     residual = np.float32(var * 1.6 * s) / weights
     mean = _box(out, 5, ndimage)
     spread = _box(out * out, 5, ndimage) - mean * mean

@@ -2,9 +2,9 @@
 
 Generators (and their built-in upscalers) sharpen everything: skin looks lacquered, every
 edge carries a bright rim. Real optics are softer and their highlights bloom. This step
-removes the overshoot of over-sharpened edges first (where sharpening left a pixel brighter
-or darker than its neighbourhood), then blends in a small optical blur, more in the bright
-mid-tones and highlights than in the shadows, and lets highlights halate a little.
+undoes that sharpening (the first-order inverse of an unsharp mask is a blend with an optical
+blur), more in the bright mid-tones and highlights than in the shadows, and lets highlights
+halate a little.
 """
 
 from __future__ import annotations
@@ -32,15 +32,20 @@ def _scale(ctx: StepContext) -> float:
     return max(1.0, ctx.fmt_in.height / 1080.0)
 
 
+#: Radius (Gaussian sigma, pixels at 1080p) of the unsharp mask AI upscalers leave.
+_SHARPEN_RADIUS = 1.4
+
+
 @processor("soften", params=SoftenParams, colourspace="display")
 def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
     """The "tiny bit of blur" that makes AI footage read as photographed, not rendered.
 
-    Three gentle steps on the display signal (where the generator sharpened): over-sharpened
-    edges lose their overshoot (pixels brighter or darker than their smoothed neighbourhood are
-    pulled back toward it); a small optical blur is blended in, more in mid-tones and highlights
-    (where waxiness shows) than in the shadows; and highlights bloom into a faint warm halation, as on film. ``amount``
-    drives all three; real detail keeps its shape, it only stops looking etched.
+    Two gentle steps on the display signal (where the generator sharpened). The sharpening
+    is undone: generators' upscalers apply an unsharp mask, ``x = c + g·(c - blur(c))``, whose
+    first-order inverse is a blend with an optical blur of weight ``g / (1 + g)``; ``amount``
+    sets the gain it undoes (``g = 4·amount``: 0.3 undoes a 1.2× mask). The blend is weaker in
+    the shadows (half as much), where softening would only muddy. Then highlights bloom into
+    a faint warm halation, as on film. Real detail keeps its shape, it only stops looking etched.
     """
     x = frames[0]
     a = float(params.amount)
@@ -49,36 +54,23 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
     xp, ndimage = ctx.xp, ctx.backend.ndimage
     k = _scale(ctx)
     y = luma(x)
-    sigma = (0.6 + 0.8 * a) * k
-    near = ndimage.gaussian_filter(x, (sigma, sigma, 0), mode="nearest", truncate=3.0)
-    # Overshoot: the part of the picture beyond the local range of its soft version.
-    lo, hi = _range3(near, xp)
-    # Luminance-aware: perceived waxiness lives in mid-tones and highlights, so the shadows
-    # (where softening would only muddy) get a third as much.
-    lift = (0.3 + 0.7 * xp.clip(y * 2.5, 0.0, 1.0))[..., None]
-    overshoot = x - xp.clip(x, lo, hi)
-    out = x - (np.float32(min(1.0, 2.0 * a)) * lift) * overshoot
-    out += (np.float32(min(1.0, 1.5 * a)) * lift) * (near - out)
+    sigma = _SHARPEN_RADIUS * k
+    blur = ndimage.gaussian_filter(x, (sigma, sigma, 0), mode="nearest", truncate=3.0)
+    gain = 4.0 * a
+    # Luminance-aware: perceived waxiness lives in mid-tones and highlights.
+    lift = xp.clip(y, 0.0, np.float32(0.4))
+    lift *= np.float32(1.25 * gain / (1.0 + gain))
+    lift += np.float32(0.5 * gain / (1.0 + gain))
+    blur -= x
+    blur *= lift[..., None]
+    out = blur
+    out += x
     # Halation: light near and above diffuse white spreads wide and warm. The glow is far
     # smoother than a pixel, so it is made at a quarter of the resolution.
     glow = _halation(y, 12.0 * k, xp, ndimage)
     tint = xp.asarray(np.array([1.0, 0.55, 0.35], np.float32) * 0.12 * a)
     out += glow[..., None] * tint
     return out
-
-
-def _range3(x: Any, xp: Any) -> tuple[Any, Any]:
-    """Per-channel minimum and maximum over each pixel's 3×3 neighbourhood (edges repeated)."""
-    out = []
-    for reduce in (xp.minimum, xp.maximum):
-        r = x.copy()
-        reduce(r[1:], x[:-1], out=r[1:])
-        reduce(r[:-1], x[1:], out=r[:-1])
-        c = r.copy()
-        reduce(c[:, 1:], r[:, :-1], out=c[:, 1:])
-        reduce(c[:, :-1], r[:, 1:], out=c[:, :-1])
-        out.append(c)
-    return out[0], out[1]
 
 
 def _halation(y: Any, sigma: float, xp: Any, ndimage: Any) -> Any:

@@ -32,7 +32,15 @@ def shared_clip(tmp_path_factory) -> Path:
     return write_clip(folder / "shared.mp4", frames=24, rate=Fraction(24), timecode="01:00:00:00")
 
 
-@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+@pytest.fixture(params=["numpy", "strict", pytest.param("cupy", marks=pytest.mark.gpu)])
 def backend(request: pytest.FixtureRequest) -> Backend:
-    """Each backend in turn: NumPy, then CuPy (a ``gpu`` test, skipped where CuPy has no CUDA device)."""
+    """Each backend in turn: NumPy, the CuPy-shaped test backend, then CuPy (a ``gpu`` test,
+    skipped where CuPy has no CUDA device)."""
     return backend_named(request.param)
+
+
+@pytest.fixture(params=["strict", pytest.param("cupy", marks=pytest.mark.gpu)])
+def device(request: pytest.FixtureRequest) -> str:
+    """The device backends a parity test compares with NumPy: the CuPy-shaped test backend
+    everywhere, CuPy where a GPU is at hand (``assert_backends_agree(..., device=device)``)."""
+    return str(request.param)

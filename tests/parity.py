@@ -1,7 +1,10 @@
 """CPU/GPU parity: the backends by name, and the one check that a computation agrees on both.
 
 The idiom is CuPy's own (``cupy.testing.numpy_cupy_allclose``): write the computation once,
-taking the backend as its first argument, run it on NumPy and on CuPy, compare on the host.
+taking the backend as its first argument, run it on NumPy and on a device backend, compare on
+the host. The device is CuPy where a GPU is at hand, and everywhere the CuPy-shaped test
+backend (``tests/strict_backend.py``): NumPy's arithmetic behind CuPy's rules, so a host array
+mixed into device work, an implicit conversion or a function cupyx lacks fails on a CPU too.
 Each test states its processor's tolerance: float32 sums in another order on the GPU, and
 ties broken differently, are the only differences allowed.
 """
@@ -13,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from strict_backend import strict_backend
 
 from postbay.backend import Backend, cupy_available, get_backend, numpy_backend
 
@@ -22,14 +26,17 @@ GPU_REASON = "needs CuPy and a CUDA device"
 
 
 def backend_named(name: str) -> Backend:
-    """``"numpy"`` or ``"cupy"``; skips the test (with the reason) where CuPy has no CUDA device."""
+    """``"numpy"``, ``"strict"`` (CuPy-shaped, on the CPU) or ``"cupy"``; skips the test (with
+    the reason) where CuPy has no CUDA device."""
     if name == "numpy":
         return numpy_backend()
+    if name == "strict":
+        return strict_backend()
     if name == "cupy":
         if not cupy_available():
             pytest.skip(GPU_REASON)
         return get_backend("required")
-    raise ValueError(f"backend {name!r} is not one of numpy, cupy")
+    raise ValueError(f"backend {name!r} is not one of numpy, strict, cupy")
 
 
 def _frames(result: Any, backend: Backend) -> list[np.ndarray]:
@@ -45,8 +52,8 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def assert_backends_agree(fn: Callable[..., Any], *args: Any, atol: float = 0.0, rtol: float = 0.0,
-                          min_psnr: float | None = None) -> None:
-    """Run ``fn(backend, *args)`` on NumPy and on CuPy and assert the results agree.
+                          min_psnr: float | None = None, device: str = "cupy") -> None:
+    """Run ``fn(backend, *args)`` on NumPy and on the ``device`` backend and assert the results agree.
 
     Parameters
     ----------
@@ -60,14 +67,17 @@ def assert_backends_agree(fn: Callable[..., Any], *args: Any, atol: float = 0.0,
     min_psnr
         Instead of a per-pixel bound: the mean PSNR (dB) of CuPy's frames against NumPy's must
         exceed this, for processors whose block-matching ties may break differently on the GPU.
+    device
+        ``"cupy"`` (a GPU) or ``"strict"`` (the CuPy-shaped test backend); the ``device`` fixture
+        gives each in turn.
     """
-    gpu = backend_named("cupy")
+    gpu = backend_named(device)
     cpu = numpy_backend()
     expected, actual = _frames(fn(cpu, *args), cpu), _frames(fn(gpu, *args), gpu)
-    assert len(actual) == len(expected), f"CuPy gave {len(actual)} frames, NumPy {len(expected)}"
+    assert len(actual) == len(expected), f"{device} gave {len(actual)} frames, NumPy {len(expected)}"
     if min_psnr is not None:
         mean = float(np.mean([_psnr(a, e) for a, e in zip(actual, expected)]))
-        assert mean > min_psnr, f"CuPy against NumPy: mean PSNR {mean:.1f} dB, needs > {min_psnr} dB"
+        assert mean > min_psnr, f"{device} against NumPy: mean PSNR {mean:.1f} dB, needs > {min_psnr} dB"
         return
     for n, (a, e) in enumerate(zip(actual, expected)):
-        np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=f"frame {n}: CuPy differs from NumPy")
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=f"frame {n}: {device} differs from NumPy")

@@ -7,6 +7,7 @@ same frames through PyAV's filter graph, as the baseline each processor must bea
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ from postbay.cuts import frame_cuts
 from postbay.pipeline import windowed
 from postbay.registry import FrameFormat, StepContext, default_registry
 
-__all__ = ["photo", "pan", "pan_clip", "add_noise", "compress", "flicker", "psnr", "ffmpeg_filter", "run_processor",
-           "to_linear", "to_display", "luma", "blockiness", "RATE"]
+__all__ = ["photo", "pan", "pan_clip", "add_noise", "compress", "flicker", "psnr", "ffmpeg_graph", "ffmpeg_filter",
+           "run_processor", "to_linear", "to_display", "luma", "blockiness", "RATE"]
 
 RATE = Fraction(24)
 
@@ -139,39 +140,47 @@ def blockiness(x: np.ndarray, block: int = 8) -> float:
     return float(at / off - 1.0)
 
 
-def ffmpeg_filter(frames: list[np.ndarray], spec: str) -> list[np.ndarray]:
-    """Run an FFmpeg filter chain (``"scale=…,cas=…"``) over the frames as 16-bit RGB, in one graph."""
-    h, w = frames[0].shape[:2]
+def ffmpeg_graph(frames: Iterable[av.VideoFrame], spec: str, width: int, height: int,
+                 pix_fmt: str = "rgb48le", out_format: str = "rgb48le") -> Iterator[av.VideoFrame]:
+    """Run an FFmpeg filter chain (``"scale=…,cas=…"``) over ``frames`` in one graph, streaming.
+
+    ``pix_fmt`` is the frames' format (FFmpeg inserts the conversions each filter needs);
+    the output frames are ``out_format``.
+    """
     graph = Graph()
-    node = graph.add_buffer(width=w, height=h, format="rgb48le", time_base=Fraction(1, 24))
+    node = graph.add_buffer(width=width, height=height, format=pix_fmt, time_base=Fraction(1, 24))
     for part in spec.split(","):
         name, _, args = part.partition("=")
         nxt = graph.add(name, args) if args else graph.add(name)
         node.link_to(nxt)
         node = nxt
-    fmt = graph.add("format", "rgb48le")
+    fmt = graph.add("format", out_format)
     node.link_to(fmt)
     sink = graph.add("buffersink")
     fmt.link_to(sink)
     graph.configure()
-    out: list[np.ndarray] = []
 
-    def drain() -> None:
+    def drain() -> Iterator[av.VideoFrame]:
         while True:
             try:
-                frame = graph.pull()
+                yield graph.pull()
             except (av.BlockingIOError, av.EOFError):
                 return
-            out.append(frame.to_ndarray().astype(np.float32) / 65535.0)
 
-    for i, f in enumerate(frames):
-        frame = av.VideoFrame.from_ndarray((np.clip(f, 0, 1) * 65535 + 0.5).astype(np.uint16), format="rgb48le")
+    for i, frame in enumerate(frames):
         frame.pts = i
         graph.push(frame)
-        drain()
+        yield from drain()
     graph.push(None)
-    drain()
-    return out
+    yield from drain()
+
+
+def ffmpeg_filter(frames: list[np.ndarray], spec: str) -> list[np.ndarray]:
+    """Run an FFmpeg filter chain over float display frames as 16-bit RGB (:func:`ffmpeg_graph`)."""
+    h, w = frames[0].shape[:2]
+    pushed = (av.VideoFrame.from_ndarray((np.clip(f, 0, 1) * 65535 + 0.5).astype(np.uint16), format="rgb48le")
+              for f in frames)
+    return [frame.to_ndarray().astype(np.float32) / 65535.0 for frame in ffmpeg_graph(pushed, spec, w, h)]
 
 
 def to_linear(x: np.ndarray) -> np.ndarray:

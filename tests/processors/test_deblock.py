@@ -35,7 +35,7 @@ def test_strength_zero_is_identity():
     assert np.array_equal(run_processor("deblock", clean, strength=0.0)[0], clean[0])
 
 
-@pytest.mark.gpu
-def test_gpu_matches_cpu(blocky_clip):
+def test_gpu_matches_cpu(blocky_clip, device):
     _, blocky = blocky_clip
-    assert_backends_agree(lambda backend: run_processor("deblock", blocky[:1], backend=backend), atol=1e-4)
+    assert_backends_agree(lambda backend: run_processor("deblock", blocky[:1], backend=backend),
+                          atol=1e-4, device=device)

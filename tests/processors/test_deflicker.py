@@ -76,7 +76,7 @@ def test_strength_zero_is_identity(two_shots):
     assert all(np.allclose(o, f, atol=1e-6) for o, f in zip(out, flickered))
 
 
-@pytest.mark.gpu
-def test_gpu_matches_cpu(two_shots):
+def test_gpu_matches_cpu(two_shots, device):
     _, flickered = two_shots
-    assert_backends_agree(lambda backend: run_processor("deflicker", flickered, backend=backend), atol=1e-4)
+    assert_backends_agree(lambda backend: run_processor("deflicker", flickered, backend=backend),
+                          atol=1e-4, device=device)

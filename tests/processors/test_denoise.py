@@ -91,8 +91,8 @@ def test_spatial_only_still_denoises():
     assert psnr(out[0], clean[0]) > psnr(noisy[0], clean[0]) + 2.0
 
 
-@pytest.mark.gpu
-def test_gpu_matches_cpu(pan_clip):
+def test_gpu_matches_cpu(pan_clip, device):
     _, noisy = pan_clip
     # Block-matching ties can break differently in float32 sums: compare the pictures.
-    assert_backends_agree(lambda backend: run_processor("denoise", noisy[:5], backend=backend), min_psnr=50)
+    assert_backends_agree(lambda backend: run_processor("denoise", noisy[:5], backend=backend),
+                          min_psnr=50, device=device)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import numpy as np
 from media import add_noise, pan, photo, psnr
+from parity import backend_named
 
+from postbay.backend import numpy_backend
 from postbay.media import VideoReader, probe
-from postbay.recipe import parse_recipe
+from postbay.recipe import builtin_recipe_paths, parse_recipe
 from postbay.render import finish_clip
-from postbay.synth import write_clip
+from postbay.synth import ai_look_frame, write_clip
 
 FINISH = {
     "name": "finish-test",
@@ -50,3 +54,20 @@ def test_finish_clip_denoises_a_real_encode(tmp_path):
     after = [p.astype(np.float32) / 65535 for _, p in VideoReader(result.output)]
     gain = np.mean([psnr(a, c) - psnr(b, c) for a, b, c in zip(after[2:-2], before[2:-2], clean[2:-2])])
     assert gain > 3.0
+
+
+def test_the_finish_recipe_runs_the_same_on_a_device_backend(tmp_path, device):
+    """The whole pipeline (upload, colour conversions, every step of `finish`, download) on a
+    device backend gives the CPU's pictures: no host array meets device work on the way."""
+    source = write_clip(tmp_path / "gen.mp4", frames=6, width=128, height=72, pattern=ai_look_frame, audio=None)
+    steps = tomllib.loads(builtin_recipe_paths()["finish"].read_text())["steps"]
+    for step in steps:  # every step of `finish`, enlarging 2x instead of to 1080 lines (a quick test)
+        if step["processor"] == "upscale":
+            step["height"] = 144
+    recipe = parse_recipe({"name": "finish-small", "steps": steps, "output": {"codec": "ffv1"}})
+    outputs = {}
+    for name, backend in (("cpu", numpy_backend()), (device, backend_named(device))):
+        result = finish_clip(source, recipe, tmp_path / name, backend=backend)
+        assert result.report["backend"] == backend.name
+        outputs[name] = [p.astype(np.float32) / 65535 for _, p in VideoReader(result.output)]
+    assert np.mean([psnr(a, b) for a, b in zip(outputs[device], outputs["cpu"])]) > 50

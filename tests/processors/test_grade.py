@@ -176,8 +176,8 @@ def test_bad_parameters_are_named():
         GradeParams(cdl="grade.txt")
 
 
-@pytest.mark.gpu
-def test_gpu_grade_matches_cpu():
+def test_gpu_grade_matches_cpu(device):
     img = photo("coffee")[::2, ::2]
     params = GradeParams(lut="print-neutral", temperature=0.2, saturation=1.1)
-    assert_backends_agree(lambda backend: grade([backend.asarray(img)], _ctx(backend), params), atol=2e-3)
+    assert_backends_agree(lambda backend: grade([backend.asarray(img)], _ctx(backend), params),
+                          atol=2e-3, device=device)

@@ -76,8 +76,7 @@ def test_picture_detail_survives():
     assert np.std(out - frame[0]) < 0.025
 
 
-@pytest.mark.gpu
-def test_gpu_matches_cpu():
+def test_gpu_matches_cpu(device):
     frames = pan(photo("chelsea"), 2, 240, 180)
     assert_backends_agree(lambda backend: run_processor("grain", frames, backend=backend, amount=0.04, chroma=0.3),
-                          atol=1e-5)
+                          atol=1e-5, device=device)

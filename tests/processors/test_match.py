@@ -112,8 +112,7 @@ def test_missing_reference_is_a_clear_error(tmp_path):
         MatchParams(reference=str(tmp_path / "nope.png"))
 
 
-@pytest.mark.gpu
-def test_gpu_match_applies_the_same_cdl():
+def test_gpu_match_applies_the_same_cdl(device):
     reference, clean = framings("coffee")
     shot = np.clip(apply_cdl(clean, CASTS[0]), 0, 1).astype(np.float32)
     fmt = FrameFormat(shot.shape[1], shot.shape[0], Fraction(24), 2)
@@ -122,4 +121,4 @@ def test_gpu_match_applies_the_same_cdl():
         ctx = StepContext(backend, fmt, fmt, reference=reference[None])
         return list(match(iter([backend.asarray(shot)] * 2), ctx, MatchParams()))[0]
 
-    assert_backends_agree(matched, atol=1e-4)
+    assert_backends_agree(matched, atol=1e-4, device=device)

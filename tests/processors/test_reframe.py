@@ -90,8 +90,7 @@ def test_formats_and_validation():
         ReframeParams(aspect="9:16", width=1080, height=1080)
 
 
-@pytest.mark.gpu
-def test_gpu_reframe_follows_the_same_path():
+def test_gpu_reframe_follows_the_same_path(device):
     frames, _ = subject_scene(24, lambda i: (100 + 5 * i, 90))
     params = ReframeParams(aspect="9:16", lookahead=6)
     fmt = FrameFormat(W, H, Fraction(24), len(frames))
@@ -103,5 +102,5 @@ def test_gpu_reframe_follows_the_same_path():
         crop_paths[backend.name] = ctx.notes["crop_path"]
         return out
 
-    assert_backends_agree(reframed, atol=0.02)
+    assert_backends_agree(reframed, atol=0.02, device=device)
     assert np.allclose(crop_paths["gpu"], crop_paths["cpu"], atol=1.0)

@@ -88,11 +88,10 @@ def test_fps_is_validated():
     assert RetimeParams(fps=23.976).fps == "24000/1001"
 
 
-@pytest.mark.gpu
-def test_gpu_in_betweens_match_cpu(pan48):
+def test_gpu_in_betweens_match_cpu(pan48, device):
     from postbay.processors.retime import interpolate
 
     a, b = pan48[0], pan48[2]
     # Same maths; float32 sums in another order.
     assert_backends_agree(lambda backend: interpolate(backend.asarray(a), backend.asarray(b), 0.5, backend.xp,
-                                                      backend.ndimage), min_psnr=45.0)
+                                                      backend.ndimage), min_psnr=45.0, device=device)

@@ -55,7 +55,6 @@ def test_amount_zero_is_identity():
     assert np.array_equal(run_processor("soften", clean, amount=0.0)[0], clean[0])
 
 
-@pytest.mark.gpu
-def test_gpu_matches_cpu():
+def test_gpu_matches_cpu(device):
     clean = pan(photo("astronaut"), 1, 256, 192)
-    assert_backends_agree(lambda backend: run_processor("soften", clean, backend=backend), atol=1e-4)
+    assert_backends_agree(lambda backend: run_processor("soften", clean, backend=backend), atol=1e-4, device=device)

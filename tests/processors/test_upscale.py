@@ -142,8 +142,7 @@ def test_broken_model_names_the_file(tmp_path):
         run_processor("upscale", [np.zeros((16, 16, 3), np.float32)], scale=2, model=str(bad))
 
 
-@pytest.mark.gpu
-def test_gpu_matches_cpu(scenes):
+def test_gpu_matches_cpu(scenes, device):
     _, low = scenes["coffee"]
     assert_backends_agree(lambda backend: run_processor("upscale", low[:1], backend=backend, scale=2, sharpen=0.5),
-                          atol=1e-4)
+                          atol=1e-4, device=device)
