@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "run_job"]
+__all__ = ["Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "render_job", "run_job"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class Outcome:
     outputs: list[str] = field(default_factory=list)
     report: str | None = None
     error: str | None = None
+    node: str | None = None  # the machine that runs it, where the executor has several
+    pid: int | None = None  # the worker's pid there, once known (its temp files carry it)
 
 
 class Executor(ABC):
@@ -110,6 +112,16 @@ def run_job(spec: JobSpec, conn: Connection) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle (grace period)
     signal.signal(signal.SIGTERM, _interrupt)  # stop: finish_clip removes its temp file on the way out
+    try:
+        conn.send(render_job(spec, conn.send))
+    finally:
+        conn.close()
+
+
+def render_job(spec: JobSpec, send: Any) -> tuple[Any, ...]:
+    """Render one job wherever it runs (a local worker process, a Ray task): progress goes to
+    ``send(("progress", fraction))``; returns the result, ``("done", outputs, report)`` or
+    ``("failed" | "crashed", reason, None)``."""
     from postbay.errors import PostbayError
 
     last = [0.0]
@@ -118,24 +130,22 @@ def run_job(spec: JobSpec, conn: Connection) -> None:
         now = time.monotonic()
         if now - last[0] >= 0.25 or done == total:
             last[0] = now
-            conn.send(("progress", done / total if total else 0.0))
+            send(("progress", done / total if total else 0.0))
 
     try:
-        conn.send(("progress", 0.0))
+        send(("progress", 0.0))
         if spec.kind == "timeline":
             outputs, report = _conform(spec)
         else:
             outputs, report = _finish(spec, progress)
-        conn.send(("done", outputs, report))
+        return ("done", outputs, report)
     except PostbayError as exc:
-        conn.send(("failed", str(exc), None))
+        return ("failed", str(exc), None)
     except MemoryError:
-        conn.send(("crashed", f"{spec.source}: out of memory", None))
+        return ("crashed", f"{spec.source}: out of memory", None)
     except Exception as exc:  # an unexpected bug in a step: report it, let the daemon decide
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        conn.send(("crashed", f"{spec.source}: {tb}", None))
-    finally:
-        conn.close()
+        return ("crashed", f"{spec.source}: {tb}", None)
 
 
 def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
