@@ -1,4 +1,5 @@
-"""Commands of the service: ``postbay daemon``, ``jobs``, ``retry``, ``cancel``, ``status``, ``service``.
+"""Commands of the service: ``postbay daemon``, ``jobs``, ``retry``, ``cancel``, ``status``, ``service``,
+``cluster``.
 
 All but ``daemon`` only read (or, for retry/cancel, change one row of) the ledger of the
 config given, so they work the same with or without a running daemon.
@@ -14,7 +15,8 @@ from typing import Any
 
 from postbay.config import Config, load_config
 
-__all__ = ["add_commands", "cmd_cancel", "cmd_daemon", "cmd_jobs", "cmd_retry", "cmd_service", "cmd_status"]
+__all__ = ["add_commands", "cmd_cancel", "cmd_cluster", "cmd_daemon", "cmd_jobs", "cmd_retry", "cmd_service",
+           "cmd_status"]
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -123,6 +125,26 @@ def cmd_service(args: argparse.Namespace) -> int:
     return uninstall(user=args.user, dry_run=args.dry_run)
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """A Ray cluster on this machine for a demo of ``[executor] kind = "ray"`` (docs/cluster.md)."""
+    from .cluster import LocalCluster
+
+    config = _config(args)
+    cluster = LocalCluster.load(config.data_dir / "cluster")
+    if args.action == "stop":
+        if not cluster.nodes:
+            print("no cluster started by postbay is running here")
+            return 0
+        cluster.stop()
+        print("cluster stopped")
+        return 0
+    cluster.start(nodes=args.nodes, cpus=args.cpus)
+    print(f"Ray cluster of {args.nodes} node(s), {args.cpus} CPU(s) each, at {cluster.address}")
+    print(f'  in the config: [executor] kind = "ray", address = "{cluster.address}"')
+    print("  `postbay cluster stop` stops it")
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("daemon", help="run the hot-folder daemon in the foreground")
     p.set_defaults(func=cmd_daemon)
@@ -143,6 +165,12 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("status", help="queue, workers and folders of the daemon")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("cluster", help="start or stop a Ray cluster on this machine (a demo of the Ray executor)")
+    p.add_argument("action", choices=["start", "stop"])
+    p.add_argument("--nodes", type=int, default=2, help="Ray nodes to start here, the head included (default 2)")
+    p.add_argument("--cpus", type=int, default=1, help="CPUs each node offers (default 1)")
+    p.set_defaults(func=cmd_cluster)
 
     p = sub.add_parser("service", help="install or remove the systemd unit")
     p.add_argument("action", choices=["install", "uninstall"])

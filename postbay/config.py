@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from postbay.errors import ConfigError
 
-__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ExecutorConfig", "ScheduleConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
+__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ExecutorConfig", "ScheduleConfig", "WatchConfig",
+           "WorkersConfig", "load_config", "parse_duration"]
 
 #: OpenColorIO's built-in studio config: no file to ship or download.
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from postbay.daemon.executor import JobSpec, Outcome
-from ray_cluster import IN_NAMESPACE, RayCluster
+from ray_cluster import IN_NAMESPACE, LocalCluster
 
+from postbay.daemon.executor import JobSpec, Outcome
 from postbay.render import TEMP_MARK
 from postbay.synth import write_clip
 
@@ -22,14 +22,14 @@ from postbay.daemon.ray_executor import RayExecutor
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[RayCluster]:
-    c = RayCluster(tmp_path_factory.mktemp("ray")).start()
+def cluster(tmp_path_factory) -> Iterator[LocalCluster]:
+    c = LocalCluster(tmp_path_factory.mktemp("ray")).start(nodes=2, cpus=1)
     yield c
     c.close()
 
 
 @pytest.fixture
-def executor(cluster: RayCluster, tmp_path: Path) -> Iterator[RayExecutor]:
+def executor(cluster: LocalCluster, tmp_path: Path) -> Iterator[RayExecutor]:
     ex = RayExecutor(data_dir=tmp_path / "data", address=cluster.address, heartbeat_timeout=60)
     ex.warm()
     yield ex
@@ -112,7 +112,7 @@ def test_twelve_clips_twelve_outputs_on_both_nodes(executor: RayExecutor, tmp_pa
     outputs = [Path(p) for o in finals.values() for p in o.outputs]
     assert len(outputs) == len(set(outputs)) == 12 and all(p.is_file() for p in outputs)
     assert sorted(_published(out)) == sorted(outputs)
-    assert {o.node for o in finals.values()} == {"head", "worker"}
+    assert {o.node for o in finals.values()} == {"head", "worker-1"}
     assert not _temps(out)
 
 
@@ -122,8 +122,8 @@ def test_cancel_reaches_the_task_on_the_worker_node(executor: RayExecutor, long_
         executor.start(_spec(f"long{i}", long_clip.parent / long_clip.name, out / str(i)))
     log = Log(executor)
     first = log.until("long0", ("progress",), 60)
-    remote = "long0" if first.node == "worker" else "long1"
-    log.until(remote, ("progress",), 60, where="worker")
+    remote = "long0" if first.node == "worker-1" else "long1"
+    log.until(remote, ("progress",), 60, where="worker-1")
     log.writing(out / remote[-1])
     other = "long1" if remote == "long0" else "long0"
     t0 = time.monotonic()
@@ -137,7 +137,7 @@ def test_cancel_reaches_the_task_on_the_worker_node(executor: RayExecutor, long_
     assert not _published(folder) and not _temps(folder)  # stopped before publishing, temp file removed
 
 
-def test_a_daemon_restart_re_attaches_to_what_ray_runs(cluster: RayCluster, long_clip: Path, tmp_path: Path):
+def test_a_daemon_restart_re_attaches_to_what_ray_runs(cluster: LocalCluster, long_clip: Path, tmp_path: Path):
     import ray
 
     data = tmp_path / "data"
@@ -153,20 +153,20 @@ def test_a_daemon_restart_re_attaches_to_what_ray_runs(cluster: RayCluster, long
     second.shutdown()
 
 
-def test_a_job_on_a_node_that_dies_is_retried_on_the_head_once(executor: RayExecutor, cluster: RayCluster,
+def test_a_job_on_a_node_that_dies_is_retried_on_the_head_once(executor: RayExecutor, cluster: LocalCluster,
                                                                long_clip: Path, tmp_path: Path):
     out = tmp_path / "out"
     for i in range(2):
         executor.start(_spec(f"n{i}", long_clip, out / str(i)))
     log = Log(executor)
     first = log.until("n0", ("progress",), 60)
-    lost = "n0" if first.node == "worker" else "n1"
-    log.until(lost, ("progress",), 60, where="worker")
+    lost = "n0" if first.node == "worker-1" else "n1"
+    log.until(lost, ("progress",), 60, where="worker-1")
     folder = out / lost[-1]
     log.writing(folder)
-    cluster.stop_node("worker")  # last test: the cluster is the head alone from here
+    cluster.stop_node("worker-1")  # last test: the cluster is the head alone from here
     crashed = log.until(lost, ("crashed", "done", "failed"), timeout=60)
-    assert crashed.kind == "crashed" and "worker" in (crashed.error or ""), crashed.error
+    assert crashed.kind == "crashed" and "worker-1" in (crashed.error or ""), crashed.error
     # the daemon's part: the temp file of the lost worker goes, the job is queued once more
     for p in _temps(folder):
         assert f"-{crashed.pid}" in p.name

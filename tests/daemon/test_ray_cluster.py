@@ -11,8 +11,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from postbay.daemon.executor import JobSpec
 from ray_cluster import namespace_problem, run_in_namespace
+
+from postbay.daemon.executor import JobSpec
 
 HERE = Path(__file__).parent
 CHECKS = [
@@ -34,7 +35,8 @@ def cluster_results(tmp_path_factory) -> dict[str, tuple[str, str]]:
                             f"--junitxml={report}", "--basetemp", str(report.parent / "tmp")],
                            cwd=HERE.parents[1], timeout=420)
     if not report.exists():
-        pytest.fail(f"the Ray checks did not run (status {run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+        pytest.fail(f"the Ray checks did not run (status {run.returncode}):\n"
+                    f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     results = {}
     for case in ET.parse(report).getroot().iter("testcase"):
         detail = next(iter(case), None)
@@ -53,7 +55,6 @@ def test_on_a_two_node_cluster(cluster_results: dict[str, tuple[str, str]], chec
 
 def test_path_map_translates_shared_storage_both_ways():
     from postbay.daemon.ray_executor import PathMap
-
     from postbay.errors import ConfigError
 
     pm = PathMap.parse({"/srv/media": "/mnt/media", "/srv/media/out": "/mnt/out", "/srv": "/x"})
