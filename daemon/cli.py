@@ -62,6 +62,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         return 0
     for j in jobs:
         progress = f" {j.progress * 100:3.0f}%" if j.state == "running" else ""
+        progress += f" on {j.node}" if j.node else ""
         print(f"{j.id}  {j.state:<9}{progress}  {j.recipe:<12} {j.source}  (attempts {j.attempts}, "
               f"{_when(j.updated)})")
         if j.error and j.state in ("failed", "queued"):
@@ -96,6 +97,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     report = {"daemon": {"running": alive, "pid": state.get("pid") if alive else None,
                          "last_beat": state.get("beat"), "config": state.get("config", config.source)},
               "queue": counts, "workers": state.get("workers", []) if alive else [],
+              "executor": state.get("executor", config.executor.kind),
+              "cluster": state.get("cluster", []) if alive else [],
               "slots": state.get("slots", {"cpu": config.workers.cpu, "gpu": config.workers.gpu}),
               "folders": state.get("folders") if alive else
               [{"path": str(w.path), "recipe": w.recipe, "output": str(w.output_dir())} for w in config.watch],
@@ -109,7 +112,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     slots = report["slots"]
     print(f"workers: {len(report['workers'])} busy of {slots.get('cpu', 0)} CPU + {slots.get('gpu', 0)} GPU slot(s)")
     for w in report["workers"]:
-        print(f"    job {w['job']} in pid {w['pid']}{' (GPU)' if w.get('gpu') else ''}")
+        where = f" on node {w['node']}" if w.get("node") else ""
+        print(f"    job {w['job']} in pid {w['pid']}{where}{' (GPU)' if w.get('gpu') else ''}")
+    if report["cluster"]:
+        print(f"cluster ({report['executor']}):")
+        for n in report["cluster"]:
+            state_ = "" if n["alive"] else "  DOWN"
+            print(f"    {n['node']:<16} {n['address']:<16} {n['cpus']:g} CPU, {n['gpus']:g} GPU, "
+                  f"{len(n['jobs'])} job(s){state_}")
     print("folders:")
     for f in report["folders"] or []:
         print(f"    {f['path']} -> {f['recipe']} -> {f['output']}{'  [' + f['mode'] + ']' if 'mode' in f else ''}")

@@ -1,4 +1,5 @@
-"""A Ray cluster on this one machine, for a demo: ``postbay cluster start|stop``.
+"""What a cluster needs besides Ray itself: the path map of shared storage, and a Ray cluster
+on this one machine for a demo (``postbay cluster start|stop``), tests and benchmarks.
 
 A real cluster is Ray's own (``ray start --head`` on the bay, ``ray start --address`` on each
 render node; see docs/cluster.md): postbay does not start or manage machines. This helper
@@ -10,6 +11,7 @@ is written to ``<root>/cluster.json``. It runs ``ray`` as a command: it does not
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -19,20 +21,75 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from postbay.errors import PostbayError
+from postbay.errors import ConfigError, PostbayError
 
-__all__ = ["LocalCluster", "loopback_env", "loopback_only", "namespace_problem", "process_tree"]
+from .executor import JobSpec
+
+__all__ = ["LocalCluster", "PathMap", "loopback_env", "loopback_only", "namespace_problem", "process_tree",
+           "ray_installed"]
 
 _PROBE = ("import ray, sys; ray.init(sys.argv[1], logging_level='ERROR', log_to_driver=False); "
           "print(sum(1 for n in ray.nodes() if n['Alive']))")
 
 
+@dataclass(frozen=True)
+class PathMap:
+    """Shared-storage paths as this machine sees them → as the render nodes see them.
+
+    ``PathMap.parse({"/srv/media": "/mnt/media"})``: a job on ``/srv/media/a.mov`` renders
+    ``/mnt/media/a.mov`` on the node, and its outputs come back as ``/srv/media/...``.
+    The longest matching prefix wins; a path under no prefix is the same everywhere.
+    """
+
+    pairs: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, mapping: dict[str, str]) -> PathMap:
+        pairs = []
+        for here, there in mapping.items():
+            if not (Path(here).is_absolute() and Path(there).is_absolute()):
+                raise ConfigError(f"executor.path_map: {here!r} = {there!r}: both sides must be absolute paths "
+                                  '(path_map = { "/srv/media" = "/mnt/media" })')
+            pairs.append((str(Path(here)), str(Path(there))))
+        return cls(tuple(sorted(pairs, key=lambda p: -len(p[0]))))
+
+    def _swap(self, path: str, *, to_node: bool) -> str:
+        for here, there in self.pairs:
+            src, dst = (here, there) if to_node else (there, here)
+            if path == src or path.startswith(src + "/"):
+                return dst + path[len(src):]
+        return path
+
+    def to_node(self, path: str) -> str:
+        return self._swap(path, to_node=True)
+
+    def to_head(self, path: str) -> str:
+        return self._swap(path, to_node=False)
+
+    def spec(self, spec: JobSpec) -> JobSpec:
+        """The job as a node sees it."""
+        if not self.pairs:
+            return spec
+        ocio = spec.ocio_config if spec.ocio_config.startswith("ocio://") else self.to_node(spec.ocio_config)
+        return replace(spec, source=self.to_node(spec.source), output_dir=self.to_node(spec.output_dir),
+                       recipe_dirs=tuple(map(self.to_node, spec.recipe_dirs)),
+                       media_roots=tuple(map(self.to_node, spec.media_roots)), ocio_config=ocio)
+
+
 #: A stopped node is declared dead in about a second, not Ray's default half a minute.
 _QUICK_NODE_DEATH = {"RAY_health_check_initial_delay_ms": "1000", "RAY_health_check_period_ms": "300",
                      "RAY_health_check_timeout_ms": "300", "RAY_health_check_failure_threshold": "3"}
+
+
+def ray_installed() -> bool:
+    """Whether Ray can be imported here (without importing it)."""
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def namespace_problem() -> str | None:
@@ -41,13 +98,8 @@ def namespace_problem() -> str | None:
         return "network namespaces are Linux-only"
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return "needs unshare(1) and ip(8) (util-linux, iproute2)"
-    try:
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            return "Ray is not installed (pip install 'postbay[cluster]')"
-    except ValueError:
-        return "Ray is not importable (pip install 'postbay[cluster]')"
+    if not ray_installed():
+        return "Ray is not installed (pip install 'postbay[cluster]')"
     probe = subprocess.run(["unshare", "--net", "--pid", "--fork", "--mount-proc", "ip", "link", "set", "lo", "up"],
                            capture_output=True, text=True, check=False)
     if probe.returncode != 0:

@@ -6,8 +6,8 @@ leak or an out-of-memory in one clip cannot take the daemon down. The process re
 over a pipe: progress (which is also its heartbeat), then one result. The daemon's main loop
 calls :meth:`Executor.poll` and gets :class:`Outcome` records; it never waits on a job.
 
-A Ray (or any other) executor for several machines implements the same four methods; the
-watcher and the ledger do not change.
+:class:`~postbay.daemon.ray_executor.RayExecutor` (``[executor] kind = "ray"``) implements the
+same methods over a Ray cluster; the watcher and the ledger do not change.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "render_job", "run_job"]
+__all__ = ["Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "make_executor", "render_job", "run_job"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,9 @@ class Outcome:
     report: str | None = None
     error: str | None = None
     node: str | None = None  # the machine that runs it, where the executor has several
-    pid: int | None = None  # the worker's pid there, once known (its temp files carry it)
+    # The worker's pid there (its temp files carry it). A cluster reuses worker processes, so its
+    # final outcomes carry a pid only when that worker is gone and its temp files may be removed.
+    pid: int | None = None
 
 
 class Executor(ABC):
@@ -77,6 +79,24 @@ class Executor(ABC):
     @abstractmethod
     def running(self) -> list[str]:
         """Ids of the jobs running now."""
+
+    def attached(self) -> list[str]:
+        """Jobs this executor found still running when it started (a cluster outlives a daemon
+        restart): they stay ``running`` in the ledger; every other ``running`` job is requeued."""
+        return []
+
+    def slots(self, cpu: int, gpu: int) -> tuple[int, int]:
+        """(CPU jobs, GPU jobs) that may run at once, given the config's ``cpu`` and ``gpu`` slots
+        (a cluster counts its live nodes instead)."""
+        return cpu, gpu
+
+    def node(self, job_id: str) -> str | None:
+        """The machine a running job is on, where the executor has several."""
+        return None
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """A cluster's nodes (name, address, CPUs, GPUs, running jobs); none for one machine."""
+        return []
 
     def shutdown(self) -> None:
         """Release the workers (jobs still running are stopped)."""
@@ -320,3 +340,21 @@ class LocalProcessExecutor(Executor):
             if run.process.is_alive():
                 run.process.kill()
 
+
+def make_executor(config: Any) -> Executor:
+    """The executor ``config.executor.kind`` names: ``local`` (default) or ``ray``."""
+    cfg, workers = config.executor, config.workers
+    if cfg.kind == "local":
+        return LocalProcessExecutor(job_timeout=workers.job_timeout, heartbeat_timeout=workers.heartbeat_timeout)
+    from postbay.errors import ConfigError
+
+    try:
+        from .ray_executor import RayExecutor
+    except ImportError as exc:
+        raise ConfigError(f'executor.kind: "ray" needs Ray, which is not installed here ({exc})', path=config.source,
+                          hint="pip install 'postbay[cluster]', or set kind = \"local\"") from None
+    from .cluster import PathMap
+
+    return RayExecutor(data_dir=config.data_dir, address=cfg.address, path_map=PathMap.parse(cfg.path_map),
+                       cpu_per_job=workers.cpu_per_job, use_gpu=config.gpu != "off" and workers.gpu > 0,
+                       job_timeout=workers.job_timeout, heartbeat_timeout=workers.heartbeat_timeout)

@@ -389,10 +389,11 @@ class Ledger:
             raise PostbayError(f"job {job.id} changed state meanwhile; look again with `postbay jobs`")
         return done
 
-    def recover(self) -> list[Job]:
-        """At daemon start: jobs a crash left ``running`` go back to ``queued`` (attempt + 1)."""
+    def recover(self, keep: list[str] | tuple[str, ...] = ()) -> list[Job]:
+        """At daemon start: jobs a crash left ``running`` go back to ``queued`` (attempt + 1),
+        except those in ``keep`` (still running on a cluster, which the daemon re-attaches to)."""
         return [j for j in (self.requeue(job.id, "interrupted: the daemon stopped during this job")
-                            for job in self.list("running")) if j is not None]
+                            for job in self.list("running") if job.id not in keep) if j is not None]
 
     def _resolve(self, job_id: str) -> Job:
         job = self.get(job_id)

@@ -33,7 +33,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,10 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from postbay.errors import ConfigError
 
+from .cluster import PathMap
 from .executor import Executor, JobSpec, Outcome, render_job
 
-__all__ = ["NAMESPACE", "STOP_GRACE", "PathMap", "RayExecutor", "RayShotPool", "board_name"]
+__all__ = ["NAMESPACE", "STOP_GRACE", "RayExecutor", "RayShotPool", "board_name"]
 
 log = logging.getLogger("postbay.daemon")
 
@@ -58,50 +59,6 @@ _NODES_TTL = 2.0
 def board_name(data_dir: str | Path) -> str:
     """The job board's actor name for the ledger in ``data_dir`` (two bays, two boards)."""
     return "postbay-board-" + hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class PathMap:
-    """Shared-storage paths as this machine sees them → as the render nodes see them.
-
-    ``PathMap.parse({"/srv/media": "/mnt/media"})``: a job on ``/srv/media/a.mov`` renders
-    ``/mnt/media/a.mov`` on the node, and its outputs come back as ``/srv/media/...``.
-    The longest matching prefix wins; a path under no prefix is the same everywhere.
-    """
-
-    pairs: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def parse(cls, mapping: dict[str, str]) -> PathMap:
-        pairs = []
-        for here, there in mapping.items():
-            if not (Path(here).is_absolute() and Path(there).is_absolute()):
-                raise ConfigError(f"executor.path_map: {here!r} = {there!r}: both sides must be absolute paths",
-                                  hint='write path_map = { "/srv/media" = "/mnt/media" }')
-            pairs.append((str(Path(here)), str(Path(there))))
-        return cls(tuple(sorted(pairs, key=lambda p: -len(p[0]))))
-
-    def _swap(self, path: str, *, to_node: bool) -> str:
-        for here, there in self.pairs:
-            src, dst = (here, there) if to_node else (there, here)
-            if path == src or path.startswith(src + "/"):
-                return dst + path[len(src):]
-        return path
-
-    def to_node(self, path: str) -> str:
-        return self._swap(path, to_node=True)
-
-    def to_head(self, path: str) -> str:
-        return self._swap(path, to_node=False)
-
-    def spec(self, spec: JobSpec) -> JobSpec:
-        """The job as a node sees it."""
-        if not self.pairs:
-            return spec
-        ocio = spec.ocio_config if spec.ocio_config.startswith("ocio://") else self.to_node(spec.ocio_config)
-        return replace(spec, source=self.to_node(spec.source), output_dir=self.to_node(spec.output_dir),
-                       recipe_dirs=tuple(map(self.to_node, spec.recipe_dirs)),
-                       media_roots=tuple(map(self.to_node, spec.media_roots)), ocio_config=ocio)
 
 
 # -- on the cluster ----------------------------------------------------------------------------
@@ -256,10 +213,12 @@ class RayExecutor(Executor):
     """
 
     def __init__(self, *, data_dir: str | Path, address: str = "auto", path_map: PathMap | None = None,
-                 cpu_per_job: int = 1, job_timeout: float = 7200.0, heartbeat_timeout: float = 120.0):
+                 cpu_per_job: int = 1, use_gpu: bool = True, job_timeout: float = 7200.0,
+                 heartbeat_timeout: float = 120.0):
         connect(address)
         self.path_map = path_map or PathMap()
         self.cpu_per_job = cpu_per_job
+        self.use_gpu = use_gpu
         self.job_timeout = job_timeout
         self.heartbeat_timeout = heartbeat_timeout
         self._names = _NodeNames()
@@ -283,14 +242,14 @@ class RayExecutor(Executor):
                 _warm.options(num_cpus=0,  # the worker it starts is the one the node's first job reuses
                               scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=True)).remote()
 
-    def slots(self) -> tuple[int, int]:
-        """(CPU jobs, GPU jobs) the live nodes hold at once."""
-        cpu = gpu = 0
+    def slots(self, cpu: int = 0, gpu: int = 0) -> tuple[int, int]:
+        """(CPU jobs, GPU jobs) the live nodes hold at once (the config's local slots do not count)."""
+        cpus = gpus = 0
         for n in self._names.refresh():
             if n["Alive"]:
-                cpu += int(n["Resources"].get("CPU", 0) // self.cpu_per_job)
-                gpu += int(n["Resources"].get("GPU", 0))
-        return cpu, gpu
+                cpus += int(n["Resources"].get("CPU", 0) // self.cpu_per_job)
+                gpus += int(n["Resources"].get("GPU", 0))
+        return cpus, gpus if self.use_gpu else 0
 
     def nodes(self) -> list[dict[str, Any]]:
         """The cluster as the dashboard shows it: each node, its CPUs/GPUs, the jobs on it."""
@@ -363,16 +322,19 @@ class RayExecutor(Executor):
         if kind == "progress":
             return Outcome(job_id, "progress", float(event[1]), node=run.node, pid=run.pid)
         del self._jobs[job_id]
+        # the worker process lives on for the next job unless it was lost: only then its pid,
+        # whose temp files the daemon may remove
+        gone = run.pid if kind == "lost" else None
         if run.stop_reason is not None:
-            return Outcome(job_id, "crashed", error=run.stop_reason, node=run.node, pid=run.pid)
+            return Outcome(job_id, "crashed", error=run.stop_reason, node=run.node, pid=gone)
         if kind == "done":
             return Outcome(job_id, "done", 1.0, outputs=[self.path_map.to_head(p) for p in event[1]],
-                           report=self.path_map.to_head(event[2]) if event[2] else None, node=run.node, pid=run.pid)
+                           report=self.path_map.to_head(event[2]) if event[2] else None, node=run.node)
         if kind == "lost":
             where = f"on node {run.node}" if run.node else "before it reached a node"
             return Outcome(job_id, "crashed", error=f"{run.spec.source}: the Ray worker {where} was lost ({event[1]})",
-                           node=run.node, pid=run.pid)
-        return Outcome(job_id, kind, error=event[1], node=run.node, pid=run.pid)
+                           node=run.node, pid=gone)
+        return Outcome(job_id, kind, error=event[1], node=run.node)
 
     def shutdown(self) -> None:
         super().shutdown()

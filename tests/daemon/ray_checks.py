@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_harness import DaemonProcess, drop, wait_for, write_config
 from ray_cluster import IN_NAMESPACE, LocalCluster
 
 from postbay.daemon.executor import JobSpec, Outcome
+from postbay.daemon.ledger import Job
 from postbay.render import TEMP_MARK
 from postbay.synth import write_clip
 
@@ -26,14 +28,6 @@ def cluster(tmp_path_factory) -> Iterator[LocalCluster]:
     c = LocalCluster(tmp_path_factory.mktemp("ray")).start(nodes=2, cpus=1)
     yield c
     c.close()
-
-
-@pytest.fixture
-def executor(cluster: LocalCluster, tmp_path: Path) -> Iterator[RayExecutor]:
-    ex = RayExecutor(data_dir=tmp_path / "data", address=cluster.address, heartbeat_timeout=60)
-    ex.warm()
-    yield ex
-    ex.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -68,16 +62,6 @@ class Log:
                                      f"saw {[(o.job_id, o.kind) for o in self.seen][-10:]}")
             self.seen += self.ex.poll(0.2)
 
-    def writing(self, folder: Path, timeout: float = 60.0) -> None:
-        """Poll until a render is writing its temp file in ``folder`` (caught mid-render)."""
-        deadline = time.monotonic() + timeout
-        while not _temps(folder):
-            assert time.monotonic() < deadline, f"nothing is rendering into {folder}"
-            self.seen += self.ex.poll(0.1)
-
-    def after(self, outcome: Outcome) -> list[Outcome]:
-        return self.seen[self.seen.index(outcome) + 1:]
-
 
 def _temps(folder: Path) -> list[Path]:
     return list(folder.glob(f"*{TEMP_MARK}*"))
@@ -88,53 +72,60 @@ def _published(folder: Path) -> list[Path]:
     return [p for p in folder.glob("*") if p.suffix in (".mov", ".mp4") and TEMP_MARK not in p.name]
 
 
-def test_twelve_clips_twelve_outputs_on_both_nodes(executor: RayExecutor, tmp_path: Path):
+@pytest.fixture
+def bay(cluster: LocalCluster, tmp_path: Path) -> Iterator[DaemonProcess]:
+    """A real daemon (a child process) with ``[executor] kind = "ray"`` on the cluster; one
+    CPU slot per node, so 2 jobs run at once."""
+    folders = [{"path": str(tmp_path / "drop"), "recipe": "passthrough", "output": str(tmp_path / "out"),
+                "settle_seconds": 0.3}]
+    (tmp_path / "drop").mkdir()
+    config = write_config(tmp_path / "postbay.toml", folders=folders, data_dir=tmp_path / "data",
+                          workers={"retries": 2, "heartbeat_timeout": 60},
+                          extra=f'[executor]\nkind = "ray"\naddress = "{cluster.address}"\n')
+    daemon = DaemonProcess(config, tmp_path / "data").start()
+    yield daemon
+    daemon.stop()
+    daemon.close()
+
+
+def _running_on(bay: DaemonProcess, node: str, timeout: float = 60.0) -> Job:
+    """A job the ledger says runs on ``node`` and is writing its temp file (caught mid-render)."""
+    def find() -> Job | None:
+        for job in bay.jobs("running"):
+            if job.node == node and _temps(Path(job.output_dir)):
+                return job
+        return None
+    return wait_for(find, timeout, 0.1, what=f"a job writing on {node}")
+
+
+def test_twelve_clips_twelve_outputs_on_both_nodes(bay: DaemonProcess, tmp_path: Path):
     template = write_clip(tmp_path / "t.mp4", frames=8, width=160, height=96, audio=None)
-    drop, out = tmp_path / "drop", tmp_path / "out"
-    drop.mkdir()
-    clips = []
     for i in range(12):
-        clips.append(drop / f"clip{i:02d}.mp4")
-        clips[-1].write_bytes(template.read_bytes())
-    assert executor.slots() == (2, 0)
-    queue = [_spec(f"c{i:02d}", c, out) for i, c in enumerate(clips)]
-    finals: dict[str, Outcome] = {}
-    deadline = time.monotonic() + 120
-    while len(finals) < 12 and time.monotonic() < deadline:
-        while queue and len(executor.running()) < executor.slots()[0]:  # jobs wait here, not in Ray
-            executor.start(queue.pop(0))
-        for o in executor.poll(0.2):
-            if o.kind != "progress":
-                assert o.job_id not in finals, f"{o.job_id} finished twice"
-                finals[o.job_id] = o
-    assert sorted(finals) == [f"c{i:02d}" for i in range(12)]
-    assert {o.kind for o in finals.values()} == {"done"}, [o.error for o in finals.values() if o.error]
-    outputs = [Path(p) for o in finals.values() for p in o.outputs]
+        drop(template, tmp_path / "drop", f"clip{i:02d}.mp4")
+    jobs = bay.wait_jobs(12, "done", timeout=120)
+    assert len(bay.jobs()) == 12
+    assert [j.attempts for j in jobs] == [0] * 12
+    outputs = [Path(p) for j in jobs for p in j.outputs]
     assert len(outputs) == len(set(outputs)) == 12 and all(p.is_file() for p in outputs)
-    assert sorted(_published(out)) == sorted(outputs)
-    assert {o.node for o in finals.values()} == {"head", "worker-1"}
-    assert not _temps(out)
+    assert sorted(_published(tmp_path / "out")) == sorted(outputs)
+    assert {j.node for j in jobs} == {"head", "worker-1"}, "the ledger says where each job ran"
+    assert not _temps(tmp_path / "out")
 
 
-def test_cancel_reaches_the_task_on_the_worker_node(executor: RayExecutor, long_clip: Path, tmp_path: Path):
-    out = tmp_path / "out"
+def test_cancel_reaches_the_task_on_the_worker_node(bay: DaemonProcess, long_clip: Path, tmp_path: Path):
     for i in range(2):
-        executor.start(_spec(f"long{i}", long_clip.parent / long_clip.name, out / str(i)))
-    log = Log(executor)
-    first = log.until("long0", ("progress",), 60)
-    remote = "long0" if first.node == "worker-1" else "long1"
-    log.until(remote, ("progress",), 60, where="worker-1")
-    log.writing(out / remote[-1])
-    other = "long1" if remote == "long0" else "long0"
+        drop(long_clip, tmp_path / "drop", f"long{i}.mp4")
+    remote = _running_on(bay, "worker-1")
     t0 = time.monotonic()
-    executor.stop(remote, "cancelled")
-    stopped = log.until(remote, ("crashed", "done", "failed"), timeout=30)
-    assert stopped.kind == "crashed" and stopped.error == "cancelled"
+    bay.ledger.cancel(remote.id)  # what `postbay cancel` and the API do
+    wait_for(lambda: not _temps(tmp_path / "out") or len(bay.jobs("done")) == 2, 15, 0.1,
+             what="the cancelled render to stop")
     assert time.monotonic() - t0 < 10
-    log.until(other, ("done",), timeout=120)
-    assert not [o for o in log.after(stopped) if o.job_id == remote], "the cancelled job kept reporting"
-    folder = out / remote[-1]
-    assert not _published(folder) and not _temps(folder)  # stopped before publishing, temp file removed
+    other = bay.wait_jobs(1, "done", timeout=120)[0]
+    assert other.id != remote.id
+    assert bay.ledger.get(remote.id).state == "cancelled"  # type: ignore[union-attr]
+    assert [p.name for p in _published(tmp_path / "out")] == [Path(other.outputs[0]).name]
+    assert f"job {remote.id} cancelled" in bay.log()
 
 
 def test_a_daemon_restart_re_attaches_to_what_ray_runs(cluster: LocalCluster, long_clip: Path, tmp_path: Path):
@@ -153,31 +144,17 @@ def test_a_daemon_restart_re_attaches_to_what_ray_runs(cluster: LocalCluster, lo
     second.shutdown()
 
 
-def test_a_job_on_a_node_that_dies_is_retried_on_the_head_once(executor: RayExecutor, cluster: LocalCluster,
+def test_a_job_on_a_node_that_dies_is_retried_on_the_head_once(bay: DaemonProcess, cluster: LocalCluster,
                                                                long_clip: Path, tmp_path: Path):
-    out = tmp_path / "out"
     for i in range(2):
-        executor.start(_spec(f"n{i}", long_clip, out / str(i)))
-    log = Log(executor)
-    first = log.until("n0", ("progress",), 60)
-    lost = "n0" if first.node == "worker-1" else "n1"
-    log.until(lost, ("progress",), 60, where="worker-1")
-    folder = out / lost[-1]
-    log.writing(folder)
-    cluster.stop_node("worker-1")  # last test: the cluster is the head alone from here
-    crashed = log.until(lost, ("crashed", "done", "failed"), timeout=60)
-    assert crashed.kind == "crashed" and "worker-1" in (crashed.error or ""), crashed.error
-    # the daemon's part: the temp file of the lost worker goes, the job is queued once more
-    for p in _temps(folder):
-        assert f"-{crashed.pid}" in p.name
-        p.unlink()
-    wait = time.monotonic() + 30
-    while executor.slots()[0] != 1 and time.monotonic() < wait:
-        time.sleep(0.2)
-    assert executor.slots() == (1, 0)
-    executor.start(_spec(lost, long_clip, folder))
-    other = log.until("n1" if lost == "n0" else "n0", ("done", "crashed", "failed"), 120)
-    retried = log.until(lost, ("done", "crashed", "failed"), 120, since=crashed)
-    assert (other.kind, other.node, retried.kind, retried.node) == ("done", "head", "done", "head"), retried.error
-    assert [o for o in log.seen if o.job_id == lost and o.kind != "progress"] == [crashed, retried]  # once each
-    assert len(_published(folder)) == 1 and not _temps(folder)
+        drop(long_clip, tmp_path / "drop", f"long{i}.mp4")
+    lost = _running_on(bay, "worker-1")
+    cluster.stop_node("worker-1")  # last check: the cluster is the head alone from here
+    jobs = {j.id: j for j in bay.wait_jobs(2, "done", timeout=180)}
+    assert len(bay.jobs()) == 2, "one ledger row per clip"
+    again = jobs[lost.id]
+    assert (again.attempts, again.node) == (1, "head")
+    assert "worker-1" in bay.log() and "retrying" in bay.log()
+    outputs = sorted(Path(p) for j in jobs.values() for p in j.outputs)
+    assert sorted(_published(tmp_path / "out")) == outputs and len(outputs) == 2  # once each
+    assert not _temps(tmp_path / "out"), "the lost worker's temp file is gone"
