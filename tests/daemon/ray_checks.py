@@ -27,7 +27,7 @@ from postbay.daemon.ray_executor import RayExecutor
 def cluster(tmp_path_factory) -> Iterator[LocalCluster]:
     c = LocalCluster(tmp_path_factory.mktemp("ray")).start(nodes=2, cpus=1)
     yield c
-    c.close()
+    c.stop()
 
 
 @pytest.fixture(scope="module")
