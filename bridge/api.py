@@ -36,11 +36,11 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import logging
 import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -48,13 +48,14 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
-from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.bridge.roots import OutsideRoots, Roots
 from postbay.bridge.upload import UploadError, receive_upload
 from postbay.config import Config
 from postbay.errors import ConfigError, PostbayError
+from postbay.paths import url_to_path
+from postbay.timeline import TIMELINE_SUFFIXES
 
-__all__ = ["ApiServer", "SubmitRequest", "check_bind", "create_app", "serve", "start_server"]
+__all__ = ["ApiServer", "SubmitRequest", "api_service", "check_bind", "create_app", "serve", "start_server"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 _OPEN = {"/health", "/"}  # the dashboard page itself holds no data; it asks for the token
@@ -163,8 +164,9 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
             url = getattr(ref, "target_url", None)
             if not url:
                 continue
-            local = unquote(urlparse(url).path) if url.startswith("file:") else url
-            media = Path(local) if Path(local).is_absolute() else path.parent / local
+            media, _ = url_to_path(url, path.parent)
+            if media is None:  # another machine's path (Windows, UNC): relinked by name, never read as given
+                continue
             # A path that does not exist here is relinked by name inside the media roots by the
             # conform (an edit made on another machine); one that exists must lie inside the roots.
             if media.exists() and not roots.contains(media):
@@ -440,6 +442,19 @@ class ApiServer:
 def start_server(config: Config, ledger: Any) -> ApiServer:
     """Start the API in a background thread; ``.url`` says where, ``.stop()`` ends it."""
     return ApiServer(config, ledger).start()
+
+
+def api_service(config: Config) -> ApiServer | None:
+    """The daemon's service (handed to it by ``postbay daemon``): the API and dashboard on
+    their own ledger connection, or None where ``[api] enabled = false``."""
+    if not config.api.enabled:
+        return None
+    from postbay.daemon.ledger import Ledger
+    from postbay.daemon.settings import ledger_path
+
+    api = start_server(config, Ledger(ledger_path(config)))
+    logging.getLogger("postbay.bridge").info("HTTP API and dashboard on %s", api.url)
+    return api
 
 
 def serve(config: Config, ledger: Any) -> None:

@@ -68,12 +68,14 @@ def _this_node() -> tuple[str, int]:
 
 
 @ray.remote(max_retries=0)
-def _render_task(spec: JobSpec, board: Any) -> tuple[Any, ...]:
-    """One job on some node: the local worker's body, progress to the board."""
+def _render_task(spec: JobSpec, board: Any, options: dict[str, Any]) -> tuple[Any, ...]:
+    """One job on some node: the local worker's body, progress to the board; a timeline's
+    shots fan out as tasks of their own, each asking what the job asked (``options``)."""
     node_id, pid = _this_node()
     board.begun.remote(spec.job_id, node_id, pid)
     job_id = spec.job_id
-    return render_job(spec, lambda msg: board.progress.remote(job_id, msg[1]))
+    shots = RayShotPool(options) if spec.kind == "timeline" else None
+    return render_job(spec, lambda msg: board.progress.remote(job_id, msg[1]), shots)
 
 
 @ray.remote
@@ -110,7 +112,7 @@ class JobBoard:
 
     async def start(self, spec: JobSpec, options: dict[str, Any]) -> None:
         me = ray.get_runtime_context().current_actor
-        ref = _render_task.options(name=f"postbay-job-{spec.job_id}", **options).remote(spec, me)
+        ref = _render_task.options(name=f"postbay-job-{spec.job_id}", **options).remote(spec, me, options)
         self._tasks[spec.job_id] = ref
         self._specs[spec.job_id] = spec
         asyncio.get_running_loop().create_task(self._follow(spec.job_id, ref))
@@ -344,20 +346,30 @@ class RayExecutor(Executor):
 
 
 class RayShotPool:
-    """A conform's shots as Ray tasks over the cluster: ``map(fn, arglists)`` yields
-    ``(index, result, node)`` as shots finish. Called from inside a Ray task (the conform
-    job), it waits with ``ray.wait``, so Ray lends the job's own CPU to its shots meanwhile."""
+    """A conform's shots as Ray tasks over the cluster, each asking for ``options`` (CPUs or a
+    GPU, as its job did). Called from inside the conform's own task, it waits with ``ray.wait``,
+    so Ray lends the job's CPU to its shots meanwhile."""
 
-    def __init__(self, *, cpu_per_shot: int = 1, gpu: bool = False):
-        self.options: dict[str, Any] = {"num_cpus": 0, "num_gpus": 1} if gpu else {"num_cpus": cpu_per_shot}
+    def __init__(self, options: dict[str, Any]):
+        self.options = options
         self._names = _NodeNames()
 
-    def map(self, fn: Callable[..., Any], arglists: Iterable[tuple[Any, ...]]) -> Iterator[
-            tuple[int, Any, str | None]]:
+    @property
+    def workers(self) -> int:
+        """Shots that can render at once: the live nodes' room for one."""
+        key, need = ("GPU", 1.0) if self.options.get("num_gpus") else ("CPU", float(self.options.get("num_cpus", 1)))
+        return max(1, sum(int(n["Resources"].get(key, 0) // need) for n in self._names.refresh() if n["Alive"]))
+
+    def map(self, fn: Callable[..., Any], arglists: Iterable[tuple[Any, ...]],
+            tick: Callable[[], None] | None = None) -> Iterator[tuple[int, Any, str | None]]:
+        """``(index, fn(*args) or the exception that lost it, node)`` for each shot, as they finish;
+        ``tick()`` every second while none does (the job's heartbeat)."""
         refs = {_shot_task.options(**self.options).remote(fn, args): i for i, args in enumerate(arglists)}
         pending = list(refs)
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+            ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+            if not ready and tick is not None:
+                tick()
             for ref in ready:
                 try:
                     result, node_id = ray.get(ref)

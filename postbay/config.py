@@ -33,8 +33,10 @@ from postbay.errors import ConfigError
 __all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ExecutorConfig", "ScheduleConfig", "WatchConfig",
            "WorkersConfig", "load_config", "parse_duration"]
 
-#: OpenColorIO's built-in studio config: no file to ship or download.
+#: The colour config when none is set: OCIO's built-in studio config (no file, nothing to fetch).
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
+
+#: OpenColorIO's built-in studio config: no file to ship or download.
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import opentimelineio as otio
 
-from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.errors import PostbayError
 from postbay.media import snap_rate
+from postbay.timeline import TIMELINE_SUFFIXES
 
 __all__ = ["FORMATS", "LoadedTimeline", "TimelineError", "detect_format", "parse_rate", "read_timeline",
            "check_xml_safety", "check_fcpxml_rate", "infer_edl_rate", "timelines_of"]
