@@ -3,19 +3,25 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import sys
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
+import opentimelineio as otio
 import pytest
 from daemon_harness import DaemonProcess, drop, wait_for, write_config
 from ray_cluster import IN_NAMESPACE, LocalCluster
 
 from postbay.daemon.executor import JobSpec, Outcome
 from postbay.daemon.ledger import Job
-from postbay.render import TEMP_MARK
-from postbay.synth import write_clip
+from postbay.media import VideoReader
+from postbay.publish import TEMP_MARK
+from postbay.synth import read_frame_number, write_clip
 
 if not os.environ.get(IN_NAMESPACE):
     pytest.skip("starts Ray: run through test_ray_cluster.py (a loopback-only namespace)", allow_module_level=True)
@@ -142,6 +148,41 @@ def test_a_daemon_restart_re_attaches_to_what_ray_runs(cluster: LocalCluster, lo
     assert done.kind == "done", done.error
     assert len(_published(tmp_path / "out")) == 1
     second.shutdown()
+
+
+def _timeline_helpers():
+    """tests/timeline/cuts.py (stand-in media that carry their frame numbers, cuts built in OTIO)."""
+    spec = importlib.util.spec_from_file_location("timeline_cuts", Path(__file__).parents[1] / "timeline" / "cuts.py")
+    assert spec is not None and spec.loader is not None
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_timeline_fans_its_shots_out_over_both_nodes(cluster: LocalCluster, tmp_path: Path):
+    cuts = _timeline_helpers()
+    shots = [cuts.Shot(f"s{i}.mov", 14 + i, 6 + i % 3) for i in range(6)]
+    source = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(cuts.build_cut(tmp_path / "media", shots, rate=Fraction(24), media_frames=48),
+                                str(source))
+    recipe = tmp_path / "shots.toml"
+    recipe.write_text('name = "shots"\n[output]\ncodec = "prores_hq"\naudio = "pcm"\n'
+                      '[[deliveries]]\nname = "master"\ncodec = "ffv1"\naudio = "none"\n')
+    out = tmp_path / "out"
+    ex = RayExecutor(data_dir=tmp_path / "data", address=cluster.address, heartbeat_timeout=60)
+    ex.start(JobSpec(job_id="cut", source=str(source), recipe=str(recipe), output_dir=str(out), kind="timeline"))
+    done = Log(ex).until("cut", ("done", "failed", "crashed"), timeout=180)
+    ex.shutdown()
+    assert done.kind == "done", done.error
+    report = json.loads((out / "cut.conform.json").read_text())
+    renders = report["renders"]
+    assert len(renders) == 6
+    assert {r["node"] for r in renders} == {"head", "worker-1"}, [r["node"] for r in renders]
+    for r in renders:  # every shot is its used range plus handles, frame for frame
+        numbers = [read_frame_number(p) for _, p in VideoReader(r["output"])]
+        assert numbers == list(range(r["start"], r["start"] + r["frames"])), r["name"]
+    programme = [read_frame_number(p) for _, p in VideoReader(report["deliveries"][0]["output"])]
+    assert programme == [shot.src_in + k for shot in shots for k in range(shot.length)]
 
 
 def test_a_job_on_a_node_that_dies_is_retried_on_the_head_once(bay: DaemonProcess, cluster: LocalCluster,
