@@ -177,8 +177,14 @@ class LocalCluster:
         self._save()
 
     def alive_nodes(self) -> int:
-        out = subprocess.run([sys.executable, "-c", _PROBE, self.address], capture_output=True, text=True,
-                             check=False, timeout=60)
+        """Nodes the head counts alive (0 while it is not answering yet)."""
+        host, port = self.address.rsplit(":", 1)
+        try:  # the head's port first: a Ray client started too early waits a long time
+            socket.create_connection((host, int(port)), timeout=2).close()
+            out = subprocess.run([sys.executable, "-c", _PROBE, self.address], capture_output=True, text=True,
+                                 check=False, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return 0
         return int(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip().isdigit() else 0
 
     def _wait(self, name: str, want: int, timeout: float) -> None:

@@ -45,9 +45,7 @@ from postbay.errors import ConfigError
 from .cluster import PathMap
 from .executor import Executor, JobSpec, Outcome, render_job
 
-__all__ = ["NAMESPACE", "STOP_GRACE", "RayExecutor", "RayShotPool", "board_name"]
-
-log = logging.getLogger("postbay.daemon")
+__all__ = ["NAMESPACE", "STOP_GRACE", "JobBoard", "RayExecutor", "RayShotPool", "board_name", "connect"]
 
 #: Ray namespace of postbay's named actors (one job board per ledger).
 NAMESPACE = "postbay"
