@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -139,6 +140,15 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def _exited(pid: int) -> bool:
+    """Whether ``pid`` has ended (reaped here when it is our child)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == pid
+    except ChildProcessError:  # not ours (a cluster started by another command): is it there?
+        return not os.path.exists(f"/proc/{pid}")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -152,6 +162,7 @@ class LocalCluster:
     root: Path
     address: str = ""
     nodes: dict[str, int] = field(default_factory=dict)  # node name -> pid of its `ray start --block`
+    temp: str = ""  # Ray's session folder (sockets, its logs)
 
     @property
     def state_file(self) -> Path:
@@ -163,10 +174,11 @@ class LocalCluster:
         if not path.exists():
             return cls(root)
         data = json.loads(path.read_text())
-        return cls(root, data["address"], data["nodes"])
+        return cls(root, data["address"], data["nodes"], data.get("temp", ""))
 
     def _save(self) -> None:
-        self.state_file.write_text(json.dumps({"address": self.address, "nodes": self.nodes}, indent=2))
+        self.state_file.write_text(json.dumps({"address": self.address, "nodes": self.nodes, "temp": self.temp},
+                                              indent=2))
 
     def _ray_start(self, name: str, cpus: int, args: list[str]) -> None:
         cmd = [sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start", "--block",
@@ -190,7 +202,7 @@ class LocalCluster:
     def _wait(self, name: str, want: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not os.path.exists(f"/proc/{self.nodes[name]}"):
+            if _exited(self.nodes[name]):
                 log = (self.root / f"ray-{name}.log").read_text(errors="replace")[-1500:]
                 raise PostbayError(f"Ray node {name} exited while starting:\n{log}", path=self.root / f"ray-{name}.log")
             if self.alive_nodes() >= want:
@@ -207,8 +219,11 @@ class LocalCluster:
         port = port or _free_port()
         self.address = f"127.0.0.1:{port}"
         try:
+            # Ray's sockets live in its temp dir, and a socket path has at most 107 bytes
+            self.temp = tempfile.mkdtemp(prefix="postbay-ray-", dir="/tmp")
+            self._save()
             self._ray_start("head", cpus, ["--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
-                                           "--include-dashboard=false", "--temp-dir", str(self.root / "ray")])
+                                           "--include-dashboard=false", "--temp-dir", self.temp])
             self._wait("head", 1, timeout)
             for i in range(1, nodes):
                 self._ray_start(f"worker-{i}", cpus, ["--address", self.address, "--node-ip-address", "127.0.0.1"])
@@ -238,4 +253,6 @@ class LocalCluster:
         """Stop every node this cluster started, workers first."""
         for name in sorted(self.nodes, key=lambda n: n == "head"):
             self.stop_node(name)
+        if self.temp:
+            shutil.rmtree(self.temp, ignore_errors=True)
         self.state_file.unlink(missing_ok=True)
