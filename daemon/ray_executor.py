@@ -94,8 +94,7 @@ def _lost(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:300]
 
 
-@ray.remote(num_cpus=0, max_restarts=0)
-class JobBoard:
+class _JobBoard:
     """The daemon's agent on the cluster: owns the job tasks, collects their events."""
 
     def __init__(self) -> None:
@@ -154,6 +153,10 @@ class JobBoard:
 
     async def running(self) -> list[JobSpec]:
         return list(self._specs.values())
+
+
+#: A Ray actor: never restarted (its node is the daemon's; the ledger requeues what it held).
+JobBoard = ray.remote(num_cpus=0, max_restarts=0)(_JobBoard)
 
 
 # -- on the daemon's side ----------------------------------------------------------------------
