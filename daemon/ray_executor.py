@@ -208,6 +208,13 @@ def connect(address: str) -> None:
                                "machine) or fix the address") from None
 
 
+def _board_of(data_dir: str | Path) -> Any:
+    """This ledger's job board: the running one (a daemon restart), else a new one on this node."""
+    here = ray.get_runtime_context().get_node_id()
+    return JobBoard.options(name=board_name(data_dir), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+                            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+
+
 class RayExecutor(Executor):
     """Jobs as Ray tasks on the cluster at ``address``, owned by this ledger's job board.
 
@@ -225,10 +232,7 @@ class RayExecutor(Executor):
         self.job_timeout = job_timeout
         self.heartbeat_timeout = heartbeat_timeout
         self._names = _NodeNames()
-        here = ray.get_runtime_context().get_node_id()
-        self._board = JobBoard.options(name=board_name(data_dir), namespace=NAMESPACE, lifetime="detached",
-                                       get_if_exists=True,
-                                       scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+        self._board = _board_of(data_dir)
         now = time.monotonic()
         self._jobs = {s.job_id: _Remote(s, now, now) for s in ray.get(self._board.running.remote())}
         self._attached = list(self._jobs)
