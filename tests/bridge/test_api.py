@@ -283,3 +283,12 @@ def test_failed_job_says_why_in_plain_words(daemon):
     assert "not-a-video.mov" in failed["error"]
     assert bad.read_bytes().startswith(b"this is a text file")  # the source stays put
     assert bay.request("GET", f"/jobs/{job['id']}/still?which=output")[0] == 404
+
+
+def test_cluster_view_shows_the_nodes_the_daemon_saw(bay):
+    assert bay.request("GET", "/cluster") == (200, {"executor": "local", "nodes": []})
+    nodes = [{"node": "head", "address": "10.0.0.1", "alive": True, "cpus": 8, "gpus": 1, "head": True, "jobs": ["j1"]},
+             {"node": "render-2", "address": "10.0.0.2", "alive": False, "cpus": 16, "gpus": 0, "head": False,
+              "jobs": []}]
+    bay.ledger.set_daemon_state(executor="ray", cluster=nodes)  # what the daemon writes with each heartbeat
+    assert bay.request("GET", "/cluster") == (200, {"executor": "ray", "nodes": nodes})
