@@ -49,6 +49,7 @@ def cluster_results(tmp_path_factory) -> dict[str, tuple[str, str]]:
     return results
 
 
+@pytest.mark.timeout(480)  # the first one waits for the whole run (about 1.5 min on 2 idle cores)
 @pytest.mark.parametrize("check", CHECKS)
 def test_on_a_two_node_cluster(cluster_results: dict[str, tuple[str, str]], check: str):
     outcome, detail = cluster_results.get(check, ("not run", "an earlier check failed (-x)"))
