@@ -17,6 +17,7 @@ Editors and other tools reach postbay here without touching a folder:
 ``GET /jobs/{id}/still``              PNG of frame N of the job's source or output
 ``GET /still?path=&frame=``           PNG of frame N of any media file inside the roots
 ``GET /events``                       server-sent events of job state and progress
+``GET /cluster``                      the executor, and a cluster's nodes with their jobs
 ``GET /``                             the dashboard (``bridge/static``)
 ====================================  =========================================================
 
@@ -190,6 +191,13 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
     def health() -> dict[str, Any]:
         """Whether the API (and so the daemon that started it) answers."""
         return {"status": "ok", "version": __version__, "auth": bool(token)}
+
+    @app.get("/cluster", tags=["service"])
+    def cluster() -> dict[str, Any]:
+        """Where jobs run: ``executor`` (local or ray) and, on a cluster, its ``nodes`` with their
+        CPUs, GPUs and running jobs (as the daemon last saw them)."""
+        state = ledger.daemon_state()
+        return {"executor": state.get("executor", "local"), "nodes": state.get("cluster", [])}
 
     @app.get("/recipes", tags=["service"])
     def recipes() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Commands of the service: ``postbay daemon``, ``jobs``, ``retry``, ``cancel``, ``status``, ``service``.
+"""Commands of the service: ``postbay daemon``, ``jobs``, ``retry``, ``cancel``, ``status``, ``service``,
+``cluster``.
 
 All but ``daemon`` only read (or, for retry/cancel, change one row of) the ledger of the
 config given, so they work the same with or without a running daemon.
@@ -18,7 +19,8 @@ from postbay.config import Config, load_config
 if TYPE_CHECKING:
     from .daemon import Service
 
-__all__ = ["add_commands", "cmd_cancel", "cmd_daemon", "cmd_jobs", "cmd_retry", "cmd_service", "cmd_status"]
+__all__ = ["add_commands", "cmd_cancel", "cmd_cluster", "cmd_daemon", "cmd_jobs", "cmd_retry", "cmd_service",
+           "cmd_status"]
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -65,6 +67,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         return 0
     for j in jobs:
         progress = f" {j.progress * 100:3.0f}%" if j.state == "running" else ""
+        progress += f" on {j.node}" if j.node else ""
         print(f"{j.id}  {j.state:<9}{progress}  {j.recipe:<12} {j.source}  (attempts {j.attempts}, "
               f"{_when(j.updated)})")
         if j.error and j.state in ("failed", "queued"):
@@ -99,6 +102,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     report = {"daemon": {"running": alive, "pid": state.get("pid") if alive else None,
                          "last_beat": state.get("beat"), "config": state.get("config", config.source)},
               "queue": counts, "workers": state.get("workers", []) if alive else [],
+              "executor": state.get("executor", config.executor.kind),
+              "cluster": state.get("cluster", []) if alive else [],
               "slots": state.get("slots", {"cpu": config.workers.cpu, "gpu": config.workers.gpu}),
               "folders": state.get("folders") if alive else
               [{"path": str(w.path), "recipe": w.recipe, "output": str(w.output_dir())} for w in config.watch],
@@ -112,7 +117,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     slots = report["slots"]
     print(f"workers: {len(report['workers'])} busy of {slots.get('cpu', 0)} CPU + {slots.get('gpu', 0)} GPU slot(s)")
     for w in report["workers"]:
-        print(f"    job {w['job']} in pid {w['pid']}{' (GPU)' if w.get('gpu') else ''}")
+        where = f" on node {w['node']}" if w.get("node") else ""
+        print(f"    job {w['job']} in pid {w['pid']}{where}{' (GPU)' if w.get('gpu') else ''}")
+    if report["cluster"]:
+        print(f"cluster ({report['executor']}):")
+        for n in report["cluster"]:
+            state_ = "" if n["alive"] else "  DOWN"
+            print(f"    {n['node']:<16} {n['address']:<16} {n['cpus']:g} CPU, {n['gpus']:g} GPU, "
+                  f"{len(n['jobs'])} job(s){state_}")
     print("folders:")
     for f in report["folders"] or []:
         print(f"    {f['path']} -> {f['recipe']} -> {f['output']}{'  [' + f['mode'] + ']' if 'mode' in f else ''}")
@@ -126,6 +138,26 @@ def cmd_service(args: argparse.Namespace) -> int:
     if args.action == "install":
         return install(config_path=getattr(args, "config", None), user=args.user, dry_run=args.dry_run)
     return uninstall(user=args.user, dry_run=args.dry_run)
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """A Ray cluster on this machine for a demo of ``[executor] kind = "ray"`` (docs/cluster.md)."""
+    from .cluster import LocalCluster
+
+    config = _config(args)
+    cluster = LocalCluster.load(config.data_dir / "cluster")
+    if args.action == "stop":
+        if not cluster.nodes:
+            print("no cluster started by postbay is running here")
+            return 0
+        cluster.stop()
+        print("cluster stopped")
+        return 0
+    cluster.start(nodes=args.nodes, cpus=args.cpus)
+    print(f"Ray cluster of {args.nodes} node(s), {args.cpus} CPU(s) each, at {cluster.address}")
+    print(f'  in the config: [executor] kind = "ray", address = "{cluster.address}"')
+    print("  `postbay cluster stop` stops it")
+    return 0
 
 
 def add_commands(sub: Any) -> None:
@@ -145,6 +177,12 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("status", help="queue, workers and folders of the daemon")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("cluster", help="start or stop a Ray cluster on this machine (a demo of the Ray executor)")
+    p.add_argument("action", choices=["start", "stop"])
+    p.add_argument("--nodes", type=int, default=2, help="Ray nodes to start here, the head included (default 2)")
+    p.add_argument("--cpus", type=int, default=1, help="CPUs each node offers (default 1)")
+    p.set_defaults(func=cmd_cluster)
 
     p = sub.add_parser("service", help="install or remove the systemd unit")
     p.add_argument("action", choices=["install", "uninstall"])

@@ -36,7 +36,7 @@ from postbay.config import Config, WatchConfig, load_config
 from postbay.errors import PostbayError
 from postbay.publish import TEMP_MARK, write_json_atomic
 
-from .executor import Executor, JobSpec, LocalProcessExecutor, Outcome
+from .executor import Executor, JobSpec, Outcome, make_executor
 from .ledger import Job, Ledger, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
@@ -228,8 +228,7 @@ class Daemon:
     @property
     def executor(self) -> Executor:
         if self._executor is None:
-            self._executor = LocalProcessExecutor(job_timeout=self.config.workers.job_timeout,
-                                                  heartbeat_timeout=self.config.workers.heartbeat_timeout)
+            self._executor = make_executor(self.config)
         return self._executor
 
     # -- the loop ---------------------------------------------------------------------------
@@ -245,14 +244,18 @@ class Daemon:
         self.scheduler = BackgroundScheduler(jobstores={"ledger": SQLiteJobStore(ledger_path(cfg))},
                                              job_defaults={"misfire_grace_time": 3600})
         try:
-            for job in self.ledger.recover():
+            attached = self.executor.attached()  # a cluster's jobs outlive the daemon: re-attach, never requeue
+            for job_id in attached:
+                log.info("job %s is still running on the cluster; following it again", job_id)
+            for job in self.ledger.recover(keep=attached):
                 log.info("job %s (%s) was interrupted; queued again (attempt %d)", job.id, job.source,
                          job.attempts + 1)
             self._apply_settings()
             self.executor.warm()
             for w in cfg.watch:
                 self._watch(w)
-                remove_stale_temps(w.output_dir())
+                if not attached:  # a re-attached job's temp file may belong to a pid on another node
+                    remove_stale_temps(w.output_dir())
             Daemon.current = self
             self.scheduler.start()
             self._schedule_jobs()
@@ -274,7 +277,8 @@ class Daemon:
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
             self.watcher.stop()
-            self.executor.shutdown()
+            if self._executor is not None:
+                self._executor.shutdown()
             self.ledger.set_daemon_state(running=False, stopped=time.time())
             self.ledger.close()
             self.notifier.close()
@@ -358,7 +362,8 @@ class Daemon:
             self._last_status = status
             self.notifier.status(status)
         self.ledger.set_daemon_state(beat=time.time(), running=True, pid=os.getpid(),
-                                     workers=self._worker_state())
+                                     workers=self._worker_state(), executor=self.config.executor.kind,
+                                     cluster=self.executor.nodes())
 
     def _status_line(self) -> str:
         c = self.ledger.counts()
@@ -370,8 +375,8 @@ class Daemon:
                  "mode": f.mode, "after": f.watch.after} for f in self.folders.values()]
 
     def _worker_state(self) -> list[dict[str, Any]]:
-        pids = {j: self.executor.pid(j) for j in self.executor.running()}
-        return [{"job": j, "pid": p, "gpu": j in self._gpu_jobs} for j, p in pids.items()]
+        return [{"job": j, "pid": self.executor.pid(j), "gpu": j in self._gpu_jobs, "node": self.executor.node(j)}
+                for j in self.executor.running()]
 
     # -- intake -----------------------------------------------------------------------------
     def _rescan_live(self) -> None:
@@ -416,8 +421,9 @@ class Daemon:
     # -- running ----------------------------------------------------------------------------
     def _dispatch(self) -> None:
         running = self.executor.running()
-        cpu_free = self.config.workers.cpu - sum(1 for j in running if j not in self._gpu_jobs)
-        gpu_free = self.gpu_slots - sum(1 for j in running if j in self._gpu_jobs)
+        cpu_slots, gpu_slots = self.executor.slots(self.config.workers.cpu, self.gpu_slots)
+        cpu_free = cpu_slots - sum(1 for j in running if j not in self._gpu_jobs)
+        gpu_free = gpu_slots - sum(1 for j in running if j in self._gpu_jobs)
         if cpu_free <= 0 and gpu_free <= 0:
             return
         now = dt.datetime.now()
@@ -488,12 +494,17 @@ class Daemon:
         if job is None:
             return
         if outcome.kind == "progress":
+            if outcome.node is not None and outcome.node != job.node:
+                self.ledger.set_node(job.id, outcome.node, outcome.pid)
+                log.info("job %s runs on node %s (pid %s)", job.id, outcome.node, outcome.pid)
             self.ledger.progress(job.id, outcome.fraction)
             return
         self._gpu_jobs.discard(job.id)
         self._timeline_media.pop(job.id, None)
-        if job.worker_pid:
-            remove_stale_temps(Path(job.output_dir), job.worker_pid)
+        # a cluster's worker outlives its job: its outcome names the pid only when it is gone
+        worker_pid = outcome.pid if outcome.node is not None else job.worker_pid
+        if worker_pid:  # the dead worker's temp files (on shared storage, for another node's)
+            remove_stale_temps(Path(job.output_dir), worker_pid)
         if job.state == "cancelled":
             log.info("job %s cancelled", job.id)
             return

@@ -6,8 +6,8 @@ leak or an out-of-memory in one clip cannot take the daemon down. The process re
 over a pipe: progress (which is also its heartbeat), then one result. The daemon's main loop
 calls :meth:`Executor.poll` and gets :class:`Outcome` records; it never waits on a job.
 
-A Ray (or any other) executor for several machines implements the same four methods; the
-watcher and the ledger do not change.
+:class:`~postbay.daemon.ray_executor.RayExecutor` (``[executor] kind = "ray"``) implements the
+same methods over a Ray cluster; the watcher and the ledger do not change.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from postbay.config import DEFAULT_OCIO_CONFIG
 
-__all__ = ["Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "run_job"]
+__all__ = ["Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "make_executor", "render_job", "run_job"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ class Outcome:
     outputs: list[str] = field(default_factory=list)
     report: str | None = None
     error: str | None = None
+    node: str | None = None  # the machine that runs it, where the executor has several
+    # The worker's pid there (its temp files carry it). A cluster reuses worker processes, so its
+    # final outcomes carry a pid only when that worker is gone and its temp files may be removed.
+    pid: int | None = None
 
 
 class Executor(ABC):
@@ -92,6 +96,24 @@ class Executor(ABC):
         """The process id of a job's worker where it runs on this machine (None elsewhere)."""
         return None
 
+    def attached(self) -> list[str]:
+        """Jobs this executor found still running when it started (a cluster outlives a daemon
+        restart): they stay ``running`` in the ledger; every other ``running`` job is requeued."""
+        return []
+
+    def slots(self, cpu: int, gpu: int) -> tuple[int, int]:
+        """(CPU jobs, GPU jobs) that may run at once, given the config's ``cpu`` and ``gpu`` slots
+        (a cluster counts its live nodes instead)."""
+        return cpu, gpu
+
+    def node(self, job_id: str) -> str | None:
+        """The machine a running job is on, where the executor has several."""
+        return None
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """A cluster's nodes (name, address, CPUs, GPUs, running jobs); none for one machine."""
+        return []
+
     def shutdown(self) -> None:
         """Release the workers (jobs still running are stopped)."""
         for job_id in self.running():
@@ -126,6 +148,17 @@ def run_job(spec: JobSpec, conn: Connection) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle (grace period)
     signal.signal(signal.SIGTERM, _interrupt)  # stop: finish_clip removes its temp file on the way out
+    try:
+        conn.send(render_job(spec, conn.send))
+    finally:
+        conn.close()
+
+
+def render_job(spec: JobSpec, send: Any, shots: Any = None) -> tuple[Any, ...]:
+    """Render one job wherever it runs (a local worker process, a Ray task): progress goes to
+    ``send(("progress", fraction))``; returns the result, ``("done", outputs, report)`` or
+    ``("failed" | "crashed", reason, None)``. ``shots``: a timeline's shot pool (a cluster's;
+    None renders the shots in processes here)."""
     from postbay.errors import PostbayError
 
     last = [0.0]
@@ -134,24 +167,22 @@ def run_job(spec: JobSpec, conn: Connection) -> None:
         now = time.monotonic()
         if now - last[0] >= 0.25 or done == total:
             last[0] = now
-            conn.send(("progress", done / total if total else 0.0))
+            send(("progress", done / total if total else 0.0))
 
     try:
-        conn.send(("progress", 0.0))
+        send(("progress", 0.0))
         if spec.kind == "timeline":
-            outputs, report = _conform(spec, progress)
+            outputs, report = _conform(spec, progress, shots)
         else:
             outputs, report = _finish(spec, progress)
-        conn.send(("done", outputs, report))
+        return ("done", outputs, report)
     except PostbayError as exc:
-        conn.send(("failed", str(exc), None))
+        return ("failed", str(exc), None)
     except MemoryError:
-        conn.send(("crashed", f"{spec.source}: out of memory", None))
+        return ("crashed", f"{spec.source}: out of memory", None)
     except Exception as exc:  # an unexpected bug in a step: report it, let the daemon decide
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        conn.send(("crashed", f"{spec.source}: {tb}", None))
-    finally:
-        conn.close()
+        return ("crashed", f"{spec.source}: {tb}", None)
 
 
 def _recipe(spec: JobSpec) -> Any:
@@ -170,7 +201,7 @@ def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
     return [str(result.output)], str(result.report_path)
 
 
-def _conform(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
+def _conform(spec: JobSpec, progress: Any, shots: Any = None) -> tuple[list[str], str | None]:
     from postbay.config import load_config
     from postbay.errors import PostbayError
     from postbay.timeline.conform import conform_timeline
@@ -179,7 +210,7 @@ def _conform(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
     config.ocio_config = spec.ocio_config
     result = conform_timeline(spec.source, _recipe(spec), spec.output_dir,
                               media_roots=[Path(p) for p in spec.media_roots],
-                              progress=progress, config=config, gpu=spec.gpu)
+                              progress=progress, config=config, gpu=spec.gpu, shot_pool=shots)
     if not result.ok:  # missing = "skip": the rest is published, the job still says what went wrong
         raise PostbayError(f"finished with problems ({result.status}); the rest is done", path=spec.source,
                            hint=f"see {result.report_path}")
@@ -328,3 +359,21 @@ class LocalProcessExecutor(Executor):
             if run.process.is_alive():
                 run.process.kill()
 
+
+def make_executor(config: Any) -> Executor:
+    """The executor ``config.executor.kind`` names: ``local`` (default) or ``ray``."""
+    cfg, workers = config.executor, config.workers
+    if cfg.kind == "local":
+        return LocalProcessExecutor(job_timeout=workers.job_timeout, heartbeat_timeout=workers.heartbeat_timeout)
+    from postbay.errors import ConfigError
+
+    try:
+        from .ray_executor import RayExecutor
+    except ImportError as exc:
+        raise ConfigError(f'executor.kind: "ray" needs Ray, which is not installed here ({exc})', path=config.source,
+                          hint="pip install 'postbay[cluster]', or set kind = \"local\"") from None
+    from .cluster import PathMap
+
+    return RayExecutor(data_dir=config.data_dir, address=cfg.address, path_map=PathMap.parse(cfg.path_map),
+                       cpu_per_job=workers.cpu_per_job, use_gpu=config.gpu != "off" and workers.gpu > 0,
+                       job_timeout=workers.job_timeout, heartbeat_timeout=workers.heartbeat_timeout)

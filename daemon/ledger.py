@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created REAL NOT NULL,
     updated REAL NOT NULL,
     started REAL,
-    finished REAL
+    finished REAL,
+    node TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs(fingerprint, recipe);
@@ -119,6 +120,7 @@ class Job:
     updated: float
     started: float | None
     finished: float | None
+    node: str | None = None  # the machine that ran (or runs) it, with a cluster executor
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -159,6 +161,9 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
+            if "node" not in columns:  # a ledger from before the cluster executor
+                self._db.execute("ALTER TABLE jobs ADD COLUMN node TEXT")
         except (OSError, sqlite3.Error) as exc:
             raise PostbayError(f"cannot open the job ledger: {exc}", path=self.path,
                                hint="check data_dir in the config and its permissions") from None
@@ -299,11 +304,17 @@ class Ledger:
         """queued → running (None when someone cancelled it meanwhile)."""
         now = time.time()
         return self._update(job_id, expect=("queued",), state="running", progress=0.0, started=now, heartbeat=now,
-                            error=None, worker_pid=None, message="started")
+                            error=None, worker_pid=None, node=None, message="started")
 
     def set_worker(self, job_id: str, pid: int) -> None:
         with self._tx() as db:
             db.execute("UPDATE jobs SET worker_pid = ?, heartbeat = ? WHERE id = ?", (pid, time.time(), job_id))
+
+    def set_node(self, job_id: str, node: str, pid: int | None = None) -> None:
+        """Where a running job's worker is: the node (and its pid there), as a cluster reports it."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET node = ?, worker_pid = COALESCE(?, worker_pid), heartbeat = ? "
+                       "WHERE id = ? AND state = 'running'", (node, pid, time.time(), job_id))
 
     def progress(self, job_id: str, fraction: float, *, force: bool = False) -> None:
         """Record progress (0–1) and a heartbeat: at most one write per interval per job, unless
@@ -379,10 +390,11 @@ class Ledger:
             raise PostbayError(f"job {job.id} changed state meanwhile; look again with `postbay jobs`")
         return done
 
-    def recover(self) -> builtins.list[Job]:
-        """At daemon start: jobs a crash left ``running`` go back to ``queued`` (attempt + 1)."""
+    def recover(self, keep: Collection[str] = ()) -> builtins.list[Job]:
+        """At daemon start: jobs a crash left ``running`` go back to ``queued`` (attempt + 1),
+        except those in ``keep`` (still running on a cluster, which the daemon re-attaches to)."""
         return [j for j in (self.requeue(job.id, "interrupted: the daemon stopped during this job")
-                            for job in self.list("running")) if j is not None]
+                            for job in self.list("running") if job.id not in keep) if j is not None]
 
     def _resolve(self, job_id: str) -> Job:
         job = self.get(job_id)

@@ -46,6 +46,16 @@ def check_config(config: Config) -> None:
         if config.workers.gpu == 0 or not cupy_available():
             problems.append("gpu: \"required\" but no CUDA device is usable here, or workers.gpu is 0 "
                             "(set gpu = \"auto\" to fall back to the CPU)")
+    if config.executor.kind == "ray":
+        from .cluster import PathMap, ray_installed
+
+        if not ray_installed():
+            problems.append('executor.kind: "ray" needs Ray, which is not installed here '
+                            "(pip install 'postbay[cluster]', or set kind = \"local\")")
+        try:
+            PathMap.parse(config.executor.path_map)
+        except ConfigError as exc:
+            problems.append(exc.message)
     if config.workers.cpu + config.workers.gpu == 0:
         problems.append("workers.cpu: 0 with workers.gpu 0 leaves no worker slot (set workers.cpu = 1 or more)")
     seen: dict[Path, int] = {}

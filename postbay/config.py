@@ -11,6 +11,8 @@ path = "/srv/drop/finish"
 recipe = "finish"
 [workers]
 cpu = 1
+[executor]                        # where jobs run: local (default) or ray (docs/cluster.md)
+kind = "local"
 [api]
 port = 8765
 ```
@@ -28,8 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from postbay.errors import ConfigError
 
-__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ScheduleConfig", "WatchConfig", "WorkersConfig",
-           "load_config", "parse_duration"]
+__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ExecutorConfig", "ScheduleConfig", "WatchConfig",
+           "WorkersConfig", "load_config", "parse_duration"]
 
 #: The colour config when none is set: OCIO's built-in studio config (no file, nothing to fetch).
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
@@ -77,11 +79,21 @@ class WorkersConfig(_Section):
     heartbeat_timeout: float = 120.0
     retries: int = Field(default=2, ge=0)
     grace_seconds: float = 30.0
+    cpu_per_job: int = Field(default=1, ge=1)  # CPUs a CPU job asks of a cluster executor
 
     @field_validator("job_timeout", "heartbeat_timeout", "grace_seconds", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
+
+
+class ExecutorConfig(_Section):
+    """Where jobs run: ``local`` (a process per job on this machine) or ``ray`` (a Ray cluster
+    at ``address``; ``path_map`` maps this machine's shared-storage paths to the workers')."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str = "auto"
+    path_map: dict[str, str] = Field(default_factory=dict)
 
 
 class ScheduleConfig(_Section):
@@ -112,6 +124,7 @@ class Config(_Section):
     retention_days: float | None = None
     watch: list[WatchConfig] = Field(default_factory=list)
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     schedule: list[ScheduleConfig] = Field(default_factory=list)
     api: ApiConfig = Field(default_factory=ApiConfig)
     source: str = "<embedded defaults>"

@@ -40,7 +40,7 @@ from postbay.timeline.nesting import flatten_nested
 from postbay.timeline.plan import DEFAULT_HANDLES, ClipPlan, RenderJob, group_jobs, hero_clip, plan_clips, safe_name
 from postbay.timeline.reader import LoadedTimeline, detect_format, read_timeline
 from postbay.timeline.relink import Relinker
-from postbay.timeline.renders import Progress, cdl_from_notes, match_step, reference_still, render_jobs
+from postbay.timeline.renders import Progress, ShotPool, cdl_from_notes, match_step, reference_still, render_jobs
 from postbay.timeline.report import write_report
 from postbay.timeline.writeback import Picture, Written, write_all
 
@@ -107,8 +107,11 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
                      media_roots: tuple[Path, ...] | list[Path] = (), handles: int | None = None,
                      rate: Any = None, workers: int | None = None,
                      progress: Progress | None = None, config: Any = None, missing: str | None = None,
-                     gpu: str | None = None) -> ConformResult:
+                     gpu: str | None = None, shot_pool: ShotPool | None = None) -> ConformResult:
     """Conform the timeline at ``path`` with ``recipe`` into ``out_dir``.
+
+    ``shot_pool``: where the shots render instead of processes on this machine (the Ray
+    executor's: shots fan out over a cluster, and the report names each shot's node).
 
     Reads and relinks everything before writing anything: a timeline that cannot be read,
     or (with ``missing = "fail"``) a clip whose media cannot be found, raises
@@ -165,6 +168,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
             reference = reference_still(hero)
             hero.notes.append("hero shot: the cut is colour-matched to it")
     workers = workers if workers is not None else max(1, min(len(jobs), os.cpu_count() or 1))
+    workers = shot_pool.workers if shot_pool is not None else workers
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     # The captions step captions the programme (whole sentences across cuts, record timing), not
@@ -174,7 +178,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
     shot_recipe = replace(recipe, steps=[s for s in recipe.steps
                                          if s.index not in captioning and s.added_by not in captioning])
     render_jobs(jobs, shot_recipe, out_dir, workers=workers, reference=reference, gpu=gpu, ocio_config=ocio_config,
-                 progress=progress)
+                progress=progress, shot_pool=shot_pool)
     timings["render (wall)"] = time.perf_counter() - t0
     timings["render (sum of shots)"] = sum(j.seconds for j in jobs)
     timings["workers"] = workers

@@ -46,11 +46,12 @@ class RenderJob:
     report: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    node: str | None = None  # the cluster node that rendered it (a shot pool says)
 
     def to_dict(self) -> dict[str, Any]:
         return {"media": str(self.media), "start": self.start, "frames": self.count, "name": self.name,
                 "clips": self.clips, "output": str(self.output) if self.output else None, "error": self.error,
-                "seconds": round(self.seconds, 3), "report": self.report.get("report_path")}
+                "seconds": round(self.seconds, 3), "report": self.report.get("report_path"), "node": self.node}
 
 
 @dataclass

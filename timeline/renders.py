@@ -13,12 +13,12 @@ import json
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from fractions import Fraction
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from postbay.recipe import Recipe, parse_recipe
 from postbay.render import finish_clip
 from postbay.timeline.plan import ClipPlan, RenderJob
 
-__all__ = ["Progress", "cdl_from_notes", "match_step", "recipe_data", "reference_still", "render_jobs"]
+__all__ = ["Progress", "ShotPool", "cdl_from_notes", "match_step", "recipe_data", "reference_still", "render_jobs"]
 
 #: ``progress(frames done, frames in all)``.
 Progress = Callable[[int, int], None]
@@ -105,8 +105,23 @@ def _pool(workers: int) -> tuple[ProcessPoolExecutor, Any]:
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_report_to, initargs=(frames,)), frames
 
 
+class ShotPool(Protocol):
+    """Somewhere else to render shots (the Ray executor's pool fans them out over a cluster)."""
+
+    workers: int  # shots that can render at once
+
+    def map(self, fn: Callable[..., Any], arglists: list[tuple[Any, ...]],
+            tick: Callable[[], None]) -> Iterator[tuple[int, Any, str | None]]:
+        """``(index, fn(*args) or the exception that lost it, node)`` per shot as each finishes;
+        ``tick()`` now and then while none does (the job's heartbeat)."""
+        ...
+
+
 def render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers: int,
-                 reference: np.ndarray | None, gpu: str, ocio_config: str, progress: Progress | None) -> None:
+                 reference: np.ndarray | None, gpu: str, ocio_config: str, progress: Progress | None,
+                 shot_pool: ShotPool | None = None) -> None:
+    """Render every shot: in this process (one worker), in a pool of processes here, or, with a
+    ``shot_pool``, wherever the pool puts them (a cluster); each job gets its output or error."""
     total = sum(j.count for j in jobs)
     done = 0
     partial: dict[str, int] = {}  # frames finished so far of the shots still rendering
@@ -131,7 +146,7 @@ def render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers
         return update
 
     report()
-    if workers <= 1 or len(jobs) <= 1:
+    if shot_pool is None and (workers <= 1 or len(jobs) <= 1):
         for job in jobs:
             finished(job, _render_one(str(job.media), recipe, str(out_dir), job.start, job.count, job.name,
                                       reference, gpu, ocio_config, shot_progress(job.name), job.rate))
@@ -139,6 +154,13 @@ def render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers
     portable = (json.dumps(recipe_data(recipe)), recipe.source)
     args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, reference, gpu,  # noqa: E731
                         ocio_config, None, job.rate)
+    if shot_pool is not None:
+        for i, outcome, node in shot_pool.map(_render_one, [args(job) for job in jobs], report):
+            jobs[i].node = node
+            if isinstance(outcome, BaseException):  # the worker or its node was lost
+                outcome = (None, {}, f"{jobs[i].media}: render worker failed: {outcome}", 0.0)
+            finished(jobs[i], outcome)
+        return
     pool, frames = _pool(min(workers, len(jobs)))
     with pool:
         pending: dict[Future[Any], RenderJob] = {pool.submit(_render_one, *args(job)): job for job in jobs}

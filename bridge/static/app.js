@@ -66,8 +66,19 @@ function actionsHtml(job) {
 
 function rowHtml(job) {
   const err = job.error && job.state !== "done" ? `<div class="row-error">${esc(job.error)}</div>` : "";
+  const node = job.node ? ` <small class="muted node">on ${esc(job.node)}</small>` : "";
   return `<td><a href="#job=${job.id}">${esc(job.name)}</a>${err}</td><td>${esc(job.recipe)}</td>
-    <td><span class="state ${job.state}">${job.state}</span></td><td>${barHtml(job)}</td><td>${actionsHtml(job)}</td>`;
+    <td><span class="state ${job.state}">${job.state}</span>${node}</td><td>${barHtml(job)}</td><td>${actionsHtml(job)}</td>`;
+}
+
+// The cluster's nodes (only with the Ray executor): what each offers and which jobs run there.
+async function loadCluster() {
+  const data = await api("/cluster");
+  $("#cluster").hidden = data.nodes.length === 0;
+  $("#nodes tbody").innerHTML = data.nodes.map((n) => `<tr class="${n.alive ? "" : "dead"}" data-node="${esc(n.node)}">
+    <td>${esc(n.node)}${n.head ? " <small class=\"muted\">head</small>" : ""}${n.alive ? "" : " <small class=\"error\">down</small>"}</td>
+    <td>${esc(n.address)}</td><td>${n.cpus}</td><td>${n.gpus}</td>
+    <td>${n.jobs.map((id) => `<a href="#job=${id}">${esc((jobs.get(id) || {}).name || id)}</a>`).join(", ")}</td></tr>`).join("");
 }
 
 function renderRow(job) {
@@ -268,7 +279,8 @@ window.addEventListener("hashchange", () => route().catch((e) => console.error(e
 
 async function start() {
   try {
-    await Promise.all([loadRecipes(), loadQueue()]);
+    await Promise.all([loadRecipes(), loadQueue(), loadCluster()]);
+    setInterval(() => loadCluster().catch(() => {}), 3000);
     listen();
     await route();
   } catch (err) {

@@ -298,3 +298,12 @@ def test_auto_job_links_its_inspection_report(daemon):
     status, page = bay.request("GET", f"/jobs/{job['id']}/inspect")
     assert status == 200 and b"postbay inspect" in page and b"data:image/jpeg;base64," in page
     assert bay.request("GET", "/jobs/no-such-job/inspect")[0] == 404
+
+
+def test_cluster_view_shows_the_nodes_the_daemon_saw(bay):
+    assert bay.request("GET", "/cluster") == (200, {"executor": "local", "nodes": []})
+    nodes = [{"node": "head", "address": "10.0.0.1", "alive": True, "cpus": 8, "gpus": 1, "head": True, "jobs": ["j1"]},
+             {"node": "render-2", "address": "10.0.0.2", "alive": False, "cpus": 16, "gpus": 0, "head": False,
+              "jobs": []}]
+    bay.ledger.set_daemon_state(executor="ray", cluster=nodes)  # what the daemon writes with each heartbeat
+    assert bay.request("GET", "/cluster") == (200, {"executor": "ray", "nodes": nodes})

@@ -135,3 +135,20 @@ def test_failed_job_shows_the_error_and_retry(daemon, page, tmp_path):
     assert "broken.mov" in page.inner_text("#job-error")
     assert page.is_visible("#job-retry") and not page.is_visible("#job-cancel")
     assert page.errors == []
+
+
+def test_cluster_view_lists_nodes_and_where_each_job_runs(bay, page, tmp_path: Path):
+    clip = write_clip(tmp_path / "on-a-node.mp4", frames=4, width=64, height=36, audio=None)
+    job, _ = bay.ledger.submit(clip, "review", tmp_path / "out")
+    bay.ledger.claim(job.id)
+    bay.ledger.set_node(job.id, "render-2", 4242)
+    bay.ledger.set_daemon_state(executor="ray", cluster=[
+        {"node": "head", "address": "10.0.0.1", "alive": True, "cpus": 8, "gpus": 0, "head": True, "jobs": []},
+        {"node": "render-2", "address": "10.0.0.2", "alive": True, "cpus": 16, "gpus": 1, "head": False,
+         "jobs": [job.id]}])
+    page.goto(f"{bay.url}/?token={bay.token}")
+    page.wait_for_selector("#cluster:not([hidden]) #nodes tbody tr[data-node='render-2']")
+    row = page.inner_text("#nodes tbody tr[data-node='render-2']")
+    assert "10.0.0.2" in row and "16" in row and "on-a-node.mp4" in row
+    assert "on render-2" in page.inner_text(f"#job-{job.id}")
+    assert not page.errors
