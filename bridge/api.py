@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 import threading
 import time
@@ -73,12 +72,7 @@ class SubmitRequest(BaseModel):
 def check_bind(config: Config) -> None:
     """Refuse to serve beyond this machine without a token."""
     host = config.api.host
-    loopback = host == "localhost"
-    try:
-        loopback = loopback or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    if not loopback and not config.api.token:
+    if not config.api.loopback() and not config.api.token:
         raise ConfigError(f"api.host = {host!r} serves other machines, so api.token must be set",
                           path=config.source, hint="set [api] token = \"…\" or bind host = \"127.0.0.1\"")
 
