@@ -32,10 +32,13 @@ the configured roots (:mod:`postbay.bridge.roots`), else 403.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
+import re
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -43,12 +46,13 @@ from urllib.parse import unquote, urlparse
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from postbay.bridge.guard import Refusal, RequestGuard
+from postbay.bridge.roots import OutsideRoots, Roots
+from postbay.bridge.upload import UploadError, idle_limited, receive_upload
+from postbay.timeline import TIMELINE_SUFFIXES
 from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
-from postbay.timeline import TIMELINE_SUFFIXES
-from postbay.bridge.roots import OutsideRoots, Roots
-from postbay.bridge.upload import UploadError, receive_upload
 from postbay.config import Config
 from postbay.errors import ConfigError, PostbayError
 
@@ -56,6 +60,8 @@ __all__ = ["ApiServer", "SubmitRequest", "check_bind", "create_app", "serve", "s
 
 STATIC = Path(__file__).resolve().parent / "static"
 _OPEN = {"/health", "/"}  # the dashboard page itself holds no data; it asks for the token
+#: Where a browser cannot send headers (EventSource, <img>), the token may come as ?access_token=.
+_QUERY_TOKEN = re.compile(r"^/(events|still|jobs/[^/]+/still)$")
 
 
 class SubmitRequest(BaseModel):
@@ -94,22 +100,46 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
     app = FastAPI(title="postbay", version=__version__, docs_url=None, redoc_url=None,
                   description="Finishing service for AI-generated video: submit jobs, follow them, fetch reports.")
     app.state.stopping = threading.Event()
+    # Open event streams: one leaves the set when its response is dropped, even one whose client
+    # went away before the stream began.
+    app.state.event_streams = weakref.WeakSet()
     app.state.roots = roots
+
+    request_guard = RequestGuard(config.api)
 
     def authorised(request: Request) -> bool:
         if not token:
             return True
         header = request.headers.get("authorization", "")
-        given = header[7:] if header.lower().startswith("bearer ") else request.query_params.get("access_token", "")
+        if header.lower().startswith("bearer "):
+            given = header[7:]
+        elif _QUERY_TOKEN.match(request.url.path):
+            given = request.query_params.get("access_token", "")
+        else:
+            given = ""
         return hmac.compare_digest(given.encode(), token.encode())
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
         path = request.url.path
+        try:
+            request_guard.check_source(request.headers)
+        except Refusal as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        origin = request.headers.get("origin")
+        cors = request_guard.cors_headers(origin) if origin and request_guard.allowed_cross_origin(origin) else {}
+        if request.method == "OPTIONS" and cors:
+            return Response(status_code=204, headers=request_guard.preflight_headers(origin or ""))
         if token and path not in _OPEN and not path.startswith("/static/") and not authorised(request):
             return JSONResponse({"detail": "missing or wrong token (send Authorization: Bearer <token>)"},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
+                                status_code=401, headers={"WWW-Authenticate": "Bearer", **cors})
+        try:
+            request_guard.check_intent(request.method, request.headers)
+        except Refusal as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=cors)
+        response = await call_next(request)
+        response.headers.update(cors)
+        return response
 
     @app.exception_handler(OutsideRoots)
     async def outside(request: Request, exc: OutsideRoots) -> JSONResponse:
@@ -223,17 +253,18 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
             length = request.headers.get("content-length")
             if length and length.isdigit() and int(length) > limit + 64 * 1024:
                 raise HTTPException(413, f"upload larger than the limit of {config.api.upload_limit_mb} MB")
-            body = request.stream()
+            body = idle_limited(request.stream(), config.api.upload_idle_seconds)
             try:
                 upload = await receive_upload(body, ctype, roots.inbox, limit)
             except UploadError as exc:
                 # Read (and drop) a little more of what the client is still sending, so it gets
-                # to read the answer instead of a broken pipe; a huge one is cut off.
+                # to read the answer instead of a broken pipe; a huge or stalled one is cut off.
                 drained = 0
-                async for chunk in body:
-                    drained += len(chunk)
-                    if drained > 16 << 20:
-                        break
+                with contextlib.suppress(UploadError):
+                    async for chunk in body:
+                        drained += len(chunk)
+                        if drained > 16 << 20:
+                            break
                 raise HTTPException(exc.status, str(exc)) from None
             recipe = upload.fields.get("recipe", "")
             try:
@@ -241,6 +272,8 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
             except BaseException:
                 upload.path.unlink(missing_ok=True)  # a refused upload leaves nothing in the inbox
                 raise
+        if ctype.split(";", 1)[0].strip().lower() != "application/json":
+            raise HTTPException(415, "send the job as Content-Type: application/json, or a file as multipart/form-data")
         try:
             body = SubmitRequest.model_validate_json(await request.body())
         except ValueError as exc:
@@ -349,6 +382,10 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         """Server-sent events: one ``job`` event per state change or progress step of any job.
 
         Starts from now, or after ``since`` / the ``Last-Event-ID`` header (to resume)."""
+        if len(app.state.event_streams) >= config.api.event_clients:
+            raise HTTPException(503, f"{config.api.event_clients} event streams are open already "
+                                "(the limit is [api] event_clients); close one or try again",
+                                headers={"Retry-After": "5"})
         last_id = request.headers.get("last-event-id")
         start = since if since is not None else (int(last_id) if last_id and last_id.isdigit() else None)
         if start is None:
@@ -372,7 +409,10 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
                     quiet = 0.0
                     yield ": keep-alive\n\n"
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
+        events_out = stream()
+        app.state.event_streams.add(events_out)
+
+        return StreamingResponse(events_out, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @app.get("/", include_in_schema=False)

@@ -23,7 +23,8 @@ function withToken(path) {
 }
 
 async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
+  // X-Postbay: a header no other site's page can send without asking (see bridge/guard.py)
+  const headers = Object.assign({ "X-Postbay": "1" }, options.headers || {});
   if (token) headers.Authorization = "Bearer " + token;
   const resp = await fetch(path, Object.assign({}, options, { headers }));
   if (resp.status === 401) { showLogin(); throw new Error("the API wants a token"); }

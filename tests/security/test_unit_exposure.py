@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from postbay.daemon.units import render_unit
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
@@ -30,7 +29,7 @@ def _exposure(text: str, folder: Path) -> float:
     unit = folder / "postbay.service"
     unit.write_text(text)
     result = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(unit)],
-                            capture_output=True, text=True, timeout=60)
+                            check=False, capture_output=True, text=True, timeout=60)
     found = _SCORE.search(result.stdout + result.stderr)
     assert found, result.stdout + result.stderr
     return float(found.group(1))
@@ -64,7 +63,7 @@ def test_units_pass_verify_with_gpu_off_and_a_served_api(tmp_path: Path):
     unit = tmp_path / "v" / "postbay.service"
     unit.parent.mkdir()
     unit.write_text(text)
-    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
 
 
