@@ -41,7 +41,6 @@ import time
 import weakref
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -50,6 +49,9 @@ from postbay.bridge.guard import Refusal, RequestGuard
 from postbay.bridge.roots import OutsideRoots, Roots
 from postbay.bridge.upload import UploadError, idle_limited, receive_upload
 from postbay.timeline import TIMELINE_SUFFIXES
+from postbay.timeline.isolated import outline_timeline
+from postbay.timeline.reader import TimelineError
+from postbay.timeline.relink import url_to_path
 from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
@@ -174,23 +176,19 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
                     registry=default_registry(allow_override=config.allow_plugin_override))
 
     def check_timeline_media(path: Path) -> None:
-        """A timeline's clips are read by the daemon too: those it could read must lie inside the roots."""
-        import opentimelineio as otio
+        """A timeline's clips are read by the daemon too: those it could read must lie inside the roots.
 
+        The timeline is read in a child process (a hostile one may crash its reader), and each
+        clip's URL is turned into a path by the same parser the worker uses."""
         try:
-            timeline = otio.adapters.read_from_file(str(path))
-        except Exception as exc:
-            raise HTTPException(400, f"{path.name}: not a timeline postbay can read ({type(exc).__name__}: {exc})")
-        for clip in timeline.find_clips():
-            ref = clip.media_reference
-            url = getattr(ref, "target_url", None)
-            if not url:
-                continue
-            local = unquote(urlparse(url).path) if url.startswith("file:") else url
-            media = Path(local) if Path(local).is_absolute() else path.parent / local
+            outline = outline_timeline(path)
+        except TimelineError as exc:
+            raise HTTPException(400, str(exc)) from None
+        for clip in outline.clips:
+            media, _ = url_to_path(clip.url, path.parent)
             # A path that does not exist here is relinked by name inside the media roots by the
             # conform (an edit made on another machine); one that exists must lie inside the roots.
-            if media.exists() and not roots.contains(media):
+            if media is not None and media.exists() and not roots.contains(media):
                 raise OutsideRoots(f"{path.name}: clip {clip.name!r} uses {media}")
 
     def submit(source: Path, recipe: str, out: str | None) -> JSONResponse:
