@@ -57,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from postbay import __version__
 from postbay.config import Config
 from postbay.errors import ConfigError, PostbayError
+from postbay.media import set_pixel_limit
 
 __all__ = ["ApiServer", "SubmitRequest", "check_bind", "create_app", "serve", "start_server"]
 
@@ -95,6 +96,7 @@ def _job_dict(job: Any) -> dict[str, Any]:
 def create_app(config: Config, ledger: Any) -> FastAPI:
     """The API and dashboard over ``ledger`` with ``config``'s roots, limits and token."""
     check_bind(config)
+    set_pixel_limit(config.limits.max_pixels)
     roots = Roots.from_config(config)
     token = config.api.token
     limit = config.api.upload_limit_mb * (1 << 20)
@@ -330,11 +332,15 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
             raise HTTPException(404, f"job {job_id} has no report yet")
         return report
 
+    # Each still holds a decoded frame (100 MB at 8K): a burst of requests decodes two at a time.
+    stills_at_once = threading.BoundedSemaphore(2)
+
     def still_png(path: Path, frame: int, width: int) -> Response:
         from postbay.bridge.stills import render_still
 
         try:
-            png = render_still(path, frame, width)
+            with stills_at_once:
+                png = render_still(path, frame, width)
         except PostbayError as exc:
             raise HTTPException(422, str(exc)) from None
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})

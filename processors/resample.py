@@ -9,7 +9,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["lanczos", "bicubic", "resample_axis", "resize", "resize_banded", "resize_taps", "worker_pool", "WORKERS"]
+from postbay.errors import PostbayError
+from postbay.media import pixel_limit
+
+__all__ = ["WORKERS", "bicubic", "checked_size", "lanczos", "resample_axis", "resize", "resize_banded", "resize_taps", "worker_pool"]
 
 
 def lanczos(x: np.ndarray, a: int = 3) -> np.ndarray:
@@ -186,3 +189,12 @@ def resize_banded(img: Any, width: int, height: int, method: str, xp: Any) -> An
         if height != h_in:
             x = _banded_rows(x, height, method, xp)
     return x.reshape(height, width, channels)
+
+
+def checked_size(step: str, width: int, height: int) -> tuple[int, int]:
+    """``(width, height)`` of a step's output, refused past :func:`postbay.media.pixel_limit`
+    (one side capped in the recipe can still run away through an extreme display aspect)."""
+    if width * height > pixel_limit():
+        raise PostbayError(f"{step}: a {width}×{height} output is more than {pixel_limit() / 1e6:.0f} Mpx a frame; "
+                           "refused", hint="give a smaller width or height (the other follows the display aspect)")
+    return width, height

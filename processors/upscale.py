@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from postbay.errors import PostbayError
-from postbay.processors.resample import resize
+from postbay.processors.resample import checked_size, resize
 from postbay.registry import FrameFormat, ParamModel, StepContext, processor
 
 __all__ = ["UpscaleParams", "upscale", "upscale_format", "sharpen_cas", "super_resolve", "TILE", "OVERLAP"]
@@ -81,14 +81,14 @@ def _even(x: float) -> int:
 def upscale_format(params: UpscaleParams, fmt: FrameFormat) -> FrameFormat:
     """The output size: ``scale`` times the storage size, or width/height keeping display aspect."""
     if params.scale is not None:
-        return fmt.with_size(_even(fmt.width * params.scale), _even(fmt.height * params.scale))
+        return fmt.with_size(*checked_size("upscale", _even(fmt.width * params.scale), _even(fmt.height * params.scale)))
     dar = fmt.display_aspect_ratio
     width, height = params.width, params.height
     if width is None:
         width = _even(height * dar)  # square pixels out
     if height is None:
         height = _even(width / dar)
-    return fmt.with_size(width, height)
+    return fmt.with_size(*checked_size("upscale", width, height))
 
 
 def sharpen_cas(rgb: Any, amount: float, xp: Any) -> Any:
