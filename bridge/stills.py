@@ -34,9 +34,9 @@ def render_still(path: str | Path, frame: int = 0, width: int = 640) -> bytes:
         raise MediaError(f"has {video.frames} frames; frame {frame} does not exist", path=path)
     dar = video.sar * Fraction(video.width, video.height)
     width = max(2, min(int(width), MAX_STILL_SIDE))
-    height = max(2, int(round(width / float(dar))))
+    height = max(2, round(width / float(dar)))
     if height > MAX_STILL_SIDE:  # a tall display aspect: fit the height instead
-        width, height = max(2, int(round(MAX_STILL_SIDE * float(dar)))), MAX_STILL_SIDE
+        width, height = max(2, round(MAX_STILL_SIDE * float(dar))), MAX_STILL_SIDE
     _, decoded = next(iter(VideoReader(path, start=frame, count=1, info=info).av_frames()))
     image = Image.fromarray(to_rgb8_scaled(decoded, width, height), "RGB")
     out = io.BytesIO()
