@@ -74,7 +74,7 @@ class SubmitRequest(BaseModel):
 
     path: str = Field(description="absolute path of a media file or timeline inside the configured roots")
     recipe: str = Field(description="recipe name (see GET /recipes)")
-    out: str | None = Field(default=None, description="output folder inside the roots (default: the recipe's "
+    out: str | None = Field(default=None, description="output folder inside an output root (default: the recipe's "
                                                       "hot-folder output, else the API's output folder)")
 
 
@@ -196,7 +196,7 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
     def submit(source: Path, recipe: str, out: str | None) -> JSONResponse:
         check_recipe(recipe)
         if out is not None:
-            out_dir = roots.confine(out)
+            out_dir = roots.confine_output(out)
         else:
             watch = hot_folder(recipe)
             out_dir = roots.confine(watch.output_dir()) if watch else roots.output

@@ -148,6 +148,9 @@ class Config(_Section):
     ocio_config: str = DEFAULT_OCIO_CONFIG
     recipes: list[Path] = Field(default_factory=list)
     media_roots: list[Path] = Field(default_factory=list)
+    #: Folders a job submitted through the API may name as its ``out`` (besides the hot
+    #: folders' outputs and ``<data_dir>/out``).
+    output_roots: list[Path] = Field(default_factory=list)
     allow_plugin_override: bool = False
     rescan_minutes: float = Field(default=5.0, gt=0)
     retention_days: float | None = None
@@ -172,6 +175,7 @@ class Config(_Section):
         data.data_dir = fix(data.data_dir)  # type: ignore[assignment]
         data.recipes = [fix(p) for p in data.recipes]  # type: ignore[misc]
         data.media_roots = [fix(p) for p in data.media_roots]  # type: ignore[misc]
+        data.output_roots = [fix(p) for p in data.output_roots]  # type: ignore[misc]
         for w in data.watch:
             w.path = fix(w.path)  # type: ignore[assignment]
             w.output = fix(w.output)
