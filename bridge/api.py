@@ -36,6 +36,7 @@ import contextlib
 import hmac
 import json
 import re
+import sqlite3
 import threading
 import time
 import weakref
@@ -56,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
 from postbay.config import Config
+from postbay.daemon.space import is_disk_full, low_space
 from postbay.errors import ConfigError, PostbayError
 from postbay.media import set_pixel_limit
 
@@ -150,6 +152,13 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         return JSONResponse({"detail": str(exc), "roots_hint": "paths must lie inside the configured media roots, "
                              "hot folders, their outputs or the inbox"}, status_code=403)
 
+    @app.exception_handler(sqlite3.OperationalError)
+    async def ledger_error(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
+        if not is_disk_full(exc):
+            raise exc
+        return JSONResponse({"detail": f"disk full: the job ledger cannot be written ({exc}); "
+                                       "free some space and try again"}, status_code=507)
+
     @app.exception_handler(PostbayError)
     async def postbay_error(request: Request, exc: PostbayError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
@@ -194,6 +203,9 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
                 raise OutsideRoots(f"{path.name}: clip {clip.name!r} uses {media}")
 
     def submit(source: Path, recipe: str, out: str | None) -> JSONResponse:
+        paused = short_of_space()
+        if paused:
+            raise HTTPException(507, paused)
         check_recipe(recipe)
         if out is not None:
             out_dir = roots.confine_output(out)
@@ -206,10 +218,16 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         job, created = ledger.submit(source, recipe, out_dir, after="keep", kind=kind)
         return JSONResponse(_job_dict(job), status_code=201 if created else 202)
 
+    def short_of_space() -> str | None:
+        folders = [config.data_dir, roots.output, *(w.output_dir() for w in config.watch)]
+        return low_space(folders, config.limits.min_free_mb)
+
     @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
-        """Whether the API (and so the daemon that started it) answers."""
-        return {"status": "ok", "version": __version__, "auth": bool(token)}
+        """Whether the API (and so the daemon that started it) answers, and whether it takes new
+        jobs (``status: paused`` with the reason when a disk is full)."""
+        paused = short_of_space()
+        return {"status": "paused" if paused else "ok", "paused": paused, "version": __version__, "auth": bool(token)}
 
     @app.get("/recipes", tags=["service"])
     def recipes() -> dict[str, Any]:

@@ -39,7 +39,7 @@ class Roots:
 
     @classmethod
     def from_config(cls, config: Config) -> Roots:
-        inbox = Path(config.api.inbox or Path(config.data_dir) / "inbox")
+        inbox = config.inbox_dir()
         output = Path(config.data_dir) / "out"
         outputs = [output, *config.output_roots, *(watch.output_dir() for watch in config.watch)]
         folders = [*config.media_roots, inbox, *outputs, *(watch.path for watch in config.watch)]

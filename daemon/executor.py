@@ -41,6 +41,10 @@ class JobSpec:
     gpu: str = "off"
     ocio_config: str = "ocio://studio-config-latest"
     media_roots: tuple[str, ...] = ()
+    #: The output's stem (None: the source's), chosen by the daemon so that no two jobs share a file.
+    output_name: str | None = None
+    #: Pixels a decoded frame may have (``[limits] max_pixels``).
+    max_pixels: int = 8192 * 8192
 
 
 @dataclass
@@ -111,7 +115,9 @@ def run_job(spec: JobSpec, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle (grace period)
     signal.signal(signal.SIGTERM, _interrupt)  # stop: finish_clip removes its temp file on the way out
     from postbay.errors import PostbayError
+    from postbay.media import set_pixel_limit
 
+    set_pixel_limit(spec.max_pixels)
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
@@ -144,7 +150,7 @@ def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
 
     recipe = load_recipe(spec.recipe, search_dirs=[Path(p) for p in spec.recipe_dirs])
     result = finish_clip(spec.source, recipe, spec.output_dir, gpu=spec.gpu, ocio_config=spec.ocio_config,
-                         progress=progress)
+                         progress=progress, name=spec.output_name)
     return [str(result.output)], str(result.report_path)
 
 

@@ -32,6 +32,9 @@ __all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "Arrival", 
 
 log = logging.getLogger("postbay.daemon")
 
+#: How long the main loop waits for an edit to be read (well inside systemd's 60 s watchdog).
+_READ_SECONDS = 20.0
+
 #: File systems where inotify cannot see other hosts' writes.
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "9p", "afs", "ceph",
                        "fuse.glusterfs", "glusterfs")
@@ -131,28 +134,19 @@ def open_for_writing(paths: Iterable[str | Path] | None = None) -> set[str] | No
 
 
 def referenced_media(timeline: Path) -> list[Path]:
-    """Local media files an edit list points at (``file://`` URLs and paths, relative ones
-    against the edit's folder): what its job waits for while they are still arriving.
-    Unreadable edits give ``[]`` (the conform reports them properly)."""
-    import urllib.parse
-
-    import opentimelineio as otio
+    """Local media files an edit list points at (read by :func:`url_to_path`, as the conform
+    reads them): what its job waits for while they are still arriving. The edit is read in a
+    child process (:func:`outline_timeline`), never in the daemon's own: a hostile one can crash
+    or hang its reader. Unreadable edits give ``[]`` (the conform reports them properly)."""
+    from postbay.timeline.isolated import outline_timeline
+    from postbay.timeline.reader import TimelineError
+    from postbay.timeline.relink import url_to_path
 
     try:
-        tl = otio.adapters.read_from_file(str(timeline))
-    except Exception:  # any adapter error: the conform job says what is wrong
+        outline = outline_timeline(timeline, seconds=_READ_SECONDS)
+    except TimelineError:
         return []
-    found: set[Path] = set()
-    for clip in tl.find_clips() if hasattr(tl, "find_clips") else []:
-        url = getattr(clip.media_reference, "target_url", None)
-        if not url:
-            continue
-        if url.startswith("file://"):
-            url = urllib.parse.unquote(urllib.parse.urlparse(url).path)
-        elif "://" in url:
-            continue
-        path = Path(url)
-        found.add(path if path.is_absolute() else timeline.parent / path)
+    found = {path for path, _ in (url_to_path(clip.url, timeline.parent) for clip in outline.clips) if path}
     return sorted(found)
 
 

@@ -162,6 +162,10 @@ class Config(_Section):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     source: str = "<embedded defaults>"
 
+    def inbox_dir(self) -> Path:
+        """Where API uploads land: ``[api] inbox``, else ``<data_dir>/inbox``."""
+        return self.api.inbox or self.data_dir / "inbox"
+
     def resolve_paths(self, base: Path) -> Config:
         """Make relative paths absolute against ``base`` (the config file's folder)."""
 

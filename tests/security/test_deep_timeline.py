@@ -78,3 +78,50 @@ def test_api_refuses_a_deep_otio_and_keeps_serving(open_bay):
     assert status == 400 and "levels deep" in answer["detail"], answer
     assert request("GET", bay.url + "/health", None)[0] == 200
     assert bay.ledger.list() == []
+
+
+def test_deep_otio_in_a_hot_folder_fails_once_and_the_daemon_survives_restarts(tmp_path: Path):
+    from bridge.harness import DaemonBay, wait_for
+    from postbay.daemon.ledger import Ledger
+
+    daemon = DaemonBay(tmp_path, api=False)
+    ledger = Ledger(daemon.data / "ledger.sqlite")
+    try:
+        deep = deep_otio(tmp_path / "deep.otio", 100_000)
+        deep.rename(daemon.hot / "deep.otio")
+
+        def failed():
+            assert daemon.proc.poll() is None, daemon.output()  # it segfaulted, and again at every start
+            return [j for j in ledger.list("failed")]
+
+        (job,) = wait_for(failed, timeout=60, what="the deep timeline's job to fail")
+        assert "levels deep" in job.error, job.error
+        daemon.stop()
+        daemon = DaemonBay(tmp_path, api=False)  # a restart does not take it up again
+        wait_for(lambda: "daemon ready" in daemon.output(), timeout=30)
+        assert daemon.proc.poll() is None
+        assert [(j.id, j.state) for j in ledger.list()] == [(job.id, "failed")]
+    finally:
+        daemon.stop()
+        ledger.close()
+
+
+def test_a_file_the_daemon_died_reading_is_remembered_across_restarts(tmp_path: Path):
+    """Whatever still reads a queued file in the daemon's own process (the media-settle scan of an
+    edit): a crash there counts as an attempt, so it cannot become a restart loop."""
+    from bridge.harness import DaemonBay, wait_for
+    from postbay.daemon.ledger import Ledger
+
+    (tmp_path / "hot" / "review").mkdir(parents=True)
+    cut = deep_otio(tmp_path / "hot" / "review" / "cut.otio", 3)
+    with Ledger(tmp_path / "data" / "ledger.sqlite") as ledger:  # as a daemon that died reading it leaves it
+        job, _ = ledger.submit(cut, "review", tmp_path / "hot-out", folder=tmp_path / "hot" / "review", after="move")
+        ledger.set_daemon_state(reading=job.id)
+    daemon = DaemonBay(tmp_path, api=False)  # retries = 0: one crash and the file is given up
+    ledger = Ledger(tmp_path / "data" / "ledger.sqlite")
+    try:
+        failed = wait_for(lambda: ledger.list("failed"), timeout=60, what="the job to be given up")
+        assert failed[0].id == job.id and "the daemon stopped while reading" in failed[0].error, failed[0].error
+    finally:
+        daemon.stop()
+        ledger.close()
