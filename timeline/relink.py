@@ -148,9 +148,13 @@ def _stem(name: str) -> str:
 class Relinker:
     """Finds clips' media under the timeline's folder and the media roots (probes are cached)."""
 
-    def __init__(self, timeline_path: Path, media_roots: list[Path] = (), exclude: list[Path] = ()):
+    def __init__(self, timeline_path: Path, media_roots: list[Path] = (), exclude: list[Path] = (), *,
+                 confine: bool = False):
         self.timeline_dir = Path(timeline_path).resolve().parent
         self.roots = [self.timeline_dir] + [Path(r).expanduser().resolve() for r in media_roots]
+        #: The daemon's rule (a timeline from a hot folder or the API is not trusted): a clip may
+        #: only open a file that, symlinks followed, lies under the timeline's folder or a media root.
+        self.confine = confine
         for root in self.roots[1:]:
             if not root.is_dir():
                 raise PostbayError("media root is not a folder", path=root, hint="check --media-root / media_roots")
@@ -172,6 +176,13 @@ class Relinker:
                 self.problems[path] = exc.message
         return self._probes[path]
 
+    def allowed(self, path: Path) -> bool:
+        """Whether this relinker may open ``path`` (always, unless it confines; see ``confine``)."""
+        if not self.confine:
+            return True
+        real = path.resolve()
+        return any(real.is_relative_to(root) for root in self.roots)
+
     def locate(self, clip: otio.schema.Clip) -> Relink:
         """Find ``clip``'s media; ``Relink.how`` says how (or ``missing``)."""
         ref = clip.media_reference
@@ -181,7 +192,10 @@ class Relinker:
         if written:
             path, name = url_to_path(written, self.timeline_dir)
             names.append(name)
-            if path is not None:
+            if path is not None and not self.allowed(path):
+                tried.append(f"as given: {path} is outside the timeline's folder and the media roots; refused "
+                             "(add its folder to media_roots)")
+            elif path is not None:
                 tried.append(f"as given: {path}")
                 if path.is_file():
                     if self.probe(path) is None:
@@ -202,13 +216,13 @@ class Relinker:
                 continue
             hit = self.index.find(name)
             tried.append(f"by name: {name!r}")
-            if hit is not None and self.probe(hit) is not None:
+            if hit is not None and self.allowed(hit) and self.probe(hit) is not None:
                 return Relink(hit, "by name", written, tried)
         reel = clip_reel(clip)
         if reel and clip.source_range is not None:
             tried.append(f"by reel {reel!r} and source timecode")
             hit = self._by_reel(reel, clip.source_range)
-            if hit is not None:
+            if hit is not None and self.allowed(hit):
                 return Relink(hit, "by reel and timecode", written, tried)
         return Relink(None, "missing", written, tried)
 

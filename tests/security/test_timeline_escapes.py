@@ -50,3 +50,17 @@ def test_api_refuses_a_clip_reaching_out_through_a_symlink(open_bay, secret: Pat
     status, answer = request("POST", bay.url + "/jobs", None,
                              {"path": str(_cut(bay.media / "ok.otio", f"FILE://{inside}")), "recipe": "review"})
     assert status == 201, answer
+
+
+@pytest.mark.parametrize("spelling", ["FILE://{p}", "File://localhost{p}", "~/secret.mov", "{p}", "alias.mov"])
+def test_the_worker_never_opens_a_clip_outside_its_folders(tmp_path: Path, secret: Path, spelling: str):
+    from postbay.timeline.relink import Relinker
+
+    edit = tmp_path / "edit"
+    edit.mkdir()
+    (edit / "alias.mov").symlink_to(secret)  # inside by name, outside once followed
+    cut = _cut(edit / "cut.otio", spelling.format(p=secret))
+    (clip,) = otio.adapters.read_from_file(str(cut)).find_clips()
+    confined = Relinker(cut, [], confine=True).locate(clip)
+    assert confined.path is None and any("refused" in t or "by name" in t for t in confined.tried), confined.tried
+    assert Relinker(cut, []).locate(clip).path is not None  # `postbay run` by the user: as written
