@@ -346,8 +346,9 @@ def small_tmpfs(tmp_path: Path):
 
 def test_a_full_output_disk_fails_cleanly_and_a_retry_succeeds_once_there_is_room(bay, small_clip: Path,
                                                                                    tmp_path: Path, small_tmpfs: Path):
+    # min_free_mb = 0: no pause for headroom (tests/security/test_full_disk.py), the render itself runs out
     daemon = bay(folders=[{"path": str(tmp_path / "drop"), "recipe": "passthrough", "output": str(small_tmpfs),
-                           "settle_seconds": 0.5}])
+                           "settle_seconds": 0.5}], extra="[limits]\nmin_free_mb = 0")
     drop(small_clip, tmp_path / "drop")
     (failed,) = daemon.wait_jobs(1, "failed")
     assert "disk full" in failed.error or "No space left" in failed.error, failed.error
