@@ -234,6 +234,9 @@ function renderJobPage(job) {
   $("#compare-section").hidden = !canCompare;
   if (canCompare && shownStillsFor !== job.id) {
     shownStillsFor = job.id;
+    $("#compare").classList.remove("after-only");
+    // an upload leaves the inbox when its job is done: then only the after frame is left to show
+    $("#before").onerror = () => $("#compare").classList.add("after-only");
     $("#before").src = withToken(`/jobs/${job.id}/still?which=source&width=960`);
     $("#after").src = withToken(`/jobs/${job.id}/still?which=output&width=960`);
   }

@@ -64,3 +64,21 @@ def test_the_worker_never_opens_a_clip_outside_its_folders(tmp_path: Path, secre
     confined = Relinker(cut, [], confine=True).locate(clip)
     assert confined.path is None and any("refused" in t or "by name" in t for t in confined.tried), confined.tried
     assert Relinker(cut, []).locate(clip).path is not None  # `postbay run` by the user: as written
+
+
+def test_a_hot_folder_timeline_cannot_render_a_clip_outside_its_folders(tmp_path: Path, secret: Path):
+    from bridge.harness import DaemonBay, wait_for
+    from postbay.daemon.ledger import Ledger
+
+    daemon = DaemonBay(tmp_path, api=False)
+    ledger = Ledger(daemon.data / "ledger.sqlite")
+    try:
+        cut = _cut(tmp_path / "cut.otio", f"FILE://{secret}")
+        cut.rename(daemon.hot / "cut.otio")
+        (job,) = wait_for(lambda: [j for j in ledger.list() if j.state in ("done", "failed")], timeout=120,
+                          what="the escaping timeline's job")
+        assert job.state == "failed", (job.outputs, job.error)
+        assert not [p for p in daemon.out.glob("*") if p.suffix in (".mov", ".mp4")], list(daemon.out.glob("*"))
+    finally:
+        daemon.stop()
+        ledger.close()
