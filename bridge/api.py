@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -46,22 +47,22 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from postbay.bridge.guard import Refusal, RequestGuard
-from postbay.bridge.roots import OutsideRoots, Roots
-from postbay.bridge.upload import UploadError, idle_limited, receive_upload
-from postbay.timeline import TIMELINE_SUFFIXES
-from postbay.timeline.isolated import outline_timeline
-from postbay.timeline.reader import TimelineError
-from postbay.timeline.relink import url_to_path
 from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
+from postbay.bridge.guard import Refusal, RequestGuard
+from postbay.bridge.roots import OutsideRoots, Roots
+from postbay.bridge.upload import UploadError, idle_limited, receive_upload
 from postbay.config import Config
 from postbay.daemon.space import is_disk_full, low_space
 from postbay.errors import ConfigError, PostbayError
 from postbay.media import set_pixel_limit
+from postbay.paths import url_to_path
+from postbay.timeline import TIMELINE_SUFFIXES
+from postbay.timeline.isolated import outline_timeline
+from postbay.timeline.reader import TimelineError
 
-__all__ = ["ApiServer", "SubmitRequest", "check_bind", "create_app", "serve", "start_server"]
+__all__ = ["ApiServer", "SubmitRequest", "api_service", "check_bind", "create_app", "serve", "start_server"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 _OPEN = {"/health", "/"}  # the dashboard page itself holds no data; it asks for the token
@@ -488,6 +489,19 @@ class ApiServer:
 def start_server(config: Config, ledger: Any) -> ApiServer:
     """Start the API in a background thread; ``.url`` says where, ``.stop()`` ends it."""
     return ApiServer(config, ledger).start()
+
+
+def api_service(config: Config) -> ApiServer | None:
+    """The daemon's service (handed to it by ``postbay daemon``): the API and dashboard on
+    their own ledger connection, or None where ``[api] enabled = false``."""
+    if not config.api.enabled:
+        return None
+    from postbay.daemon.ledger import Ledger
+    from postbay.daemon.settings import ledger_path
+
+    api = start_server(config, Ledger(ledger_path(config)))
+    logging.getLogger("postbay.bridge").info("HTTP API and dashboard on %s", api.url)
+    return api
 
 
 def serve(config: Config, ledger: Any) -> None:

@@ -27,6 +27,7 @@ import shutil
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,94 +35,29 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from postbay.config import Config, WatchConfig, load_config
-from postbay.errors import ConfigError, PostbayError
-from postbay.recipe import find_recipes, load_recipe
+from postbay.errors import PostbayError
 from postbay.media import set_pixel_limit
-from postbay.render import TEMP_MARK, output_paths, write_json_atomic
+from postbay.publish import TEMP_MARK, write_json_atomic
+from postbay.recipe import load_recipe
 
 from .executor import Executor, JobSpec, LocalProcessExecutor, Outcome
 from .ledger import Job, Ledger, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .outputs import output_name
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
+from .settings import check_config, default_config, ledger_path
 from .space import is_disk_full, low_space
 from .watcher import Arrival, ArrivalTracker, FolderWatcher, referenced_media
 
-__all__ = ["Daemon", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
+__all__ = ["Daemon", "Service", "expired_files", "remove_stale_temps"]
 
 log = logging.getLogger("postbay.daemon")
+
+#: Something that runs beside the daemon (the HTTP API): started once the daemon is ready,
+#: given its config; returns a handle with ``stop()`` (or None when the config turns it off).
+Service = Callable[[Config], Any]
 #: How long progress events stay in the ledger for API readers catching up.
 _EVENT_DAYS = 7
-
-
-def ledger_path(config: Config) -> Path:
-    return config.data_dir / "ledger.sqlite"
-
-
-def default_config(config: Config) -> Config:
-    """The embedded default: ``<data_dir>/watch/<recipe>`` for every known recipe, outputs
-    in ``<data_dir>/out/<recipe>``, when the config names no folder."""
-    if config.watch:
-        return config
-    config = config.model_copy(deep=True)
-    for name in sorted(find_recipes(config.recipes)):
-        config.watch.append(WatchConfig(path=config.data_dir / "watch" / name, recipe=name,
-                                        output=config.data_dir / "out" / name))
-    return config
-
-
-def check_config(config: Config) -> None:
-    """What pydantic cannot check alone: recipes exist, windows and crons parse, folders do
-    not overlap, some worker slot exists. Raises :class:`ConfigError` naming the key."""
-    src = config.source
-    problems: list[str] = []
-    if config.gpu == "required":
-        from postbay.backend import cupy_available
-
-        if config.workers.gpu == 0 or not cupy_available():
-            problems.append("gpu: \"required\" but no CUDA device is usable here, or workers.gpu is 0 "
-                            "(set gpu = \"auto\" to fall back to the CPU)")
-    if config.workers.cpu + config.workers.gpu == 0:
-        problems.append("workers.cpu: 0 with workers.gpu 0 leaves no worker slot (set workers.cpu = 1 or more)")
-    seen: dict[Path, int] = {}
-    for i, w in enumerate(config.watch):
-        key = f"watch[{i}]"
-        try:
-            load_recipe(w.recipe, search_dirs=config.recipes)
-        except PostbayError as exc:
-            problems.append(f"{key}.recipe: {exc} (use a built-in name from `postbay recipes` or a .toml path)")
-        if w.path in seen:
-            problems.append(f"{key}.path: {w.path} is also watch[{seen[w.path]}].path (one recipe per folder)")
-        seen[w.path] = i
-        out = w.output_dir()
-        if out == w.path:
-            problems.append(f"{key}.output: the output folder is the drop folder itself (set output to another folder)")
-        if w.cron is not None:
-            try:
-                cron_trigger(w.cron)
-            except ValueError as exc:
-                problems.append(f"{key}.cron: {exc}")
-    for a, wa in enumerate(config.watch):
-        for b, wb in enumerate(config.watch):
-            if a != b and wa.recursive and wb.path != wa.path and wb.path.is_relative_to(wa.path):
-                problems.append(f"watch[{b}].path: inside watch[{a}].path, which is recursive "
-                                f"(set watch[{a}].recursive = false or move the folder)")
-    for i, s in enumerate(config.schedule):
-        key = f"schedule[{i}]"
-        if s.window is None and s.cron is None:
-            problems.append(f"{key}: needs window = \"mon-fri 20:00-06:00\" or cron = \"0 2 * * *\"")
-        if s.window is not None:
-            try:
-                parse_window(s.window)
-            except ValueError as exc:
-                problems.append(f"{key}.window: {exc}")
-        if s.cron is not None:
-            try:
-                cron_trigger(s.cron)
-            except ValueError as exc:
-                problems.append(f"{key}.cron: {exc}")
-    if problems:
-        raise ConfigError("; ".join(problems), path=src)
 
 
 def _unique(path: Path) -> Path:
@@ -180,7 +116,7 @@ class Daemon:
     current: Daemon | None = None
 
     def __init__(self, config: Config, *, config_path: str | Path | None = None, tick: float = 0.2,
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, services: list[Service] | tuple[Service, ...] = ()):
         self.config_path = Path(config_path) if config_path else None
         self.config = default_config(config)
         check_config(self.config)
@@ -192,6 +128,7 @@ class Daemon:
         self.folders: dict[Path, _Folder] = {}
         self.settings = _Settings()
         self._executor = executor
+        self.services = list(services)
         self._stop_requested = False
         self._reload_requested = False
         self._stopping = False
@@ -258,9 +195,8 @@ class Daemon:
             cron = w.cron or by_recipe_cron.get(w.recipe)
             if cron:
                 self.settings.batch_crons[str(w.path)] = cron
-        if isinstance(self.executor, LocalProcessExecutor):
-            self.executor.job_timeout = cfg.workers.job_timeout
-            self.executor.heartbeat_timeout = cfg.workers.heartbeat_timeout
+        self.executor.apply_limits(job_timeout=cfg.workers.job_timeout,
+                                   heartbeat_timeout=cfg.workers.heartbeat_timeout)
         self.gpu_slots = self._gpu_slots()
 
     def _watch(self, watch: WatchConfig) -> None:
@@ -315,7 +251,7 @@ class Daemon:
         # handlers first: a SIGTERM during start-up is an orderly stop too
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         self.ledger = Ledger(ledger_path(cfg))
-        self.api: Any = None
+        self.running_services: list[Any] = []
         self.scheduler = BackgroundScheduler(jobstores={"ledger": SQLiteJobStore(ledger_path(cfg))},
                                              job_defaults={"misfire_grace_time": 3600})
         try:
@@ -323,8 +259,7 @@ class Daemon:
                 log.info("job %s (%s) was interrupted; queued again (attempt %d)", job.id, job.source,
                          job.attempts + 1)
             self._apply_settings()
-            if isinstance(self.executor, LocalProcessExecutor):
-                self.executor.warm()
+            self.executor.warm()
             for w in cfg.watch:
                 self._watch(w)
                 remove_stale_temps(w.output_dir())
@@ -335,7 +270,7 @@ class Daemon:
             self.ledger.set_daemon_state(pid=os.getpid(), started=time.time(), beat=time.time(), running=True,
                                          config=cfg.source, folders=self._folder_state(),
                                          slots={"cpu": cfg.workers.cpu, "gpu": self.gpu_slots})
-            self.api = self._start_api()
+            self._start_services()
             self.notifier.ready(self._status_line())
             log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
                      len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
@@ -344,8 +279,8 @@ class Daemon:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            if self.api is not None:
-                self.api.stop()
+            for service in self.running_services:
+                service.stop()
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
             self.watcher.stop()
@@ -357,19 +292,17 @@ class Daemon:
         log.info("postbay daemon stopped")
         return 0
 
-    def _start_api(self) -> Any:
-        """The HTTP API and dashboard (postbay.bridge.api), on its own ledger connection."""
-        if not self.config.api.enabled:
-            return None
-        try:
-            from postbay.bridge.api import start_server
-
-            api = start_server(self.config, Ledger(ledger_path(self.config)))
-        except (ImportError, PostbayError, OSError) as exc:
-            log.error("HTTP API not started: %s", exc)
-            return None
-        log.info("HTTP API and dashboard on %s", api.url)
-        return api
+    def _start_services(self) -> None:
+        """The services handed in by the command layer (the HTTP API and dashboard); one that
+        cannot start is logged and the daemon carries on with its folders."""
+        for start in self.services:
+            try:
+                handle = start(self.config)
+            except (ImportError, PostbayError, OSError) as exc:
+                log.error("service %s not started: %s", getattr(start, "__name__", start), exc)
+                continue
+            if handle is not None:
+                self.running_services.append(handle)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGHUP:
@@ -489,9 +422,7 @@ class Daemon:
                  "mode": f.mode, "after": f.watch.after} for f in self.folders.values()]
 
     def _worker_state(self) -> list[dict[str, Any]]:
-        pids = {}
-        if isinstance(self.executor, LocalProcessExecutor):
-            pids = {j: self.executor.pid(j) for j in self.executor.running()}
+        pids = {j: self.executor.pid(j) for j in self.executor.running()}
         return [{"job": j, "pid": p, "gpu": j in self._gpu_jobs} for j, p in pids.items()]
 
     # -- intake -----------------------------------------------------------------------------
@@ -564,6 +495,7 @@ class Daemon:
                            recipe_dirs=tuple(str(p) for p in self.config.recipes),
                            gpu=self.config.gpu if on_gpu else "off", ocio_config=self.config.ocio_config,
                            media_roots=tuple(str(p) for p in self.config.media_roots),
+                           allow_plugin_override=self.config.allow_plugin_override,
                            output_name=name, max_pixels=self.config.limits.max_pixels)
             try:
                 pid = self.executor.start(spec)
@@ -586,6 +518,8 @@ class Daemon:
         job or to no job at all (see :mod:`postbay.daemon.outputs`)."""
         if job.kind == "timeline":
             return None
+        from postbay.render import output_paths  # the render engine loads in workers, not at start
+
         try:
             recipe = load_recipe(job.recipe, search_dirs=self.config.recipes)
         except PostbayError:
@@ -688,7 +622,7 @@ class Daemon:
                 write_json_atomic(report_path, {
                     "status": "failed", "error": error, "job": job.id, "source": str(new_source),
                     "dropped": job.dropped, "recipe": job.recipe, "attempts": job.attempts + count_attempt,
-                    "output_dir": job.output_dir, "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
+                    "output_dir": job.output_dir, "finished": dt.datetime.now(dt.UTC).isoformat(),
                     "retry": f"postbay retry {job.id}",
                 })
             except OSError as exc:

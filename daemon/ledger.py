@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.errors import PostbayError
+from postbay.timeline import TIMELINE_SUFFIXES
 
 __all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "fingerprint", "pid_alive"]
 

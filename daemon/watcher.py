@@ -25,7 +25,8 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from postbay.config import WatchConfig
-from postbay.render import TEMP_MARK
+from postbay.paths import url_to_path
+from postbay.publish import TEMP_MARK
 
 __all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "Arrival", "is_ignored",
            "mount_type", "open_for_writing", "referenced_media", "scan_folder", "uses_polling"]
@@ -140,7 +141,6 @@ def referenced_media(timeline: Path) -> list[Path]:
     or hang its reader. Unreadable edits give ``[]`` (the conform reports them properly)."""
     from postbay.timeline.isolated import outline_timeline
     from postbay.timeline.reader import TimelineError
-    from postbay.timeline.relink import url_to_path
 
     try:
         outline = outline_timeline(timeline, seconds=_READ_SECONDS)

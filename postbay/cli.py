@@ -16,8 +16,9 @@ from typing import Any
 
 from postbay import __version__
 from postbay.errors import PostbayError
+from postbay.progress import Progress
 
-__all__ = ["main", "COMMAND_MODULES", "load_cli_config", "Progress"]
+__all__ = ["main", "COMMAND_MODULES", "load_cli_config", "run_timeline_cli"]
 
 #: Modules whose ``add_commands(subparsers)`` contribute subcommands, in help order.
 COMMAND_MODULES = [
@@ -25,29 +26,6 @@ COMMAND_MODULES = [
     "postbay.daemon.cli",
     "postbay.bridge.cli",
 ]
-
-
-class Progress:
-    """A progress bar on stderr (tqdm) that stays quiet when stderr is not a terminal."""
-
-    def __init__(self, label: str, enabled: bool = True):
-        self.label = label
-        self.enabled = enabled
-        self.bar: Any = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=self.label, unit="f", leave=False, dynamic_ncols=True,
-                            disable=not sys.stderr.isatty())
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def load_cli_config(args: argparse.Namespace) -> Any:
@@ -64,6 +42,25 @@ def _expand_inputs(patterns: list[str]) -> list[Path]:
             raise PostbayError("no file matches this pattern", path=pattern)
         paths.extend(Path(m) for m in matches)
     return paths
+
+
+def run_timeline_cli(src: Path, recipe: Any, out_dir: Path, args: argparse.Namespace, config: Any) -> None:
+    """``postbay run EDIT.xml --recipe R --out DIR``: conform and print the summary."""
+    from postbay.timeline.conform import conform_timeline
+
+    bar = Progress(src.name, enabled=not args.quiet)
+    try:
+        result = conform_timeline(src, recipe, out_dir, media_roots=[Path(p) for p in args.media_root],
+                                  handles=args.handles, rate=args.rate, progress=bar, config=config)
+    finally:
+        bar.close()
+    if not args.quiet:
+        print(result.summary_path.read_text(encoding="utf-8"), end="")
+    else:
+        print(f"done {src} -> {result.report_path}")
+    if not result.ok:
+        raise PostbayError(f"finished with problems ({result.status}); the rest is done", path=src,
+                           hint=f"see {result.report_path}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -86,7 +83,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                                hint="finish them into different --out folders")
         targets[out_path] = src
     from postbay.timeline import TIMELINE_SUFFIXES
-    from postbay.timeline.conform import run_timeline_cli
 
     failures: list[str] = []
     for src in inputs:
@@ -172,10 +168,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), recipe=args.recipe, frames=args.frames, quiet=args.quiet)
 
 
+def cmd_daemon(args: argparse.Namespace) -> int:
+    """The hot-folder daemon with the HTTP API and dashboard beside it. The shell joins the
+    two: the daemon does not import the bridge, it is handed the API as a service."""
+    from postbay.bridge.api import api_service
+    from postbay.daemon.cli import cmd_daemon as run_daemon
+
+    return run_daemon(args, services=[api_service])
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     """The main job on its embedded defaults: the hot-folder daemon (what `make run` starts)."""
-    from postbay.daemon.cli import cmd_daemon
-
     return cmd_daemon(args)
 
 
@@ -210,6 +213,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--frames", type=int, default=72)
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("daemon", help="run the hot-folder daemon in the foreground")
+    p.set_defaults(func=cmd_daemon)
 
     p = sub.add_parser("start", help="start postbay's main job on its embedded defaults")
     p.set_defaults(func=cmd_start)

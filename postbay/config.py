@@ -29,10 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from postbay.errors import ConfigError
 
-__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "LimitsConfig", "ScheduleConfig", "ServiceConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
+__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "LimitsConfig", "ScheduleConfig", "ServiceConfig",
+           "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
+
+#: The colour config when none is set: OCIO's built-in studio config (no file, nothing to fetch).
+DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
 
 #: OpenColorIO's built-in studio config: no file to ship or download.
-DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 

@@ -12,8 +12,6 @@ source) and the reel name.
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -38,7 +36,10 @@ __all__ = [
     "VideoWriter",
     "AudioPlan",
     "AudioMode",
+    "STILL_SUFFIXES",
     "frames_to_timecode",
+    "read_pictures",
+    "read_reference",
     "timecode_to_frames",
     "probe",
     "count_frames",
@@ -865,20 +866,41 @@ def _can_copy(codec: str, container: str) -> bool:
     return True
 
 
-def frame_size_hint(width: int, height: int, sar: Fraction) -> str:
-    dar = sar * Fraction(width, height)
-    return f"{width}x{height} (DAR {dar.numerator}:{dar.denominator})"
+#: Still-picture file suffixes a reference may be given as (anything else is read as a clip).
+STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr")
 
 
-def seconds_to_frames(seconds: float, rate: Fraction) -> int:
-    return int(math.floor(seconds * rate + 1e-6))
+def read_pictures(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
+    """Frames ``[start, start + count)`` of a clip as (N, H, W, 3) float32 display RGB in [0, 1]."""
+    pictures = [p for _, p in VideoReader(path, start=start, count=count)]
+    if not pictures:
+        raise MediaError(f"no frames to read from frame {start}", path=path)
+    return np.stack(pictures).astype(np.float32) / np.float32(65535.0)
 
 
-def file_size(path: str | Path) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
+def read_reference(path: str | Path, frames: int = 12) -> np.ndarray:
+    """A still, or ``frames`` frames spread over a clip, as (N, H, W, 3) float32 display RGB.
+
+    What a colour-match reference is decoded to, by the render, for the step that names it.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise MediaError("reference not found", path=path, hint="give a still or a clip")
+    if path.suffix.lower() in STILL_SUFFIXES:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+        except OSError as exc:
+            raise MediaError(f"cannot read the reference still: {exc}", path=path) from None
+        return rgb[None]
+    reader = VideoReader(path)
+    wanted = set(np.linspace(0, max(reader.count - 1, 0), min(frames, max(reader.count, 1))).astype(int).tolist())
+    pictures = [p for i, p in reader if i in wanted]
+    if not pictures:
+        raise MediaError("the reference clip has no frames", path=path)
+    return np.stack(pictures).astype(np.float32) / np.float32(65535.0)
 
 
 def read_audio(path: str | Path, start_seconds: float = 0.0, duration: float | None = None,

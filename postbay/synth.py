@@ -93,6 +93,7 @@ def write_clip(path: str | Path, *, frames: int = 48, width: int = 320, height: 
     if reel:
         out.metadata["reel_name"] = reel
     vs = out.add_stream(codec, rate=rate)
+    assert isinstance(vs, av.VideoStream), f"{codec} is not a video codec"
     vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
     vs.time_base = 1 / rate
     vs.codec_context.time_base = 1 / rate
@@ -108,15 +109,17 @@ def write_clip(path: str | Path, *, frames: int = 48, width: int = 320, height: 
         vs.metadata["timecode"] = timecode
     if reel:
         vs.metadata["reel_name"] = reel  # QuickTime writes it into the timecode track
-    opts = {"preset": "ultrafast", "crf": "10"} if codec == "libx264" else {}
+    opts: dict[str, object] = {"preset": "ultrafast", "crf": "10"} if codec == "libx264" else {}
     if codec == "prores":
         opts = {"profile": "3"}
     opts.update(options or {})
     vs.options = opts
-    astream = None
+    astream: av.AudioStream | None = None
     if audio:
         acodec = audio_codec or ("aac" if path.suffix == ".mp4" else "pcm_s16le")
-        astream = out.add_stream(acodec, rate=audio_rate)
+        stream = out.add_stream(acodec, rate=audio_rate)
+        assert isinstance(stream, av.AudioStream), f"{acodec} is not an audio codec"
+        astream = stream
         astream.layout = "stereo"
     samples_per_frame = audio_rate / rate
     total_samples = int(round(frames * samples_per_frame))
@@ -144,6 +147,7 @@ def write_clip(path: str | Path, *, frames: int = 48, width: int = 320, height: 
                 sig = np.zeros_like(t)
             pcm = (sig * 32767).astype(np.int16)
             fmt_name = astream.codec_context.format.name
+            arr: np.ndarray
             if fmt_name == "fltp":
                 arr = np.stack([sig, sig]).astype(np.float32)
             elif fmt_name == "s16p":

@@ -3,24 +3,25 @@
 Importing this package registers every built-in with :data:`postbay.registry.BUILTINS`.
 """
 
-from postbay.processors import basic  # noqa: F401
-from postbay.processors import bed  # noqa: F401
-from postbay.processors import captions  # noqa: F401
-from postbay.processors import cleanup  # noqa: F401
-from postbay.processors import deblock  # noqa: F401
-from postbay.processors import deflicker  # noqa: F401
-from postbay.processors import denoise  # noqa: F401
-from postbay.processors import grade  # noqa: F401
-from postbay.processors import grain  # noqa: F401
-from postbay.processors import loudness  # noqa: F401
-from postbay.processors import match  # noqa: F401
-from postbay.processors import reframe  # noqa: F401
-from postbay.processors import retime  # noqa: F401
-from postbay.processors import soften  # noqa: F401
-from postbay.processors import upscale  # noqa: F401
+from postbay.processors import (
+    bed,  # noqa: F401
+    captions,  # noqa: F401
+    cleanup,  # noqa: F401
+    deblock,  # noqa: F401
+    deflicker,  # noqa: F401
+    denoise,  # noqa: F401
+    grade,  # noqa: F401
+    grain,  # noqa: F401
+    loudness,  # noqa: F401
+    match,  # noqa: F401
+    primaries,  # noqa: F401
+    reframe,  # noqa: F401
+    retime,  # noqa: F401
+    soften,  # noqa: F401
+    upscale,  # noqa: F401
+)
 
 __all__ = [
-    "basic",
     "bed",
     "captions",
     "cleanup",
@@ -31,6 +32,7 @@ __all__ = [
     "grain",
     "loudness",
     "match",
+    "primaries",
     "reframe",
     "retime",
     "soften",

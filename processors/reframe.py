@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from postbay.colour import REC709_TO_YCBCR, luma
 from postbay.processors.resample import resize
 from postbay.registry import FrameFormat, ParamModel, processor
 
@@ -108,11 +109,12 @@ def saliency(frame: Any, previous: Any | None, xp: Any, nd: Any) -> Any:
     double (a subject is usually what moves).
     """
     r, g, b = frame[..., 0], frame[..., 1], frame[..., 2]
-    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    y = luma(frame)
     mean = nd.gaussian_filter(y, 2.0)
     contrast = xp.sqrt(xp.maximum(nd.gaussian_filter(y * y, 2.0) - mean * mean, 0.0))
-    cb = -0.1146 * r - 0.3854 * g + 0.5 * b
-    cr = 0.5 * r - 0.4542 * g - 0.0458 * b
+    (kb_r, kb_g, kb_b), (kr_r, kr_g, kr_b) = REC709_TO_YCBCR[1], REC709_TO_YCBCR[2]
+    cb = kb_r * r + kb_g * g + kb_b * b
+    cr = kr_r * r + kr_g * g + kr_b * b
     skin = xp.exp(-((cr - 0.10) / 0.05) ** 2 - ((cb + 0.09) / 0.06) ** 2) * (y > 0.15) * (y < 0.95)
     cues = [(contrast, 1.0), (skin, 1.0)]
     if previous is not None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from postbay.colour import luma
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["SoftenParams", "soften"]
@@ -47,9 +48,7 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
         return x
     xp, ndimage = ctx.xp, ctx.backend.ndimage
     k = _scale(ctx)
-    y = x[..., 0] * np.float32(0.2126)
-    y += x[..., 1] * np.float32(0.7152)
-    y += x[..., 2] * np.float32(0.0722)
+    y = luma(x)
     sigma = (0.6 + 0.8 * a) * k
     near = ndimage.gaussian_filter(x, (sigma, sigma, 0), mode="nearest", truncate=3.0)
     # Overshoot: the part of the picture beyond the local range of its soft version.

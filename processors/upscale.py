@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from postbay.colour import luma
 from postbay.errors import PostbayError
 from postbay.processors.resample import checked_size, resize
 from postbay.registry import FrameFormat, ParamModel, StepContext, processor
@@ -100,9 +101,7 @@ def sharpen_cas(rgb: Any, amount: float, xp: Any) -> Any:
     the display (perceptual) luma, so shadows and highlights are sharpened alike, and moves
     R, G and B together so colours do not fringe.
     """
-    p = rgb[..., 0] * np.float32(0.2126)
-    p += rgb[..., 1] * np.float32(0.7152)
-    p += rgb[..., 2] * np.float32(0.0722)
+    p = luma(rgb)
     pad = xp.pad(p, 1, mode="edge")
     n, s, w, e = pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:]
     lo = xp.minimum(xp.minimum(n, s), xp.minimum(w, e))

@@ -34,15 +34,17 @@ import numpy as np
 import opentimelineio as otio
 
 from postbay import __version__
-from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
-from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
-from postbay.timeline.writeback import Picture, Written, write_all
+from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, frames_to_timecode, probe
+from postbay.publish import write_json_atomic, write_text_atomic
 from postbay.recipe import Recipe, parse_recipe
-from postbay.render import finish_clip, write_json_atomic
+from postbay.render import finish_clip
+from postbay.timeline.reader import FORMATS, LoadedTimeline, read_timeline, timelines_of
+from postbay.timeline.relink import MEDIA_SUFFIXES, MediaInfo, Relink, Relinker, media_origin
+from postbay.timeline.writeback import Picture, Written, write_all
 
-__all__ = ["ClipPlan", "ConformResult", "RenderJob", "conform_timeline", "run_timeline_cli", "DEFAULT_HANDLES",
+__all__ = ["ClipPlan", "ConformResult", "RenderJob", "conform_timeline", "DEFAULT_HANDLES",
            "hero_clip", "cdl_from_notes", "recipe_data"]
 
 DEFAULT_HANDLES = 12
@@ -143,6 +145,14 @@ class ConformResult:
     @property
     def ok(self) -> bool:
         return self.status == "done"
+
+    @property
+    def outputs(self) -> list[Path]:
+        """Every file the conform published: shots, timelines, caption sidecars, deliveries, report."""
+        paths = [j.output for j in self.jobs if j.output] + [w.path for w in self.written if w.path]
+        paths += [Path(p) for p in (self.captions or {}).get("sidecars", [])]
+        paths += [Path(d["output"]) for d in self.deliveries if d.get("output")]
+        return paths + [p for p in (self.report_path, self.summary_path) if p]
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,11 +347,12 @@ def recipe_data(recipe: Recipe) -> dict[str, Any]:
     record may hold lambdas, which do not pickle)."""
     data: dict[str, Any] = {
         "name": recipe.name, "description": recipe.description,
-        "steps": [{"processor": s.name, **s.params.model_dump(mode="json", exclude_unset=True)} for s in recipe.steps],
+        "steps": [{"processor": s.name, **s.params.model_dump(mode="json", exclude_unset=True)} for s in recipe.steps
+                  if s.added_by is None],  # added steps come back from their step's parameters
         "output": recipe.output.model_dump(mode="json"),
         "deliveries": [d.model_dump(mode="json", exclude_none=True) for d in recipe.deliveries],
     }
-    data.update(recipe.extra)
+    data.update(recipe.timeline.model_dump(exclude_none=True))
     return data
 
 
@@ -350,19 +361,33 @@ def _worker_recipe(text: str, source: str) -> Recipe:
     return parse_recipe(json.loads(text), source=source)
 
 
+#: In a render worker process: where it reports the frames each shot has finished (set by
+#: the pool's initializer), so a long shot still shows progress, which is the daemon's heartbeat.
+_frames_queue: Any = None
+
+
+def _report_to(queue: Any) -> None:
+    global _frames_queue
+    _frames_queue = queue
+
+
 def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, start: int, count: int, name: str,
-                shared: dict[str, Any] | None, gpu: str, ocio_config: str) -> tuple[str | None, dict[str, Any], str | None,
-                                                                                      float]:
+                reference: np.ndarray | None, gpu: str, ocio_config: str,
+                progress: Progress | None = None) -> tuple[str | None, dict[str, Any], str | None, float]:
     """Worker: one finish_clip call; errors come back as text (they cross a process boundary).
 
     ``recipe`` is a :class:`Recipe` in-process, or ``(JSON data, source)`` in a worker process.
+    ``progress`` is called in-process; a worker process sends its frames to the pool's queue.
     """
     t0 = time.perf_counter()
+    if progress is None and _frames_queue is not None:
+        queue = _frames_queue
+        progress = lambda done, total: queue.put((name, done))  # noqa: E731
     try:
         if isinstance(recipe, tuple):
             recipe = _worker_recipe(*recipe)
         result = finish_clip(media, recipe, out_dir, gpu=gpu, ocio_config=ocio_config, start=start, count=count,
-                             name=name, shared=shared)
+                             name=name, reference=reference, progress=progress)
         report = dict(result.report)
         report["report_path"] = str(result.report_path)
         return str(result.output), report, None, time.perf_counter() - t0
@@ -372,7 +397,8 @@ def _render_one(media: str, recipe: Recipe | tuple[str, str], out_dir: str, star
         return None, {}, f"{media}: {type(exc).__name__}: {exc}", time.perf_counter() - t0
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
+def _pool(workers: int) -> tuple[ProcessPoolExecutor, Any]:
+    """A pool of render workers and the queue on which they report finished frames."""
     # fork is cheapest (postbay is already imported) and safe while this is the only thread;
     # a threaded host (the daemon, the API) gets forkserver, which forks from a clean server.
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
@@ -380,41 +406,62 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     else:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["postbay.render", "postbay.processors"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    frames = ctx.SimpleQueue()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_report_to, initargs=(frames,)), frames
 
 
-def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers: int, shared: dict[str, Any] | None,
-                 gpu: str, ocio_config: str, progress: Progress | None) -> None:
+def _render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers: int,
+                 reference: np.ndarray | None, gpu: str, ocio_config: str, progress: Progress | None) -> None:
     total = sum(j.count for j in jobs)
     done = 0
+    partial: dict[str, int] = {}  # frames finished so far of the shots still rendering
+
+    def report() -> None:
+        if progress is not None:
+            progress(done + sum(partial.values()), total)
 
     def finished(job: RenderJob, outcome: tuple[Any, ...]) -> None:
         nonlocal done
-        output, report, error, seconds = outcome
+        output, report_data, error, seconds = outcome
         job.output = Path(output) if output else None
-        job.report, job.error, job.seconds = report, error, seconds
+        job.report, job.error, job.seconds = report_data, error, seconds
+        partial.pop(job.name, None)
         done += job.count
-        if progress is not None:
-            progress(done, total)
+        report()
 
+    def shot_progress(name: str) -> Progress:
+        def update(frames: int, _: int) -> None:
+            partial[name] = frames
+            report()
+        return update
+
+    report()
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            finished(job, _render_one(str(job.media), recipe, str(out_dir), job.start, job.count, job.name, shared,
-                                      gpu, ocio_config))
+            finished(job, _render_one(str(job.media), recipe, str(out_dir), job.start, job.count, job.name,
+                                      reference, gpu, ocio_config, shot_progress(job.name)))
         return
     portable = (json.dumps(recipe_data(recipe)), recipe.source)
-    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, shared, gpu,  # noqa: E731
+    args = lambda job: (str(job.media), portable, str(out_dir), job.start, job.count, job.name, reference, gpu,  # noqa: E731
                         ocio_config)
-    with _pool(min(workers, len(jobs))) as pool:
+    pool, frames = _pool(min(workers, len(jobs)))
+    with pool:
         pending: dict[Future[Any], RenderJob] = {pool.submit(_render_one, *args(job)): job for job in jobs}
         while pending:
-            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            ready, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            moved = not frames.empty()
+            while not frames.empty():
+                name, count = frames.get()
+                if any(job.name == name for job in pending.values()):
+                    partial[name] = count
             for fut in ready:
                 job = pending.pop(fut)
                 try:
                     finished(job, fut.result())
                 except Exception as exc:  # the worker process died (out of memory, killed)
                     finished(job, (None, {}, f"{job.media}: render worker failed: {type(exc).__name__}: {exc}", 0.0))
+            if moved and not ready:
+                report()
 
 
 def cdl_from_notes(notes: dict[str, Any]) -> dict[str, Any] | None:
@@ -603,16 +650,9 @@ def _media_rates_for(relinker: Relinker) -> Callable[[str], list[Fraction]]:
     return rates
 
 
-def _missing_policy(recipe: Recipe, config: Any) -> str:
-    value = recipe.extra.get("missing", getattr(config, "missing", None) or "fail")
-    if value not in ("fail", "skip"):
-        raise PostbayError(f"recipe: missing = {value!r}; use \"fail\" or \"skip\"", path=recipe.source)
-    return value
-
-
 def _handles(value: Any, recipe: Recipe) -> int:
-    if value is None:
-        value = recipe.extra.get("handles", DEFAULT_HANDLES)
+    if value is None:  # the recipe's value was validated when it was parsed
+        return recipe.timeline.handles if recipe.timeline.handles is not None else DEFAULT_HANDLES
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise PostbayError(f"handles = {value!r}: give a whole number of frames, 0 or more", path=recipe.source)
     return value
@@ -621,13 +661,14 @@ def _handles(value: Any, recipe: Recipe) -> int:
 def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, media_roots: tuple[Path, ...] | list[Path] = (),
                      handles: int | None = None, rate: Any = None, workers: int | None = None,
                      progress: Progress | None = None, config: Any = None, missing: str | None = None,
-                     gpu: str | None = None) -> ConformResult:
+                     gpu: str | None = None, confine: bool = False) -> ConformResult:
     """Conform the timeline at ``path`` with ``recipe`` into ``out_dir``.
 
     Reads and relinks everything before writing anything: a timeline that cannot be read,
     or (with ``missing = "fail"``) a clip whose media cannot be found, raises
     :class:`PostbayError` and leaves ``out_dir`` untouched (a missing-media failure writes
-    only the conform report that lists what is missing).
+    only the conform report that lists what is missing). ``confine`` (the daemon's jobs):
+    clips open only files under the timeline's folder or a media root, symlinks followed.
     """
     t_total = time.perf_counter()
     timings: dict[str, float] = {}
@@ -635,15 +676,15 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     out_dir = Path(out_dir)
     roots = [Path(r) for r in media_roots] + [Path(r) for r in getattr(config, "media_roots", []) or []]
     handles = _handles(handles, recipe)
-    policy = missing or _missing_policy(recipe, config)
+    policy = missing or recipe.timeline.missing or "fail"
     gpu = gpu or getattr(config, "gpu", "auto")
-    ocio_config = getattr(config, "ocio_config", None) or "ocio://studio-config-latest"
+    ocio_config = getattr(config, "ocio_config", None) or DEFAULT_OCIO_CONFIG
 
     t0 = time.perf_counter()
-    relinker = Relinker(path, roots, exclude=[out_dir])
+    relinker = Relinker(path, roots, exclude=[out_dir], confine=confine)
     timings["index media"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.extra.get("rate"), media_rates=_media_rates_for(relinker))
+    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.timeline.rate, media_rates=_media_rates_for(relinker))
     timings["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -664,13 +705,13 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
 
     jobs = _group_jobs(plans, _safe(name, 40))
     result.jobs = jobs
-    shared: dict[str, Any] | None = None
+    reference: np.ndarray | None = None
     step = _match_step(recipe)
     # A match step without its own reference (or with reference = "hero") matches the cut to its hero.
     if step is not None and getattr(step.params, "reference", None) in (None, "hero"):
         hero = hero_clip([p for p in plans if p.status == "planned"], items)
         if hero is not None:
-            shared = {"match_reference": _reference_still(hero), "match_reference_clip": hero.key}
+            reference = _reference_still(hero)
             hero.notes.append("hero shot: the cut is colour-matched to it")
     workers = workers if workers is not None else max(1, min(len(jobs), os.cpu_count() or 1))
     t0 = time.perf_counter()
@@ -678,8 +719,10 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *, m
     # The captions step captions the programme (whole sentences across cuts, record timing), not
     # each shot: a shot alone would cut sentences at its edges and burn text into the editor's media.
     captions_step = next((s for s in recipe.steps if s.name == "captions"), None)
-    shot_recipe = replace(recipe, steps=[s for s in recipe.steps if s.name != "captions"])
-    _render_jobs(jobs, shot_recipe, out_dir, workers=workers, shared=shared, gpu=gpu, ocio_config=ocio_config,
+    captioning = {s.index for s in recipe.steps if s.name == "captions"}
+    shot_recipe = replace(recipe, steps=[s for s in recipe.steps
+                                         if s.index not in captioning and s.added_by not in captioning])
+    _render_jobs(jobs, shot_recipe, out_dir, workers=workers, reference=reference, gpu=gpu, ocio_config=ocio_config,
                  progress=progress)
     timings["render (wall)"] = time.perf_counter() - t0
     timings["render (sum of shots)"] = sum(j.seconds for j in jobs)
@@ -761,10 +804,7 @@ def _write_report(result: ConformResult, recipe: Recipe, handles: int, policy: s
     result.report_path = result.out_dir / f"{name}.conform.json"
     write_json_atomic(result.report_path, report)
     result.summary_path = result.out_dir / f"{name}.conform.txt"
-    text = summary_text(report)
-    tmp = result.summary_path.with_name(f".{result.summary_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, result.summary_path)
+    write_text_atomic(result.summary_path, summary_text(report))
 
 
 def summary_text(report: dict[str, Any]) -> str:
@@ -810,24 +850,3 @@ def summary_text(report: dict[str, Any]) -> str:
     lines.append(f"  time: {t.get('total', 0)} s total, renders {t.get('render (wall)', 0)} s wall on "
                  f"{t.get('workers', '-')} worker(s)")
     return "\n".join(lines) + "\n"
-
-
-def run_timeline_cli(src: Path, recipe: Recipe, out_dir: Path, args: Any, config: Any) -> None:
-    """``postbay run EDIT.xml --recipe R --out DIR``: conform and print the summary."""
-    from postbay.cli import Progress as Bar
-
-    bar = Bar(Path(src).name, enabled=not getattr(args, "quiet", False))
-    try:
-        result = conform_timeline(src, recipe, out_dir, media_roots=[Path(p) for p in getattr(args, "media_root", []) or []],
-                                  handles=getattr(args, "handles", None), rate=getattr(args, "rate", None),
-                                  progress=bar, config=config)
-    finally:
-        bar.close()
-    if not getattr(args, "quiet", False):
-        print(result.summary_path.read_text(encoding="utf-8"), end="")
-    else:
-        print(f"done {src} -> {result.report_path}")
-    if result.status != "done":
-        raise PostbayError(f"finished with problems ({result.status}); the rest is done", path=src,
-                           hint=f"see {result.report_path}")
-

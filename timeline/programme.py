@@ -13,28 +13,27 @@ registered and accepts ``aspect``; otherwise it is a centre crop, and the report
 from __future__ import annotations
 
 import math
-import os
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import av
 import numpy as np
 import opentimelineio as otio
 
-from postbay.timeline.relink import Relinker, media_origin
-from postbay.timeline.reader import timelines_of
-from postbay.timeline.writeback import Picture
 from postbay.errors import PostbayError
 from postbay.media import PRESETS, AudioPlan, VideoReader, VideoWriter, frames_to_timecode, read_audio
+from postbay.paths import url_to_path
+from postbay.publish import publish_verified, temp_path
 from postbay.recipe import Delivery, Recipe
-from postbay.render import TEMP_MARK
 from postbay.subtitles import Cue, write_sidecars
-from postbay.verify import Expectation, verify_output
+from postbay.timeline.reader import timelines_of
+from postbay.timeline.relink import Relinker, media_origin
+from postbay.timeline.writeback import Picture
+from postbay.verify import Expectation
 
 __all__ = ["ProgrammeCaptions", "Segment", "caption_programme", "clip_level", "edit_points", "flatten",
            "programme_frames", "render_deliveries", "delivery_size"]
@@ -67,8 +66,8 @@ class Dissolve:
 
 
 def _url_path(url: str) -> Path:
-    parsed = urlparse(url)
-    return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(url)
+    # the conformed timeline's own URLs: local files, or relative paths kept as written
+    return url_to_path(url, Path())[0] or Path(url)
 
 
 def _frames(rt: otio.opentime.RationalTime, rate: Fraction) -> int:
@@ -566,7 +565,7 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
         else:
             notes.append(f"no soft subtitle track: a .{suffix} file cannot carry one")
     out = out_dir / f"{name}.{delivery.name}.{suffix}"
-    tmp = out.with_name(f".{out.stem}{TEMP_MARK}-{os.getpid()}{out.suffix}")
+    tmp = temp_path(out)
     audio = None
     levels: list[dict[str, Any]] = []
     if delivery.audio != "none":
@@ -591,11 +590,8 @@ def _render_delivery(timeline: otio.schema.Timeline, delivery: Delivery, out_dir
         writer.abort()
         tmp.unlink(missing_ok=True)
         raise
-    check = verify_output(tmp, Expectation(width=width, height=height, rate=rate, frames=written, audio=audio is not None))
-    if not check.ok:
-        tmp.unlink(missing_ok=True)
-        raise PostbayError("programme failed verification: " + "; ".join(check.problems), path=out)
-    os.replace(tmp, out)
+    publish_verified(tmp, out, Expectation(width=width, height=height, rate=rate, frames=written,
+                                           audio=audio is not None))
     return {"name": delivery.name, "output": str(out), "frames": written, "width": width, "height": height,
             "codec": preset, "aspect": delivery.aspect, "notes": notes, "levels": levels,
             "error": None}

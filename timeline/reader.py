@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 import opentimelineio as otio
-from postbay.timeline import TIMELINE_SUFFIXES
 
 from postbay.errors import PostbayError
 from postbay.media import snap_rate
+from postbay.timeline import TIMELINE_SUFFIXES
 
 __all__ = ["FORMATS", "MAX_NESTING", "MAX_TIMELINE_BYTES", "LoadedTimeline", "TimelineError", "check_fcpxml_rate",
            "check_json_nesting", "check_size", "check_xml_safety", "detect_format", "infer_edl_rate", "json_nesting",

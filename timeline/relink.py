@@ -17,18 +17,17 @@ What is tried, and what linked, goes into the conform report clip by clip.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
 
 from postbay.errors import MediaError, PostbayError
 from postbay.media import MediaInfo, probe, timecode_to_frames
+from postbay.paths import url_to_path
 
-__all__ = ["MEDIA_SUFFIXES", "MediaIndex", "Relink", "Relinker", "url_to_path", "clip_reel",
+__all__ = ["MEDIA_SUFFIXES", "MediaIndex", "Relink", "Relinker", "clip_reel",
            "media_origin"]
 
 #: Files that can be a clip's picture (stills and sequences excepted: postbay finishes movies).
@@ -36,28 +35,6 @@ MEDIA_SUFFIXES = {".mov", ".mp4", ".m4v", ".mxf", ".mkv", ".avi", ".webm", ".mts
                   ".mpeg", ".dv", ".y4m", ".wav", ".aif", ".aiff"}
 
 _SKIP_DIRS = {".git", "__pycache__", ".venv", "node_modules"}
-
-
-def url_to_path(url: str, base: Path) -> tuple[Path | None, str]:
-    """(a local path for ``url`` or None, the file name it names) as written in a timeline."""
-    if not url:
-        return None, ""
-    text = url.strip()
-    if text.lower().startswith("file:"):
-        parsed = urlparse(text)
-        local = unquote(parsed.path)
-        host = parsed.netloc
-        if re.match(r"^/[A-Za-z]:[/\\]", local):  # file:///D:/… from Windows
-            return None, PureWindowsPath(local[1:]).name
-        if host and host.lower() != "localhost":  # file://server/share/… (UNC): not here
-            return None, Path(local).name
-        return Path(local), Path(local).name
-    if re.match(r"^[A-Za-z]:[\\/]", text) or text.startswith("\\\\") or ("\\" in text and "/" not in text):
-        return None, PureWindowsPath(text).name
-    if "://" in text:
-        return None, Path(urlparse(text).path).name
-    path = Path(text).expanduser()
-    return (path if path.is_absolute() else base / path), path.name
 
 
 def clip_reel(clip: otio.schema.Clip) -> str | None:

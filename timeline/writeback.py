@@ -23,9 +23,9 @@ from typing import Any
 
 import opentimelineio as otio
 
-from postbay.timeline.reader import FORMATS, check_fcpxml_rate, timelines_of
 from postbay.errors import PostbayError
-from postbay.render import TEMP_MARK
+from postbay.publish import TEMP_MARK
+from postbay.timeline.reader import FORMATS, check_fcpxml_rate, timelines_of
 
 __all__ = ["Picture", "Written", "describe_structure", "compare_structure", "write_timeline", "write_all"]
 

@@ -1,4 +1,8 @@
-"""Three simple processors that prove the pipeline end to end: resize, exposure, lut."""
+"""Primary operations on the whole picture: sizing (resize), exposure and a LUT.
+
+The first steps of most finishing chains, and the three that prove the pipeline end to end:
+resize and exposure work in scene-linear light, the LUT on the display-encoded picture.
+"""
 
 from __future__ import annotations
 
