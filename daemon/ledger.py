@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -338,7 +338,7 @@ class Ledger:
         self._withdraw_credit(job_id, [str(p) for p in outputs])
         return self._update(job_id, expect=("running",), message="done", **fields)
 
-    def _withdraw_credit(self, job_id: str, outputs: list[str]) -> None:
+    def _withdraw_credit(self, job_id: str, outputs: Sequence[str]) -> None:
         """A file this job wrote is no longer another job's output (it replaced an earlier render
         of the same delivery): one file, one job."""
         if not outputs:

@@ -39,7 +39,8 @@ def output_name(source: Path, path_for: Callable[[str], Path], ledger: Ledger,
     """The stem to name ``source``'s output with; ``path_for(stem)`` is the output file a stem
     gives, and ``planned`` the outputs of jobs running now (not on disk yet)."""
     extension = source.suffix.lstrip(".").lower() or "src"
-    candidates = [source.stem, f"{source.stem}-{extension}", *(f"{source.stem}-{extension}-{n}" for n in range(2, 1000))]
+    candidates = [source.stem, f"{source.stem}-{extension}",
+                  *(f"{source.stem}-{extension}-{n}" for n in range(2, 1000))]
     for stem in candidates:
         path = path_for(stem)
         if path in planned:

@@ -64,10 +64,10 @@ def run_timeline_cli(src: Path, recipe: Any, out_dir: Path, args: argparse.Names
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from postbay.media import set_pixel_limit
     from postbay.recipe import load_recipe
     from postbay.registry import default_registry
     from postbay.render import finish_clip, output_paths
-    from postbay.media import set_pixel_limit
 
     config = load_cli_config(args)
     set_pixel_limit(config.limits.max_pixels)

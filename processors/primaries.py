@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 import numpy as np
 import PyOpenColorIO as ocio
-from postbay.processors.resample import checked_size
-from postbay.processors.resample import resize as _resize
 from pydantic import Field, field_validator, model_validator
 
 from postbay.colour import cpu_apply
+from postbay.processors.resample import checked_size
+from postbay.processors.resample import resize as _resize
 from postbay.registry import FrameFormat, ParamModel, processor
 
 __all__ = ["ExposureParams", "LutParams", "ResizeParams", "resolve_lut"]

@@ -82,7 +82,8 @@ def _even(x: float) -> int:
 def upscale_format(params: UpscaleParams, fmt: FrameFormat) -> FrameFormat:
     """The output size: ``scale`` times the storage size, or width/height keeping display aspect."""
     if params.scale is not None:
-        return fmt.with_size(*checked_size("upscale", _even(fmt.width * params.scale), _even(fmt.height * params.scale)))
+        return fmt.with_size(*checked_size("upscale", _even(fmt.width * params.scale),
+                                           _even(fmt.height * params.scale)))
     dar = fmt.display_aspect_ratio
     width, height = params.width, params.height
     if width is None:

@@ -86,6 +86,7 @@ def _limit_memory(extra_mb: int) -> None:
 
 def _main(path: str, memory_mb: str) -> None:
     import opentimelineio as otio
+
     from postbay.timeline.reader import read_timeline
 
     _limit_memory(int(memory_mb))

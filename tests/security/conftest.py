@@ -12,10 +12,10 @@ import av
 import pytest
 from bridge.harness import Bay
 from PIL import Image
-from postbay.bridge.api import ApiServer
-from postbay.daemon.ledger import Ledger
 
+from postbay.bridge.api import ApiServer
 from postbay.config import ApiConfig, Config, LimitsConfig, WatchConfig
+from postbay.daemon.ledger import Ledger
 from postbay.media import MAX_PIXELS, set_pixel_limit
 
 

@@ -7,8 +7,8 @@ import json
 
 from bridge.harness import http as request
 from bridge.test_api import multipart
-from postbay.bridge.client import ApiClient
 
+from postbay.bridge.client import ApiClient
 from postbay.synth import write_clip
 
 

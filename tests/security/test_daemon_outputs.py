@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from bridge.harness import DaemonBay, wait_for
+
 from postbay.daemon.ledger import Ledger
 from postbay.media import probe
 from postbay.recipe import load_recipe

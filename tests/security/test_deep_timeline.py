@@ -9,6 +9,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 from bridge.harness import http as request
+
 from postbay.timeline.isolated import outline_timeline
 from postbay.timeline.reader import MAX_NESTING, TimelineError, read_timeline
 
@@ -82,6 +83,7 @@ def test_api_refuses_a_deep_otio_and_keeps_serving(open_bay):
 
 def test_deep_otio_in_a_hot_folder_fails_once_and_the_daemon_survives_restarts(tmp_path: Path):
     from bridge.harness import DaemonBay, wait_for
+
     from postbay.daemon.ledger import Ledger
 
     daemon = DaemonBay(tmp_path, api=False)
@@ -110,6 +112,7 @@ def test_a_file_the_daemon_died_reading_is_remembered_across_restarts(tmp_path: 
     """Whatever still reads a queued file in the daemon's own process (the media-settle scan of an
     edit): a crash there counts as an attempt, so it cannot become a restart loop."""
     from bridge.harness import DaemonBay, wait_for
+
     from postbay.daemon.ledger import Ledger
 
     (tmp_path / "hot" / "review").mkdir(parents=True)

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from bridge.harness import DaemonBay, wait_for
+
 from postbay.synth import write_clip
 
 _MOUNT_NOTE = "needs root to mount a small tmpfs as the data folder"

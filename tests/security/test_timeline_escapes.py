@@ -68,6 +68,7 @@ def test_the_worker_never_opens_a_clip_outside_its_folders(tmp_path: Path, secre
 
 def test_a_hot_folder_timeline_cannot_render_a_clip_outside_its_folders(tmp_path: Path, secret: Path):
     from bridge.harness import DaemonBay, wait_for
+
     from postbay.daemon.ledger import Ledger
 
     daemon = DaemonBay(tmp_path, api=False)

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from postbay.daemon.units import render_unit
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
@@ -63,7 +64,8 @@ def test_units_pass_verify_with_gpu_off_and_a_served_api(tmp_path: Path):
     unit = tmp_path / "v" / "postbay.service"
     unit.parent.mkdir()
     unit.write_text(text)
-    result = subprocess.run(["systemd-analyze", "verify", str(unit)], check=False, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], check=False, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.harness import DaemonBay, wait_for
+
 from postbay.bridge.client import ApiClient
 from postbay.synth import write_clip
 
