@@ -260,7 +260,7 @@ def test_corrupt_truncated_and_empty_files_fail_with_a_reason(bay, small_clip: P
 def test_a_timeline_waits_for_its_media_then_conforms(bay, small_clip: Path, tmp_path: Path):
     import opentimelineio as otio
 
-    daemon = bay()
+    daemon = bay(extra=f'media_roots = ["{tmp_path / "media"}"]')  # the daemon's clips stay in their folders
     media = tmp_path / "media" / "shot.mp4"
     media.parent.mkdir()
     clip = otio.schema.Clip(name="shot", media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),

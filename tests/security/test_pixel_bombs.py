@@ -14,7 +14,7 @@ from bridge.harness import http as request
 from postbay.config import LimitsConfig
 from postbay.errors import PostbayError
 from postbay.media import MAX_PIXELS, probe, set_pixel_limit
-from postbay.processors.basic import ResizeParams, resize_format
+from postbay.processors.primaries import ResizeParams, resize_format
 from postbay.processors.upscale import UpscaleParams, upscale_format
 from postbay.registry import FrameFormat
 from postbay.synth import write_clip
