@@ -327,9 +327,12 @@ class Daemon:
     def _pause(self, reason: str) -> None:
         if self.paused != reason:
             log.error("paused: %s", reason)
-        self.paused = reason
-        self.notifier.watchdog()  # alive, only waiting
-        self.notifier.status(self._status_line())
+            self.paused = reason
+            self.notifier.status(self._status_line())
+        now = time.monotonic()
+        if now - self._last_beat >= 2.0:  # alive, only waiting (the heartbeat's ledger write may fail)
+            self._last_beat = now
+            self.notifier.watchdog()
 
     def _check_space(self) -> None:
         """Pause below ``[limits] min_free_mb`` on the data or an output folder; resume above it."""
