@@ -34,7 +34,8 @@ import opentimelineio as otio
 from postbay.media import PRESETS, frames_to_timecode
 from postbay.recipe import load_recipe
 from postbay.synth import write_clip
-from postbay.timeline.conform import DEFAULT_HANDLES, conform_timeline
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.plan import DEFAULT_HANDLES
 
 RATE = Fraction(24)
 

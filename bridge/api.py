@@ -286,21 +286,23 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
                             break
                 raise HTTPException(exc.status, str(exc)) from None
             recipe = upload.fields.get("recipe", "")
+            saved = upload.path
+            assert saved is not None  # receive_upload raises unless it saved a file
             try:
-                return await asyncio.to_thread(submit, upload.path, recipe, upload.fields.get("out") or None)
+                return await asyncio.to_thread(submit, saved, recipe, upload.fields.get("out") or None)
             except BaseException:
-                upload.path.unlink(missing_ok=True)  # a refused upload leaves nothing in the inbox
+                saved.unlink(missing_ok=True)  # a refused upload leaves nothing in the inbox
                 raise
         if ctype.split(";", 1)[0].strip().lower() != "application/json":
             raise HTTPException(415, "send the job as Content-Type: application/json, or a file as multipart/form-data")
         try:
-            body = SubmitRequest.model_validate_json(await request.body())
+            asked = SubmitRequest.model_validate_json(await request.body())
         except ValueError as exc:
             raise HTTPException(422, f"expected JSON {{\"path\", \"recipe\", \"out\"}}: {exc}") from None
-        source = roots.confine(body.path)
+        source = roots.confine(asked.path)
         if not source.is_file():
-            raise HTTPException(404, f"{body.path}: no such file")
-        return await asyncio.to_thread(submit, source, body.recipe, body.out)
+            raise HTTPException(404, f"{asked.path}: no such file")
+        return await asyncio.to_thread(submit, source, asked.recipe, asked.out)
 
     @app.get("/jobs", tags=["jobs"])
     def list_jobs(state: str | None = Query(default=None, description="queued, running, done, failed, cancelled"),
@@ -382,7 +384,8 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         if which == "source":
             target = job.source
         else:
-            media = [o for o in job.outputs if Path(o).suffix.lower() not in TIMELINE_SUFFIXES | {".json", ".srt", ".vtt"}]
+            not_media = TIMELINE_SUFFIXES | {".json", ".srt", ".vtt"}
+            media = [o for o in job.outputs if Path(o).suffix.lower() not in not_media]
             if not media:
                 raise HTTPException(404, f"job {job_id} has no rendered output yet")
             target = media[0]

@@ -154,9 +154,10 @@ class Daemon:
         root.setLevel(logging.INFO)
         if not any(getattr(h, "_postbay", False) for h in root.handlers):
             fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-            for handler in (logging.StreamHandler(),
-                            logging.handlers.RotatingFileHandler(logs / "daemon.log", maxBytes=10 << 20,
-                                                                 backupCount=3)):
+            handlers: list[logging.Handler] = [
+                logging.StreamHandler(),
+                logging.handlers.RotatingFileHandler(logs / "daemon.log", maxBytes=10 << 20, backupCount=3)]
+            for handler in handlers:
                 handler.setFormatter(fmt)
                 handler._postbay = True  # type: ignore[attr-defined]
                 root.addHandler(handler)

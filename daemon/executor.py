@@ -90,6 +90,7 @@ class Executor(ABC):
 
     def warm(self) -> None:
         """Get workers ready before the first job arrives (nothing to do by default)."""
+        return None
 
     def pid(self, job_id: str) -> int | None:
         """The process id of a job's worker where it runs on this machine (None elsewhere)."""
@@ -182,7 +183,8 @@ def _conform(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
 
     config = load_config(None)
     config.ocio_config = spec.ocio_config
-    result = conform_timeline(spec.source, _recipe(spec), spec.output_dir, media_roots=[Path(p) for p in spec.media_roots],
+    result = conform_timeline(spec.source, _recipe(spec), spec.output_dir,
+                              media_roots=[Path(p) for p in spec.media_roots],
                               progress=progress, config=config, gpu=spec.gpu, confine=True)
     if not result.ok:  # missing = "skip": the rest is published, the job still says what went wrong
         raise PostbayError(f"finished with problems ({result.status}); the rest is done", path=spec.source,
@@ -215,7 +217,7 @@ class LocalProcessExecutor(Executor):
                  start_method: str = "forkserver"):
         self.job_timeout = job_timeout
         self.heartbeat_timeout = heartbeat_timeout
-        self._ctx = mp.get_context(start_method)
+        self._ctx: Any = mp.get_context(start_method)  # a start method's context (Process, Pipe)
         if start_method == "forkserver":
             self._ctx.set_forkserver_preload(["postbay.daemon.executor", "postbay.render", "postbay.recipe",
                                              "postbay.processors"])
@@ -260,7 +262,8 @@ class LocalProcessExecutor(Executor):
 
     def poll(self, timeout: float = 0.0) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        conns = {run.conn: job_id for job_id, run in self._jobs.items()}
+        conns: dict[Any, str] = {run.conn: job_id for job_id, run in self._jobs.items()}
+        ready: list[Any]
         if conns and timeout > 0:
             ready = wait(list(conns), timeout=timeout)
         else:
@@ -268,12 +271,12 @@ class LocalProcessExecutor(Executor):
                 time.sleep(timeout)  # nothing running: the main loop's tick
             ready = list(conns)
         now = time.monotonic()
-        for conn in ready:
-            job_id = conns[conn]
+        for ready_conn in ready:
+            job_id = conns[ready_conn]
             run = self._jobs[job_id]
             try:
-                while conn.poll():
-                    msg = conn.recv()
+                while run.conn.poll():
+                    msg = run.conn.recv()
                     run.beat = now
                     if msg[0] == "progress":
                         outcomes.append(Outcome(job_id, "progress", fraction=float(msg[1])))

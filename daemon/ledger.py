@@ -14,6 +14,7 @@ again; a changed file has a new fingerprint and becomes a new job.
 
 from __future__ import annotations
 
+import builtins  # Ledger.list shadows the builtin in the class body
 import hashlib
 import json
 import os
@@ -326,7 +327,7 @@ class Ledger:
         self._update(job_id, expect=("running",), progress=fraction, heartbeat=now,
                      message="progress")
 
-    def finish(self, job_id: str, outputs: list[str | Path], *, report: str | Path | None = None,
+    def finish(self, job_id: str, outputs: Sequence[str | Path], *, report: str | Path | None = None,
                source: str | Path | None = None) -> Job | None:
         """running → done."""
         fields: dict[str, Any] = {"state": "done", "progress": 1.0, "outputs": outputs, "finished": time.time(),
@@ -402,7 +403,7 @@ class Ledger:
             raise PostbayError(f"job {job.id} changed state meanwhile; look again with `postbay jobs`")
         return done
 
-    def recover(self) -> list[Job]:
+    def recover(self) -> builtins.list[Job]:
         """At daemon start: jobs a crash left ``running`` go back to ``queued`` (attempt + 1), and a
         queued job whose file the daemon was reading when it died counts an attempt too (so a
         file that crashes its reader is given up after the retries, not read at every start)."""
@@ -440,7 +441,7 @@ class Ledger:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def events_since(self, seq: int = 0, *, limit: int = 1000) -> list[Event]:
+    def events_since(self, seq: int = 0, *, limit: int = 1000) -> builtins.list[Event]:
         """Events after sequence number ``seq`` (0: from the start), oldest first. Poll this
         with the last ``seq`` seen to stream changes from any process."""
         with self._lock:

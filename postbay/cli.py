@@ -55,6 +55,7 @@ def run_timeline_cli(src: Path, recipe: Any, out_dir: Path, args: argparse.Names
     finally:
         bar.close()
     if not args.quiet:
+        assert result.summary_path is not None  # a finished conform always writes its summary
         print(result.summary_path.read_text(encoding="utf-8"), end="")
     else:
         print(f"done {src} -> {result.report_path}")

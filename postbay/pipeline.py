@@ -152,7 +152,8 @@ class Pipeline:
         ctx = StepContext(backend=self.backend if proc.kind != "audio" else numpy_backend(),
                           fmt_in=fmt_in, fmt_out=fmt_out,  # type: ignore[arg-type]  # audio steps have none
                           window=proc.window_for(step.params), step_index=step.index, info=self.info, seed=self.seed,
-                          cuts=(self.cuts or ()) if proc.needs_cuts else (), ocio_config=self.ocio_config, reference=self.references.get(step.index),
+                          cuts=(self.cuts or ()) if proc.needs_cuts else (), ocio_config=self.ocio_config,
+                          reference=self.references.get(step.index),
                           music=self.music.get(step.index), captions=self.captions)
         self.notes[f"{step.index}:{step.name}"] = ctx.notes
         return ctx

@@ -35,8 +35,8 @@ from postbay.errors import RecipeError
 from postbay.media import PRESETS
 from postbay.registry import ParamModel, Processor, Registry, default_registry
 
-__all__ = ["Delivery", "OutputSpec", "Recipe", "Step", "TimelineOptions", "builtin_recipe_paths", "find_recipes", "load_recipe",
-           "parse_recipe"]
+__all__ = ["Delivery", "OutputSpec", "Recipe", "Step", "TimelineOptions", "builtin_recipe_paths", "find_recipes",
+           "load_recipe", "parse_recipe"]
 
 
 class _Encoded(BaseModel):
@@ -122,8 +122,8 @@ class Step:
         return self.processor.name
 
     def describe(self) -> dict[str, Any]:
-        out = {"processor": self.name, "origin": self.processor.origin, "version": self.processor.version,
-               "parameters": self.params.model_dump(mode="json")}
+        out: dict[str, Any] = {"processor": self.name, "origin": self.processor.origin,
+                               "version": self.processor.version, "parameters": self.params.model_dump(mode="json")}
         if self.added_by is not None:
             out["added_by"] = self.added_by
         return out

@@ -42,6 +42,7 @@ from postbay.subtitles import Captions
 
 __all__ = [
     "FrameFormat",
+    "even_size",
     "ParamModel",
     "PluginProblem",
     "Processor",
@@ -67,6 +68,11 @@ class NoParams(ParamModel):
     pass
 
 
+def even_size(x: float | Fraction) -> int:
+    """A picture dimension rounded to the nearest even number (4:2:0 and 4:2:2 need one), at least 2."""
+    return max(2, int(round(x / 2)) * 2)
+
+
 @dataclass(frozen=True)
 class FrameFormat:
     """What flows between steps: picture size, pixel aspect, frame rate and frame count."""
@@ -89,6 +95,17 @@ class FrameFormat:
             if abs(sar - 1) < Fraction(1, 200):
                 sar = Fraction(1)
         return replace(self, width=int(width), height=int(height), sample_aspect_ratio=sar)
+
+    def fit(self, width: int | None, height: int | None) -> FrameFormat:
+        """A new size from a width, a height or both; one alone keeps the display aspect (square pixels out)."""
+        if width is None and height is None:
+            raise ValueError("give a width, a height or both")
+        if width is None:
+            assert height is not None
+            width = even_size(height * self.display_aspect_ratio)
+        if height is None:
+            height = even_size(width / self.display_aspect_ratio)
+        return self.with_size(width, height)
 
 
 @dataclass
@@ -196,7 +213,8 @@ class Processor:
         if self.kind not in ("frame", "stream", "audio"):
             raise ValueError(f"processor {self.name}: kind {self.kind!r} is not frame, stream or audio")
         if self.colourspace not in ("display", "linear", "acescct"):
-            raise ValueError(f"processor {self.name}: colourspace {self.colourspace!r} is not display, linear or acescct")
+            raise ValueError(f"processor {self.name}: colourspace {self.colourspace!r} is not display, linear "
+                             "or acescct")
         if not callable(self.window):
             win = self.window
             if not (isinstance(win, (tuple, list)) and len(win) == 2
@@ -241,7 +259,8 @@ def processor(name: str, *, params: type[ParamModel] = NoParams, kind: Kind = "f
               changes_size: bool = False, changes_rate: bool = False, version: str = "1",
               backends: tuple[str, ...] = ("cpu", "gpu"), needs_cuts: bool = False,
               reads: str | None = None,
-              adds_steps: Callable[[Any], list[tuple[str, dict[str, Any]]]] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              adds_steps: Callable[[Any], list[tuple[str, dict[str, Any]]]] | None = None,
+              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that records a built-in processor; the docstring's first line is its summary."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -200,7 +200,8 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         verification = publish_verified(tmp_path, out_path, Expectation(
             width=fmt_out.width, height=fmt_out.height, rate=fmt_out.rate, frames=total, audio=has_audio,
             sample_aspect_ratio=fmt_out.sample_aspect_ratio, mode=recipe.output.verify))
-        assert verification is not None  # media always has an expectation
+        # media always has an expectation, and a passed verification carries its probe
+        assert verification is not None and verification.info is not None
         report["verification"] = verification.to_dict()
         if captions is not None and captions.cues:
             report["sidecars"] = [str(p) for p in write_sidecars(captions.cues, out_path)]
@@ -209,7 +210,8 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
                 stale.unlink(missing_ok=True)
         elapsed = time.perf_counter() - t_start
         report.update({
-            "status": "done", "output": str(out_path), "output_probe": {**verification.info.to_dict(), "path": str(out_path)},
+            "status": "done", "output": str(out_path),
+            "output_probe": {**verification.info.to_dict(), "path": str(out_path)},
             "frames": total, "seconds": round(elapsed, 3), "fps": round(total / elapsed, 2) if elapsed else None,
             "timings": pipeline.timer.self_times(), "notes": _jsonable(pipeline.notes), "finished": _now(),
         })

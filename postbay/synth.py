@@ -13,6 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from postbay.media import add_audio_stream, add_video_stream
+
 __all__ = ["ai_look_frame", "frame_number_pattern", "read_frame_number", "smooth_frame", "write_clip"]
 
 Pattern = Callable[[int, int, int], np.ndarray]  # (index, width, height) -> float RGB (H, W, 3)
@@ -92,8 +94,7 @@ def write_clip(path: str | Path, *, frames: int = 48, width: int = 320, height: 
         out.metadata["timecode"] = timecode
     if reel:
         out.metadata["reel_name"] = reel
-    vs = out.add_stream(codec, rate=rate)
-    assert isinstance(vs, av.VideoStream), f"{codec} is not a video codec"
+    vs = add_video_stream(out, codec, rate)
     vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
     vs.time_base = 1 / rate
     vs.codec_context.time_base = 1 / rate
@@ -117,9 +118,7 @@ def write_clip(path: str | Path, *, frames: int = 48, width: int = 320, height: 
     astream: av.AudioStream | None = None
     if audio:
         acodec = audio_codec or ("aac" if path.suffix == ".mp4" else "pcm_s16le")
-        stream = out.add_stream(acodec, rate=audio_rate)
-        assert isinstance(stream, av.AudioStream), f"{acodec} is not an audio codec"
-        astream = stream
+        astream = add_audio_stream(out, acodec, audio_rate)
         astream.layout = "stereo"
     samples_per_frame = audio_rate / rate
     total_samples = int(round(frames * samples_per_frame))

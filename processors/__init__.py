@@ -1,6 +1,11 @@
 """postbay's built-in processors, one module per finishing step.
 
-Importing this package registers every built-in with :data:`postbay.registry.BUILTINS`.
+Each step is a pure function over frames (or audio samples) written once against the array
+module the backend hands it (NumPy/SciPy on a CPU, CuPy on a GPU), with typed parameters and a
+declared window and colour space. A processor imports only the core: it never opens a file,
+touches the ledger or the network; what it needs from outside (cuts, a reference picture, music)
+arrives decoded in its :class:`~postbay.registry.StepContext`. Importing this package registers
+every built-in with :data:`postbay.registry.BUILTINS`.
 """
 
 from postbay.processors import (

@@ -53,7 +53,8 @@ class CaptionsParams(CueRules):
     soft_track: bool = Field(default=False, description="also carry the cues as a subtitle track in the output")
     burn: bool = Field(default=False, description="burn the cues into the picture")
     style: Literal["box", "outline"] = Field(default="box", description="burn-in style: text on a box, or outlined")
-    size: float = Field(default=0.05, gt=0.01, le=0.2, description="burn-in text height, fraction of a 16:9 frame's height")
+    size: float = Field(default=0.05, gt=0.01, le=0.2,
+                        description="burn-in text height, fraction of a 16:9 frame's height")
 
     @field_validator("language")
     @classmethod

@@ -197,7 +197,7 @@ def denoise(frames: list[Any], ctx: StepContext, params: DenoiseParams) -> Any:
         total = xp.zeros_like(cur)
         weights = xp.zeros((h, w, 1), xp.float32)
         guess = None
-        for k, (offset, frame) in enumerate(side):
+        for k, (_offset, frame) in enumerate(side):
             vy, vx = block_motion(y_cur, _pad_to(luma(frame), 4 * BLOCK, xp), xp, guess)
             guess = (vy * (k + 2) / (k + 1), vx * (k + 2) / (k + 1))
             aligned = compensate(frame, vy, vx, xp)

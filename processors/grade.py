@@ -177,8 +177,11 @@ class GradeParams(ParamModel):
     cdl: CDL | str | None = Field(default=None, description="an ASC CDL {slope, offset, power, sat} or a "
                                                             ".cc/.cdl file, on the incoming encoding")
     exposure: float = Field(default=0.0, ge=-8, le=8, description="exposure in stops, in scene-linear light")
-    contrast: float = Field(default=1.0, ge=0.25, le=4, description="contrast: a power around 18 % grey in linear light (a slope in log); 1 is neutral")
-    saturation: float = Field(default=1.0, ge=0, le=4, description="saturation around Rec.709 luma; 0 is monochrome, 1 neutral")
+    contrast: float = Field(default=1.0, ge=0.25, le=4,
+                            description="contrast: a power around 18 % grey in linear light (a slope in log); "
+                                        "1 is neutral")
+    saturation: float = Field(default=1.0, ge=0, le=4,
+                              description="saturation around Rec.709 luma; 0 is monochrome, 1 neutral")
     temperature: float = Field(default=0.0, ge=-1, le=1, description="white balance: + warms, - cools "
                                                                      "(±1 is ±100 mired, about a half CTO/CTB)")
     tint: float = Field(default=0.0, ge=-1, le=1, description="white balance: + toward magenta, - toward green")
@@ -375,7 +378,8 @@ def _file_processor(path: str) -> ocio.CPUProcessor:
 def apply_lut3d(rgb: Any, lut: BakedLut | np.ndarray, xp: Any = np) -> Any:
     """Trilinear 3D LUT lookup of an (..., 3) float image on any backend.
 
-    ``lut`` is a :class:`BakedLut` (shaper, lattice, then its look) or a bare (n, n, n, 3) table over [0, 1] indexed [r][g][b]
+    ``lut`` is a :class:`BakedLut` (shaper, lattice, then its look) or a bare (n, n, n, 3) table over [0, 1]
+    indexed [r][g][b]
     (the order of a ``.cube`` read with red slowest). Inputs are clamped to the lattice.
     """
     if isinstance(lut, BakedLut):

@@ -118,7 +118,7 @@ def match_cdl(frames: Iterable[Any], reference: np.ndarray, strength: float = 1.
     # 1. Per channel: map the shot's tonal distribution onto the reference's.
     vec = np.array([1.0] * 3 + [0.0] * 3 + [1.0] * 3 + [1.0])
     for c in range(3):
-        fit = least_squares(lambda p: _sop(q_shot[:, c], p[0], p[1], p[2]) - q_ref[:, c],
+        fit = least_squares(lambda p, c=c: _sop(q_shot[:, c], p[0], p[1], p[2]) - q_ref[:, c],
                             x0=[1.0, 0.0, 1.0], bounds=([lo[c], lo[3 + c], lo[6 + c]], [hi[c], hi[3 + c], hi[6 + c]]))
         vec[c], vec[3 + c], vec[6 + c] = fit.x
 

@@ -35,18 +35,9 @@ class ResizeParams(ParamModel):
         return self
 
 
-def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
-
 
 def resize_format(params: ResizeParams, fmt: FrameFormat) -> FrameFormat:
-    dar = fmt.display_aspect_ratio
-    width, height = params.width, params.height
-    if width is None:
-        width = _even(height * dar)
-    if height is None:
-        height = _even(width / dar)
-    return fmt.with_size(*checked_size("resize", width, height))
+    return checked_size("resize", fmt.fit(params.width, params.height))
 
 
 @processor("resize", params=ResizeParams, colourspace="linear", output_format=resize_format, changes_size=True)

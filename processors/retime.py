@@ -219,7 +219,7 @@ def _repaired(frames: Iterator[Any], ctx: Any) -> Iterator[Any]:
             d_pq = diff(1, 2)
             typical = float(np.median(diffs)) if len(diffs) >= 3 else None
 
-            def held(d: float) -> bool:
+            def held(d: float, typical: float | None = typical) -> bool:
                 return typical is not None and typical > 2e-3 and d < 0.25 * typical
 
             if held(d_pq):

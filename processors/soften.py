@@ -37,9 +37,9 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
     """The "tiny bit of blur" that makes AI footage read as photographed, not rendered.
 
     Three gentle steps on the display signal (where the generator sharpened): over-sharpened
-    edges lose their overshoot (pixels brighter or darker than their smoothed neighbourhood are pulled back toward it); a small
-    optical blur is blended in, more in mid-tones and highlights (where waxiness shows) than
-    in the shadows; and highlights bloom into a faint warm halation, as on film. ``amount``
+    edges lose their overshoot (pixels brighter or darker than their smoothed neighbourhood are
+    pulled back toward it); a small optical blur is blended in, more in mid-tones and highlights
+    (where waxiness shows) than in the shadows; and highlights bloom into a faint warm halation, as on film. ``amount``
     drives all three; real detail keeps its shape, it only stops looking etched.
     """
     x = frames[0]

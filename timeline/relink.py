@@ -17,6 +17,7 @@ What is tried, and what linked, goes into the conform report clip by clip.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
@@ -79,7 +80,7 @@ class Relink:
 class MediaIndex:
     """Media files under a set of folders, by lower-case name and by lower-case stem."""
 
-    def __init__(self, roots: list[Path], exclude: list[Path] = ()):
+    def __init__(self, roots: Sequence[Path], exclude: Sequence[Path] = ()):
         self.roots = [Path(r) for r in roots]
         self.by_name: dict[str, list[Path]] = {}
         self.by_stem: dict[str, list[Path]] = {}
@@ -125,7 +126,7 @@ def _stem(name: str) -> str:
 class Relinker:
     """Finds clips' media under the timeline's folder and the media roots (probes are cached)."""
 
-    def __init__(self, timeline_path: Path, media_roots: list[Path] = (), exclude: list[Path] = (), *,
+    def __init__(self, timeline_path: Path, media_roots: Sequence[Path] = (), exclude: Sequence[Path] = (), *,
                  confine: bool = False):
         self.timeline_dir = Path(timeline_path).resolve().parent
         self.roots = [self.timeline_dir] + [Path(r).expanduser().resolve() for r in media_roots]
@@ -185,9 +186,9 @@ class Relinker:
                     return Relink(path, how, written, tried)
             else:
                 tried.append(f"as given: {written} (not a path on this machine)")
-        for name in (ref.name if ref is not None else None, clip.name):
-            if name and name not in names:
-                names.append(name)
+        for given in (ref.name if ref is not None else None, clip.name):
+            if given and given not in names:
+                names.append(given)
         for name in names:
             if not name:
                 continue

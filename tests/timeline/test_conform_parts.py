@@ -11,7 +11,9 @@ import opentimelineio as otio
 from postbay.media import VideoReader
 from postbay.recipe import parse_recipe
 from postbay.synth import read_frame_number
-from postbay.timeline.conform import ClipPlan, cdl_from_notes, conform_timeline, hero_clip, recipe_data
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.plan import ClipPlan, hero_clip
+from postbay.timeline.renders import cdl_from_notes, recipe_data
 
 from .cuts import RT, TR, Shot, build_cut, recipe_with
 

@@ -11,7 +11,7 @@ import opentimelineio as otio
 
 from postbay.media import read_audio
 from postbay.timeline.conform import conform_timeline
-from postbay.timeline.programme import clip_level
+from postbay.timeline.mix import clip_level
 
 from .cuts import RT, TR, Shot, build_cut, recipe_with, stand_in
 

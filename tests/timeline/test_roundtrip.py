@@ -9,8 +9,10 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from postbay.timeline.conform import _clip_losses, cdl_from_notes, conform_timeline
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.conformed import clip_losses
 from postbay.timeline.reader import TimelineError, read_timeline
+from postbay.timeline.renders import cdl_from_notes
 from postbay.timeline.writeback import Picture, describe_structure, write_timeline
 
 from .cuts import RT, TR, Shot, build_cut, recipe_with
@@ -72,7 +74,7 @@ def test_round_trip_losses(conformed, fmt: str) -> None:
     written = write_timeline(result.conformed, fmt, path, rate=Fraction(24), picture=Picture(128, 72, Fraction(24)))
     assert written.error is None
     assert written.lost == EXPECTED_LOSSES[fmt]
-    per_clip = {p.key: _clip_losses(p, written) for p in result.clips}
+    per_clip = {p.key: clip_losses(p, written) for p in result.clips}
     label = SUFFIX[fmt].upper()
     if fmt == "fcpx_xml":  # the clips either side of the dissolve lose it
         assert per_clip["V1/3"] == per_clip["V1/5"] == [f"{label}: its dissolve (becomes a cut)",
