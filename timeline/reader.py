@@ -142,7 +142,7 @@ def detect_format(path: Path) -> str:
     if text.startswith("{") and "OTIO_SCHEMA" in text:
         return "otio_json"
     if text.startswith("<"):
-        root = re.search(r"<([A-Za-z_][\w.:-]*)", re.sub(r"<!--.*?-->|<\?.*?\?>|<!DOCTYPE[^>]*>", "", text, flags=re.DOTALL))
+        root = re.search(r"<([A-Za-z_][\w.:-]*)", re.sub(r"<!--.*?-->|<\?.*?\?>|<!DOCTYPE[^>]*>", "", text, flags=re.S))
         if root is None and by_suffix in ("fcp_xml", "fcpx_xml"):
             return by_suffix  # root element beyond the first 4 KiB: trust the suffix, the parser checks
         if root is not None and root.group(1) == "xmeml":
@@ -151,7 +151,7 @@ def detect_format(path: Path) -> str:
             return "fcpx_xml"
         found = f"<{root.group(1)}>" if root else "no root element"
         raise TimelineError(f"is XML but neither FCP 7 XML (<xmeml>) nor FCPXML (<fcpxml>): {found}", path=path)
-    if by_suffix == "cmx_3600" or re.search(r"^\s*(TITLE:|FCM:|\d{3,6}\s+\S+\s+\S+\s+[CDW])", text, re.MULTILINE):
+    if by_suffix == "cmx_3600" or re.search(r"^\s*(TITLE:|FCM:|\d{3,6}\s+\S+\s+\S+\s+[CDW])", text, re.M):
         return "cmx_3600"
     if by_suffix in ("otio_json",):
         return by_suffix
@@ -198,7 +198,7 @@ def check_json_nesting(data: bytes, path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 # XML safety and well-formedness
 
-_DOCTYPE = re.compile(rb"<!DOCTYPE\s+([A-Za-z_][\w.-]*)\s*(\[|SYSTEM|PUBLIC)?", re.IGNORECASE)
+_DOCTYPE = re.compile(rb"<!DOCTYPE\s+([A-Za-z_][\w.-]*)\s*(\[|SYSTEM|PUBLIC)?", re.I)
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -212,7 +212,7 @@ def check_xml_safety(data: bytes, path: Path) -> None:
     "billion laughs" bomb expands a few hundred bytes into gigabytes inside the parser).
     A bare ``<!DOCTYPE xmeml>`` (as Hiero and Final Cut write) is fine.
     """
-    m = re.search(rb"<!ENTITY", data, re.IGNORECASE)
+    m = re.search(rb"<!ENTITY", data, re.I)
     if m:
         raise TimelineError(f"line {_line_of(data, m.start())}: declares XML entities; refused "
                             "(entity expansion can exhaust memory)", path=path,
@@ -283,7 +283,7 @@ def infer_edl_rate(text: str, media_rates: Iterable[Fraction] = ()) -> tuple[Fra
     timecodes allow, the media's own rate wins; otherwise the lowest standard one.
     """
     max_frame = 0
-    drop = bool(re.search(r"^\s*FCM:\s*DROP", text, re.MULTILINE | re.IGNORECASE))
+    drop = bool(re.search(r"^\s*FCM:\s*DROP", text, re.M | re.I))
     for line in text.splitlines():
         if _EDL_EVENT.match(line.strip()):
             for m in _TIMECODE.finditer(line):
