@@ -34,12 +34,15 @@ the configured roots (:mod:`postbay.bridge.roots`), else 403.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
-import ipaddress
 import json
 import logging
+import re
+import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +52,24 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
+from postbay.bridge.guard import Refusal, RequestGuard
 from postbay.bridge.roots import OutsideRoots, Roots
-from postbay.bridge.upload import UploadError, receive_upload
+from postbay.bridge.upload import UploadError, idle_limited, receive_upload
 from postbay.config import Config
+from postbay.daemon.space import is_disk_full, low_space
 from postbay.errors import ConfigError, PostbayError
+from postbay.media import set_pixel_limit
 from postbay.paths import url_to_path
 from postbay.timeline import TIMELINE_SUFFIXES
+from postbay.timeline.isolated import outline_timeline
+from postbay.timeline.reader import TimelineError
 
 __all__ = ["ApiServer", "SubmitRequest", "api_service", "check_bind", "create_app", "serve", "start_server"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 _OPEN = {"/health", "/"}  # the dashboard page itself holds no data; it asks for the token
+#: Where a browser cannot send headers (EventSource, <img>), the token may come as ?access_token=.
+_QUERY_TOKEN = re.compile(r"^/(events|still|jobs/[^/]+/still)$")
 
 
 class SubmitRequest(BaseModel):
@@ -69,19 +79,14 @@ class SubmitRequest(BaseModel):
 
     path: str = Field(description="absolute path of a media file or timeline inside the configured roots")
     recipe: str = Field(description="recipe name (see GET /recipes)")
-    out: str | None = Field(default=None, description="output folder inside the roots (default: the recipe's "
+    out: str | None = Field(default=None, description="output folder inside an output root (default: the recipe's "
                                                       "hot-folder output, else the API's output folder)")
 
 
 def check_bind(config: Config) -> None:
     """Refuse to serve beyond this machine without a token."""
     host = config.api.host
-    loopback = host == "localhost"
-    try:
-        loopback = loopback or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    if not loopback and not config.api.token:
+    if not config.api.loopback() and not config.api.token:
         raise ConfigError(f"api.host = {host!r} serves other machines, so api.token must be set",
                           path=config.source, hint="set [api] token = \"…\" or bind host = \"127.0.0.1\"")
 
@@ -96,6 +101,7 @@ def _job_dict(job: Any) -> dict[str, Any]:
 def create_app(config: Config, ledger: Any) -> FastAPI:
     """The API and dashboard over ``ledger`` with ``config``'s roots, limits and token."""
     check_bind(config)
+    set_pixel_limit(config.limits.max_pixels)
     roots = Roots.from_config(config)
     token = config.api.token
     limit = config.api.upload_limit_mb * (1 << 20)
@@ -103,27 +109,58 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
     app = FastAPI(title="postbay", version=__version__, docs_url=None, redoc_url=None,
                   description="Finishing service for AI-generated video: submit jobs, follow them, fetch reports.")
     app.state.stopping = threading.Event()
+    # Open event streams: one leaves the set when its response is dropped, even one whose client
+    # went away before the stream began.
+    app.state.event_streams = weakref.WeakSet()
     app.state.roots = roots
+
+    request_guard = RequestGuard(config.api)
 
     def authorised(request: Request) -> bool:
         if not token:
             return True
         header = request.headers.get("authorization", "")
-        given = header[7:] if header.lower().startswith("bearer ") else request.query_params.get("access_token", "")
+        if header.lower().startswith("bearer "):
+            given = header[7:]
+        elif _QUERY_TOKEN.match(request.url.path):
+            given = request.query_params.get("access_token", "")
+        else:
+            given = ""
         return hmac.compare_digest(given.encode(), token.encode())
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
         path = request.url.path
+        try:
+            request_guard.check_source(request.headers)
+        except Refusal as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        origin = request.headers.get("origin")
+        cors = request_guard.cors_headers(origin) if origin and request_guard.allowed_cross_origin(origin) else {}
+        if request.method == "OPTIONS" and cors:
+            return Response(status_code=204, headers=request_guard.preflight_headers(origin or ""))
         if token and path not in _OPEN and not path.startswith("/static/") and not authorised(request):
             return JSONResponse({"detail": "missing or wrong token (send Authorization: Bearer <token>)"},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
+                                status_code=401, headers={"WWW-Authenticate": "Bearer", **cors})
+        try:
+            request_guard.check_intent(request.method, request.headers)
+        except Refusal as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=cors)
+        response = await call_next(request)
+        response.headers.update(cors)
+        return response
 
     @app.exception_handler(OutsideRoots)
     async def outside(request: Request, exc: OutsideRoots) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "roots_hint": "paths must lie inside the configured media roots, "
                              "hot folders, their outputs or the inbox"}, status_code=403)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def ledger_error(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
+        if not is_disk_full(exc):
+            raise exc
+        return JSONResponse({"detail": f"disk full: the job ledger cannot be written ({exc}); "
+                                       "free some space and try again"}, status_code=507)
 
     @app.exception_handler(PostbayError)
     async def postbay_error(request: Request, exc: PostbayError) -> JSONResponse:
@@ -153,31 +190,28 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
                     registry=default_registry(allow_override=config.allow_plugin_override))
 
     def check_timeline_media(path: Path) -> None:
-        """A timeline's clips are read by the daemon too: those it could read must lie inside the roots."""
-        import opentimelineio as otio
+        """A timeline's clips are read by the daemon too: those it could read must lie inside the roots.
 
+        The timeline is read in a child process (a hostile one may crash its reader), and each
+        clip's URL is turned into a path by the same parser the worker uses."""
         try:
-            timeline = otio.adapters.read_from_file(str(path))
-        except Exception as exc:
-            raise HTTPException(400, f"{path.name}: not a timeline postbay can read "
-                                     f"({type(exc).__name__}: {exc})") from exc
-        for clip in timeline.find_clips():
-            ref = clip.media_reference
-            url = getattr(ref, "target_url", None)
-            if not url:
-                continue
-            media, _ = url_to_path(url, path.parent)
-            if media is None:  # another machine's path (Windows, UNC): relinked by name, never read as given
-                continue
+            outline = outline_timeline(path)
+        except TimelineError as exc:
+            raise HTTPException(400, str(exc)) from None
+        for clip in outline.clips:
+            media, _ = url_to_path(clip.url, path.parent)
             # A path that does not exist here is relinked by name inside the media roots by the
             # conform (an edit made on another machine); one that exists must lie inside the roots.
-            if media.exists() and not roots.contains(media):
+            if media is not None and media.exists() and not roots.contains(media):
                 raise OutsideRoots(f"{path.name}: clip {clip.name!r} uses {media}")
 
     def submit(source: Path, recipe: str, out: str | None) -> JSONResponse:
+        paused = short_of_space()
+        if paused:
+            raise HTTPException(507, paused)
         check_recipe(recipe)
         if out is not None:
-            out_dir = roots.confine(out)
+            out_dir = roots.confine_output(out)
         else:
             watch = hot_folder(recipe)
             out_dir = roots.confine(watch.output_dir()) if watch else roots.output
@@ -187,10 +221,16 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         job, created = ledger.submit(source, recipe, out_dir, after="keep", kind=kind)
         return JSONResponse(_job_dict(job), status_code=201 if created else 202)
 
+    def short_of_space() -> str | None:
+        folders = [config.data_dir, roots.output, *(w.output_dir() for w in config.watch)]
+        return low_space(folders, config.limits.min_free_mb)
+
     @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
-        """Whether the API (and so the daemon that started it) answers."""
-        return {"status": "ok", "version": __version__, "auth": bool(token)}
+        """Whether the API (and so the daemon that started it) answers, and whether it takes new
+        jobs (``status: paused`` with the reason when a disk is full)."""
+        paused = short_of_space()
+        return {"status": "paused" if paused else "ok", "paused": paused, "version": __version__, "auth": bool(token)}
 
     @app.get("/cluster", tags=["service"])
     def cluster() -> dict[str, Any]:
@@ -241,17 +281,18 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
             length = request.headers.get("content-length")
             if length and length.isdigit() and int(length) > limit + 64 * 1024:
                 raise HTTPException(413, f"upload larger than the limit of {config.api.upload_limit_mb} MB")
-            body = request.stream()
+            body = idle_limited(request.stream(), config.api.upload_idle_seconds)
             try:
                 upload = await receive_upload(body, ctype, roots.inbox, limit)
             except UploadError as exc:
                 # Read (and drop) a little more of what the client is still sending, so it gets
-                # to read the answer instead of a broken pipe; a huge one is cut off.
+                # to read the answer instead of a broken pipe; a huge or stalled one is cut off.
                 drained = 0
-                async for chunk in body:
-                    drained += len(chunk)
-                    if drained > 16 << 20:
-                        break
+                with contextlib.suppress(UploadError):
+                    async for chunk in body:
+                        drained += len(chunk)
+                        if drained > 16 << 20:
+                            break
                 raise HTTPException(exc.status, str(exc)) from None
             recipe = upload.fields.get("recipe", "")
             saved = upload.path
@@ -261,6 +302,8 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
             except BaseException:
                 saved.unlink(missing_ok=True)  # a refused upload leaves nothing in the inbox
                 raise
+        if ctype.split(";", 1)[0].strip().lower() != "application/json":
+            raise HTTPException(415, "send the job as Content-Type: application/json, or a file as multipart/form-data")
         try:
             asked = SubmitRequest.model_validate_json(await request.body())
         except ValueError as exc:
@@ -331,12 +374,15 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         if path is None or not path.is_file():
             raise HTTPException(404, f"job {job_id} has no inspection report (an auto recipe writes one)")
         return FileResponse(path, media_type="text/html", headers={"Cache-Control": "no-store"})
+    # Each still holds a decoded frame (100 MB at 8K): a burst of requests decodes two at a time.
+    stills_at_once = threading.BoundedSemaphore(2)
 
     def still_png(path: Path, frame: int, width: int) -> Response:
         from postbay.bridge.stills import render_still
 
         try:
-            png = render_still(path, frame, width)
+            with stills_at_once:
+                png = render_still(path, frame, width)
         except PostbayError as exc:
             raise HTTPException(422, str(exc)) from None
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
@@ -383,6 +429,10 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         """Server-sent events: one ``job`` event per state change or progress step of any job.
 
         Starts from now, or after ``since`` / the ``Last-Event-ID`` header (to resume)."""
+        if len(app.state.event_streams) >= config.api.event_clients:
+            raise HTTPException(503, f"{config.api.event_clients} event streams are open already "
+                                "(the limit is [api] event_clients); close one or try again",
+                                headers={"Retry-After": "5"})
         last_id = request.headers.get("last-event-id")
         start = since if since is not None else (int(last_id) if last_id and last_id.isdigit() else None)
         if start is None:
@@ -406,7 +456,10 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
                     quiet = 0.0
                     yield ": keep-alive\n\n"
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
+        events_out = stream()
+        app.state.event_streams.add(events_out)
+
+        return StreamingResponse(events_out, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @app.get("/", include_in_schema=False)

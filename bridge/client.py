@@ -53,7 +53,7 @@ class ApiClient:
 
     def _call(self, method: str, path: str, body: Any = None, *, data: bytes | None = None,
               content_type: str | None = None, timeout: float | None = None) -> Any:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "X-Postbay": "1"}  # see postbay.bridge.guard
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         if body is not None:

@@ -3,7 +3,9 @@
 A path from a request is resolved (symlinks followed, ``..`` collapsed) and must then lie
 inside one of the configured roots: the media roots, the hot folders and their output
 folders, the API's inbox and its output folder. Anything else is refused with a 403, so a
-client can neither read ``/etc/passwd`` through a still nor write a render into ``/``.
+client can neither read ``/etc/passwd`` through a still nor write a render into ``/``. A
+job's output folder must lie inside an output root (not a media root: a render must never
+land among, and replace, the originals).
 """
 
 from __future__ import annotations
@@ -31,33 +33,29 @@ class Roots:
     folders: tuple[Path, ...]
     inbox: Path
     output: Path
+    #: Where a job's ``out`` may point: the hot folders' outputs, the API's output folder and
+    #: ``output_roots``; never a media root or a drop folder, whose files postbay did not make.
+    outputs: tuple[Path, ...] = ()
 
     @classmethod
     def from_config(cls, config: Config) -> Roots:
-        inbox = Path(config.api.inbox or Path(config.data_dir) / "inbox")
+        inbox = config.inbox_dir()
         output = Path(config.data_dir) / "out"
-        folders = [*config.media_roots, inbox, output]
-        for watch in config.watch:
-            folders += [watch.path, watch.output_dir()]
-        resolved: list[Path] = []
-        for folder in folders:
-            real = Path(folder).expanduser().resolve()
-            if real not in resolved:
-                resolved.append(real)
-        return cls(tuple(resolved), inbox.resolve(), output.resolve())
+        outputs = [output, *config.output_roots, *(watch.output_dir() for watch in config.watch)]
+        folders = [*config.media_roots, inbox, *outputs, *(watch.path for watch in config.watch)]
+        return cls(_resolved(folders), inbox.resolve(), output.resolve(), _resolved(outputs))
 
     def confine(self, path: str | Path) -> Path:
         """The real path of ``path`` when it lies inside a root; :class:`OutsideRoots` otherwise."""
-        raw = str(path)
-        if not raw or "\x00" in raw:
-            raise OutsideRoots(raw)
-        candidate = Path(raw).expanduser()
-        if not candidate.is_absolute():
-            raise OutsideRoots(raw)
-        real = candidate.resolve()  # follows every symlink on the way, then collapses ..
-        if any(real == root or real.is_relative_to(root) for root in self.folders):
-            return real
-        raise OutsideRoots(raw)
+        return _inside(path, self.folders)
+
+    def confine_output(self, path: str | Path) -> Path:
+        """The real path of an output folder inside an output root; :class:`OutsideRoots` otherwise."""
+        try:
+            return _inside(path, self.outputs)
+        except OutsideRoots:
+            raise OutsideRoots(f"{path} (not an output folder: jobs write into the hot folders' outputs, "
+                               f"{self.output} or output_roots)") from None
 
     def contains(self, path: str | Path) -> bool:
         try:
@@ -68,3 +66,25 @@ class Roots:
 
     def describe(self) -> list[str]:
         return [str(p) for p in self.folders]
+
+
+def _resolved(folders: list[Path]) -> tuple[Path, ...]:
+    resolved: list[Path] = []
+    for folder in folders:
+        real = Path(folder).expanduser().resolve()
+        if real not in resolved:
+            resolved.append(real)
+    return tuple(resolved)
+
+
+def _inside(path: str | Path, roots: tuple[Path, ...]) -> Path:
+    raw = str(path)
+    if not raw or "\x00" in raw:
+        raise OutsideRoots(raw)
+    candidate = Path(raw).expanduser()
+    if not candidate.is_absolute():
+        raise OutsideRoots(raw)
+    real = candidate.resolve()  # follows every symlink on the way, then collapses ..
+    if any(real == root or real.is_relative_to(root) for root in roots):
+        return real
+    raise OutsideRoots(raw)

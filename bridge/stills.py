@@ -1,4 +1,9 @@
-"""Stills for the dashboard's before/after view: frame N of a clip as an 8-bit sRGB PNG."""
+"""Stills for the dashboard's before/after view: frame N of a clip as an 8-bit sRGB PNG.
+
+The still is scaled by the decoder's scaler straight from the decoded frame, so a request
+costs the decoded frame and a small picture, never a full-size RGB copy; pictures over the
+pixel limit are refused before a frame is decoded.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,15 @@ import io
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from postbay.errors import MediaError
-from postbay.media import VideoReader, probe
+from postbay.media import VideoReader, probe, to_rgb8_scaled
 
-__all__ = ["render_still"]
+__all__ = ["MAX_STILL_SIDE", "render_still"]
+
+#: The longest side of a still, whatever the width asked for and the display aspect.
+MAX_STILL_SIDE = 3840
 
 
 def render_still(path: str | Path, frame: int = 0, width: int = 640) -> bytes:
@@ -25,12 +32,13 @@ def render_still(path: str | Path, frame: int = 0, width: int = 640) -> bytes:
     video = info.require_video()
     if frame >= max(1, video.frames):
         raise MediaError(f"has {video.frames} frames; frame {frame} does not exist", path=path)
-    _, picture = next(iter(VideoReader(path, start=frame, count=1, info=info)))
-    image = Image.fromarray((picture >> 8).astype(np.uint8), "RGB")
     dar = video.sar * Fraction(video.width, video.height)
-    width = min(int(width), 3840)
-    height = max(2, int(round(width / float(dar))))
-    image = image.resize((width, height), Image.Resampling.LANCZOS)
+    width = max(2, min(int(width), MAX_STILL_SIDE))
+    height = max(2, round(width / float(dar)))
+    if height > MAX_STILL_SIDE:  # a tall display aspect: fit the height instead
+        width, height = max(2, round(MAX_STILL_SIDE * float(dar))), MAX_STILL_SIDE
+    _, decoded = next(iter(VideoReader(path, start=frame, count=1, info=info).av_frames()))
+    image = Image.fromarray(to_rgb8_scaled(decoded, width, height), "RGB")
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=False, compress_level=3)
     return out.getvalue()

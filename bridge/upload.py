@@ -8,13 +8,14 @@ when complete and within the upload limit.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["UploadError", "Upload", "receive_upload", "safe_filename"]
+__all__ = ["Upload", "UploadError", "idle_limited", "receive_upload", "safe_filename"]
 
 _FIELD_LIMIT = 64 * 1024
 _HEADER_LIMIT = 16 * 1024
@@ -74,6 +75,21 @@ def _unique(folder: Path, name: str) -> Path:
         target = folder / f"{stem}-{n}{suffix}"
         n += 1
     return target
+
+
+async def idle_limited(chunks: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """``chunks`` as they come, ended with a 408 when the client sends nothing for ``seconds``
+    (a client that trickles a byte a minute would hold the upload, and its temp file, forever)."""
+    stream = aiter(chunks)
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(stream), seconds)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadError(f"the upload sent nothing for {seconds:g} s; send it again "
+                              "(the limit is [api] upload_idle_seconds)", 408) from None
+        yield chunk
 
 
 async def receive_upload(chunks: AsyncIterator[bytes], content_type: str, inbox: Path, limit: int) -> Upload:

@@ -93,6 +93,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from .ledger import pid_alive
+    from .space import low_space
 
     config = _config(args)
     with _ledger(config) as ledger:
@@ -107,7 +108,10 @@ def cmd_status(args: argparse.Namespace) -> int:
               "slots": state.get("slots", {"cpu": config.workers.cpu, "gpu": config.workers.gpu}),
               "folders": state.get("folders") if alive else
               [{"path": str(w.path), "recipe": w.recipe, "output": str(w.output_dir())} for w in config.watch],
-              "ledger": str(config.data_dir / "ledger.sqlite")}
+              "ledger": str(config.data_dir / "ledger.sqlite"),
+              # asked of the disks here too: a full disk may have kept the daemon from saying so
+              "paused": low_space([config.data_dir, *(w.output_dir() for w in config.watch)],
+                                  config.limits.min_free_mb) or (state.get("paused") if alive else None)}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -129,6 +133,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for f in report["folders"] or []:
         print(f"    {f['path']} -> {f['recipe']} -> {f['output']}{'  [' + f['mode'] + ']' if 'mode' in f else ''}")
     print(f"ledger: {report['ledger']}")
+    if report["paused"]:
+        print(f"PAUSED: {report['paused']}")
     return 0
 
 

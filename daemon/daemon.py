@@ -15,6 +15,7 @@ watchdog and the scheduler only nominate work from their threads. Lifecycle:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import logging
@@ -24,6 +25,7 @@ import queue
 import re
 import shutil
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,13 +36,17 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from postbay.config import Config, WatchConfig, load_config
 from postbay.errors import PostbayError
+from postbay.media import set_pixel_limit
 from postbay.publish import TEMP_MARK, write_json_atomic
+from postbay.recipe import load_recipe
 
 from .executor import Executor, JobSpec, Outcome, make_executor
 from .ledger import Job, Ledger, fingerprint, pid_alive
 from .notify import SystemdNotifier
+from .outputs import output_name
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
 from .settings import check_config, default_config, ledger_path
+from .space import is_disk_full, low_space
 from .watcher import Arrival, ArrivalTracker, FolderWatcher, referenced_media
 
 __all__ = ["Daemon", "Service", "expired_files", "remove_stale_temps"]
@@ -135,6 +141,10 @@ class Daemon:
         self._waiting_logged: set[str] = set()
         self._last_beat = 0.0
         self._last_status = ""
+        self._outcomes: list[Outcome] = []  # taken from the executor, not yet written to the ledger
+        self._planned: dict[str, Path] = {}  # running job -> the output file it will write
+        self.paused: str | None = None  # why no new job starts (a full disk), None when running
+        self._space_checked = 0.0
 
     # -- setup ------------------------------------------------------------------------------
     def _setup_logging(self) -> None:
@@ -235,6 +245,7 @@ class Daemon:
     def run(self) -> int:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        set_pixel_limit(cfg.limits.max_pixels)
         self._lock_data_dir()
         self._setup_logging()
         # handlers first: a SIGTERM during start-up is an orderly stop too
@@ -267,7 +278,7 @@ class Daemon:
             self.notifier.ready(self._status_line())
             log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
                      len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
-            while self._step():
+            while self._turn():
                 pass
         finally:
             for sig, handler in previous.items():
@@ -306,6 +317,46 @@ class Daemon:
         else:
             self._stop_requested = True
 
+    def _turn(self) -> bool:
+        """One turn of the main loop that a full disk cannot end: the ledger refuses writes, the
+        daemon pauses and tries again (what it was writing is written on a later turn)."""
+        try:
+            return self._step()
+        except (sqlite3.OperationalError, OSError) as exc:
+            if not is_disk_full(exc):
+                raise
+            self._pause(f"disk full: {exc}; new jobs wait until there is space again")
+            time.sleep(self.tick)
+            return True
+
+    def _pause(self, reason: str) -> None:
+        if self.paused != reason:
+            log.error("paused: %s", reason)
+            self.paused = reason
+            self.notifier.status(self._status_line())
+        now = time.monotonic()
+        if now - self._last_beat >= 2.0:  # alive, only waiting (the heartbeat's ledger write may fail)
+            self._last_beat = now
+            self.notifier.watchdog()
+
+    def _check_space(self) -> None:
+        """Pause below ``[limits] min_free_mb`` on the data or an output folder; resume above it."""
+        now = time.monotonic()
+        if now - self._space_checked < 2.0:
+            return
+        self._space_checked = now
+        folders = [self.config.data_dir, *(f.watch.output_dir() for f in self.folders.values())]
+        reason = low_space(folders, self.config.limits.min_free_mb)
+        if reason is not None:
+            self._pause(reason)
+            with contextlib.suppress(sqlite3.OperationalError):
+                self.ledger.set_daemon_state(paused=reason)
+        elif self.paused is not None:
+            self.ledger.set_daemon_state(paused=None)
+            log.info("space is back: resuming (was: %s)", self.paused)
+            self.paused = None
+            self._rescan_live()  # files that arrived while paused
+
     def _step(self) -> bool:
         """One turn of the main loop; False when the daemon may exit."""
         # the tick's wait is here, so a file that settles is queued and started in one turn
@@ -321,11 +372,14 @@ class Daemon:
             except queue.Empty:
                 break
             self._handle_request(kind, key)
-        if not self._stopping:
+        self._outcomes += outcomes + self.executor.poll(0)
+        while self._outcomes:
+            self._handle(self._outcomes[0])
+            self._outcomes.pop(0)
+        self._check_space()
+        if not self._stopping and self.paused is None:
             for arrival in self.tracker.poll():
                 self._submit(arrival)
-        for outcome in outcomes + self.executor.poll(0):
-            self._handle(outcome)
         self._follow_cancellations()
         if self._stopping:
             running = self.executor.running()
@@ -336,7 +390,7 @@ class Daemon:
                     if job_id not in self._shutdown_jobs:
                         self._shutdown_jobs.add(job_id)
                         self.executor.stop(job_id, "the daemon stopped before this job finished")
-        else:
+        elif self.paused is None:
             self._dispatch()
         self._heartbeat()
         return True
@@ -366,6 +420,8 @@ class Daemon:
                                      cluster=self.executor.nodes())
 
     def _status_line(self) -> str:
+        if self.paused is not None:
+            return f"PAUSED, {self.paused}"
         c = self.ledger.counts()
         return (f"{len(self.folders)} folder(s); {c['queued']} queued, {c['running']} running, {c['done']} done, "
                 f"{c['failed']} failed")
@@ -380,6 +436,7 @@ class Daemon:
 
     # -- intake -----------------------------------------------------------------------------
     def _rescan_live(self) -> None:
+        self.sweep_inbox()
         live = [f.watch for f in self.folders.values() if f.mode != "batch"]
         n = self.watcher.rescan(live)
         log.debug("rescan nominated %d file(s)", n)
@@ -442,12 +499,14 @@ class Daemon:
             if claimed is None:
                 continue
             on_gpu = gpu_free > 0
+            name = self._output_name(job)
             spec = JobSpec(job_id=job.id, source=job.source, recipe=job.recipe, output_dir=job.output_dir,
                            kind="timeline" if job.kind == "timeline" else "media",
                            recipe_dirs=tuple(str(p) for p in self.config.recipes),
                            gpu=self.config.gpu if on_gpu else "off", ocio_config=self.config.ocio_config,
                            media_roots=tuple(str(p) for p in self.config.media_roots),
-                           allow_plugin_override=self.config.allow_plugin_override)
+                           allow_plugin_override=self.config.allow_plugin_override,
+                           output_name=name, max_pixels=self.config.limits.max_pixels)
             try:
                 pid = self.executor.start(spec)
             except Exception as exc:
@@ -464,6 +523,26 @@ class Daemon:
             log.info("started job %s (%s, %s) in worker %s, attempt %d", job.id, Path(job.source).name, job.recipe,
                      pid, job.attempts + 1)
 
+    def _output_name(self, job: Job) -> str | None:
+        """The stem of a media job's output: its source's, unless that file belongs to another
+        job or to no job at all (see :mod:`postbay.daemon.outputs`)."""
+        if job.kind == "timeline":
+            return None
+        from postbay.render import output_paths  # the render engine loads in workers, not at start
+
+        try:
+            recipe = load_recipe(job.recipe, search_dirs=self.config.recipes)
+        except PostbayError:
+            return None  # the worker fails the job and says why
+        source, out_dir = Path(job.source), Path(job.output_dir)
+        name = output_name(source, lambda stem: output_paths(source, recipe, out_dir, stem)[0], self.ledger,
+                           planned=set(self._planned.values()))
+        self._planned[job.id] = output_paths(source, recipe, out_dir, name)[0]
+        if name != source.stem:
+            log.info("job %s: %s is taken by another file; the output is %s", job.id,
+                     output_paths(source, recipe, out_dir)[0].name, self._planned[job.id].name)
+        return name
+
     def _media_arriving(self, job: Job) -> bool:
         """An edit's media must settle too (same rule as dropped files), wherever it lives."""
         tracker = self._timeline_media.get(job.id)
@@ -471,7 +550,9 @@ class Daemon:
             folder = self.folders.get(Path(job.folder)) if job.folder else None
             watch = folder.watch if folder else WatchConfig(path=Path(job.source).parent, recipe=job.recipe)
             tracker = self._timeline_media[job.id] = ArrivalTracker()
-            for path in referenced_media(Path(job.source)):
+            with self.ledger.reading(job.id):  # a crash here is remembered across the restart
+                media = referenced_media(Path(job.source))
+            for path in media:
                 tracker.nominate(path, watch)  # a missing file drops out: the conform reports it
         tracker.poll()
         waiting = tracker.pending()
@@ -501,6 +582,7 @@ class Daemon:
             return
         self._gpu_jobs.discard(job.id)
         self._timeline_media.pop(job.id, None)
+        self._planned.pop(job.id, None)
         # a cluster's worker outlives its job: its outcome names the pid only when it is gone
         worker_pid = outcome.pid if outcome.node is not None else job.worker_pid
         if worker_pid:  # the dead worker's temp files (on shared storage, for another node's)
@@ -510,6 +592,8 @@ class Daemon:
             return
         if outcome.kind == "done":
             self._finished(job, outcome)
+            if Path(job.source).parent == self.config.inbox_dir():
+                Path(job.source).unlink(missing_ok=True)  # an upload: its render is out, it goes
         elif outcome.kind == "failed":
             self._failed(job, outcome.error or "failed")
         else:
@@ -589,6 +673,22 @@ class Daemon:
         log.info("config reloaded: %d folder(s)", len(self.folders))
         return True
 
+    def sweep_inbox(self) -> int:
+        """Remove uploads whose jobs are done or cancelled (a failed one stays for ``retry``, until
+        retention); the render is in the output folder, the upload was only its way in."""
+        inbox = self.config.inbox_dir()
+        if not inbox.is_dir():
+            return 0
+        ended = {Path(j.source) for state in ("done", "cancelled") for j in self.ledger.list(state)
+                 if Path(j.source).parent == inbox}
+        live = {Path(j.source) for state in ("queued", "running") for j in self.ledger.list(state)}
+        n = 0
+        for path in ended - live:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                n += 1
+        return n
+
     def apply_retention(self) -> int:
         """Delete finished sources in ``done/`` and reports older than ``retention_days``
         (when set); ledger events (not jobs) older than that or a week go too."""
@@ -598,7 +698,9 @@ class Daemon:
             return 0
         cutoff = time.time() - days * 86400
         n = 0
-        for path in expired_files([f.watch for f in self.folders.values()], cutoff):
+        waiting = {Path(j.source) for state in ("queued", "running") for j in self.ledger.list(state)}
+        for path in set(expired_files([f.watch for f in self.folders.values()], cutoff,
+                                      inbox=self.config.inbox_dir())) - waiting:
             try:
                 path.unlink()
                 n += 1
@@ -608,13 +710,15 @@ class Daemon:
         return n
 
 
-def expired_files(watches: list[WatchConfig], cutoff: float) -> list[Path]:
-    """Sources in ``done/`` and reports (outputs' and ``failed/``'s) last touched before ``cutoff``;
-    never an output itself, never a source waiting in a drop folder."""
+def expired_files(watches: list[WatchConfig], cutoff: float, *, inbox: Path | None = None) -> list[Path]:
+    """Sources in ``done/``, uploads in the ``inbox`` and reports (outputs' and ``failed/``'s) last
+    touched before ``cutoff``; never an output itself, never a source waiting in a drop folder."""
     found = []
+    uploads = [p for p in inbox.glob("*") if not p.name.startswith(".")] if inbox is not None else []
     for watch in watches:
         targets = [*(watch.path / "done").glob("*"), *(watch.path / "failed").glob("*.report.json"),
-                   *watch.output_dir().glob("*.report.json")]
+                   *watch.output_dir().glob("*.report.json"), *uploads]
+        uploads = []
         for path in targets:
             try:
                 st = path.stat()

@@ -43,6 +43,10 @@ class JobSpec:
     ocio_config: str = DEFAULT_OCIO_CONFIG
     media_roots: tuple[str, ...] = ()
     allow_plugin_override: bool = False
+    #: The output's stem (None: the source's), chosen by the daemon so that no two jobs share a file.
+    output_name: str | None = None
+    #: Pixels a decoded frame may have (``[limits] max_pixels``).
+    max_pixels: int = 8192 * 8192
 
 
 @dataclass
@@ -160,7 +164,9 @@ def render_job(spec: JobSpec, send: Any, shots: Any = None) -> tuple[Any, ...]:
     ``("failed" | "crashed", reason, None)``. ``shots``: a timeline's shot pool (a cluster's;
     None renders the shots in processes here)."""
     from postbay.errors import PostbayError
+    from postbay.media import set_pixel_limit
 
+    set_pixel_limit(spec.max_pixels)
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
@@ -197,7 +203,7 @@ def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
     from postbay.render import finish_clip
 
     result = finish_clip(spec.source, _recipe(spec), spec.output_dir, gpu=spec.gpu, ocio_config=spec.ocio_config,
-                         progress=progress)
+                         progress=progress, name=spec.output_name)
     return [str(result.output)], str(result.report_path)
 
 
@@ -210,7 +216,7 @@ def _conform(spec: JobSpec, progress: Any, shots: Any = None) -> tuple[list[str]
     config.ocio_config = spec.ocio_config
     result = conform_timeline(spec.source, _recipe(spec), spec.output_dir,
                               media_roots=[Path(p) for p in spec.media_roots],
-                              progress=progress, config=config, gpu=spec.gpu, shot_pool=shots)
+                              progress=progress, config=config, gpu=spec.gpu, shot_pool=shots, confine=True)
     if not result.ok:  # missing = "skip": the rest is published, the job still says what went wrong
         raise PostbayError(f"finished with problems ({result.status}); the rest is done", path=spec.source,
                            hint=f"see {result.report_path}")

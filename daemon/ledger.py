@@ -192,7 +192,10 @@ class Ledger:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (a full disk): a second ROLLBACK
+                # would raise "no transaction is active" over the real error
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
@@ -269,6 +272,13 @@ class Ledger:
                                    "ORDER BY created DESC LIMIT 1", (fingerprint, recipe, *states)).fetchone()
         return Job.from_row(row) if row else None
 
+    def output_owner(self, path: str | Path) -> Job | None:
+        """The job credited with the output file ``path`` (a file is credited to one job at most)."""
+        with self._lock:
+            row = self._db.execute("SELECT jobs.* FROM jobs, json_each(jobs.outputs) AS o WHERE o.value = ? "
+                                   "ORDER BY jobs.finished DESC LIMIT 1", (str(path),)).fetchone()
+        return Job.from_row(row) if row else None
+
     # -- writing ----------------------------------------------------------------------------
     def submit(self, source: str | Path, recipe: str, output_dir: str | Path, *, folder: str | Path | None = None,
                after: str = "keep", kind: str | None = None, fingerprint_: str | None = None) -> tuple[Job, bool]:
@@ -337,7 +347,21 @@ class Ledger:
         if source is not None:
             fields["source"] = str(source)
         self._progress_written.pop(job_id, None)
+        self._withdraw_credit(job_id, [str(p) for p in outputs])
         return self._update(job_id, expect=("running",), message="done", **fields)
+
+    def _withdraw_credit(self, job_id: str, outputs: Sequence[str]) -> None:
+        """A file this job wrote is no longer another job's output (it replaced an earlier render
+        of the same delivery): one file, one job."""
+        if not outputs:
+            return
+        marks = ", ".join("?" * len(outputs))
+        with self._tx() as db:
+            rows = db.execute(f"SELECT DISTINCT jobs.id, jobs.outputs FROM jobs, json_each(jobs.outputs) AS o "
+                              f"WHERE jobs.id != ? AND o.value IN ({marks})", (job_id, *outputs)).fetchall()
+            for row in rows:
+                kept = [o for o in json.loads(row["outputs"]) if o not in outputs]
+                db.execute("UPDATE jobs SET outputs = ? WHERE id = ?", (json.dumps(kept), row["id"]))
 
     def fail(self, job_id: str, error: str, *, report: str | Path | None = None, source: str | Path | None = None,
              count_attempt: bool = True) -> Job | None:
@@ -392,9 +416,29 @@ class Ledger:
 
     def recover(self, keep: Collection[str] = ()) -> builtins.list[Job]:
         """At daemon start: jobs a crash left ``running`` go back to ``queued`` (attempt + 1),
-        except those in ``keep`` (still running on a cluster, which the daemon re-attaches to)."""
-        return [j for j in (self.requeue(job.id, "interrupted: the daemon stopped during this job")
-                            for job in self.list("running") if job.id not in keep) if j is not None]
+        except those in ``keep`` (still running on a cluster, which the daemon re-attaches to);
+        and a queued job whose file the daemon was reading when it died counts an attempt too (so a
+        file that crashes its reader is given up after the retries, not read at every start)."""
+        recovered = [j for j in (self.requeue(job.id, "interrupted: the daemon stopped during this job")
+                                 for job in self.list("running") if job.id not in keep) if j is not None]
+        read = self.daemon_state().get("reading")
+        job = self.get(read) if read else None
+        if job is not None and job.state == "queued":
+            counted = self._update(job.id, expect=("queued",), attempts=job.attempts + 1,
+                                   error="the daemon stopped while reading this file (did it crash its reader?)",
+                                   message="interrupted while reading")
+            recovered += [counted] if counted is not None else []
+        self.set_daemon_state(reading=None)
+        return recovered
+
+    @contextmanager
+    def reading(self, job_id: str) -> Iterator[None]:
+        """Mark that the daemon's own process reads ``job_id``'s file (see :meth:`recover`)."""
+        self.set_daemon_state(reading=job_id)
+        try:
+            yield
+        finally:
+            self.set_daemon_state(reading=None)
 
     def _resolve(self, job_id: str) -> Job:
         job = self.get(job_id)

@@ -44,7 +44,8 @@ class SystemdNotifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto(message, self.address)
+            # never wait: a notify socket nobody reads (a stuck manager) must not stop the main loop
+            self._sock.sendto(message, socket.MSG_DONTWAIT, self.address)
             return True
         except OSError:
             return False  # systemd going away must not take the daemon with it

@@ -33,6 +33,10 @@ def _templates() -> Path:
 
 _TEMPLATES = _templates()
 _HOMES = ("/home", "/root", "/run/user")
+#: /proc/devices names of the NVIDIA driver's character devices (the GPUs and nvidiactl share
+#: ``nvidia-frontend``; CUDA's unified memory is ``nvidia-uvm``; MIG uses ``nvidia-caps``).
+_NVIDIA_CLASSES = ("nvidia-frontend", "nvidia-uvm", "nvidia-caps")
+_PRIVATE_TMP = (Path("/tmp"), Path("/var/tmp"))
 
 
 def postbay_command() -> list[str]:
@@ -93,12 +97,39 @@ def render_unit(config_path: str | Path | None = None, *, user: bool = False) ->
         protect_home = "read-only"
     else:
         protect_home = "yes"
+    _warn_private_tmp(writable)
     # "-" lets the unit start before a folder exists (the daemon creates it)
     rw = " ".join("-" + _quote(p) for p in writable)
     exec_start = " ".join(shlex.quote(c) if " " not in c else _quote(c) for c in command)
     return template.read_text().format(exec_start=exec_start, working_directory=_quote(working),
                                        read_write_paths=rw, protect_home=protect_home,
-                                       stop_timeout=int(config.workers.grace_seconds) + 30)
+                                       stop_timeout=int(config.workers.grace_seconds) + 30,
+                                       kernel_cache=_quote(config.data_dir / "kernel-cache"),
+                                       device_allow=_device_allow(config), ip_address=_ip_address(config),
+                                       memory_max=config.service.memory_max, tasks_max=config.service.tasks_max)
+
+
+def _device_allow(config: Config) -> str:
+    """The GPU's device nodes, by driver class, when the config may use it."""
+    if config.gpu == "off":
+        return "# gpu = \"off\": no device nodes beyond the standard ones"
+    return "\n".join(f"DeviceAllow=char-{cls} rw" for cls in _NVIDIA_CLASSES)
+
+
+def _ip_address(config: Config) -> str:
+    """A loopback API talks to loopback only; one serving the network keeps the network."""
+    if config.api.enabled and not config.api.loopback():
+        return "# the API serves other machines (api.host): no address allow list"
+    return "IPAddressDeny=any\nIPAddressAllow=localhost"
+
+
+def _warn_private_tmp(writable: list[Path]) -> None:
+    """PrivateTmp gives the service its own /tmp: a folder configured there is not the one users see."""
+    for path in writable:
+        tmp = next((t for t in _PRIVATE_TMP if path.is_relative_to(t)), None)
+        if tmp is not None:
+            print(f"warning: {path} is under {tmp}, which the service sees as its own empty folder "
+                  f"(PrivateTmp=yes); move it to a real folder such as /srv/postbay", file=sys.stderr)
 
 
 def unit_path(user: bool) -> Path:

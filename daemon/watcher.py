@@ -33,6 +33,9 @@ __all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "Arrival", 
 
 log = logging.getLogger("postbay.daemon")
 
+#: How long the main loop waits for an edit to be read (well inside systemd's 60 s watchdog).
+_READ_SECONDS = 20.0
+
 #: File systems where inotify cannot see other hosts' writes.
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "9p", "afs", "ceph",
                        "fuse.glusterfs", "glusterfs")
@@ -132,21 +135,18 @@ def open_for_writing(paths: Iterable[str | Path] | None = None) -> set[str] | No
 
 
 def referenced_media(timeline: Path) -> list[Path]:
-    """Local media files an edit list points at (``file://`` URLs and paths, relative ones
-    against the edit's folder): what its job waits for while they are still arriving.
-    Unreadable edits give ``[]`` (the conform reports them properly)."""
-    from postbay.timeline.reader import read_timeline
+    """Local media files an edit list points at (read by :func:`url_to_path`, as the conform
+    reads them): what its job waits for while they are still arriving. The edit is read in a
+    child process (:func:`outline_timeline`), never in the daemon's own: a hostile one can crash
+    or hang its reader. Unreadable edits give ``[]`` (the conform reports them properly)."""
+    from postbay.timeline.isolated import outline_timeline
+    from postbay.timeline.reader import TimelineError
 
-    try:  # the reader's checks too (XML entities), not the bare adapter
-        loaded = read_timeline(timeline)
-    except Exception:  # any read error: the conform job says what is wrong
+    try:
+        outline = outline_timeline(timeline, seconds=_READ_SECONDS)
+    except TimelineError:
         return []
-    found: set[Path] = set()
-    for tl in loaded.timelines:
-        for clip in tl.find_clips():
-            path, _ = url_to_path(getattr(clip.media_reference, "target_url", None) or "", timeline.parent)
-            if path is not None:
-                found.add(path)
+    found = {path for path, _ in (url_to_path(clip.url, timeline.parent) for clip in outline.clips) if path}
     return sorted(found)
 
 

@@ -65,13 +65,14 @@ def run_timeline_cli(src: Path, recipe: Any, out_dir: Path, args: argparse.Names
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from postbay.media import probe
+    from postbay.media import probe, set_pixel_limit
     from postbay.recipe import load_recipe
     from postbay.registry import default_registry
     from postbay.render import finish_clip, output_paths
     from postbay.timeline.reader import parse_rate
 
     config = load_cli_config(args)
+    set_pixel_limit(config.limits.max_pixels)
     registry = default_registry(allow_override=config.allow_plugin_override)
     recipe = load_recipe(args.recipe, search_dirs=config.recipes, registry=registry)
     inputs = _expand_inputs(args.inputs)

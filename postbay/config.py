@@ -21,6 +21,7 @@ Errors name the file and the key, and say how to fix it.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from pathlib import Path
@@ -30,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from postbay.errors import ConfigError
 
-__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ExecutorConfig", "ScheduleConfig", "WatchConfig",
-           "WorkersConfig", "load_config", "parse_duration"]
+__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ExecutorConfig", "LimitsConfig", "ScheduleConfig",
+           "ServiceConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
 
 #: The colour config when none is set: OCIO's built-in studio config (no file, nothing to fetch).
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
@@ -109,6 +110,49 @@ class ApiConfig(_Section):
     token: str | None = None
     upload_limit_mb: int = Field(default=4096, gt=0)
     inbox: Path | None = None
+    #: Host names the API answers to besides the address it binds and the loopback names
+    #: (a DNS-rebinding page arrives with its own name in ``Host``).
+    hosts: list[str] = Field(default_factory=list)
+    #: Web origins (``https://review.example``) allowed to call the API from a browser,
+    #: besides the dashboard's own.
+    origins: list[str] = Field(default_factory=list)
+    #: An upload that sends nothing for this long is dropped (a slow client holds a worker).
+    upload_idle_seconds: float = Field(default=60.0, gt=0)
+    #: Event streams open at once; more are answered 503.
+    event_clients: int = Field(default=32, gt=0)
+
+    def loopback(self) -> bool:
+        """Whether ``host`` reaches this machine only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @field_validator("upload_idle_seconds", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class LimitsConfig(_Section):
+    """What one input may cost: decoded pixels per frame, and the free space new work needs."""
+
+    #: Pixels in one decoded frame (width × height); default 8K × 8K. A PNG movie of
+    #: 16000 × 16000 frames is a few MB on disk and 1 GB per frame in memory.
+    max_pixels: int = Field(default=8192 * 8192, gt=0)
+    #: New jobs wait while the data or output disk has less than this free.
+    min_free_mb: int = Field(default=512, ge=0)
+
+
+class ServiceConfig(_Section):
+    """Resource limits written into the systemd unit (``postbay service install``)."""
+
+    #: ``MemoryMax=`` of the unit: bytes with a K/M/G/T suffix, or a percentage of RAM.
+    memory_max: str = Field(default="80%", pattern=r"^(\d+[KMGT]?|\d{1,3}%|infinity)$")
+    #: ``TasksMax=``: threads and processes of the daemon and its workers together.
+    tasks_max: int = Field(default=4096, gt=0)
 
 
 class Config(_Section):
@@ -119,6 +163,9 @@ class Config(_Section):
     ocio_config: str = DEFAULT_OCIO_CONFIG
     recipes: list[Path] = Field(default_factory=list)
     media_roots: list[Path] = Field(default_factory=list)
+    #: Folders a job submitted through the API may name as its ``out`` (besides the hot
+    #: folders' outputs and ``<data_dir>/out``).
+    output_roots: list[Path] = Field(default_factory=list)
     allow_plugin_override: bool = False
     rescan_minutes: float = Field(default=5.0, gt=0)
     retention_days: float | None = None
@@ -127,7 +174,13 @@ class Config(_Section):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     schedule: list[ScheduleConfig] = Field(default_factory=list)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
     source: str = "<embedded defaults>"
+
+    def inbox_dir(self) -> Path:
+        """Where API uploads land: ``[api] inbox``, else ``<data_dir>/inbox``."""
+        return self.api.inbox or self.data_dir / "inbox"
 
     def resolve_paths(self, base: Path) -> Config:
         """Make relative paths absolute against ``base`` (the config file's folder)."""
@@ -142,6 +195,7 @@ class Config(_Section):
         data.data_dir = fix(data.data_dir)  # type: ignore[assignment]
         data.recipes = [fix(p) for p in data.recipes]  # type: ignore[misc]
         data.media_roots = [fix(p) for p in data.media_roots]  # type: ignore[misc]
+        data.output_roots = [fix(p) for p in data.output_roots]  # type: ignore[misc]
         for w in data.watch:
             w.path = fix(w.path)  # type: ignore[assignment]
             w.output = fix(w.output)

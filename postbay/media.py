@@ -49,6 +49,11 @@ __all__ = [
     "count_frames",
     "snap_rate",
     "SUBTITLE_CODECS",
+    "MAX_PIXELS",
+    "check_picture_size",
+    "pixel_limit",
+    "set_pixel_limit",
+    "to_rgb8_scaled",
 ]
 
 AudioMode = Literal["copy", "pcm", "aac", "none"]
@@ -221,6 +226,35 @@ class MediaInfo:
         return self.video
 
 
+#: Pixels in one decoded frame unless ``[limits] max_pixels`` says otherwise: 8K × 8K. A movie of
+#: 16000 × 16000 PNG frames is a few MB on disk and gigabytes once decoded.
+MAX_PIXELS = 8192 * 8192
+_pixel_limit = MAX_PIXELS
+
+
+def set_pixel_limit(max_pixels: int) -> None:
+    """Set this process's decode limit (the daemon, its workers, the API and the CLI do, from
+    ``[limits] max_pixels``); every decoder opened afterwards refuses larger pictures."""
+    global _pixel_limit
+    if max_pixels <= 0:
+        raise ValueError(f"max_pixels must be positive, not {max_pixels}")
+    _pixel_limit = int(max_pixels)
+
+
+def pixel_limit() -> int:
+    """The decode limit in pixels per frame (see :func:`set_pixel_limit`)."""
+    return _pixel_limit
+
+
+def check_picture_size(video: VideoInfo, path: str | Path) -> None:
+    """Refuse pictures of more than :func:`pixel_limit` pixels before a frame is decoded."""
+    limit = pixel_limit()
+    if video.width * video.height > limit:
+        raise MediaError(f"pictures are {video.width}×{video.height} ({video.width * video.height / 1e6:.0f} Mpx), "
+                         f"more than the limit of {limit / 1e6:.0f} Mpx; refused", path=path,
+                         hint="raise [limits] max_pixels in the config if this is real footage")
+
+
 def _open(path: str | Path, rate: Fraction | None = None, **kwargs: Any) -> av.container.InputContainer:
     """Open media to read; a missing, empty or unreadable file is a :class:`MediaError` naming it.
 
@@ -240,6 +274,9 @@ def _open(path: str | Path, rate: Fraction | None = None, **kwargs: Any) -> av.c
         raise MediaError("is a folder, not a media file", path=path)
     if path.stat().st_size == 0:
         raise MediaError("is empty (0 bytes): not copied yet or copy failed", path=path)
+    # Codec option for every stream: reading the stream headers decodes a frame of some
+    # formats (PNG, JPEG), and a bomb's frame must be refused there already.
+    kwargs.setdefault("options", {"max_pixels": str(pixel_limit())})
     try:
         return av.open(str(path), "r", **kwargs)
     except av.error.FFmpegError as exc:
@@ -351,7 +388,8 @@ def probe(path: str | Path, rate: Fraction | None = None) -> MediaInfo:
             vs = container.streams.video[0]
             ctx = vs.codec_context
             if not ctx.width or not ctx.height:
-                raise MediaError("video stream has no picture size (corrupt header)", path=path)
+                raise MediaError(f"video stream has no picture size within the limit of {pixel_limit() / 1e6:.0f} Mpx "
+                                 "(a corrupt header, or pictures larger than [limits] max_pixels)", path=path)
             rate = _video_rate(vs)
             # The container's aspect (mov 'pasp') first: ProRes/DNxHR carry none in the bitstream.
             sar = Fraction(1)
@@ -386,6 +424,7 @@ def probe(path: str | Path, rate: Fraction | None = None) -> MediaInfo:
                 range=_RANGE.get(_ctx_attr(ctx, "color_range")),
                 start_time=start,
             )
+            check_picture_size(video, path)
         for a in container.streams.audio:
             actx = a.codec_context
             tb = a.time_base or Fraction(1, actx.sample_rate or 1)
@@ -459,6 +498,8 @@ class VideoReader:
     Iterating yields ``(index, picture)`` where ``picture`` is an (H, W, 3) ``uint16`` RGB
     array; :meth:`av_frames` yields the decoded :class:`av.VideoFrame` instead (the
     pipeline's pass-through path). ``index`` is the frame number in the file, from 0.
+    Pictures over :func:`pixel_limit` are refused: by their stream's size here, and by the
+    decoder for a frame that claims more than its stream does.
     """
 
     def __init__(self, path: str | Path, *, start: int = 0, count: int | None = None,
@@ -466,6 +507,7 @@ class VideoReader:
         self.path = Path(path)
         self.info = info or probe(path)
         self.video = self.info.require_video()
+        check_picture_size(self.video, self.path)
         self.rate = self.video.rate_fraction
         self.start = max(0, int(start))
         available = max(0, self.video.frames - self.start)
@@ -520,6 +562,17 @@ def to_rgb16(frame: av.VideoFrame) -> np.ndarray:
         return frame.to_ndarray(format="rgb48le")
     return frame.to_ndarray(format="rgb48le", src_colorspace=_frame_matrix(frame),
                             src_color_range=_frame_range(frame), dst_color_range="JPEG")
+
+
+def to_rgb8_scaled(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+    """(height, width, 3) ``uint8`` RGB of a decoded frame, scaled by the decoder's scaler.
+
+    The full-size RGB picture is never made: a preview of an 8K frame costs its small output."""
+    if _is_rgb_format(frame.format.name):
+        return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="LANCZOS")
+    return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="LANCZOS",
+                            src_colorspace=_frame_matrix(frame), src_color_range=_frame_range(frame),
+                            dst_color_range="JPEG")
 
 
 def source_is_bt709_limited(frame: av.VideoFrame) -> bool:

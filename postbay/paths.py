@@ -21,7 +21,7 @@ def url_to_path(url: str, base: Path) -> tuple[Path | None, str]:
         host = parsed.netloc
         if re.match(r"^/[A-Za-z]:[/\\]", local):  # file:///D:/… from Windows
             return None, PureWindowsPath(local[1:]).name
-        if host and host != "localhost":  # file://server/share/… (UNC): not here
+        if host and host.lower() != "localhost":  # file://server/share/… (UNC): not here (host names have no case)
             return None, Path(local).name
         return Path(local), Path(local).name
     if re.match(r"^[A-Za-z]:[\\/]", text) or text.startswith("\\\\") or ("\\" in text and "/" not in text):

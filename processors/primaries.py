@@ -15,15 +15,17 @@ import PyOpenColorIO as ocio
 from pydantic import Field, field_validator, model_validator
 
 from postbay.colour import cpu_apply
+from postbay.processors.resample import checked_size
 from postbay.processors.resample import resize as _resize
 from postbay.registry import FrameFormat, ParamModel, processor
 
-__all__ = ["ResizeParams", "ExposureParams", "LutParams", "resolve_lut"]
+__all__ = ["ExposureParams", "LutParams", "ResizeParams", "resolve_lut"]
 
 
 class ResizeParams(ParamModel):
-    width: int | None = Field(default=None, gt=0, description="output width in pixels (omit to keep aspect)")
-    height: int | None = Field(default=None, gt=0, description="output height in pixels (omit to keep aspect)")
+    width: int | None = Field(default=None, gt=0, le=16384, description="output width in pixels (omit to keep aspect)")
+    height: int | None = Field(default=None, gt=0, le=16384,
+                               description="output height in pixels (omit to keep aspect)")
     method: Literal["lanczos", "bicubic"] = Field(default="lanczos", description="resampling kernel")
 
     @model_validator(mode="after")
@@ -35,7 +37,7 @@ class ResizeParams(ParamModel):
 
 
 def resize_format(params: ResizeParams, fmt: FrameFormat) -> FrameFormat:
-    return fmt.fit(params.width, params.height)
+    return checked_size("resize", fmt.fit(params.width, params.height))
 
 
 @processor("resize", params=ResizeParams, colourspace="linear", output_format=resize_format, changes_size=True)

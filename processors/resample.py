@@ -8,8 +8,11 @@ from typing import Any
 import numpy as np
 
 from postbay.backend import cpu_pool
+from postbay.errors import PostbayError
+from postbay.media import pixel_limit
+from postbay.registry import FrameFormat
 
-__all__ = ["lanczos", "bicubic", "resample_axis", "resize", "resize_banded", "resize_taps"]
+__all__ = ["bicubic", "checked_size", "lanczos", "resample_axis", "resize", "resize_banded", "resize_taps"]
 
 
 def lanczos(x: np.ndarray, a: int = 3) -> np.ndarray:
@@ -176,3 +179,13 @@ def resize_banded(img: Any, width: int, height: int, method: str, xp: Any) -> An
         if height != h_in:
             x = _banded_rows(x, height, method, xp)
     return x.reshape(height, width, channels)
+
+
+def checked_size(step: str, fmt: FrameFormat) -> FrameFormat:
+    """``fmt``, a step's output format, refused past :func:`postbay.media.pixel_limit` pixels
+    (one side capped in the recipe can still run away through an extreme display aspect)."""
+    if fmt.width * fmt.height > pixel_limit():
+        raise PostbayError(f"{step}: a {fmt.width}×{fmt.height} output is more than {pixel_limit() / 1e6:.0f} Mpx "
+                           "a frame; refused", hint="give a smaller width or height (the other follows the display "
+                                                    "aspect)")
+    return fmt

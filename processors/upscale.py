@@ -23,7 +23,7 @@ from pydantic import Field, field_validator, model_validator
 
 from postbay.colour import luma
 from postbay.errors import PostbayError
-from postbay.processors.resample import resize
+from postbay.processors.resample import checked_size, resize
 from postbay.registry import FrameFormat, ParamModel, StepContext, even_size, processor
 
 __all__ = ["UpscaleParams", "upscale", "upscale_format", "sharpen_cas", "super_resolve", "TILE", "OVERLAP"]
@@ -78,8 +78,9 @@ class UpscaleParams(ParamModel):
 def upscale_format(params: UpscaleParams, fmt: FrameFormat) -> FrameFormat:
     """The output size: ``scale`` times the storage size, or width/height keeping display aspect."""
     if params.scale is not None:
-        return fmt.with_size(even_size(fmt.width * params.scale), even_size(fmt.height * params.scale))
-    return fmt.fit(params.width, params.height)
+        return checked_size("upscale", fmt.with_size(even_size(fmt.width * params.scale),
+                                                      even_size(fmt.height * params.scale)))
+    return checked_size("upscale", fmt.fit(params.width, params.height))
 
 
 def sharpen_cas(rgb: Any, amount: float, xp: Any) -> Any:

@@ -107,7 +107,8 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
                      media_roots: tuple[Path, ...] | list[Path] = (), handles: int | None = None,
                      rate: Any = None, workers: int | None = None,
                      progress: Progress | None = None, config: Any = None, missing: str | None = None,
-                     gpu: str | None = None, shot_pool: ShotPool | None = None) -> ConformResult:
+                     gpu: str | None = None, shot_pool: ShotPool | None = None,
+                     confine: bool = False) -> ConformResult:
     """Conform the timeline at ``path`` with ``recipe`` into ``out_dir``.
 
     ``shot_pool``: where the shots render instead of processes on this machine (the Ray
@@ -116,7 +117,8 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
     Reads and relinks everything before writing anything: a timeline that cannot be read,
     or (with ``missing = "fail"``) a clip whose media cannot be found, raises
     :class:`PostbayError` and leaves ``out_dir`` untouched (a missing-media failure writes
-    only the conform report that lists what is missing).
+    only the conform report that lists what is missing). ``confine`` (the daemon's jobs):
+    clips open only files under the timeline's folder or a media root, symlinks followed.
     """
     t_total = time.perf_counter()
     timings: dict[str, float] = {}
@@ -132,7 +134,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
     bundle = bundle_media(path, detect_format(path), Path(getattr(config, "data_dir", None) or "postbay-data"))
     if bundle:  # media beside the bundle still links by name
         roots.append(path.resolve().parent)
-    relinker = Relinker(path, roots, exclude=[out_dir], base=bundle.folder if bundle else None)
+    relinker = Relinker(path, roots, exclude=[out_dir], base=bundle.folder if bundle else None, confine=confine)
     timings["index media"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     loaded = read_timeline(path, rate=rate, recipe_rate=recipe.timeline.rate, media_rates=media_rates_for(relinker))

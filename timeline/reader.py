@@ -25,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import opentimelineio as otio
 
 from postbay.errors import PostbayError
@@ -32,8 +33,9 @@ from postbay.media import snap_rate
 from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.timeline.fcpxml import read_fcpxml
 
-__all__ = ["FORMATS", "LoadedTimeline", "TimelineError", "detect_format", "parse_rate", "read_timeline",
-           "check_xml_safety", "infer_edl_rate", "timelines_of"]
+__all__ = ["FORMATS", "MAX_NESTING", "MAX_TIMELINE_BYTES", "LoadedTimeline", "TimelineError",
+           "check_json_nesting", "check_size", "check_xml_safety", "detect_format", "infer_edl_rate", "json_nesting",
+           "parse_rate", "read_timeline", "timelines_of"]
 
 
 class TimelineError(PostbayError):
@@ -160,6 +162,42 @@ def detect_format(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Size and nesting: what the adapters' recursive C++ and Python readers can survive
+
+#: Nesting no editor writes (a feature's .otio nests a few dozen levels); the OTIO C++ reader
+#: recurses once per level and overflows its stack somewhere past ten thousand.
+MAX_NESTING = 1000
+#: A timeline is text about media, not media: a feature's .otio is tens of MB.
+MAX_TIMELINE_BYTES = 512 << 20
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def check_size(size: int, path: Path) -> None:
+    """Refuse a timeline larger than :data:`MAX_TIMELINE_BYTES` before reading it."""
+    if size > MAX_TIMELINE_BYTES:
+        raise TimelineError(f"is {size >> 20} MB, more than any timeline ({MAX_TIMELINE_BYTES >> 20} MB); refused",
+                            path=path, hint="is it really a timeline? re-export it from the editor")
+
+
+def json_nesting(data: bytes) -> int:
+    """The deepest ``{``/``[`` nesting of a JSON document, brackets inside strings ignored."""
+    bare = np.frombuffer(_JSON_STRING.sub(b'""', data), dtype=np.uint8)
+    step = (np.isin(bare, (ord("{"), ord("["))).astype(np.int32)
+            - np.isin(bare, (ord("}"), ord("]"))).astype(np.int32))
+    return int(np.cumsum(step).max(initial=0))
+
+
+def check_json_nesting(data: bytes, path: Path) -> None:
+    """Refuse JSON nested deeper than :data:`MAX_NESTING` (it crashes the OTIO reader)."""
+    depth = json_nesting(data)
+    if depth > MAX_NESTING:
+        raise TimelineError(f"nests {depth} levels deep, more than any editor writes ({MAX_NESTING}); refused "
+                            "(so deep a document crashes the OpenTimelineIO reader)", path=path,
+                            hint="re-export the timeline from the editor")
+
+
+# --------------------------------------------------------------------------------------------
 # XML safety and well-formedness
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE\s+([A-Za-z_][\w.-]*)\s*(\[|SYSTEM|PUBLIC)?", re.I)
@@ -185,8 +223,13 @@ def check_xml_safety(data: bytes, path: Path) -> None:
     if m and m.group(2):
         raise TimelineError(f"line {_line_of(data, m.start())}: DOCTYPE with an internal subset or external "
                             "DTD; refused", path=path, hint="re-export the timeline from the editor")
+    depth = 0
     try:
-        ET.parse(io.BytesIO(data))
+        for event, _ in ET.iterparse(io.BytesIO(data), events=("start", "end")):
+            depth += 1 if event == "start" else -1
+            if depth > MAX_NESTING:
+                raise TimelineError(f"nests elements more than {MAX_NESTING} deep, more than any editor writes; "
+                                    "refused", path=path, hint="re-export the timeline from the editor")
     except ET.ParseError as exc:
         line, column = exc.position
         reason = str(exc).split(":")[0]
@@ -269,6 +312,8 @@ def _read_otioz(path: Path) -> Any:
         with zipfile.ZipFile(path) as bundle:
             if "content.otio" not in bundle.namelist():
                 raise TimelineError("is a zip without content.otio: not an .otioz bundle", path=path)
+            check_size(bundle.getinfo("content.otio").file_size, path)  # the size it unpacks to
+            check_json_nesting(bundle.read("content.otio"), path)
     except zipfile.BadZipFile:
         raise TimelineError("is a damaged zip (truncated .otioz)", path=path) from None
     return otio.adapters.read_from_file(str(path), adapter_name="otioz", extract_to_directory=None)
@@ -345,9 +390,15 @@ def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None
     rate_source = "file"
     data = b""
     if not path.is_dir():
+        check_size(path.stat().st_size, path)
         data = path.read_bytes()
     elif fmt == "fcpx_xml":  # an .fcpxmld bundle: the document is Info.fcpxml inside
+        check_size((path / "Info.fcpxml").stat().st_size, path)
         data = (path / "Info.fcpxml").read_bytes()
+    elif fmt == "otiod":
+        content = path / "content.otio"
+        check_size(content.stat().st_size, path)
+        check_json_nesting(content.read_bytes(), path)
     if fmt in ("fcp_xml", "fcpx_xml"):
         check_xml_safety(data, path)
     if fmt == "cmx_3600":
@@ -365,6 +416,7 @@ def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None
         text = data.decode("utf-8", errors="replace")
         if not text.rstrip().endswith("}"):
             raise TimelineError("truncated .otio (the JSON does not close)", path=path)
+        check_json_nesting(data, path)
     try:
         if fmt == "otioz":
             root = _read_otioz(path)

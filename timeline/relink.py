@@ -210,10 +210,13 @@ class Relinker:
     """Finds clips' media under the timeline's folder and the media roots (probes are cached)."""
 
     def __init__(self, timeline_path: Path, media_roots: Sequence[Path] = (), exclude: Sequence[Path] = (),
-                 base: Path | None = None):
+                 base: Path | None = None, *, confine: bool = False):
         # ``base``: where relative references resolve when not the timeline's folder (a bundle's media).
         self.timeline_dir = Path(base).resolve() if base else Path(timeline_path).resolve().parent
         self.roots = [self.timeline_dir] + [Path(r).expanduser().resolve() for r in media_roots]
+        #: The daemon's rule (a timeline from a hot folder or the API is not trusted): a clip may
+        #: only open a file that, symlinks followed, lies under the timeline's folder or a media root.
+        self.confine = confine
         for root in self.roots[1:]:
             if not root.is_dir():
                 raise PostbayError("media root is not a folder", path=root, hint="check --media-root / media_roots")
@@ -231,6 +234,13 @@ class Relinker:
                 self._probes[path] = None
                 self.problems[path] = exc.message
         return self._probes[path]
+
+    def allowed(self, path: Path) -> bool:
+        """Whether this relinker may open ``path`` (always, unless it confines; see ``confine``)."""
+        if not self.confine:
+            return True
+        real = path.resolve()
+        return any(real.is_relative_to(root) for root in self.roots)
 
     def probe(self, path: Path) -> MediaInfo | None:
         """The file's probe, or None when it is not readable video (cached; the reason in ``problems``)."""
@@ -264,7 +274,10 @@ class Relinker:
         if written:
             path, name = url_to_path(written, self.timeline_dir)
             names.append(name)
-            if path is not None:
+            if path is not None and not self.allowed(path):
+                tried.append(f"as given: {path} is outside the timeline's folder and the media roots; refused "
+                             "(add its folder to media_roots)")
+            elif path is not None:
                 tried.append(f"as given: {path}")
                 if path.is_file():
                     if usable(path) is None:
@@ -286,13 +299,13 @@ class Relinker:
                 continue
             hit = self.index.find(name)
             tried.append(f"by name: {name!r}")
-            if hit is not None and usable(hit) is not None:
+            if hit is not None and self.allowed(hit) and usable(hit) is not None:
                 return Relink(hit, "by name", written, tried)
         reel = clip_reel(clip)
         if reel and clip.source_range is not None:
             tried.append(f"by reel {reel!r} and source timecode")
             hit = self._by_reel(reel, clip.source_range, audio=audio)
-            if hit is not None:
+            if hit is not None and self.allowed(hit):
                 return Relink(hit, "by reel and timecode", written, tried)
         return Relink(None, "missing", written, tried)
 

@@ -85,7 +85,7 @@ class Api:
         self.token = token
 
     def call(self, method, path, body=None, data=None, content_type=None, timeout=30):
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "X-Postbay": "1"}  # the API refuses blind cross-site posts
         if self.token:
             headers["Authorization"] = "Bearer " + self.token
         if body is not None:

@@ -23,7 +23,8 @@ function withToken(path) {
 }
 
 async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
+  // X-Postbay: a header no other site's page can send without asking (see bridge/guard.py)
+  const headers = Object.assign({ "X-Postbay": "1" }, options.headers || {});
   if (token) headers.Authorization = "Bearer " + token;
   const resp = await fetch(path, Object.assign({}, options, { headers }));
   if (resp.status === 401) { showLogin(); throw new Error("the API wants a token"); }
@@ -251,6 +252,9 @@ function renderJobPage(job) {
   $("#compare-section").hidden = !canCompare;
   if (canCompare && shownStillsFor !== job.id) {
     shownStillsFor = job.id;
+    $("#compare").classList.remove("after-only");
+    // an upload leaves the inbox when its job is done: then only the after frame is left to show
+    $("#before").onerror = () => $("#compare").classList.add("after-only");
     $("#before").src = withToken(`/jobs/${job.id}/still?which=source&width=960`);
     $("#after").src = withToken(`/jobs/${job.id}/still?which=output&width=960`);
   }

@@ -260,7 +260,7 @@ def test_corrupt_truncated_and_empty_files_fail_with_a_reason(bay, small_clip: P
 def test_a_timeline_waits_for_its_media_then_conforms(bay, small_clip: Path, tmp_path: Path):
     import opentimelineio as otio
 
-    daemon = bay()
+    daemon = bay(extra=f'media_roots = ["{tmp_path / "media"}"]')  # the daemon's clips stay in their folders
     media = tmp_path / "media" / "shot.mp4"
     media.parent.mkdir()
     clip = otio.schema.Clip(name="shot", media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),
@@ -346,8 +346,9 @@ def small_tmpfs(tmp_path: Path):
 
 def test_a_full_output_disk_fails_cleanly_and_a_retry_succeeds_once_there_is_room(bay, small_clip: Path,
                                                                                    tmp_path: Path, small_tmpfs: Path):
+    # min_free_mb = 0: no pause for headroom (tests/security/test_full_disk.py), the render itself runs out
     daemon = bay(folders=[{"path": str(tmp_path / "drop"), "recipe": "passthrough", "output": str(small_tmpfs),
-                           "settle_seconds": 0.5}])
+                           "settle_seconds": 0.5}], extra="[limits]\nmin_free_mb = 0")
     drop(small_clip, tmp_path / "drop")
     (failed,) = daemon.wait_jobs(1, "failed")
     assert "disk full" in failed.error or "No space left" in failed.error, failed.error

@@ -52,7 +52,8 @@ def test_a_conform_longer_than_the_heartbeat_timeout_ends_done(bay, tmp_path: Pa
     (recipes / "slow-clean.toml").write_text(SLOW_RECIPE)
     daemon = bay([{"path": str(tmp_path / "drop"), "recipe": str(recipes / "slow-clean.toml"),
                    "output": str(tmp_path / "out"), "settle_seconds": 0.5}],
-                 workers={"cpu": 1, "retries": 0, "heartbeat_timeout": 5})
+                 workers={"cpu": 1, "retries": 0, "heartbeat_timeout": 5},
+                 extra=f'media_roots = ["{tmp_path / "media"}"]')  # the daemon's clips stay in their folders
     edit = _cut(tmp_path, shots=6, frames=12)
     edit.rename(tmp_path / "drop" / edit.name)
     (job,) = daemon.wait_jobs(1, state="done", timeout=180)
