@@ -318,9 +318,12 @@ class Ledger:
 
     def finish(self, job_id: str, outputs: list[str | Path], *, report: str | Path | None = None,
                source: str | Path | None = None) -> Job | None:
-        """running → done."""
+        """running → done; the attempt that finished counts (the log's "attempt N")."""
+        job = self.get(job_id)
+        if job is None:
+            return None
         fields: dict[str, Any] = {"state": "done", "progress": 1.0, "outputs": outputs, "finished": time.time(),
-                                  "error": None, "worker_pid": None,
+                                  "error": None, "worker_pid": None, "attempts": job.attempts + 1,
                                   "report": str(report) if report else None}
         if source is not None:
             fields["source"] = str(source)

@@ -60,11 +60,18 @@ class WatchConfig(_Section):
     recursive: bool = False
     polling: Literal["auto", True, False] = "auto"
     settle_seconds: float = Field(default=5.0, ge=0)
+    arrival_timeout: float = Field(default=600.0, ge=0)
     cron: str | None = None
 
     def output_dir(self) -> Path:
         """Where finished files go: ``output``, else ``<path>/../out/<folder name>``."""
         return self.output if self.output is not None else self.path.parent / "out" / self.path.name
+
+
+    @field_validator("arrival_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
 
 
 class WorkersConfig(_Section):
