@@ -25,10 +25,11 @@ import os
 import struct
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
+
+from postbay.timeline import TIMELINE_SUFFIXES
 
 from postbay.config import WatchConfig
-from postbay.timeline import TIMELINE_SUFFIXES
 
 __all__ = ["MEDIA_SUFFIXES", "NETWORK_SETTLE_SECONDS", "SIDECAR_SUFFIXES", "file_kind", "incomplete_reason",
            "settle_seconds", "sidecars_of"]
@@ -96,7 +97,7 @@ def incomplete_reason(path: Path) -> str | None:
     return _opens_as_media(path)
 
 
-def _iso_incomplete(fh, size: int) -> str | None:  # type: ignore[no-untyped-def]
+def _iso_incomplete(fh: BinaryIO, size: int) -> str | None:
     offset, seen = 0, set()
     while offset < size:
         fh.seek(offset)
@@ -121,7 +122,7 @@ def _iso_incomplete(fh, size: int) -> str | None:  # type: ignore[no-untyped-def
     return None
 
 
-def _mxf_incomplete(fh, size: int) -> str | None:  # type: ignore[no-untyped-def]
+def _mxf_incomplete(fh: BinaryIO, size: int) -> str | None:
     head = fh.read(1 << 16)
     start = head.find(_MXF_PARTITION)  # after an optional run-in
     if start < 0 or head[start + 13] != 0x02:
@@ -140,7 +141,7 @@ def _mxf_incomplete(fh, size: int) -> str | None:  # type: ignore[no-untyped-def
     return "no whole MXF footer partition yet (written last)"
 
 
-def _mxf_partition(fh, at: int) -> tuple[int, int] | None:  # type: ignore[no-untyped-def]
+def _mxf_partition(fh: BinaryIO, at: int) -> tuple[int, int] | None:
     """(footer offset, end of the pack and the header metadata and index it announces)."""
     fh.seek(at + 16)
     first = fh.read(1)
@@ -156,7 +157,7 @@ def _mxf_partition(fh, at: int) -> tuple[int, int] | None:  # type: ignore[no-un
     return footer, at + 17 + width + length + header_bytes + index_bytes
 
 
-def _mxf_footer_whole(fh, at: int, size: int) -> bool:  # type: ignore[no-untyped-def]
+def _mxf_footer_whole(fh: BinaryIO, at: int, size: int) -> bool:
     fh.seek(at)
     key = fh.read(16)
     if not (key.startswith(_MXF_PARTITION) and key[13] == 0x04):
@@ -165,7 +166,7 @@ def _mxf_footer_whole(fh, at: int, size: int) -> bool:  # type: ignore[no-untype
     return footer is not None and footer[1] <= size
 
 
-def _ebml_number(fh, *, keep_marker: bool) -> tuple[int, int] | None:  # type: ignore[no-untyped-def]
+def _ebml_number(fh: BinaryIO, *, keep_marker: bool) -> tuple[int, int] | None:
     first = fh.read(1)
     if not first:
         return None
@@ -183,7 +184,7 @@ def _ebml_number(fh, *, keep_marker: bool) -> tuple[int, int] | None:  # type: i
     return value, width
 
 
-def _matroska_incomplete(fh, size: int) -> str | None:  # type: ignore[no-untyped-def]
+def _matroska_incomplete(fh: BinaryIO, size: int) -> str | None:
     if fh.read(4) != _EBML:
         return "no EBML header (not a Matroska/WebM file)"
     header = _ebml_number(fh, keep_marker=False)

@@ -7,11 +7,16 @@ import time
 from pathlib import Path
 
 import pytest
+from postbay.daemon.arrival import (
+    NETWORK_SETTLE_SECONDS,
+    file_kind,
+    incomplete_reason,
+    settle_seconds,
+    sidecars_of,
+)
+from postbay.daemon.watcher import ArrivalTracker
 
 from postbay.config import WatchConfig
-from postbay.daemon.arrival import (NETWORK_SETTLE_SECONDS, file_kind, incomplete_reason, settle_seconds,
-                                    sidecars_of)
-from postbay.daemon.watcher import ArrivalTracker
 from postbay.synth import write_clip
 
 _CLIPS = {"clip.mp4": {}, "clip.mov": {}, "clip.mkv": {}, "clip.mxf": {"codec": "mpeg2video", "audio": None},
