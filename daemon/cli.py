@@ -1,7 +1,8 @@
 """Commands of the service: ``postbay daemon``, ``jobs``, ``retry``, ``cancel``, ``status``, ``service``.
 
-All but ``daemon`` only read (or, for retry/cancel, change one row of) the ledger of the
-config given, so they work the same with or without a running daemon.
+All but ``daemon`` only read (or, for retry/cancel, change one row of) the ledger: that of
+``--config`` when given, else that of the daemon running for this user (found through its
+state file, :mod:`.state`), so they work from any folder; they never create a ledger.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import datetime as dt
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from postbay.config import Config, load_config
@@ -18,16 +20,45 @@ __all__ = ["add_commands", "cmd_cancel", "cmd_daemon", "cmd_jobs", "cmd_retry", 
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from .daemon import default_config
+    return _located(args)[0]
 
-    return default_config(load_config(getattr(args, "config", None)))
+
+def _located(args: argparse.Namespace) -> tuple[Config, dict[str, Any] | None]:
+    """The config whose ledger a command reads: ``--config`` when given, else that of the
+    daemon running for this user (its state file), else the embedded defaults here."""
+    from postbay.errors import PostbayError
+
+    from .daemon import default_config
+    from .state import running_daemons, state_dir
+
+    path = getattr(args, "config", None)
+    if path:
+        return default_config(load_config(path)), None
+    daemons = running_daemons()
+    if len(daemons) > 1:
+        listing = ", ".join(f"pid {d['pid']} ({d.get('config') or 'embedded defaults'})" for d in daemons)
+        raise PostbayError(f"{len(daemons)} postbay daemons are running: {listing}", path=state_dir(),
+                           hint="pass --config to say which one")
+    if not daemons:
+        return default_config(load_config(None)), None
+    info = daemons[0]
+    config = load_config(info.get("config"))
+    return default_config(config.model_copy(update={"data_dir": Path(info["data_dir"])})), info
 
 
 def _ledger(config: Config) -> Any:
+    """The ledger of ``config``; a command that only reads or changes jobs never creates one."""
+    from postbay.errors import PostbayError
+
     from .daemon import ledger_path
     from .ledger import Ledger
+    from .state import state_dir
 
-    return Ledger(ledger_path(config))
+    path = ledger_path(config)
+    if not path.exists():
+        raise PostbayError(f"no job ledger here, and no running daemon found in {state_dir()}", path=path,
+                           hint="start one with `postbay daemon` (or `make run`), or pass --config CONFIG")
+    return Ledger(path)
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -83,35 +114,58 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from .ledger import pid_alive
+def _gpu_slots(config: Config) -> int:
+    """GPU worker slots this config gets on this machine (none without a CUDA device)."""
+    if config.gpu == "off" or config.workers.gpu == 0:
+        return 0
+    from postbay.backend import cupy_available
 
-    config = _config(args)
-    with _ledger(config) as ledger:
-        counts = ledger.counts()
-        state = ledger.daemon_state()
+    return config.workers.gpu if cupy_available() else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .daemon import ledger_path
+    from .ledger import pid_alive
+    from .state import state_dir
+
+    config, info = _located(args)
+    path = ledger_path(config)
+    counts: dict[str, int] = {}
+    state: dict[str, Any] = {}
+    if path.exists():
+        with _ledger(config) as ledger:
+            counts = ledger.counts()
+            state = ledger.daemon_state()
     alive = bool(state.get("running")) and pid_alive(state.get("pid")) and time.time() - state.get("beat", 0) < 30
     report = {"daemon": {"running": alive, "pid": state.get("pid") if alive else None,
-                         "last_beat": state.get("beat"), "config": state.get("config", config.source)},
+                         "last_beat": state.get("beat"), "config": state.get("config", config.source),
+                         "api": info.get("api") if info else None},
               "queue": counts, "workers": state.get("workers", []) if alive else [],
-              "slots": state.get("slots", {"cpu": config.workers.cpu, "gpu": config.workers.gpu}),
+              "slots": state.get("slots") if alive else {"cpu": config.workers.cpu, "gpu": _gpu_slots(config)},
               "folders": state.get("folders") if alive else
               [{"path": str(w.path), "recipe": w.recipe, "output": str(w.output_dir())} for w in config.watch],
-              "ledger": str(config.data_dir / "ledger.sqlite")}
+              "ledger": str(path) if path.exists() else None,
+              "looked_in": [str(state_dir()), str(path)]}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     d = report["daemon"]
     print(f"daemon: {'running, pid ' + str(d['pid']) if alive else 'not running'} (config {d['config']})")
-    print("queue: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    if not alive:
+        print(f"    looked for a running daemon in {state_dir()} and for a ledger at {path}")
+    if d["api"]:
+        print(f"dashboard: {d['api']}")
+    if counts:
+        print("queue: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     slots = report["slots"]
-    print(f"workers: {len(report['workers'])} busy of {slots.get('cpu', 0)} CPU + {slots.get('gpu', 0)} GPU slot(s)")
+    gpu = f" + {slots['gpu']} GPU" if slots.get("gpu") else ""
+    print(f"workers: {len(report['workers'])} busy of {slots.get('cpu', 0)} CPU{gpu} slot(s)")
     for w in report["workers"]:
         print(f"    job {w['job']} in pid {w['pid']}{' (GPU)' if w.get('gpu') else ''}")
     print("folders:")
     for f in report["folders"] or []:
         print(f"    {f['path']} -> {f['recipe']} -> {f['output']}{'  [' + f['mode'] + ']' if 'mode' in f else ''}")
-    print(f"ledger: {report['ledger']}")
+    print(f"ledger: {report['ledger'] or 'none yet'}")
     return 0
 
 

@@ -40,6 +40,7 @@ from .executor import Executor, JobSpec, LocalProcessExecutor, Outcome
 from .ledger import Job, Ledger, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
+from .state import publish_state, withdraw_state
 from .watcher import Arrival, ArrivalTracker, FolderWatcher, referenced_media
 
 __all__ = ["Daemon", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
@@ -306,6 +307,7 @@ class Daemon:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         self.ledger = Ledger(ledger_path(cfg))
         self.api: Any = None
+        self._state_file: Path | None = None
         self.scheduler = BackgroundScheduler(jobstores={"ledger": SQLiteJobStore(ledger_path(cfg))},
                                              job_defaults={"misfire_grace_time": 3600})
         try:
@@ -326,6 +328,10 @@ class Daemon:
                                          config=cfg.source, folders=self._folder_state(),
                                          slots={"cpu": cfg.workers.cpu, "gpu": self.gpu_slots})
             self.api = self._start_api()
+            self._state_file = publish_state({
+                "config": str(self.config_path.resolve()) if self.config_path else None,
+                "data_dir": str(cfg.data_dir.resolve()), "ledger": str(ledger_path(cfg).resolve()),
+                "api": self.api.url if self.api is not None else None, "started": time.time()})
             self.notifier.ready(self._status_line())
             log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
                      len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
@@ -334,6 +340,7 @@ class Daemon:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            withdraw_state(self._state_file)
             if self.api is not None:
                 self.api.stop()
             if self.scheduler.running:

@@ -10,6 +10,8 @@ import argparse
 import glob
 import importlib
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,11 +68,17 @@ def _expand_inputs(patterns: list[str]) -> list[Path]:
     return paths
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from postbay.recipe import load_recipe
     from postbay.registry import default_registry
     from postbay.render import finish_clip, output_paths
 
+    # a service manager's or a shell's `kill` stops a render like Ctrl-C does: temp file removed
+    signal.signal(signal.SIGTERM, _terminate)
     config = load_cli_config(args)
     registry = default_registry(allow_override=config.allow_plugin_override)
     recipe = load_recipe(args.recipe, search_dirs=config.recipes, registry=registry)
@@ -233,7 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:
+        # `postbay status --json | head`: the reader has what it wanted; nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except PostbayError as exc:
         print(f"postbay: error: {exc}", file=sys.stderr)
         return 2

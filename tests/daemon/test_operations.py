@@ -1,0 +1,61 @@
+"""The read commands as a user runs them: from any folder, piped, without a daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from daemon_harness import drop
+
+
+def _postbay(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "postbay", *args], cwd=cwd, capture_output=True, text=True,
+                          env=dict(os.environ, **env), timeout=60)
+
+
+def test_status_and_jobs_find_the_running_daemon_from_another_folder(bay, small_clip: Path, tmp_path: Path):
+    env = {"XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    (tmp_path / "run").mkdir()
+    daemon = bay(env=env)
+    drop(small_clip, tmp_path / "drop")
+    (job,) = daemon.wait_jobs(1)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    status = _postbay("status", "--json", cwd=elsewhere, env=env)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["daemon"]["running"] and report["daemon"]["pid"] == daemon.proc.pid
+    assert report["queue"]["done"] == 1 and report["ledger"] == str(tmp_path / "data" / "ledger.sqlite")
+    jobs = _postbay("jobs", cwd=elsewhere, env=env)
+    assert job.id in jobs.stdout and "attempts 1" in jobs.stdout, jobs.stdout + jobs.stderr
+    assert list(elsewhere.iterdir()) == []  # no stray postbay-data/ledger.sqlite
+    daemon.stop()
+    assert list((tmp_path / "run" / "postbay").iterdir()) == []  # the state file goes with the daemon
+
+
+def test_without_a_daemon_read_commands_say_where_they_looked_and_create_nothing(tmp_path: Path):
+    env = {"XDG_RUNTIME_DIR": str(tmp_path / "run"), "CUDA_VISIBLE_DEVICES": ""}
+    (tmp_path / "run").mkdir()
+    status = _postbay("status", cwd=tmp_path, env=env)
+    assert status.returncode == 0, status.stderr
+    assert "not running" in status.stdout and str(tmp_path / "run" / "postbay") in status.stdout
+    assert "GPU" not in status.stdout  # no CUDA device: no GPU slot to report
+    jobs = _postbay("jobs", cwd=tmp_path, env=env)
+    assert jobs.returncode == 2 and "no job ledger" in jobs.stderr and "Traceback" not in jobs.stderr
+    assert str(tmp_path / "run" / "postbay") in jobs.stderr
+    assert not (tmp_path / "postbay-data").exists()
+
+
+def test_status_json_into_head_exits_quietly(tmp_path: Path):
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `| head` that has already read what it wanted
+    try:
+        piped = subprocess.run([sys.executable, "-m", "postbay", "status", "--json"], cwd=tmp_path, stdout=write_end,
+                               stderr=subprocess.PIPE, text=True, env=env, timeout=60)
+    finally:
+        os.close(write_end)
+    assert piped.stderr == "" and piped.returncode == 141, piped.stderr
