@@ -12,7 +12,7 @@ from daemon_harness import drop
 
 
 def _postbay(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "postbay", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "postbay", *args], check=False, cwd=cwd, capture_output=True, text=True,
                           env=dict(os.environ, **env), timeout=60)
 
 
@@ -54,7 +54,8 @@ def test_status_json_into_head_exits_quietly(tmp_path: Path):
     read_end, write_end = os.pipe()
     os.close(read_end)  # `| head` that has already read what it wanted
     try:
-        piped = subprocess.run([sys.executable, "-m", "postbay", "status", "--json"], cwd=tmp_path, stdout=write_end,
+        piped = subprocess.run([sys.executable, "-m", "postbay", "status", "--json"], check=False,
+                               cwd=tmp_path, stdout=write_end,
                                stderr=subprocess.PIPE, text=True, env=env, timeout=60)
     finally:
         os.close(write_end)
