@@ -21,7 +21,9 @@ wrote) is that clip's *sidecar*: it travels with the clip and its text goes into
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,9 +32,10 @@ from typing import BinaryIO, Literal
 from postbay.timeline import TIMELINE_SUFFIXES
 
 from postbay.config import WatchConfig
+from postbay.render import write_json_atomic
 
-__all__ = ["MEDIA_SUFFIXES", "NETWORK_SETTLE_SECONDS", "SIDECAR_SUFFIXES", "file_kind", "incomplete_reason",
-           "settle_seconds", "sidecars_of"]
+__all__ = ["MEDIA_SUFFIXES", "NETWORK_SETTLE_SECONDS", "SIDECAR_SUFFIXES", "carry_sidecars", "file_kind",
+           "incomplete_reason", "settle_seconds", "sidecars_of"]
 
 #: Containers and raw streams a recipe can finish (video, and audio for the sound steps).
 MEDIA_SUFFIXES = frozenset({
@@ -228,3 +231,23 @@ def sidecars_of(source: Path, names: Iterable[str] | None = None) -> list[Path]:
     return sorted(folder / n for n in listing
                   if n != source.name and Path(n).stem == stem and Path(n).suffix.lower() in SIDECAR_SUFFIXES
                   and (folder / n).is_file())
+
+
+def carry_sidecars(source: Path, output: Path, report: Path | None) -> list[Path]:
+    """Copy ``source``'s sidecars beside ``output`` (``OUTPUT_STEM.txt``…) and record their
+    text in ``report``; returns the sidecars found (the caller moves them with the source)."""
+    found = sidecars_of(source)
+    if not found:
+        return []
+    recorded = []
+    for sidecar in found:
+        copy = output.with_name(output.stem + sidecar.suffix.lower())
+        shutil.copy2(sidecar, copy)
+        with open(sidecar, "rb") as fh:
+            text = fh.read(SIDECAR_TEXT_LIMIT).decode("utf-8", errors="replace")
+        recorded.append({"name": sidecar.name, "copy": str(copy), "text": text})
+    if report is not None and report.is_file():
+        data = json.loads(report.read_text())
+        data["sidecars"] = recorded
+        write_json_atomic(report, data)
+    return found

@@ -36,6 +36,7 @@ from postbay.errors import ConfigError, PostbayError
 from postbay.recipe import find_recipes, load_recipe
 from postbay.render import TEMP_MARK, write_json_atomic
 
+from .arrival import carry_sidecars
 from .executor import Executor, JobSpec, LocalProcessExecutor, Outcome
 from .ledger import Job, Ledger, fingerprint, pid_alive
 from .notify import SystemdNotifier
@@ -591,10 +592,19 @@ class Daemon:
     def _finished(self, job: Job, outcome: Outcome) -> None:
         source = Path(job.source)
         new_source: Path | None = source
+        sidecars: list[Path] = []
+        if outcome.outputs and source.exists():
+            try:
+                sidecars = carry_sidecars(source, Path(outcome.outputs[0]),
+                                          Path(outcome.report) if outcome.report else None)
+            except (OSError, ValueError) as exc:
+                log.warning("job %s: cannot carry the sidecars of %s: %s", job.id, source.name, exc)
         if job.folder and source.exists():
             try:
                 if job.after == "move":
                     new_source = _move_into(source, Path(job.folder) / "done")
+                    for sidecar in sidecars:
+                        _move_into(sidecar, Path(job.folder) / "done")
                 elif job.after == "delete":
                     source.unlink()
                     new_source = None

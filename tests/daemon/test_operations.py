@@ -60,3 +60,24 @@ def test_status_json_into_head_exits_quietly(tmp_path: Path):
     finally:
         os.close(write_end)
     assert piped.stderr == "" and piped.returncode == 141, piped.stderr
+
+
+def test_sidecars_travel_with_their_clip_and_other_files_are_left_alone(bay, small_clip: Path, tmp_path: Path):
+    daemon = bay()
+    folder = tmp_path / "drop"
+    prompt = "a heron at dawn, 35mm, seed 1234"
+    (folder / "heron.txt").write_text(prompt)
+    (folder / "heron.json").write_text(json.dumps({"seed": 1234}))
+    (folder / "notes.txt").write_text("call the client")
+    (folder / "still.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    drop(small_clip, folder, "heron.mp4")
+    (job,) = daemon.wait_jobs(1)
+    assert len(daemon.jobs()) == 1  # no job for the notes, the still or the sidecars
+    out = tmp_path / "out"
+    assert (out / "heron.txt").read_text() == prompt and json.loads((out / "heron.json").read_text())["seed"] == 1234
+    report = json.loads(Path(job.report).read_text())
+    assert {s["name"]: s["text"] for s in report["sidecars"]}["heron.txt"] == prompt
+    assert sorted(p.name for p in (folder / "done").iterdir()) == ["heron.json", "heron.mp4", "heron.txt"]
+    assert (folder / "notes.txt").exists() and (folder / "still.png").exists()
+    assert not (folder / "failed").exists()
+    assert daemon.log().count("notes.txt: not media") == 1
