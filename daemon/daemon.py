@@ -42,6 +42,7 @@ from .ledger import Job, Ledger, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
 from .state import publish_state, withdraw_state
+from .webhooks import Webhooks
 from .watcher import Arrival, ArrivalTracker, FolderWatcher, referenced_media
 
 __all__ = ["Daemon", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
@@ -184,6 +185,7 @@ class Daemon:
         self.tick = tick
         self.requests: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self.notifier = SystemdNotifier()
+        self.webhooks = Webhooks(self.config.notify)
         self.tracker = ArrivalTracker()
         self.watcher = FolderWatcher(self.tracker)
         self.folders: dict[Path, _Folder] = {}
@@ -348,6 +350,7 @@ class Daemon:
                 self.scheduler.shutdown(wait=False)
             self.watcher.stop()
             self.executor.shutdown()
+            self.webhooks.close()
             self.ledger.set_daemon_state(running=False, stopped=time.time())
             self.ledger.close()
             self.notifier.close()
@@ -610,8 +613,10 @@ class Daemon:
                     new_source = None
             except OSError as exc:
                 log.warning("job %s: cannot %s the finished source %s: %s", job.id, job.after, source, exc)
-        self.ledger.finish(job.id, outcome.outputs, report=outcome.report,
-                           source=new_source if new_source is not None else source)
+        ended = self.ledger.finish(job.id, outcome.outputs, report=outcome.report,
+                                   source=new_source if new_source is not None else source)
+        if ended is not None:
+            self.webhooks.job_ended(ended)
         log.info("done job %s: %s -> %s", job.id, source.name, ", ".join(outcome.outputs))
 
     def _failed(self, job: Job, error: str, *, count_attempt: bool = True) -> None:
@@ -632,7 +637,9 @@ class Daemon:
                 })
             except OSError as exc:
                 log.warning("job %s: cannot move the failed source to %s: %s", job.id, failed_dir, exc)
-        self.ledger.fail(job.id, error, report=report_path, source=new_source, count_attempt=count_attempt)
+        ended = self.ledger.fail(job.id, error, report=report_path, source=new_source, count_attempt=count_attempt)
+        if ended is not None:
+            self.webhooks.job_ended(ended)
         log.error("FAILED job %s: %s", job.id, error)
 
     # -- reload and retention ---------------------------------------------------------------
@@ -648,6 +655,7 @@ class Daemon:
         old = {w.path: w for w in self.config.watch}
         fresh = {w.path: w for w in new.watch}
         self.config = new
+        self.webhooks.hooks = list(new.notify)
         self._apply_settings()
         for path, w in old.items():
             if path not in fresh or fresh[path] != w:

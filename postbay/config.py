@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from postbay.errors import ConfigError
 
-__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ScheduleConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
+__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "NotifyConfig", "ScheduleConfig", "WatchConfig", "WorkersConfig",
+           "load_config", "parse_duration"]
 
 #: OpenColorIO's built-in studio config: no file to ship or download.
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
@@ -103,6 +104,15 @@ class ApiConfig(_Section):
     inbox: Path | None = None
 
 
+class NotifyConfig(_Section):
+    """A webhook: ``url`` gets a JSON POST when a job ends in one of ``events``."""
+
+    url: str = Field(pattern=r"^https?://")
+    events: list[Literal["done", "failed"]] = Field(default_factory=lambda: ["done", "failed"])
+    timeout: float = Field(default=5.0, gt=0)
+    retries: int = Field(default=3, ge=0)
+
+
 class Config(_Section):
     """The whole configuration. Relative paths are relative to the config file's folder."""
 
@@ -118,6 +128,7 @@ class Config(_Section):
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     schedule: list[ScheduleConfig] = Field(default_factory=list)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    notify: list[NotifyConfig] = Field(default_factory=list)
     source: str = "<embedded defaults>"
 
     def resolve_paths(self, base: Path) -> Config:
