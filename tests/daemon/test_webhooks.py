@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from daemon_harness import drop, wait_for
-
-from postbay.config import NotifyConfig
 from postbay.daemon.ledger import Ledger
 from postbay.daemon.webhooks import Webhooks
+
+from postbay.config import NotifyConfig
 
 
 class _Receiver(ThreadingHTTPServer):
@@ -37,7 +37,7 @@ class _Receiver(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Receiver
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.tries += 1
         if self.server.hang:
@@ -117,9 +117,9 @@ def test_a_hung_or_dead_receiver_never_blocks_and_retries_are_bounded(receiver, 
 
 def test_the_daemon_posts_done_and_failed_jobs(bay, receiver, small_clip: Path, tmp_path: Path):
     r = receiver()
-    daemon = bay(extra=f'[[notify]]\nurl = "{r.url}"\nevents = ["done", "failed"]\n',
-                 folders=[{"path": str(tmp_path / "drop"), "recipe": "passthrough", "output": str(tmp_path / "out"),
-                           "settle_seconds": 0.5, "arrival_timeout": 1}])
+    bay(extra=f'[[notify]]\nurl = "{r.url}"\nevents = ["done", "failed"]\n',
+        folders=[{"path": str(tmp_path / "drop"), "recipe": "passthrough", "output": str(tmp_path / "out"),
+                  "settle_seconds": 0.5, "arrival_timeout": 1}])
     drop(small_clip, tmp_path / "drop", "good.mp4")
     (tmp_path / "bad.mov").write_bytes(b"not a movie" * 1000)
     drop(tmp_path / "bad.mov", tmp_path / "drop")
