@@ -131,7 +131,26 @@ def cmd_resolve_install(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check this machine and config; exit 1 when something would make jobs fail."""
+    from postbay.cli import load_cli_config
+
+    from .doctor import diagnose
+
+    checks = diagnose(load_cli_config(args))
+    if args.json:
+        print(json.dumps([c.to_dict() for c in checks], indent=2))
+    else:
+        for check in checks:
+            print(check.line())
+    return 1 if any(c.status == "FAIL" for c in checks) else 0
+
+
 def add_commands(sub: Any) -> None:
+    p = sub.add_parser("doctor", help="check Python, FFmpeg, OCIO, GPU, disk, folders and port: OK/WARN/FAIL")
+    p.add_argument("--json", action="store_true", help="a JSON list of checks")
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser("submit", help="send a file or timeline to the daemon (API, else its hot folder)")
     p.add_argument("path", help="media file or timeline")
     p.add_argument("--recipe", "-r", required=True, help="recipe name")
