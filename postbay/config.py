@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from postbay.errors import ConfigError
+from postbay.errors import ConfigError, did_you_mean, plain_message
 
 __all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "NotifyConfig", "ScheduleConfig", "WatchConfig", "WorkersConfig",
            "load_config", "parse_duration"]
@@ -154,11 +154,20 @@ class Config(_Section):
         return data
 
 
+def _section_models() -> dict[str, type[BaseModel]]:
+    return {"watch": WatchConfig, "workers": WorkersConfig, "schedule": ScheduleConfig, "api": ApiConfig,
+            "notify": NotifyConfig}
+
+
 def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = plain_message(err["msg"])
+        if err["type"] == "extra_forbidden":
+            section = _section_models().get(str(err["loc"][0]), Config) if len(err["loc"]) > 1 else Config
+            guess = did_you_mean(str(err["loc"][-1]), section.model_fields).strip()
+            msg = f"unknown key ({guess})" if guess else "unknown key"
         parts.append(f"{key}: {msg}")
     return "; ".join(parts)
 
@@ -179,6 +188,6 @@ def load_config(path: str | Path | None = None, *, base: Path | None = None) -> 
     try:
         cfg = Config(**data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc), path=path, hint="see the configuration section of README.md") from None
+        raise ConfigError(_describe(exc), path=path, hint="every key is in docs/configuration.md") from None
     cfg.source = str(path)
     return cfg.resolve_paths(path.parent.resolve())

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from postbay.backend import Backend
-from postbay.errors import PostbayError
+from postbay.errors import PostbayError, did_you_mean
 
 __all__ = [
     "FrameFormat",
@@ -249,7 +249,8 @@ class Registry:
             return self._by_name[name]
         except KeyError:
             known = ", ".join(sorted(self._by_name))
-            raise PostbayError(f"unknown processor {name!r}", hint=f"known processors: {known}") from None
+            raise PostbayError(f"unknown processor {name!r}",
+                               hint=f"{did_you_mean(name, self._by_name)}known processors: {known}") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self._by_name
