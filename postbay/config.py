@@ -129,6 +129,7 @@ class Config(_Section):
     schedule: list[ScheduleConfig] = Field(default_factory=list)
     api: ApiConfig = Field(default_factory=ApiConfig)
     notify: list[NotifyConfig] = Field(default_factory=list)
+    existing_output: Literal["version", "overwrite", "skip"] = "version"
     source: str = "<embedded defaults>"
 
     def resolve_paths(self, base: Path) -> Config:

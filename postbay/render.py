@@ -26,6 +26,7 @@ from postbay.colour import DEFAULT_CONFIG
 from postbay.errors import MediaError, PostbayError, VerifyError
 from postbay.media import (AudioPlan, MediaInfo, VideoReader, VideoWriter, frames_to_timecode, probe, read_audio,
                            source_is_bt709_limited, timecode_to_frames, to_rgb16)
+from postbay.naming import ExistingOutput, failed_report_path, place_output, report_beside
 from postbay.pipeline import Pipeline, run_stages
 from postbay.recipe import Recipe
 from postbay.registry import FrameFormat
@@ -100,7 +101,8 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
                 gpu: str = "auto", ocio_config: str = DEFAULT_CONFIG, start: int = 0, count: int | None = None,
                 name: str | None = None, progress: Progress | None = None,
                 cancelled: Callable[[], bool] | None = None, shared: dict[str, Any] | None = None,
-                protected: Iterable[Path] = (), seed: int = 0, info: MediaInfo | None = None) -> FinishResult:
+                protected: Iterable[Path] = (), seed: int = 0, info: MediaInfo | None = None,
+                existing: ExistingOutput = "overwrite") -> FinishResult:
     """Finish ``source`` with ``recipe`` into ``out_dir``; frames ``[start, start+count)`` only
     when given (a timeline's used range with handles).
 
@@ -111,6 +113,11 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
     out_dir = Path(out_dir)
     t_start = time.perf_counter()
     out_path, report_path = output_paths(source, recipe, out_dir, name)
+    placed = place_output(out_path, existing)  # ``existing``: see postbay.naming
+    if placed is None:
+        raise PostbayError("an output of this name exists and existing_output is \"skip\"", path=out_path)
+    if placed != out_path:
+        out_path, report_path = placed, report_beside(placed)
     report: dict[str, Any] = {
         "postbay": __version__, "status": "running", "error": None, "source": str(source),
         "output": None, "recipe": recipe.describe(), "started": _now(),
@@ -228,7 +235,9 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         if not isinstance(exc, PostbayError):
             report["traceback"] = traceback.format_exception_only(type(exc), exc)
         try:
-            write_json_atomic(report_path, report)
+            failed_report = failed_report_path(report_path)
+            failed_report.parent.mkdir(exist_ok=True)
+            write_json_atomic(failed_report, report)
         except OSError:
             pass  # the folder itself is the problem; the error says so
         if error is exc:

@@ -68,8 +68,9 @@ def test_bad_media_gives_one_clear_line(tmp_path, good, kind, cause):
     assert len(failed) == 1 and str(bad.name) in failed[0] and cause in failed[0], r.stderr
     assert "Traceback" not in r.stderr
     assert bad.read_bytes() == before  # the source is untouched
-    # no output file, only the failed report
-    assert only_reports(tmp_path / "out") == [f"{bad.stem}.report.json"]
+    # no output file; the failed report in reports/, away from the deliverables
+    assert only_reports(tmp_path / "out") == ["reports"]
+    assert only_reports(tmp_path / "out" / "reports") == [f"{bad.stem}.report.json"]
 
 
 def test_batch_with_one_bad_file_finishes_the_others(tmp_path, good):
@@ -188,7 +189,7 @@ def test_full_disk_fails_cleanly(tmp_path):
         r = postbay("run", str(src), "--recipe", "passthrough", "--out", str(out), "-q", cwd=tmp_path)
         assert r.returncode == 1
         assert "disk full" in r.stderr and "Traceback" not in r.stderr, r.stderr
-        leftovers = [p.name for p in out.iterdir() if p.name != "big.report.json"]
+        leftovers = [p.name for p in out.iterdir() if p.name != "reports"]
         assert leftovers == [], leftovers
         subprocess.run(["mount", "-o", "remount,size=64m", str(out)], check=True)
         r = postbay("run", str(src), "--recipe", "passthrough", "--out", str(out), "-q", cwd=tmp_path)
