@@ -30,3 +30,12 @@ def test_config_typos_suggest_the_key_and_values_read_plainly(tmp_path: Path):
     assert "watch.0.setle_seconds: unknown key (did you mean 'settle_seconds'?)" in text
     assert "workers.job_timeout: 'soon' is not a duration" in text
     assert "Value error" not in text and "docs/configuration.md" in text
+
+
+def test_processor_parameters_show_types_as_a_recipe_author_writes_them():
+    from postbay.registry import default_registry
+
+    types = {f"{p.name}.{k}": v["type"] for p in default_registry() for k, v in p.describe()["parameters"].items()}
+    assert not [t for t in types.values() if "postbay." in t or "typing" in t or "Literal" in t]
+    assert types["grade.cdl"] == "{slope, offset, power, sat} | str | None"
+    assert types["reframe.aspect"] == '"9:16" | "1:1" | "4:5" | "16:9"'
