@@ -63,6 +63,7 @@ class WatchConfig(_Section):
     settle_seconds: float = Field(default=5.0, ge=0)
     arrival_timeout: float = Field(default=600.0, ge=0)
     cron: str | None = None
+    create: bool = False  # a missing folder is an error (an unmounted share) unless this says make it
 
     def output_dir(self) -> Path:
         """Where finished files go: ``output``, else ``<path>/../out/<folder name>``."""
