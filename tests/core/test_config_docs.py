@@ -7,7 +7,15 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from postbay.config import ApiConfig, Config, NotifyConfig, ScheduleConfig, WatchConfig, WorkersConfig, load_config
+from postbay.config import (
+    ApiConfig,
+    Config,
+    NotifyConfig,
+    ScheduleConfig,
+    WatchConfig,
+    WorkersConfig,
+    load_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS: dict[str, type[BaseModel]] = {"Top level": Config, "`[[watch]]`": WatchConfig, "`[workers]`": WorkersConfig,
@@ -17,10 +25,10 @@ SECTIONS: dict[str, type[BaseModel]] = {"Top level": Config, "`[[watch]]`": Watc
 
 def test_every_config_key_is_documented_in_its_section():
     text = (ROOT / "docs" / "configuration.md").read_text()
-    chapters = {m.group(1): m.group(2) for m in re.finditer(r"^## (.+?)\n(.*?)(?=^## |\Z)", text, re.M | re.S)}
+    chapters = {m.group(1): m.group(2) for m in re.finditer(r"^## (.+?)\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)}
     for heading, model in SECTIONS.items():
         chapter = next(body for title, body in chapters.items() if title.startswith(heading))
-        rows = set(re.findall(r"^\| `(\w+)` \|", chapter, re.M))
+        rows = set(re.findall(r"^\| `(\w+)` \|", chapter, re.MULTILINE))
         keys = set(model.model_fields) - {"source", "watch", "workers", "schedule", "api", "notify"}
         assert keys == rows, f"{heading}: undocumented {keys - rows}, documented but unknown {rows - keys}"
 
