@@ -79,19 +79,31 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
+def _pace(job: Any) -> str:
+    """`` 42% 0:31 elapsed, ETA 0:43`` for a running job; the time it took for an ended one."""
+    from .ledger import clock
+
+    timing = job.timing()
+    if job.state == "running":
+        eta = f", ETA {clock(timing['eta'])}" if timing["eta"] is not None else ""
+        return f" {job.progress * 100:3.0f}% {clock(timing['elapsed'])} elapsed{eta}"
+    if job.state in ("done", "failed") and timing["elapsed"] is not None:
+        return f" in {clock(timing['elapsed'])}"
+    return ""
+
+
 def cmd_jobs(args: argparse.Namespace) -> int:
     config = _config(args)
     with _ledger(config) as ledger:
         jobs = ledger.list(args.state)
     if args.json:
-        print(json.dumps([j.to_dict() for j in jobs], indent=2))
+        print(json.dumps([j.to_dict() | j.timing() for j in jobs], indent=2))
         return 0
     if not jobs:
         print("no jobs" + (f" in state {args.state}" if args.state else ""))
         return 0
     for j in jobs:
-        progress = f" {j.progress * 100:3.0f}%" if j.state == "running" else ""
-        print(f"{j.id}  {j.state:<9}{progress}  {j.recipe:<12} {j.source}  (attempts {j.attempts}, "
+        print(f"{j.id}  {j.state:<9}{_pace(j)}  {j.recipe:<12} {j.source}  (attempts {j.attempts}, "
               f"{_when(j.updated)})")
         if j.error and j.state in ("failed", "queued"):
             print(f"    {j.error}")
@@ -160,8 +172,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     slots = report["slots"]
     gpu = f" + {slots['gpu']} GPU" if slots.get("gpu") else ""
     print(f"workers: {len(report['workers'])} busy of {slots.get('cpu', 0)} CPU{gpu} slot(s)")
+    running = {}
+    if report["workers"]:
+        with _ledger(config) as ledger:
+            running = {j.id: j for j in ledger.list("running")}
     for w in report["workers"]:
-        print(f"    job {w['job']} in pid {w['pid']}{' (GPU)' if w.get('gpu') else ''}")
+        job = running.get(w["job"])
+        pace = f":{_pace(job)}  {Path(job.source).name}" if job else ""
+        print(f"    job {w['job']} in pid {w['pid']}{' (GPU)' if w.get('gpu') else ''}{pace}")
     print("folders:")
     for f in report["folders"] or []:
         print(f"    {f['path']} -> {f['recipe']} -> {f['output']}{'  [' + f['mode'] + ']' if 'mode' in f else ''}")

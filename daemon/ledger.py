@@ -30,7 +30,7 @@ from typing import Any, Literal
 from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.errors import PostbayError
 
-__all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "fingerprint", "pid_alive"]
+__all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "clock", "fingerprint", "pid_alive"]
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
@@ -127,6 +127,26 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def timing(self, now: float | None = None) -> dict[str, float | None]:
+        """``elapsed`` seconds since the job started (to its end once ended) and, while it
+        runs, ``eta``: the seconds left at the pace so far (``None`` until 2 % is done)."""
+        if self.started is None:
+            return {"elapsed": None, "eta": None}
+        end = self.finished if self.finished is not None and self.state != "running" else (now or time.time())
+        elapsed = max(0.0, end - self.started)
+        eta = elapsed * (1 - self.progress) / self.progress if self.state == "running" and self.progress >= 0.02 \
+            else None
+        return {"elapsed": round(elapsed, 1), "eta": None if eta is None else round(eta, 1)}
+
+
+def clock(seconds: float | None) -> str:
+    """``"1:02:03"`` / ``"2:03"`` for a duration; ``"-"`` for none."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @dataclass(frozen=True)

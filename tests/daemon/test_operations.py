@@ -31,6 +31,9 @@ def test_status_and_jobs_find_the_running_daemon_from_another_folder(bay, small_
     assert report["queue"]["done"] == 1 and report["ledger"] == str(tmp_path / "data" / "ledger.sqlite")
     jobs = _postbay("jobs", cwd=elsewhere, env=env)
     assert job.id in jobs.stdout and "attempts 1" in jobs.stdout, jobs.stdout + jobs.stderr
+    assert " done      in 0:0" in jobs.stdout  # how long it took
+    listed = json.loads(_postbay("jobs", "--json", cwd=elsewhere, env=env).stdout)
+    assert listed[0]["elapsed"] > 0 and listed[0]["eta"] is None
     assert list(elsewhere.iterdir()) == []  # no stray postbay-data/ledger.sqlite
     daemon.stop()
     assert list((tmp_path / "run" / "postbay").iterdir()) == []  # the state file goes with the daemon
@@ -81,3 +84,18 @@ def test_sidecars_travel_with_their_clip_and_other_files_are_left_alone(bay, sma
     assert (folder / "notes.txt").exists() and (folder / "still.png").exists()
     assert not (folder / "failed").exists()
     assert daemon.log().count("notes.txt: not media") == 1
+
+
+def test_a_running_job_has_an_elapsed_time_and_an_eta_at_its_pace(tmp_path: Path):
+    from postbay.daemon.ledger import Ledger, clock
+
+    clip = tmp_path / "a.mov"
+    clip.write_bytes(b"x" * 100)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        job, _ = ledger.submit(clip, "passthrough", tmp_path / "out")
+        assert job.timing() == {"elapsed": None, "eta": None}  # queued
+        started = ledger.claim(job.id).started
+        ledger.progress(job.id, 0.25, force=True)
+        timing = ledger.get(job.id).timing(now=started + 30)
+    assert timing == {"elapsed": 30.0, "eta": 90.0}  # a quarter in 30 s: 90 s to go
+    assert clock(90) == "1:30" and clock(3725) == "1:02:05" and clock(None) == "-"
