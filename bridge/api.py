@@ -16,6 +16,8 @@ Editors and other tools reach postbay here without touching a folder:
 ``GET /jobs/{id}/still``              PNG of frame N of the job's source or output
 ``GET /still?path=&frame=``           PNG of frame N of any media file inside the roots
 ``GET /events``                       server-sent events of job state and progress
+``GET /jobs/{id}/output``, ``/log``   the finished file (Range requests) and the job's log;
+``GET /log``, ``/config``             the daemon's log and running config (bridge.review)
 ``GET /``                             the dashboard (``bridge/static``)
 ====================================  =========================================================
 
@@ -48,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
 from postbay.timeline import TIMELINE_SUFFIXES
+from postbay.bridge.review import add_review_routes
 from postbay.bridge.roots import OutsideRoots, Roots
 from postbay.bridge.upload import UploadError, receive_upload
 from postbay.config import Config
@@ -87,6 +90,8 @@ def _job_dict(job: Any) -> dict[str, Any]:
     data = job.to_dict() if hasattr(job, "to_dict") else dict(job)
     data["name"] = Path(data.get("dropped") or data.get("source") or "").name
     data["report_path"] = data.pop("report", None)
+    if hasattr(job, "timing"):
+        data.update(job.timing())  # elapsed, eta
     return data
 
 
@@ -385,6 +390,7 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
     def dashboard() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
+    add_review_routes(app, config, ledger, roots)  # output, logs, config, favicon: postbay.bridge.review
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT,
     at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS events_job ON events(job_id, seq);
 CREATE TABLE IF NOT EXISTS daemon (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -424,6 +425,13 @@ class Ledger:
         with the last ``seq`` seen to stream changes from any process."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+        return [Event(**dict(r)) for r in rows]
+
+    def job_events(self, job_id: str, *, limit: int = 1000) -> list[Event]:
+        """The events of one job, oldest first (its history for the dashboard's log panel)."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM events WHERE job_id = ? ORDER BY seq LIMIT ?",
+                                    (job_id, limit)).fetchall()
         return [Event(**dict(r)) for r in rows]
 
     def last_event_seq(self) -> int:
