@@ -167,6 +167,7 @@ def _port(config: Config) -> Iterator[Check]:
 
     address = f"{config.api.host}:{config.api.port}"
     with socket.socket(socket.AF_INET6 if ":" in config.api.host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
         try:
             sock.bind((config.api.host, config.api.port))
         except OSError as exc:

@@ -45,7 +45,7 @@ from .state import publish_state, withdraw_state
 from .webhooks import Webhooks
 from .watcher import Arrival, ArrivalTracker, FolderWatcher, referenced_media
 
-__all__ = ["Daemon", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
+__all__ = ["Daemon", "api_port_free", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
 
 log = logging.getLogger("postbay.daemon")
 #: How long progress events stay in the ledger for API readers catching up.
@@ -64,7 +64,7 @@ def default_config(config: Config) -> Config:
     config = config.model_copy(deep=True)
     for name in sorted(find_recipes(config.recipes)):
         config.watch.append(WatchConfig(path=config.data_dir / "watch" / name, recipe=name,
-                                        output=config.data_dir / "out" / name))
+                                        output=config.data_dir / "out" / name, create=True))
     return config
 
 
@@ -88,6 +88,10 @@ def check_config(config: Config) -> None:
             load_recipe(w.recipe, search_dirs=config.recipes)
         except PostbayError as exc:
             problems.append(f"{key}.recipe: {exc} (use a built-in name from `postbay recipes` or a .toml path)")
+        if not w.create and not w.path.is_dir():
+            # a NAS that is not mounted must not be replaced by an empty local folder
+            problems.append(f"{key}.path: {w.path} does not exist (a share that is not mounted?) "
+                            "(mount it, create it, or set create = true to have the daemon make it)")
         if w.path in seen:
             problems.append(f"{key}.path: {w.path} is also watch[{seen[w.path]}].path (one recipe per folder)")
         seen[w.path] = i
@@ -120,6 +124,21 @@ def check_config(config: Config) -> None:
                 problems.append(f"{key}.cron: {exc}")
     if problems:
         raise ConfigError("; ".join(problems), path=src)
+
+
+def api_port_free(config: Config) -> None:
+    """Raise :class:`PostbayError` naming the address when ``[api]`` cannot listen there."""
+    import socket
+
+    host, port = config.api.host, config.api.port
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no obstacle
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PostbayError(f"the API cannot listen on {host}:{port}: {exc.strerror}", path=config.source,
+                               hint="stop what uses that port, or set [api] port to a free one (0 picks any)"
+                               ) from None
 
 
 def _unique(path: Path) -> Path:
@@ -260,8 +279,9 @@ class Daemon:
 
     def _watch(self, watch: WatchConfig) -> None:
         watch.output_dir().mkdir(parents=True, exist_ok=True)
-        if str(watch.path) in self.settings.batch_crons:
+        if watch.create:
             watch.path.mkdir(parents=True, exist_ok=True)
+        if str(watch.path) in self.settings.batch_crons:
             mode = "batch"
         else:
             mode = self.watcher.add(watch)
@@ -338,6 +358,8 @@ class Daemon:
             self.notifier.ready(self._status_line())
             log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
                      len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
+            if self.api is not None:  # the last line of the start: where to click
+                print(f"dashboard: {self.api.url}/", flush=True)
             while self._step():
                 pass
         finally:
@@ -364,11 +386,11 @@ class Daemon:
             return None
         try:
             from postbay.bridge.api import start_server
-
-            api = start_server(self.config, Ledger(ledger_path(self.config)))
-        except (ImportError, PostbayError, OSError) as exc:
+        except ImportError as exc:
             log.error("HTTP API not started: %s", exc)
             return None
+        api_port_free(self.config)  # a port in use stops the start: a dashboard that is not there is no option
+        api = start_server(self.config, Ledger(ledger_path(self.config)))
         log.info("HTTP API and dashboard on %s", api.url)
         return api
 

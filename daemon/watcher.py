@@ -354,8 +354,8 @@ class FolderWatcher:
         return list(self._observers)
 
     def add(self, watch: WatchConfig) -> str:
-        """Start watching; returns ``"inotify"`` or ``"polling"``."""
-        watch.path.mkdir(parents=True, exist_ok=True)
+        """Start watching (the folder exists: the config check saw to it); returns
+        ``"inotify"`` or ``"polling"``."""
         polling = uses_polling(watch)
         observer: BaseObserver = PollingObserver(timeout=self.poll_interval) if polling else Observer()
         observer.schedule(_Events(watch, self.tracker), str(watch.path), recursive=watch.recursive)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from daemon_harness import drop
+from daemon_harness import drop, wait_for
 
 
 def _postbay(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -99,3 +100,35 @@ def test_a_running_job_has_an_elapsed_time_and_an_eta_at_its_pace(tmp_path: Path
         timing = ledger.get(job.id).timing(now=started + 30)
     assert timing == {"elapsed": 30.0, "eta": 90.0}  # a quarter in 30 s: 90 s to go
     assert clock(90) == "1:30" and clock(3725) == "1:02:05" and clock(None) == "-"
+
+
+def test_a_missing_watch_folder_or_a_taken_port_stops_the_start(bay, tmp_path: Path):
+    nas = tmp_path / "nas" / "drop"  # a share that is not mounted
+    daemon = bay(folders=[{"path": str(nas), "recipe": "passthrough", "output": str(tmp_path / "out")}],
+                 start=False)
+    nas.rmdir()
+    daemon.start(wait=False)
+    assert daemon.proc.wait(60) != 0
+    assert f"watch[0].path: {nas} does not exist" in daemon.log() and "create = true" in daemon.log()
+    assert not nas.exists()  # not replaced by an empty local folder
+    daemon = bay(folders=[{"path": str(nas), "recipe": "passthrough", "output": str(tmp_path / "out"),
+                           "create": True, "settle_seconds": 0.5}])
+    assert nas.is_dir()
+    daemon.stop()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        daemon = bay(extra=f"[api]\nport = {port}\n", start=False)
+        daemon.start(wait=False)
+        code = daemon.proc.wait(60)
+    assert code != 0 and f"cannot listen on 127.0.0.1:{port}" in daemon.log(), daemon.log()
+
+
+def test_the_dashboard_address_is_the_last_line_of_the_start(bay, tmp_path: Path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    daemon = bay(extra=f"[api]\nport = {port}\n")
+    wait_for(lambda: "dashboard:" in daemon.log(), 30, what="the dashboard line")
+    assert daemon.log().strip().splitlines()[-1] == f"dashboard: http://127.0.0.1:{port}/"
