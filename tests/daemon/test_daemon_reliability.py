@@ -442,6 +442,8 @@ def test_sighup_reloads_folders_and_windows_hold_jobs(bay, small_clip: Path, tmp
     assert daemon.jobs("queued") and not daemon.jobs("done")  # waits for its window
     extra = tmp_path / "added"
     nightly = tmp_path / "nightly"
+    for folder in (extra, nightly):  # made before they are configured (a missing folder refuses the reload)
+        folder.mkdir()
     write_config(daemon.config, data_dir=daemon.data_dir, workers={"cpu": 1},
                  folders=[*folders, {"path": str(extra), "recipe": "passthrough", "output": str(tmp_path / "out2"),
                                      "settle_seconds": 0.5, "polling": True},
