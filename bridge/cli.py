@@ -23,8 +23,13 @@ RESOLVE_SUPPORT = ".postbay"
 
 
 def _progress_line(job: dict[str, Any]) -> None:
+    from postbay.daemon.ledger import clock
+
     if sys.stderr.isatty():
-        print(f"\r{job['id']}  {job['state']:<9} {job['progress'] * 100:5.1f}%", end="", file=sys.stderr, flush=True)
+        pace = f"  {clock(job.get('elapsed'))} elapsed" if job.get("elapsed") is not None else ""
+        pace += f", ETA {clock(job['eta'])}" if job.get("eta") is not None else ""
+        print(f"\r{job['id']}  {job['state']:<9} {job['progress'] * 100:5.1f}%{pace}   ", end="", file=sys.stderr,
+              flush=True)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -54,11 +59,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print(f"job {job['id']} {job['state']}: {path.name} with {args.recipe} -> {job['output_dir']}")
     if not args.wait:
         return 0
+    from postbay.daemon.ledger import clock
+
     job = client.wait(job["id"], interval=0.5, timeout=args.timeout, on_progress=_progress_line)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if job["state"] == "done":
-        print(f"done {job['id']}: " + ", ".join(job["outputs"]))
+        took = f" in {clock(job['elapsed'])}" if job.get("elapsed") is not None else ""
+        print(f"done {job['id']}{took}: " + ", ".join(job["outputs"]))
         return 0
     print(f"{job['state'].upper()} {job['id']}: {job.get('error') or job['state']}", file=sys.stderr)
     return 1

@@ -564,7 +564,10 @@ class Daemon:
         tracker = self._timeline_media.get(job.id)
         if tracker is None:
             folder = self.folders.get(Path(job.folder)) if job.folder else None
-            watch = folder.watch if folder else WatchConfig(path=Path(job.source).parent, recipe=job.recipe)
+            # sent through the API (no folder): its media is in place; only a copy still being
+            # written holds it (a broken file does not wait for arrival_timeout: the conform says why)
+            watch = folder.watch if folder else WatchConfig(path=Path(job.source).parent, recipe=job.recipe,
+                                                            arrival_timeout=0)
             tracker = self._timeline_media[job.id] = ArrivalTracker()
             for path in referenced_media(Path(job.source)):
                 tracker.nominate(path, watch)  # a missing file drops out: the conform reports it
