@@ -158,6 +158,21 @@ def _move_into(source: Path, folder: Path) -> Path:
     return target
 
 
+def _changed_since_queued(job: Job, source: Path) -> bool:
+    """True (and said) when the source's size or mtime differ from when it was queued: a copy
+    still landing or a new version. It stays where it is and arrives again as its own job,
+    so one source is never split into moved fragments."""
+    try:
+        st = source.stat()
+    except OSError:
+        return False
+    if not job.fingerprint or job.fingerprint.startswith(f"{st.st_size}:{st.st_mtime_ns}:"):
+        return False
+    log.warning("job %s: %s changed while it was being finished; left where it is (it is taken again as a "
+                "new version)", job.id, source)
+    return True
+
+
 def remove_stale_temps(folder: Path, pid: int | None = None) -> int:
     """Remove postbay's temp files in ``folder``: those of worker ``pid``, or (no pid) those
     whose writer is no longer alive."""
@@ -627,7 +642,7 @@ class Daemon:
                                           Path(outcome.report) if outcome.report else None)
             except (OSError, ValueError) as exc:
                 log.warning("job %s: cannot carry the sidecars of %s: %s", job.id, source.name, exc)
-        if job.folder and source.exists():
+        if job.folder and source.exists() and not _changed_since_queued(job, source):
             try:
                 if job.after == "move":
                     new_source = _move_into(source, Path(job.folder) / "done")
@@ -648,7 +663,7 @@ class Daemon:
         source = Path(job.source)
         report_path: Path | None = None
         new_source = source
-        if job.folder and source.exists():
+        if job.folder and source.exists() and not _changed_since_queued(job, source):
             failed_dir = Path(job.folder) / "failed"
             try:
                 if source.parent != failed_dir:

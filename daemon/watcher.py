@@ -334,7 +334,7 @@ class _Events(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory:
             return
-        if event.event_type in ("created", "modified", "closed"):
+        if event.event_type in ("created", "modified", "closed", "attrib"):  # attrib: an mtime set (cp -p)
             self._consider(event.src_path)
         elif event.event_type == "moved":  # `clip.mov.part` renamed to `clip.mov`
             self._consider(event.dest_path)

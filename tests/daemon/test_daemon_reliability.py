@@ -484,3 +484,20 @@ def test_a_job_that_keeps_taking_the_daemon_down_is_given_up(bay, small_clip: Pa
     (failed,) = daemon.wait_jobs(1, "failed")
     assert failed.id == job.id and "gave up after 2 attempt(s)" in failed.error
     assert (tmp_path / "drop" / "failed" / source.name).exists()
+
+
+def test_a_source_that_changes_while_it_is_finished_is_not_moved_and_comes_back_as_a_new_job(bay, long_clip: Path,
+                                                                                           tmp_path: Path):
+    daemon = bay()
+    folder = tmp_path / "drop"
+    dropped = drop(long_clip, folder, "shot.mp4")
+    first = _running_job(daemon)
+    later = time.time() + 5
+    os.utime(dropped, (later, later))  # a new version lands under the same name mid-render
+    jobs = daemon.wait_jobs(2, timeout=120)
+    assert "changed while it was being finished" in daemon.log()
+    assert {j.id for j in jobs} >= {first.id}
+    assert daemon.ledger.get(first.id).source == str(dropped)  # the first job left it in place
+    time.sleep(1.0)
+    assert [p.name for p in (folder / "done").iterdir()] == ["shot.mp4"]  # moved once, by the second job
+    assert not (folder / "failed").exists() and not dropped.exists()
