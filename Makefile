@@ -1,13 +1,13 @@
 # postbay: the two commands a newcomer needs.
 #   make run   set up .venv and start postbay's main job on its embedded defaults
-#   make test  set up .venv with the dev extras and run the test suite
+#   make test  set up .venv with the dev extras, lint (ruff), type-check (mypy), run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.postbay-installed
 RUN_STAMP := $(VENV)/.postbay-run-installed
 
-.PHONY: run test test-all bench venv clean system-deps
+.PHONY: run test test-all lint typecheck bench venv clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,30 @@ venv: $(STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/postbay start
 
-test: $(STAMP) system-deps
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# mypy must see the installed layout (processors/ is postbay.processors, and so on), which only
+# pyproject.toml's package-dir knows: build/typecheck/ mirrors it with links to the source files.
+define LINK_TREE
+import os, tomllib
+with open("pyproject.toml", "rb") as f:
+    package_dir = tomllib.load(f)["tool"]["setuptools"]["package-dir"]
+for package, folder in package_dir.items():
+    target = os.path.join("build", "typecheck", *package.split("."))
+    os.makedirs(target, exist_ok=True)
+    for name in os.listdir(folder):
+        if name != "__pycache__" and not os.path.exists(os.path.join(target, name)):
+            os.symlink(os.path.abspath(os.path.join(folder, name)), os.path.join(target, name))
+endef
+export LINK_TREE
+
+typecheck: $(STAMP)
+	rm -rf build/typecheck
+	$(BIN)/python -c "$$LINK_TREE"
+	$(BIN)/mypy
+
+test: $(STAMP) system-deps lint typecheck
 	$(BIN)/python -m pytest
 
 test-all: $(STAMP)

@@ -2,8 +2,8 @@
 
 * captions: the ``captions`` step (resample, Whisper, word tightening, cue building) against
   faster-whisper called directly with the same model and options on the same audio
-  (resampled to 16 kHz in both); both warm, runs interleaved. Prints the real-time factor (processing seconds per second of audio) of each and
-  their ratio (target ≤ 1.1).
+  (resampled to 16 kHz in both); both warm, runs interleaved. Prints the real-time factor
+  (processing seconds per second of audio) of each and their ratio (target ≤ 1.1).
 * loudness: the ``loudness`` step (BS.1770-4 two-pass with a true-peak limiter) against
   FFmpeg's ``loudnorm`` through PyAV's filter graph (one-pass dynamic, and two-pass linear
   from an ``ebur128`` measurement); throughput in × real time and the result measured by
@@ -38,6 +38,7 @@ from postbay.processors.loudness import LoudnessParams, integrated_loudness, lou
 from postbay.registry import StepContext
 
 RATE = 48000
+STEREO_FLTP = "sample_fmts=fltp:channel_layouts=stereo"  # the aformat the loudness step hands on
 TEXT = ("The harbour master counts the boats every morning. Some leave before sunrise, others wait for "
         "the tide. Maria Lopez walked to the station because the train was late, and then she called her "
         "brother in Paris. Our new camera records in low light without noise. It weighs less than a "
@@ -69,7 +70,7 @@ def bench_captions(samples: np.ndarray, runs: int) -> dict[str, float]:
         return sum(len(s.words or []) for s in segments)
 
     def postbay_step() -> int:
-        ctx = StepContext(numpy_backend(), None, None, shared={"cuts": []})  # type: ignore[arg-type]
+        ctx = StepContext(numpy_backend(), None, None, cuts=())  # type: ignore[arg-type]
         captions_mod.captions(samples, RATE, ctx, params)
         return ctx.notes.get("words", 0)
 
@@ -162,13 +163,14 @@ def bench_loudness(samples: np.ndarray, runs: int, target: float = -14.0) -> Non
 
     def one_pass() -> np.ndarray:
         return _samples(_run_graph(samples, RATE, [("loudnorm", f"I={target}:TP=-1:LRA=20"),
-                                                   ("aresample", str(RATE)), ("aformat", "sample_fmts=fltp:channel_layouts=stereo")]))
+                                                   ("aresample", str(RATE)), ("aformat", STEREO_FLTP)]))
 
     def two_pass() -> np.ndarray:
         m = measure(samples, RATE)
         args = (f"I={target}:TP=-1:LRA=20:measured_I={m['I']}:measured_TP={m['TP']:.2f}:"
                 f"measured_LRA={m['LRA']}:measured_thresh={m['I'] - 10:.2f}:linear=true")
-        return _samples(_run_graph(samples, RATE, [("loudnorm", args), ("aresample", str(RATE)), ("aformat", "sample_fmts=fltp:channel_layouts=stereo")]))
+        return _samples(_run_graph(samples, RATE, [("loudnorm", args), ("aresample", str(RATE)),
+                                                   ("aformat", STEREO_FLTP)]))
 
     for name, fn in (("postbay loudness", ours), ("loudnorm 1-pass", one_pass), ("loudnorm 2-pass", two_pass)):
         times = []

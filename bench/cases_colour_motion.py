@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from postbay.backend import numpy_backend
-from postbay.processors.basic import resolve_lut
 from postbay.processors.grade import GradeParams, grade
+from postbay.processors.primaries import resolve_lut
 from postbay.processors.reframe import ReframeParams, reframe, reframe_format
 from postbay.processors.retime import RetimeParams, retime, retime_format
 from postbay.registry import FrameFormat, StepContext

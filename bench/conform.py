@@ -31,10 +31,11 @@ import av
 import numpy as np
 import opentimelineio as otio
 
-from postbay.timeline.conform import DEFAULT_HANDLES, conform_timeline
 from postbay.media import PRESETS, frames_to_timecode
 from postbay.recipe import load_recipe
 from postbay.synth import write_clip
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.plan import DEFAULT_HANDLES
 
 RATE = Fraction(24)
 
@@ -63,7 +64,8 @@ def _make_media(job: tuple[Path, int, int, int, int]) -> None:
                timecode=frames_to_timecode(origin, RATE), audio=None)
 
 
-def make_cut(folder: Path, clips: int, height: int, seconds: float, files: int) -> tuple[Path, list[tuple[Path, int, int]]]:
+def make_cut(folder: Path, clips: int, height: int, seconds: float,
+             files: int) -> tuple[Path, list[tuple[Path, int, int]]]:
     """Media files holding the shots back to back (with room for handles), and the cut of them."""
     width = int(round(height * 16 / 9 / 2)) * 2
     length = int(round(seconds * RATE))

@@ -94,9 +94,9 @@ def mosaic_clip(frames: int, width: int, height: int, velocity: tuple[float, flo
     return media.pan(wall, frames, width, height, velocity=velocity)
 
 
-def _timed(fn: Callable[[], Frames]) -> tuple[Frames, float]:
+def _timed(fn: Callable[..., Frames], *args: Any) -> tuple[Frames, float]:
     t0 = time.perf_counter()
-    out = fn()
+    out = fn(*args)
     return out, time.perf_counter() - t0
 
 
@@ -132,10 +132,10 @@ def run_cases(cases: Sequence[Case], clean: Frames, rounds: int = 2) -> list[dic
         t_ours = t_theirs = float("inf")
         for r in range(rounds):
             print(f"[{case.name}] round {r + 1}: postbay {label} …", flush=True)
-            ours, t = _timed(lambda: case.postbay(frames))
+            ours, t = _timed(case.postbay, frames)
             t_ours = min(t_ours, t)
             print(f"[{case.name}] round {r + 1}: ffmpeg {case.ffmpeg} …", flush=True)
-            theirs, t = _timed(lambda: media.ffmpeg_filter(frames, case.ffmpeg))
+            theirs, t = _timed(media.ffmpeg_filter, frames, case.ffmpeg)
             t_theirs = min(t_theirs, t)
             if t_ours + t_theirs > 30:
                 break
@@ -144,7 +144,8 @@ def run_cases(cases: Sequence[Case], clean: Frames, rounds: int = 2) -> list[dic
             "fps_postbay": n / t_ours, "fps_ffmpeg": n / t_theirs, "speed_ratio": t_theirs / t_ours,
             "metric": case.metric_name, "metric_input": case.metric(frames, reference, frames)
             if _comparable(frames, reference) else None,
-            "metric_postbay": case.metric(ours, reference, frames), "metric_ffmpeg": case.metric(theirs, reference, frames),
+            "metric_postbay": case.metric(ours, reference, frames),
+            "metric_ffmpeg": case.metric(theirs, reference, frames),
             "psnr_input": _quality(frames, reference), "psnr_postbay": _quality(ours, reference),
             "psnr_ffmpeg": _quality(theirs, reference), "target": case.target, "note": case.note,
         })
@@ -256,7 +257,7 @@ def finishing_cases(backend: Any = None) -> list[Case]:
 def _markdown(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str) -> str:
     fmt = lambda v, p=2: "–" if v is None or not np.isfinite(v) else f"{v:.{p}f}"  # noqa: E731
     lines = [
-        f"Measured {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine}, "
+        f"Measured {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC on {machine}, "
         f"{args.frames} frames of {args.width}×{args.height} (fewer where noted), best of {args.rounds} runs "
         f"where a run is short, `python bench/processors.py`. Speed × is FFmpeg's time over postbay's "
         "(above 1: postbay is faster).",

@@ -37,11 +37,12 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import logging
+import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -49,14 +50,16 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
-from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.bridge.review import add_review_routes
 from postbay.bridge.roots import OutsideRoots, Roots
 from postbay.bridge.upload import UploadError, receive_upload
 from postbay.config import Config
 from postbay.errors import ConfigError, PostbayError
+from postbay.paths import url_to_path
+from postbay.timeline import TIMELINE_SUFFIXES
 
-__all__ = ["ApiServer", "SubmitRequest", "check_bind", "create_app", "serve", "start_server"]
+__all__ = ["ApiServer", "SubmitRequest", "api_port_free", "api_service", "check_bind", "create_app", "serve",
+           "start_server"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 _OPEN = {"/health", "/"}  # the dashboard page itself holds no data; it asks for the token
@@ -161,14 +164,16 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         try:
             timeline = otio.adapters.read_from_file(str(path))
         except Exception as exc:
-            raise HTTPException(400, f"{path.name}: not a timeline postbay can read ({type(exc).__name__}: {exc})")
+            raise HTTPException(400, f"{path.name}: not a timeline postbay can read "
+                                     f"({type(exc).__name__}: {exc})") from exc
         for clip in timeline.find_clips():
             ref = clip.media_reference
             url = getattr(ref, "target_url", None)
             if not url:
                 continue
-            local = unquote(urlparse(url).path) if url.startswith("file:") else url
-            media = Path(local) if Path(local).is_absolute() else path.parent / local
+            media, _ = url_to_path(url, path.parent)
+            if media is None:  # another machine's path (Windows, UNC): relinked by name, never read as given
+                continue
             # A path that does not exist here is relinked by name inside the media roots by the
             # conform (an edit made on another machine); one that exists must lie inside the roots.
             if media.exists() and not roots.contains(media):
@@ -247,19 +252,21 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
                         break
                 raise HTTPException(exc.status, str(exc)) from None
             recipe = upload.fields.get("recipe", "")
+            saved = upload.path
+            assert saved is not None  # receive_upload raises unless it saved a file
             try:
-                return await asyncio.to_thread(submit, upload.path, recipe, upload.fields.get("out") or None)
+                return await asyncio.to_thread(submit, saved, recipe, upload.fields.get("out") or None)
             except BaseException:
-                upload.path.unlink(missing_ok=True)  # a refused upload leaves nothing in the inbox
+                saved.unlink(missing_ok=True)  # a refused upload leaves nothing in the inbox
                 raise
         try:
-            body = SubmitRequest.model_validate_json(await request.body())
+            asked = SubmitRequest.model_validate_json(await request.body())
         except ValueError as exc:
             raise HTTPException(422, f"expected JSON {{\"path\", \"recipe\", \"out\"}}: {exc}") from None
-        source = roots.confine(body.path)
+        source = roots.confine(asked.path)
         if not source.is_file():
-            raise HTTPException(404, f"{body.path}: no such file")
-        return await asyncio.to_thread(submit, source, body.recipe, body.out)
+            raise HTTPException(404, f"{asked.path}: no such file")
+        return await asyncio.to_thread(submit, source, asked.recipe, asked.out)
 
     @app.get("/jobs", tags=["jobs"])
     def list_jobs(state: str | None = Query(default=None, description="queued, running, done, failed, cancelled"),
@@ -337,7 +344,8 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         if which == "source":
             target = job.source
         else:
-            media = [o for o in job.outputs if Path(o).suffix.lower() not in TIMELINE_SUFFIXES | {".json", ".srt", ".vtt"}]
+            not_media = TIMELINE_SUFFIXES | {".json", ".srt", ".vtt"}
+            media = [o for o in job.outputs if Path(o).suffix.lower() not in not_media]
             if not media:
                 raise HTTPException(404, f"job {job_id} has no rendered output yet")
             target = media[0]
@@ -438,6 +446,33 @@ class ApiServer:
 def start_server(config: Config, ledger: Any) -> ApiServer:
     """Start the API in a background thread; ``.url`` says where, ``.stop()`` ends it."""
     return ApiServer(config, ledger).start()
+
+
+def api_port_free(config: Config) -> None:
+    """Raise :class:`PostbayError` naming the address when ``[api]`` cannot listen there."""
+    host, port = config.api.host, config.api.port
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no obstacle
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PostbayError(f"the API cannot listen on {host}:{port}: {exc.strerror}", path=config.source,
+                               hint="stop what uses that port, or set [api] port to a free one (0 picks any)"
+                               ) from None
+
+
+def api_service(config: Config) -> ApiServer | None:
+    """The daemon's service (handed to it by ``postbay daemon``): the API and dashboard on
+    their own ledger connection, or None where ``[api] enabled = false``."""
+    if not config.api.enabled:
+        return None
+    from postbay.daemon.ledger import Ledger
+    from postbay.daemon.settings import ledger_path
+
+    api_port_free(config)  # before anything listens: a clear line instead of a thread that died
+    api = start_server(config, Ledger(ledger_path(config)))
+    logging.getLogger("postbay.bridge").info("HTTP API and dashboard on %s", api.url)
+    return api
 
 
 def serve(config: Config, ledger: Any) -> None:

@@ -35,9 +35,9 @@ def _progress_line(job: dict[str, Any]) -> None:
 def cmd_submit(args: argparse.Namespace) -> int:
     """Queue a file through the API; drop it into the recipe's hot folder when no API answers."""
     from postbay.bridge.client import ApiClient, ApiError, api_url, drop_into_hot_folder
-    from postbay.cli import load_cli_config
+    from postbay.config import load_config
 
-    config = load_cli_config(args)
+    config = load_config(getattr(args, "config", None))
     path = Path(args.path).expanduser()
     if not path.is_file():
         raise PostbayError("no such file", path=path)
@@ -76,11 +76,11 @@ def cmd_api(args: argparse.Namespace) -> int:
     """Serve the API and dashboard over the ledger without the daemon (which normally starts
     them): to look at the queue from a machine where the daemon does not run."""
     from postbay.bridge.api import serve
-    from postbay.cli import load_cli_config
-    from postbay.daemon.daemon import default_config, ledger_path
+    from postbay.config import load_config
     from postbay.daemon.ledger import Ledger
+    from postbay.daemon.settings import default_config, ledger_path
 
-    config = default_config(load_cli_config(args))
+    config = default_config(load_config(getattr(args, "config", None)))
     if args.port is not None:
         config.api.port = args.port
     with Ledger(ledger_path(config)) as ledger:
@@ -108,9 +108,9 @@ def resolve_scripts_folder(system: str | None = None) -> Path:
 def cmd_resolve_install(args: argparse.Namespace) -> int:
     """Copy the two scripts (and their shared code and settings) into Resolve's Scripts folder."""
     from postbay.bridge.client import api_url
-    from postbay.cli import load_cli_config
+    from postbay.config import load_config
 
-    config = load_cli_config(args)
+    config = load_config(getattr(args, "config", None))
     dest = Path(args.dest).expanduser() if args.dest else resolve_scripts_folder()
     source = Path(__file__).resolve().parent / "resolve"
     support = dest / RESOLVE_SUPPORT
@@ -141,11 +141,11 @@ def cmd_resolve_install(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check this machine and config; exit 1 when something would make jobs fail."""
-    from postbay.cli import load_cli_config
+    from postbay.config import load_config
 
     from .doctor import diagnose
 
-    checks = diagnose(load_cli_config(args))
+    checks = diagnose(load_config(getattr(args, "config", None)))
     if args.json:
         print(json.dumps([c.to_dict() for c in checks], indent=2))
     else:

@@ -115,7 +115,7 @@ def drop_into_hot_folder(path: Path, config: Config, recipe: str) -> Path:
     so the watcher never sees a half-copied file. Returns where it landed."""
     watch = next((w for w in config.watch if w.recipe == recipe), None)
     if watch is None:
-        from postbay.daemon.daemon import default_config
+        from postbay.daemon.settings import default_config
 
         watch = next((w for w in default_config(config).watch if w.recipe == recipe), None)
     if watch is None:

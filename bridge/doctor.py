@@ -7,10 +7,8 @@ runs, but not as well as it could (no GPU, little disk, an encoder missing).
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -164,29 +162,25 @@ def _port(config: Config) -> Iterator[Check]:
         yield Check("OK", "api", "disabled in the config")
         return
     from postbay.daemon.state import running_daemons
+    from postbay.errors import PostbayError
+
+    from .api import api_port_free
 
     address = f"{config.api.host}:{config.api.port}"
-    with socket.socket(socket.AF_INET6 if ":" in config.api.host else socket.AF_INET) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-        try:
-            sock.bind((config.api.host, config.api.port))
-        except OSError as exc:
-            ours = [d for d in running_daemons() if (d.get("api") or "").endswith(f":{config.api.port}")]
-            if ours:
-                yield Check("OK", "api", f"{address} served by the running daemon (pid {ours[0]['pid']})")
-            elif exc.errno == errno.EADDRINUSE:
-                yield Check("FAIL", "api", f"{address} is in use by another program",
-                            "stop it, or set [api] port to a free port")
-            else:
-                yield Check("FAIL", "api", f"cannot listen on {address}: {exc.strerror}",
-                            "set [api] host to an address of this machine")
-            return
+    try:
+        api_port_free(config)
+    except PostbayError as exc:
+        ours = [d for d in running_daemons() if (d.get("api") or "").endswith(f":{config.api.port}")]
+        if ours:
+            yield Check("OK", "api", f"{address} served by the running daemon (pid {ours[0]['pid']})")
+        else:
+            yield Check("FAIL", "api", exc.message, exc.hint or "")
+        return
     yield Check("OK", "api", f"{address} is free")
 
 
 def _settings(config: Config) -> Iterator[Check]:
-    from postbay.daemon.daemon import check_config
-
+    from postbay.daemon.settings import check_config
     from postbay.errors import PostbayError
 
     try:

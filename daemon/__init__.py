@@ -4,5 +4,9 @@
 (SQLite, the single source of truth for the CLI and the API); ``executor`` runs each job in
 its own process; ``schedule`` holds windows, timed batch runs and the scheduler's job store;
 ``daemon`` is the main loop tying them together; ``notify`` speaks the systemd protocol;
-``units`` renders the systemd units in ``service/``; ``cli`` adds the commands.
+``units`` renders the systemd units in ``service/``; ``settings`` holds the config helpers
+(ledger path, embedded default folders, checks) that the bridge reads too; ``cli`` adds the
+commands. It imports the core, ``postbay.timeline`` and ``postbay.processors``, never the
+bridge: the HTTP API is handed to :class:`~postbay.daemon.daemon.Daemon` as a service by the
+command-line shell.
 """

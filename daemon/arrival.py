@@ -29,10 +29,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from postbay.timeline import TIMELINE_SUFFIXES
-
 from postbay.config import WatchConfig
-from postbay.render import write_json_atomic
+from postbay.publish import write_json_atomic
+from postbay.timeline import TIMELINE_SUFFIXES
 
 __all__ = ["MEDIA_SUFFIXES", "NETWORK_SETTLE_SECONDS", "SIDECAR_SUFFIXES", "carry_sidecars", "file_kind",
            "incomplete_reason", "settle_seconds", "sidecars_of"]

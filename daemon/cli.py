@@ -11,10 +11,14 @@ import argparse
 import datetime as dt
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from postbay.config import Config, load_config
+
+if TYPE_CHECKING:
+    from .daemon import Service
 
 __all__ = ["add_commands", "cmd_cancel", "cmd_daemon", "cmd_jobs", "cmd_retry", "cmd_service", "cmd_status"]
 
@@ -28,7 +32,7 @@ def _located(args: argparse.Namespace) -> tuple[Config, dict[str, Any] | None]:
     daemon running for this user (its state file), else the embedded defaults here."""
     from postbay.errors import PostbayError
 
-    from .daemon import default_config
+    from .settings import default_config
     from .state import running_daemons, state_dir
 
     path = getattr(args, "config", None)
@@ -50,8 +54,8 @@ def _ledger(config: Config) -> Any:
     """The ledger of ``config``; a command that only reads or changes jobs never creates one."""
     from postbay.errors import PostbayError
 
-    from .daemon import ledger_path
     from .ledger import Ledger
+    from .settings import ledger_path
     from .state import state_dir
 
     path = ledger_path(config)
@@ -61,13 +65,14 @@ def _ledger(config: Config) -> Any:
     return Ledger(path)
 
 
-def cmd_daemon(args: argparse.Namespace) -> int:
-    """Run the hot-folder daemon in the foreground until SIGTERM/SIGINT."""
+def cmd_daemon(args: argparse.Namespace, services: Sequence[Service] = ()) -> int:
+    """Run the hot-folder daemon in the foreground until SIGTERM/SIGINT, with ``services``
+    (the HTTP API, handed in by the command-line shell) beside it."""
     from .daemon import Daemon
 
     config_path = getattr(args, "config", None)
     config = load_config(config_path)
-    daemon = Daemon(config, config_path=config_path)  # validates: a bad config stops here
+    daemon = Daemon(config, config_path=config_path, services=tuple(services))  # validates: a bad config stops here
     print(f"postbay daemon: config {daemon.config.source}, data in {daemon.config.data_dir}", flush=True)
     for w in daemon.config.watch:
         print(f"  drop files into {w.path}  -> {w.recipe} -> {w.output_dir()}", flush=True)
@@ -136,8 +141,8 @@ def _gpu_slots(config: Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .daemon import ledger_path
     from .ledger import pid_alive
+    from .settings import ledger_path
     from .state import state_dir
 
     config, info = _located(args)
@@ -196,9 +201,6 @@ def cmd_service(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    p = sub.add_parser("daemon", help="run the hot-folder daemon in the foreground")
-    p.set_defaults(func=cmd_daemon)
-
     p = sub.add_parser("jobs", help="list jobs from the ledger")
     p.add_argument("--state", choices=["queued", "running", "done", "failed", "cancelled"], default=None)
     p.add_argument("--json", action="store_true", help="a JSON list of job objects")

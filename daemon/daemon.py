@@ -25,6 +25,7 @@ import re
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,113 +33,28 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from postbay.config import Config, WatchConfig, load_config
-from postbay.errors import ConfigError, PostbayError
-from postbay.recipe import find_recipes, load_recipe
-from postbay.render import TEMP_MARK, write_json_atomic
+from postbay.errors import PostbayError
+from postbay.publish import TEMP_MARK, write_json_atomic
 
 from .arrival import carry_sidecars
 from .executor import Executor, JobSpec, LocalProcessExecutor, Outcome
 from .ledger import Job, Ledger, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
+from .settings import check_config, default_config, ledger_path
 from .state import publish_state, withdraw_state
-from .webhooks import Webhooks
 from .watcher import Arrival, ArrivalTracker, FolderWatcher, referenced_media
+from .webhooks import Webhooks
 
-__all__ = ["Daemon", "api_port_free", "check_config", "default_config", "expired_files", "ledger_path", "remove_stale_temps"]
+__all__ = ["Daemon", "Service", "expired_files", "remove_stale_temps"]
 
 log = logging.getLogger("postbay.daemon")
+
+#: Something that runs beside the daemon (the HTTP API): started once the daemon is ready,
+#: given its config; returns a handle with ``stop()`` (or None when the config turns it off).
+Service = Callable[[Config], Any]
 #: How long progress events stay in the ledger for API readers catching up.
 _EVENT_DAYS = 7
-
-
-def ledger_path(config: Config) -> Path:
-    return config.data_dir / "ledger.sqlite"
-
-
-def default_config(config: Config) -> Config:
-    """The embedded default: ``<data_dir>/watch/<recipe>`` for every known recipe, outputs
-    in ``<data_dir>/out/<recipe>``, when the config names no folder."""
-    if config.watch:
-        return config
-    config = config.model_copy(deep=True)
-    for name in sorted(find_recipes(config.recipes)):
-        config.watch.append(WatchConfig(path=config.data_dir / "watch" / name, recipe=name,
-                                        output=config.data_dir / "out" / name, create=True))
-    return config
-
-
-def check_config(config: Config) -> None:
-    """What pydantic cannot check alone: recipes exist, windows and crons parse, folders do
-    not overlap, some worker slot exists. Raises :class:`ConfigError` naming the key."""
-    src = config.source
-    problems: list[str] = []
-    if config.gpu == "required":
-        from postbay.backend import cupy_available
-
-        if config.workers.gpu == 0 or not cupy_available():
-            problems.append("gpu: \"required\" but no CUDA device is usable here, or workers.gpu is 0 "
-                            "(set gpu = \"auto\" to fall back to the CPU)")
-    if config.workers.cpu + config.workers.gpu == 0:
-        problems.append("workers.cpu: 0 with workers.gpu 0 leaves no worker slot (set workers.cpu = 1 or more)")
-    seen: dict[Path, int] = {}
-    for i, w in enumerate(config.watch):
-        key = f"watch[{i}]"
-        try:
-            load_recipe(w.recipe, search_dirs=config.recipes)
-        except PostbayError as exc:
-            problems.append(f"{key}.recipe: {exc} (use a built-in name from `postbay recipes` or a .toml path)")
-        if not w.create and not w.path.is_dir():
-            # a NAS that is not mounted must not be replaced by an empty local folder
-            problems.append(f"{key}.path: {w.path} does not exist (a share that is not mounted?) "
-                            "(mount it, create it, or set create = true to have the daemon make it)")
-        if w.path in seen:
-            problems.append(f"{key}.path: {w.path} is also watch[{seen[w.path]}].path (one recipe per folder)")
-        seen[w.path] = i
-        out = w.output_dir()
-        if out == w.path:
-            problems.append(f"{key}.output: the output folder is the drop folder itself (set output to another folder)")
-        if w.cron is not None:
-            try:
-                cron_trigger(w.cron)
-            except ValueError as exc:
-                problems.append(f"{key}.cron: {exc}")
-    for a, wa in enumerate(config.watch):
-        for b, wb in enumerate(config.watch):
-            if a != b and wa.recursive and wb.path != wa.path and wb.path.is_relative_to(wa.path):
-                problems.append(f"watch[{b}].path: inside watch[{a}].path, which is recursive "
-                                f"(set watch[{a}].recursive = false or move the folder)")
-    for i, s in enumerate(config.schedule):
-        key = f"schedule[{i}]"
-        if s.window is None and s.cron is None:
-            problems.append(f"{key}: needs window = \"mon-fri 20:00-06:00\" or cron = \"0 2 * * *\"")
-        if s.window is not None:
-            try:
-                parse_window(s.window)
-            except ValueError as exc:
-                problems.append(f"{key}.window: {exc}")
-        if s.cron is not None:
-            try:
-                cron_trigger(s.cron)
-            except ValueError as exc:
-                problems.append(f"{key}.cron: {exc}")
-    if problems:
-        raise ConfigError("; ".join(problems), path=src)
-
-
-def api_port_free(config: Config) -> None:
-    """Raise :class:`PostbayError` naming the address when ``[api]`` cannot listen there."""
-    import socket
-
-    host, port = config.api.host, config.api.port
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no obstacle
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise PostbayError(f"the API cannot listen on {host}:{port}: {exc.strerror}", path=config.source,
-                               hint="stop what uses that port, or set [api] port to a free one (0 picks any)"
-                               ) from None
 
 
 def _unique(path: Path) -> Path:
@@ -212,7 +128,7 @@ class Daemon:
     current: Daemon | None = None
 
     def __init__(self, config: Config, *, config_path: str | Path | None = None, tick: float = 0.2,
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, services: list[Service] | tuple[Service, ...] = ()):
         self.config_path = Path(config_path) if config_path else None
         self.config = default_config(config)
         check_config(self.config)
@@ -225,6 +141,7 @@ class Daemon:
         self.folders: dict[Path, _Folder] = {}
         self.settings = _Settings()
         self._executor = executor
+        self.services = list(services)
         self._stop_requested = False
         self._reload_requested = False
         self._stopping = False
@@ -246,9 +163,10 @@ class Daemon:
         root.setLevel(logging.INFO)
         if not any(getattr(h, "_postbay", False) for h in root.handlers):
             fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-            for handler in (logging.StreamHandler(),
-                            logging.handlers.RotatingFileHandler(logs / "daemon.log", maxBytes=10 << 20,
-                                                                 backupCount=3)):
+            handlers: list[logging.Handler] = [
+                logging.StreamHandler(),
+                logging.handlers.RotatingFileHandler(logs / "daemon.log", maxBytes=10 << 20, backupCount=3)]
+            for handler in handlers:
                 handler.setFormatter(fmt)
                 handler._postbay = True  # type: ignore[attr-defined]
                 root.addHandler(handler)
@@ -287,9 +205,8 @@ class Daemon:
             cron = w.cron or by_recipe_cron.get(w.recipe)
             if cron:
                 self.settings.batch_crons[str(w.path)] = cron
-        if isinstance(self.executor, LocalProcessExecutor):
-            self.executor.job_timeout = cfg.workers.job_timeout
-            self.executor.heartbeat_timeout = cfg.workers.heartbeat_timeout
+        self.executor.apply_limits(job_timeout=cfg.workers.job_timeout,
+                                   heartbeat_timeout=cfg.workers.heartbeat_timeout)
         self.gpu_slots = self._gpu_slots()
 
     def _watch(self, watch: WatchConfig) -> None:
@@ -344,7 +261,7 @@ class Daemon:
         # handlers first: a SIGTERM during start-up is an orderly stop too
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         self.ledger = Ledger(ledger_path(cfg))
-        self.api: Any = None
+        self.running_services: list[Any] = []
         self._state_file: Path | None = None
         self.scheduler = BackgroundScheduler(jobstores={"ledger": SQLiteJobStore(ledger_path(cfg))},
                                              job_defaults={"misfire_grace_time": 3600})
@@ -353,8 +270,7 @@ class Daemon:
                 log.info("job %s (%s) was interrupted; queued again (attempt %d)", job.id, job.source,
                          job.attempts + 1)
             self._apply_settings()
-            if isinstance(self.executor, LocalProcessExecutor):
-                self.executor.warm()
+            self.executor.warm()
             for w in cfg.watch:
                 self._watch(w)
                 remove_stale_temps(w.output_dir())
@@ -365,24 +281,25 @@ class Daemon:
             self.ledger.set_daemon_state(pid=os.getpid(), started=time.time(), beat=time.time(), running=True,
                                          config=cfg.source, folders=self._folder_state(),
                                          slots={"cpu": cfg.workers.cpu, "gpu": self.gpu_slots})
-            self.api = self._start_api()
+            self._start_services()
+            url = next((h.url for h in self.running_services if getattr(h, "url", None)), None)
             self._state_file = publish_state({
                 "config": str(self.config_path.resolve()) if self.config_path else None,
                 "data_dir": str(cfg.data_dir.resolve()), "ledger": str(ledger_path(cfg).resolve()),
-                "api": self.api.url if self.api is not None else None, "started": time.time()})
+                "api": url, "started": time.time()})
             self.notifier.ready(self._status_line())
             log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
                      len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
-            if self.api is not None:  # the last line of the start: where to click
-                print(f"dashboard: {self.api.url}/", flush=True)
+            if url:  # the last line of the start: where to click
+                print(f"dashboard: {url}/", flush=True)
             while self._step():
                 pass
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             withdraw_state(self._state_file)
-            if self.api is not None:
-                self.api.stop()
+            for service in self.running_services:
+                service.stop()
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
             self.watcher.stop()
@@ -395,19 +312,19 @@ class Daemon:
         log.info("postbay daemon stopped")
         return 0
 
-    def _start_api(self) -> Any:
-        """The HTTP API and dashboard (postbay.bridge.api), on its own ledger connection."""
-        if not self.config.api.enabled:
-            return None
-        try:
-            from postbay.bridge.api import start_server
-        except ImportError as exc:
-            log.error("HTTP API not started: %s", exc)
-            return None
-        api_port_free(self.config)  # a port in use stops the start: a dashboard that is not there is no option
-        api = start_server(self.config, Ledger(ledger_path(self.config)))
-        log.info("HTTP API and dashboard on %s", api.url)
-        return api
+    def _start_services(self) -> None:
+        """The services handed in by the command layer (the HTTP API and dashboard). One that
+        cannot be loaded is logged and the daemon carries on with its folders; one the config
+        makes impossible (the API's port in use) stops the start: a dashboard that silently
+        is not there is no option."""
+        for start in self.services:
+            try:
+                handle = start(self.config)
+            except (ImportError, OSError) as exc:
+                log.error("service %s not started: %s", getattr(start, "__name__", start), exc)
+                continue
+            if handle is not None:
+                self.running_services.append(handle)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGHUP:
@@ -485,9 +402,7 @@ class Daemon:
                  "mode": f.mode, "after": f.watch.after} for f in self.folders.values()]
 
     def _worker_state(self) -> list[dict[str, Any]]:
-        pids = {}
-        if isinstance(self.executor, LocalProcessExecutor):
-            pids = {j: self.executor.pid(j) for j in self.executor.running()}
+        pids = {j: self.executor.pid(j) for j in self.executor.running()}
         return [{"job": j, "pid": p, "gpu": j in self._gpu_jobs} for j, p in pids.items()]
 
     # -- intake -----------------------------------------------------------------------------
@@ -557,7 +472,8 @@ class Daemon:
                            kind="timeline" if job.kind == "timeline" else "media",
                            recipe_dirs=tuple(str(p) for p in self.config.recipes),
                            gpu=self.config.gpu if on_gpu else "off", ocio_config=self.config.ocio_config,
-                           media_roots=tuple(str(p) for p in self.config.media_roots))
+                           media_roots=tuple(str(p) for p in self.config.media_roots),
+                           allow_plugin_override=self.config.allow_plugin_override)
             try:
                 pid = self.executor.start(spec)
             except Exception as exc:
@@ -672,7 +588,7 @@ class Daemon:
                 write_json_atomic(report_path, {
                     "status": "failed", "error": error, "job": job.id, "source": str(new_source),
                     "dropped": job.dropped, "recipe": job.recipe, "attempts": job.attempts + count_attempt,
-                    "output_dir": job.output_dir, "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
+                    "output_dir": job.output_dir, "finished": dt.datetime.now(dt.UTC).isoformat(),
                     "retry": f"postbay retry {job.id}",
                 })
             except OSError as exc:

@@ -12,7 +12,6 @@ watcher and the ledger do not change.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import multiprocessing as mp
 import signal
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Literal
+
+from postbay.config import DEFAULT_OCIO_CONFIG
 
 __all__ = ["Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "run_job"]
 
@@ -39,8 +40,9 @@ class JobSpec:
     kind: Literal["media", "timeline"] = "media"
     recipe_dirs: tuple[str, ...] = ()
     gpu: str = "off"
-    ocio_config: str = "ocio://studio-config-latest"
+    ocio_config: str = DEFAULT_OCIO_CONFIG
     media_roots: tuple[str, ...] = ()
+    allow_plugin_override: bool = False
 
 
 @dataclass
@@ -75,6 +77,20 @@ class Executor(ABC):
     @abstractmethod
     def running(self) -> list[str]:
         """Ids of the jobs running now."""
+
+    def apply_limits(self, *, job_timeout: float, heartbeat_timeout: float) -> None:
+        """Take the limits of a (re)loaded config: ``job_timeout``, the wall-clock limit of one
+        attempt; ``heartbeat_timeout``, how long a job may stay silent before it counts as hung."""
+        self.job_timeout = job_timeout
+        self.heartbeat_timeout = heartbeat_timeout
+
+    def warm(self) -> None:
+        """Get workers ready before the first job arrives (nothing to do by default)."""
+        return None
+
+    def pid(self, job_id: str) -> int | None:
+        """The process id of a job's worker where it runs on this machine (None elsewhere)."""
+        return None
 
     def shutdown(self) -> None:
         """Release the workers (jobs still running are stopped)."""
@@ -123,7 +139,7 @@ def run_job(spec: JobSpec, conn: Connection) -> None:
     try:
         conn.send(("progress", 0.0))
         if spec.kind == "timeline":
-            outputs, report = _conform(spec)
+            outputs, report = _conform(spec, progress)
         else:
             outputs, report = _finish(spec, progress)
         conn.send(("done", outputs, report))
@@ -138,35 +154,36 @@ def run_job(spec: JobSpec, conn: Connection) -> None:
         conn.close()
 
 
-def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
+def _recipe(spec: JobSpec) -> Any:
     from postbay.recipe import load_recipe
+    from postbay.registry import default_registry
+
+    registry = default_registry(allow_override=spec.allow_plugin_override)
+    return load_recipe(spec.recipe, search_dirs=[Path(p) for p in spec.recipe_dirs], registry=registry)
+
+
+def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
     from postbay.render import finish_clip
 
-    recipe = load_recipe(spec.recipe, search_dirs=[Path(p) for p in spec.recipe_dirs])
-    result = finish_clip(spec.source, recipe, spec.output_dir, gpu=spec.gpu, ocio_config=spec.ocio_config,
+    result = finish_clip(spec.source, _recipe(spec), spec.output_dir, gpu=spec.gpu, ocio_config=spec.ocio_config,
                          progress=progress)
     return [str(result.output)], str(result.report_path)
 
 
-def _conform(spec: JobSpec) -> tuple[list[str], str | None]:
-    from postbay.timeline.conform import run_timeline_cli
+def _conform(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
     from postbay.config import load_config
     from postbay.errors import PostbayError
-    from postbay.recipe import load_recipe
+    from postbay.timeline.conform import conform_timeline
 
-    recipe = load_recipe(spec.recipe, search_dirs=[Path(p) for p in spec.recipe_dirs])
-    out_dir = Path(spec.output_dir)
-    before = set(out_dir.glob("*")) if out_dir.is_dir() else set()
-    args = argparse.Namespace(media_root=list(spec.media_roots), handles=None, rate=None, quiet=True,
-                              recipe=spec.recipe, out=str(out_dir))
     config = load_config(None)
-    config.gpu = spec.gpu  # type: ignore[assignment]
     config.ocio_config = spec.ocio_config
-    status = run_timeline_cli(Path(spec.source), recipe, out_dir, args, config)
-    if status not in (None, 0):
-        raise PostbayError(f"timeline conform failed (exit status {status})", path=spec.source)
-    made = sorted(str(p) for p in set(out_dir.glob("*")) - before if not p.name.startswith("."))
-    return made, None
+    result = conform_timeline(spec.source, _recipe(spec), spec.output_dir,
+                              media_roots=[Path(p) for p in spec.media_roots],
+                              progress=progress, config=config, gpu=spec.gpu)
+    if not result.ok:  # missing = "skip": the rest is published, the job still says what went wrong
+        raise PostbayError(f"finished with problems ({result.status}); the rest is done", path=spec.source,
+                           hint=f"see {result.report_path}")
+    return [str(p) for p in result.outputs], str(result.report_path)
 
 
 # -- the daemon side ---------------------------------------------------------------------------
@@ -194,7 +211,7 @@ class LocalProcessExecutor(Executor):
                  start_method: str = "forkserver"):
         self.job_timeout = job_timeout
         self.heartbeat_timeout = heartbeat_timeout
-        self._ctx = mp.get_context(start_method)
+        self._ctx: Any = mp.get_context(start_method)  # a start method's context (Process, Pipe)
         if start_method == "forkserver":
             self._ctx.set_forkserver_preload(["postbay.daemon.executor", "postbay.render", "postbay.recipe",
                                              "postbay.processors"])
@@ -239,7 +256,8 @@ class LocalProcessExecutor(Executor):
 
     def poll(self, timeout: float = 0.0) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        conns = {run.conn: job_id for job_id, run in self._jobs.items()}
+        conns: dict[Any, str] = {run.conn: job_id for job_id, run in self._jobs.items()}
+        ready: list[Any]
         if conns and timeout > 0:
             ready = wait(list(conns), timeout=timeout)
         else:
@@ -247,12 +265,12 @@ class LocalProcessExecutor(Executor):
                 time.sleep(timeout)  # nothing running: the main loop's tick
             ready = list(conns)
         now = time.monotonic()
-        for conn in ready:
-            job_id = conns[conn]
+        for ready_conn in ready:
+            job_id = conns[ready_conn]
             run = self._jobs[job_id]
             try:
-                while conn.poll():
-                    msg = conn.recv()
+                while run.conn.poll():
+                    msg = run.conn.recv()
                     run.beat = now
                     if msg[0] == "progress":
                         outcomes.append(Outcome(job_id, "progress", fraction=float(msg[1])))

@@ -14,6 +14,7 @@ again; a changed file has a new fingerprint and becomes a new job.
 
 from __future__ import annotations
 
+import builtins  # Ledger.list shadows the builtin in the class body
 import hashlib
 import json
 import os
@@ -21,14 +22,14 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.errors import PostbayError
+from postbay.timeline import TIMELINE_SUFFIXES
 
 __all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "clock", "fingerprint", "pid_alive"]
 
@@ -337,7 +338,7 @@ class Ledger:
         self._update(job_id, expect=("running",), progress=fraction, heartbeat=now,
                      message="progress")
 
-    def finish(self, job_id: str, outputs: list[str | Path], *, report: str | Path | None = None,
+    def finish(self, job_id: str, outputs: Sequence[str | Path], *, report: str | Path | None = None,
                source: str | Path | None = None) -> Job | None:
         """running → done; the attempt that finished counts (the log's "attempt N")."""
         job = self.get(job_id)
@@ -402,7 +403,7 @@ class Ledger:
             raise PostbayError(f"job {job.id} changed state meanwhile; look again with `postbay jobs`")
         return done
 
-    def recover(self) -> list[Job]:
+    def recover(self) -> builtins.list[Job]:
         """At daemon start: jobs a crash left ``running`` go back to ``queued`` (attempt + 1)."""
         return [j for j in (self.requeue(job.id, "interrupted: the daemon stopped during this job")
                             for job in self.list("running")) if j is not None]
@@ -420,14 +421,14 @@ class Ledger:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def events_since(self, seq: int = 0, *, limit: int = 1000) -> list[Event]:
+    def events_since(self, seq: int = 0, *, limit: int = 1000) -> builtins.list[Event]:
         """Events after sequence number ``seq`` (0: from the start), oldest first. Poll this
         with the last ``seq`` seen to stream changes from any process."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
         return [Event(**dict(r)) for r in rows]
 
-    def job_events(self, job_id: str, *, limit: int = 1000) -> list[Event]:
+    def job_events(self, job_id: str, *, limit: int = 1000) -> builtins.list[Event]:
         """The events of one job, oldest first (its history for the dashboard's log panel)."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM events WHERE job_id = ? ORDER BY seq LIMIT ?",

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from postbay.render import write_json_atomic
+from postbay.publish import write_json_atomic
 
 from .ledger import pid_alive
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from postbay.config import Config, load_config
 from postbay.errors import PostbayError
 
-from .daemon import default_config
+from .settings import default_config
 
 __all__ = ["UNIT_NAME", "install", "postbay_command", "render_unit", "uninstall", "unit_path"]
 

@@ -28,7 +28,8 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from postbay.config import WatchConfig
-from postbay.render import TEMP_MARK
+from postbay.paths import url_to_path
+from postbay.publish import TEMP_MARK
 
 from .arrival import file_kind, incomplete_reason, settle_seconds
 
@@ -144,25 +145,18 @@ def referenced_media(timeline: Path) -> list[Path]:
     """Local media files an edit list points at (``file://`` URLs and paths, relative ones
     against the edit's folder): what its job waits for while they are still arriving.
     Unreadable edits give ``[]`` (the conform reports them properly)."""
-    import urllib.parse
+    from postbay.timeline.reader import read_timeline
 
-    import opentimelineio as otio
-
-    try:
-        tl = otio.adapters.read_from_file(str(timeline))
-    except Exception:  # any adapter error: the conform job says what is wrong
+    try:  # the reader's checks too (XML entities), not the bare adapter
+        loaded = read_timeline(timeline)
+    except Exception:  # any read error: the conform job says what is wrong
         return []
     found: set[Path] = set()
-    for clip in tl.find_clips() if hasattr(tl, "find_clips") else []:
-        url = getattr(clip.media_reference, "target_url", None)
-        if not url:
-            continue
-        if url.startswith("file://"):
-            url = urllib.parse.unquote(urllib.parse.urlparse(url).path)
-        elif "://" in url:
-            continue
-        path = Path(url)
-        found.add(path if path.is_absolute() else timeline.parent / path)
+    for tl in loaded.timelines:
+        for clip in tl.find_clips():
+            path, _ = url_to_path(getattr(clip.media_reference, "target_url", None) or "", timeline.parent)
+            if path is not None:
+                found.add(path)
     return sorted(found)
 
 

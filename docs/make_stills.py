@@ -101,7 +101,8 @@ def soften() -> Path:
     out = media.run_processor("soften", [waxy])[0]
     crop = (slice(30, 126), slice(70, 198))
     return _pair("soften", _zoom(waxy[crop], 2), _zoom(out[crop], 2),
-                 (f"over-sharpened ({media.psnr(waxy, clean):.1f} dB)", f"soften amount=0.3 ({media.psnr(out, clean):.1f} dB)"))
+                 (f"over-sharpened ({media.psnr(waxy, clean):.1f} dB)",
+                  f"soften amount=0.3 ({media.psnr(out, clean):.1f} dB)"))
 
 
 def grain() -> Path:

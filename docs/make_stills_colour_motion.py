@@ -15,7 +15,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "processors"))
 
-from cm_media import pan_clip, photo  # noqa: E402
+from media import pan_clip, photo  # noqa: E402
 
 from postbay.backend import numpy_backend  # noqa: E402
 from postbay.processors.grade import CDL, GradeParams, apply_cdl, grade  # noqa: E402

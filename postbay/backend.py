@@ -6,7 +6,9 @@ Processors receive a :class:`Backend` and use ``backend.xp`` (the array module) 
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
@@ -16,9 +18,18 @@ import scipy.ndimage
 
 from postbay.errors import ConfigError
 
-__all__ = ["Backend", "GpuSetting", "cupy_available", "get_backend", "numpy_backend"]
+__all__ = ["CPU_WORKERS", "Backend", "GpuSetting", "cpu_pool", "cupy_available", "get_backend", "numpy_backend"]
 
 GpuSetting = Literal["auto", "off", "required"]
+
+#: Worker threads the CPU processors split large array work over.
+CPU_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+@functools.cache
+def cpu_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The process's one pool of :data:`CPU_WORKERS` threads (NumPy releases the GIL in array work)."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=CPU_WORKERS, thread_name_prefix="postbay-processors")
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,16 @@ class Backend:
         if self.name == "gpu":
             return self.xp.asnumpy(array)
         return np.asarray(array)
+
+    @property
+    def workers(self) -> int:
+        """Threads worth splitting array work over: the CPU pool's, one on a GPU (it is parallel already)."""
+        return CPU_WORKERS if self.name == "cpu" else 1
+
+    @property
+    def pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The shared CPU thread pool (see :func:`cpu_pool`)."""
+        return cpu_pool()
 
 
 @functools.cache

@@ -18,8 +18,9 @@ from typing import Any
 
 from postbay import __version__
 from postbay.errors import PostbayError
+from postbay.progress import Progress
 
-__all__ = ["COMMAND_MODULES", "Progress", "load_cli_config", "main"]
+__all__ = ["COMMAND_MODULES", "DEFAULT_RECIPE", "load_cli_config", "main", "run_timeline_cli"]
 
 #: The recipe `postbay run` uses without -r.
 DEFAULT_RECIPE = "finish"
@@ -30,29 +31,6 @@ COMMAND_MODULES = [
     "postbay.daemon.cli",
     "postbay.bridge.cli",
 ]
-
-
-class Progress:
-    """A progress bar on stderr (tqdm) that stays quiet when stderr is not a terminal."""
-
-    def __init__(self, label: str, enabled: bool = True):
-        self.label = label
-        self.enabled = enabled
-        self.bar: Any = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=self.label, unit="f", leave=False, dynamic_ncols=True,
-                            disable=not sys.stderr.isatty())
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def load_cli_config(args: argparse.Namespace) -> Any:
@@ -75,6 +53,26 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def run_timeline_cli(src: Path, recipe: Any, out_dir: Path, args: argparse.Namespace, config: Any) -> None:
+    """``postbay run EDIT.xml --recipe R --out DIR``: conform and print the summary."""
+    from postbay.timeline.conform import conform_timeline
+
+    bar = Progress(src.name, enabled=not args.quiet)
+    try:
+        result = conform_timeline(src, recipe, out_dir, media_roots=[Path(p) for p in args.media_root],
+                                  handles=args.handles, rate=args.rate, progress=bar, config=config)
+    finally:
+        bar.close()
+    if not args.quiet:
+        assert result.summary_path is not None  # a finished conform always writes its summary
+        print(result.summary_path.read_text(encoding="utf-8"), end="")
+    else:
+        print(f"done {src} -> {result.report_path}")
+    if not result.ok:
+        raise PostbayError(f"finished with problems ({result.status}); the rest is done", path=src,
+                           hint=f"see {result.report_path}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     # a service manager's or a shell's `kill` stops a render like Ctrl-C does: temp file removed
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -85,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from postbay.naming import place_output
+    from postbay.naming import ExistingOutput, place_output
     from postbay.recipe import load_recipe
     from postbay.registry import default_registry
     from postbay.render import finish_clip, output_paths
@@ -98,9 +96,9 @@ def _run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe or DEFAULT_RECIPE, search_dirs=config.recipes, registry=registry)
     inputs = _expand_inputs(args.inputs)
     out_dir = Path(args.out)
-    existing = "overwrite" if args.overwrite else "skip" if args.skip_existing else config.existing_output
+    existing: ExistingOutput = ("overwrite" if args.overwrite else "skip" if args.skip_existing
+                                else config.existing_output)
     from postbay.timeline import TIMELINE_SUFFIXES
-    from postbay.timeline.conform import run_timeline_cli
 
     targets: dict[Path, Path] = {}
     plan: list[dict[str, Any]] = []
@@ -142,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
             bar.close()
             rep = result.report
             if planned["exists"] and existing == "version":
-                print(f"{src}: an output of this name exists; this one is {result.output.name}", file=sys.stderr)
+                print(f"{src}: an output of this name exists; this one is {planned['output']}", file=sys.stderr)
             results.append({"source": str(src), "status": "done", "output": str(result.output),
                             "report": str(result.report_path), "frames": rep["frames"], "fps": rep["fps"]})
             if not args.json:
@@ -239,10 +237,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), recipe=args.recipe, frames=args.frames, quiet=args.quiet)
 
 
+def cmd_daemon(args: argparse.Namespace) -> int:
+    """The hot-folder daemon with the HTTP API and dashboard beside it. The shell joins the
+    two: the daemon does not import the bridge, it is handed the API as a service."""
+    from postbay.bridge.api import api_service
+    from postbay.daemon.cli import cmd_daemon as run_daemon
+
+    return run_daemon(args, services=[api_service])
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     """The main job on its embedded defaults: the hot-folder daemon (what `make run` starts)."""
-    from postbay.daemon.cli import cmd_daemon
-
     return cmd_daemon(args)
 
 
@@ -283,6 +288,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--frames", type=int, default=72)
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("daemon", help="run the hot-folder daemon in the foreground")
+    p.set_defaults(func=cmd_daemon)
 
     p = sub.add_parser("start", help="start postbay's main job on its embedded defaults")
     p.set_defaults(func=cmd_start)

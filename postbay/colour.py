@@ -20,16 +20,32 @@ from postbay.config import DEFAULT_OCIO_CONFIG
 from postbay.errors import ConfigError
 
 __all__ = [
-    "DEFAULT_CONFIG",
+    "D65_XYZ",
+    "DEFAULT_OCIO_CONFIG",
+    "REC709_LUMA",
+    "REC709_TO_XYZ",
+    "REC709_TO_YCBCR",
     "WORKING_SPACES",
     "WorkingSpace",
     "convert",
     "load_config",
     "processor",
     "cpu_apply",
+    "luma",
 ]
 
-DEFAULT_CONFIG = DEFAULT_OCIO_CONFIG
+#: Rec.709 luma weights of R, G and B (ITU-R BT.709, Y' from R'G'B' and Y from linear RGB alike).
+REC709_LUMA = (0.2126, 0.7152, 0.0722)
+#: Linear Rec.709 RGB → CIE XYZ (D65 white).
+REC709_TO_XYZ = np.array([[0.4123908, 0.3575843, 0.1804808],
+                          [0.2126390, 0.7151687, 0.0721923],
+                          [0.0193308, 0.1191948, 0.9505322]])
+#: The D65 white point in XYZ (Y = 1).
+D65_XYZ = np.array([0.95047, 1.0, 1.08883])
+#: R'G'B' → Y'CbCr of BT.709 (Cb and Cr in [-0.5, 0.5]).
+REC709_TO_YCBCR = np.array([[0.2126, 0.7152, 0.0722],
+                            [-0.1146, -0.3854, 0.5],
+                            [0.5, -0.4542, -0.0458]])
 
 WorkingSpace = Literal["display", "linear", "acescct"]
 
@@ -44,17 +60,17 @@ _lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=8)
-def load_config(source: str = DEFAULT_CONFIG) -> ocio.Config:
+def load_config(source: str = DEFAULT_OCIO_CONFIG) -> ocio.Config:
     """Load an OCIO config: a built-in ``ocio://`` URI or a ``config.ocio`` path."""
     try:
         return ocio.Config.CreateFromFile(source)
     except Exception as exc:  # OCIO raises its own Exception type with a useful text
         raise ConfigError(f"cannot load OCIO config: {exc}", path=source,
-                          hint=f"use {DEFAULT_CONFIG!r} or a path to a config.ocio") from exc
+                          hint=f"use {DEFAULT_OCIO_CONFIG!r} or a path to a config.ocio") from exc
 
 
 @functools.lru_cache(maxsize=64)
-def processor(src: str, dst: str, config: str = DEFAULT_CONFIG) -> ocio.CPUProcessor:
+def processor(src: str, dst: str, config: str = DEFAULT_OCIO_CONFIG) -> ocio.CPUProcessor:
     """The OCIO CPU processor from colour space ``src`` to ``dst`` (names or working spaces)."""
     cfg = load_config(config)
     src_name = WORKING_SPACES.get(src, src)
@@ -75,7 +91,7 @@ def cpu_apply(proc: ocio.CPUProcessor, rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def convert(frame: Any, src: str, dst: str, backend: Backend, config: str = DEFAULT_CONFIG) -> Any:
+def convert(frame: Any, src: str, dst: str, backend: Backend, config: str = DEFAULT_OCIO_CONFIG) -> Any:
     """Convert an (H, W, 3) float32 frame from ``src`` to ``dst`` on ``backend``.
 
     The CPU path runs OCIO's own processor. On a GPU the frame goes through the same
@@ -87,3 +103,11 @@ def convert(frame: Any, src: str, dst: str, backend: Backend, config: str = DEFA
     if backend.name == "cpu":
         return cpu_apply(proc, frame)
     return backend.asarray(cpu_apply(proc, backend.to_host(frame)))
+
+
+def luma(rgb: Any) -> Any:
+    """Rec.709 luma of an (..., 3) float32 array on any backend (in place on one new plane)."""
+    y = rgb[..., 0] * np.float32(REC709_LUMA[0])
+    y += rgb[..., 1] * np.float32(REC709_LUMA[1])
+    y += rgb[..., 2] * np.float32(REC709_LUMA[2])
+    return y

@@ -28,10 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from postbay.errors import ConfigError, did_you_mean, plain_message
 
-__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "NotifyConfig", "ScheduleConfig", "WatchConfig", "WorkersConfig",
-           "load_config", "parse_duration"]
+__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "NotifyConfig", "ScheduleConfig", "WatchConfig",
+           "WorkersConfig", "load_config", "parse_duration"]
 
-#: OpenColorIO's built-in studio config: no file to ship or download.
+#: The colour config when none is set: OCIO's built-in studio config (no file, nothing to fetch).
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -105,11 +105,15 @@ class ApiConfig(_Section):
     inbox: Path | None = None
 
 
+JobEnding = Literal["done", "failed"]
+JOB_ENDINGS: tuple[JobEnding, ...] = ("done", "failed")
+
+
 class NotifyConfig(_Section):
     """A webhook: ``url`` gets a JSON POST when a job ends in one of ``events``."""
 
     url: str = Field(pattern=r"^https?://")
-    events: list[Literal["done", "failed"]] = Field(default_factory=lambda: ["done", "failed"])
+    events: list[JobEnding] = Field(default_factory=lambda: list(JOB_ENDINGS))
     timeout: float = Field(default=5.0, gt=0)
     retries: int = Field(default=3, ge=0)
 

@@ -6,8 +6,8 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-from postbay.cli import Progress
 from postbay.errors import PostbayError
+from postbay.progress import Progress
 from postbay.recipe import find_recipes, load_recipe
 from postbay.render import finish_clip
 from postbay.synth import ai_look_frame, write_clip

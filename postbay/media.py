@@ -12,8 +12,6 @@ source) and the reel name.
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -24,11 +22,14 @@ import av
 import av.error
 import numpy as np
 import opentimelineio as otio
+from av.subtitles.stream import SubtitleStream
 from av.subtitles.subtitle import SubtitleSet
 
 from postbay.errors import MediaError
 
 __all__ = [
+    "add_audio_stream",
+    "add_video_stream",
     "AudioInfo",
     "MediaInfo",
     "PRESETS",
@@ -38,7 +39,10 @@ __all__ = [
     "VideoWriter",
     "AudioPlan",
     "AudioMode",
+    "STILL_SUFFIXES",
     "frames_to_timecode",
+    "read_pictures",
+    "read_reference",
     "timecode_to_frames",
     "probe",
     "count_frames",
@@ -216,19 +220,50 @@ class MediaInfo:
         return self.video
 
 
-def _open(path: str | Path, mode: str = "r", **kwargs: Any) -> av.container.Container:
+def _open(path: str | Path, **kwargs: Any) -> av.container.InputContainer:
+    """Open media to read; a missing, empty or unreadable file is a :class:`MediaError` naming it."""
     path = Path(path)
-    if mode == "r":
-        if not path.exists():
-            raise MediaError("file not found", path=path)
-        if path.is_dir():
-            raise MediaError("is a folder, not a media file", path=path)
-        if path.stat().st_size == 0:
-            raise MediaError("is empty (0 bytes): not copied yet or copy failed", path=path)
+    if not path.exists():
+        raise MediaError("file not found", path=path)
+    if path.is_dir():
+        raise MediaError("is a folder, not a media file", path=path)
+    if path.stat().st_size == 0:
+        raise MediaError("is empty (0 bytes): not copied yet or copy failed", path=path)
     try:
-        return av.open(str(path), mode, **kwargs)
+        return av.open(str(path), "r", **kwargs)
     except av.error.FFmpegError as exc:
         raise MediaError(_describe_ffmpeg_error(exc), path=path) from exc
+
+
+def _create(path: str | Path, **kwargs: Any) -> av.container.OutputContainer:
+    """Open a file to write media into; FFmpeg's refusal is a :class:`MediaError` naming it."""
+    try:
+        return av.open(str(path), "w", **kwargs)
+    except av.error.FFmpegError as exc:
+        raise MediaError(_describe_ffmpeg_error(exc), path=Path(path)) from exc
+
+
+def _time_base(stream: Any, path: Path) -> Fraction:
+    """A stream's time base; FFmpeg gives every demuxed stream one, so None means a broken file."""
+    if stream.time_base is None:
+        raise MediaError("a stream has no time base (not a usable media file)", path=path)
+    return Fraction(stream.time_base)
+
+
+def add_video_stream(out: av.container.OutputContainer, codec: str, rate: Fraction) -> av.VideoStream:
+    """A picture stream of ``codec`` in ``out`` (typed: PyAV gives a union for a codec named at run time)."""
+    stream = out.add_stream(codec, rate=rate)
+    if not isinstance(stream, av.VideoStream):
+        raise MediaError(f"{codec} is not a video encoder", path=Path(out.name))
+    return stream
+
+
+def add_audio_stream(out: av.container.OutputContainer, codec: str, rate: int) -> av.AudioStream:
+    """A sound stream of ``codec`` in ``out``."""
+    stream = out.add_stream(codec, rate=rate)
+    if not isinstance(stream, av.AudioStream):
+        raise MediaError(f"{codec} is not an audio encoder", path=Path(out.name))
+    return stream
 
 
 def _describe_ffmpeg_error(exc: Exception) -> str:
@@ -406,7 +441,7 @@ class VideoReader:
         with _open(self.path) as container:
             vs = container.streams.video[0]
             vs.thread_type = "AUTO"
-            tb = vs.time_base
+            tb = _time_base(vs, self.path)
             first_pts = vs.start_time or 0
             if self.start > 0:
                 target = first_pts + int(round(self.start / self.rate / tb))
@@ -486,15 +521,19 @@ class AudioTarget:
 
 
 def _audio_sources(plan: AudioPlan, target: AudioTarget | None) -> Iterator[tuple[float, Any]]:
-    """Yield (output time in seconds, packet or frame) for the planned audio, in order."""
+    """Yield (output time in seconds, packet or frame) for the planned audio, in order.
+
+    ``target`` (the encoder's format) is None only when packets are copied.
+    """
     if plan.samples is not None:
+        assert target is not None, "samples are always encoded"
         yield from _frames_from_samples(plan.samples, plan.sample_rate or 48000, target)
         return
     with _open(plan.source) as container:
         if not container.streams.audio:
             return
         ast = container.streams.audio[0]
-        tb = ast.time_base
+        tb = _time_base(ast, Path(plan.source))
         if plan.mode == "copy":
             offset = int(round(plan.start_seconds / tb))
             end = plan.start_seconds + plan.duration
@@ -515,6 +554,7 @@ def _audio_sources(plan: AudioPlan, target: AudioTarget | None) -> Iterator[tupl
                 yield t - plan.start_seconds, packet
             return
         # Re-encode: decode, resample to the encoder's format, trim sample-accurately.
+        assert target is not None, "re-encoded audio has an encoder format"
         rate = target.rate
         resampler = av.AudioResampler(format=target.format, layout=target.layout, rate=rate)
         first = int(round(plan.start_seconds * rate))
@@ -551,7 +591,7 @@ def _audio_sources(plan: AudioPlan, target: AudioTarget | None) -> Iterator[tupl
                                             scaled=True, offset=written)
 
 
-def _decode_audio(container: av.container.Container, stream: Any, path: Path) -> Iterator[av.AudioFrame]:
+def _decode_audio(container: av.container.InputContainer, stream: Any, path: Path) -> Iterator[av.AudioFrame]:
     try:
         yield from container.decode(stream)
     except av.error.FFmpegError as exc:
@@ -581,7 +621,7 @@ def _frames_from_samples(samples: np.ndarray, rate: int, target: AudioTarget, sc
                    else samples[:target.channels])
     dtype = np.dtype({"s16": np.int16, "s32": np.int32, "flt": np.float32, "dbl": np.float64}[fmt.packed.name])
     if not scaled and dtype.kind == "i":
-        samples = np.clip(samples, -1.0, 1.0) * np.iinfo(dtype).max
+        samples = np.clip(samples, -1.0, 1.0) * np.iinfo(dtype.type).max
     n = samples.shape[-1]
     for start in range(0, n, block):
         part = samples[:, start:start + block]
@@ -625,7 +665,7 @@ class VideoWriter:
         self.frames_written = 0
         # mp4 keeps custom keys (reel_name) only as QuickTime metadata tags.
         options = {"movflags": "use_metadata_tags"} if self.container_kind == "mp4" else {}
-        self.output = _open(self.path, "w", format=_MUXERS[self.container_kind], options=options)
+        self.output = _create(self.path, format=_MUXERS[self.container_kind], options=options)
         try:
             self._setup(sample_aspect_ratio, timecode, reel, audio, metadata or {})
             self._setup_subtitles(subtitles, subtitle_language)
@@ -642,7 +682,7 @@ class VideoWriter:
             out.metadata["timecode"] = timecode
         if reel:
             out.metadata["reel_name"] = reel
-        vs = out.add_stream(self.preset.codec, rate=self.rate)
+        vs = add_video_stream(out, self.preset.codec, self.rate)
         vs.width, vs.height = self.width, self.height
         vs.pix_fmt = self.preset.pix_fmt
         vs.time_base = 1 / self.rate
@@ -662,7 +702,7 @@ class VideoWriter:
             vs.metadata["reel_name"] = reel  # QuickTime writes it into the timecode track
         self.vstream = vs
         self.audio_plan = audio if audio and audio.mode != "none" else None
-        self.astream = None
+        self.astream: av.AudioStream | None = None
         self._audio_iter: Iterator[tuple[float, Any]] | None = None
         self._audio_pending: tuple[float, Any] | None = None
         if self.audio_plan is not None:
@@ -687,12 +727,13 @@ class VideoWriter:
         if plan.mode == "pcm" and self.container_kind == "mp4":
             codec = "aac"  # mp4 takes no PCM
         rate = plan.sample_rate or (src_info[1] if src_info else 48000)
-        layout = src_info[2] if src_info else ("stereo" if plan.samples is None or plan.samples.shape[0] == 2 else "mono")
+        stereo = plan.samples is None or plan.samples.shape[0] == 2
+        layout = src_info[2] if src_info else ("stereo" if stereo else "mono")
         if plan.samples is not None:
             layout = {1: "mono", 2: "stereo", 6: "5.1"}.get(plan.samples.shape[0], "stereo")
         if self.container_kind == "mxf":
             rate = 48000
-        astream = self.output.add_stream(codec, rate=rate)
+        astream = add_audio_stream(self.output, codec, rate)
         astream.layout = layout
         if codec == "aac":
             astream.bit_rate = 256000
@@ -702,7 +743,7 @@ class VideoWriter:
 
     def _setup_subtitles(self, cues: list[Any] | None, language: str | None) -> None:
         """A soft subtitle track from cues (``.start``, ``.end`` seconds and ``.text``)."""
-        self.sstream = None
+        self.sstream: SubtitleStream | None = None
         self._subtitles: list[Any] = sorted(cues or [], key=lambda c: c.start)
         if not self._subtitles:
             return
@@ -710,14 +751,18 @@ class VideoWriter:
         if codec is None:
             raise MediaError(f"{self.container_kind} cannot carry a soft subtitle track", path=self.path,
                              hint="use mp4, mov or mkv, or rely on the .srt/.vtt sidecars")
-        self.sstream = self.output.add_stream(codec)
+        sstream = self.output.add_stream(codec)
+        assert isinstance(sstream, SubtitleStream), codec
         # the text encoders take their style from an ASS header, even for plain text
-        self.sstream.codec_context.subtitle_header = _ASS_HEADER
-        self.sstream.time_base = Fraction(1, 1000)
+        sstream.codec_context.subtitle_header = _ASS_HEADER
+        sstream.time_base = Fraction(1, 1000)
         if language:
-            self.sstream.metadata["language"] = language
+            sstream.metadata["language"] = language
+        self.sstream = sstream
 
-    def _mux_subtitles_until(self, t: float | None) -> None:
+    def _mux_subtitles_until(self, t: float | Fraction | None) -> None:
+        if self.sstream is None:
+            return
         while self._subtitles and (t is None or self._subtitles[0].start <= t):
             cue = self._subtitles.pop(0)
             start, end = int(round(cue.start * 1000)), int(round(cue.end * 1000))
@@ -730,7 +775,7 @@ class VideoWriter:
             packet.duration = end - start
             self.output.mux(packet)
 
-    def _mux_audio_until(self, t: float | None) -> None:
+    def _mux_audio_until(self, t: float | Fraction | None) -> None:
         if self._audio_iter is None:
             return
         while True:
@@ -744,6 +789,7 @@ class VideoWriter:
             if t is not None and at > t:
                 return
             self._audio_pending = None
+            assert self.astream is not None, "audio is planned only with a stream"
             if isinstance(item, av.Packet):
                 item.stream = self.astream
                 self.output.mux(item)
@@ -770,7 +816,8 @@ class VideoWriter:
         try:
             self.output.mux(self.vstream.encode(frame))
         except av.error.FFmpegError as exc:
-            raise MediaError(f"encode failed at frame {self.frames_written}: {_disk_hint(exc)}", path=self.path) from exc
+            raise MediaError(f"encode failed at frame {self.frames_written}: {_disk_hint(exc)}",
+                             path=self.path) from exc
         self.frames_written += 1
 
     def close(self) -> None:
@@ -812,20 +859,41 @@ def _can_copy(codec: str, container: str) -> bool:
     return True
 
 
-def frame_size_hint(width: int, height: int, sar: Fraction) -> str:
-    dar = sar * Fraction(width, height)
-    return f"{width}x{height} (DAR {dar.numerator}:{dar.denominator})"
+#: Still-picture file suffixes a reference may be given as (anything else is read as a clip).
+STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr")
 
 
-def seconds_to_frames(seconds: float, rate: Fraction) -> int:
-    return int(math.floor(seconds * rate + 1e-6))
+def read_pictures(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
+    """Frames ``[start, start + count)`` of a clip as (N, H, W, 3) float32 display RGB in [0, 1]."""
+    pictures = [p for _, p in VideoReader(path, start=start, count=count)]
+    if not pictures:
+        raise MediaError(f"no frames to read from frame {start}", path=path)
+    return np.stack(pictures).astype(np.float32) / np.float32(65535.0)
 
 
-def file_size(path: str | Path) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
+def read_reference(path: str | Path, frames: int = 12) -> np.ndarray:
+    """A still, or ``frames`` frames spread over a clip, as (N, H, W, 3) float32 display RGB.
+
+    What a colour-match reference is decoded to, by the render, for the step that names it.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise MediaError("reference not found", path=path, hint="give a still or a clip")
+    if path.suffix.lower() in STILL_SUFFIXES:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+        except OSError as exc:
+            raise MediaError(f"cannot read the reference still: {exc}", path=path) from None
+        return rgb[None]
+    reader = VideoReader(path)
+    wanted = set(np.linspace(0, max(reader.count - 1, 0), min(frames, max(reader.count, 1))).astype(int).tolist())
+    pictures = [p for i, p in reader if i in wanted]
+    if not pictures:
+        raise MediaError("the reference clip has no frames", path=path)
+    return np.stack(pictures).astype(np.float32) / np.float32(65535.0)
 
 
 def read_audio(path: str | Path, start_seconds: float = 0.0, duration: float | None = None,

@@ -23,9 +23,12 @@ from typing import Any
 import numpy as np
 
 from postbay.backend import Backend, numpy_backend
-from postbay.colour import DEFAULT_CONFIG, convert
+from postbay.colour import DEFAULT_OCIO_CONFIG, convert
+from postbay.cuts import CutDetector
+from postbay.errors import PostbayError
 from postbay.recipe import Step
 from postbay.registry import FrameFormat, StepContext
+from postbay.subtitles import Captions
 
 __all__ = ["Pipeline", "StageTimer", "run_stages", "windowed", "to_float", "to_uint16"]
 
@@ -106,14 +109,23 @@ class StageTimer:
 
 @dataclass
 class Pipeline:
-    """A recipe's frame and audio steps, ready to run on one clip."""
+    """A recipe's frame and audio steps, ready to run on one clip.
+
+    ``cuts`` are the range's shot cuts the caller knows (a timeline's, or the render's pass for
+    audio steps); frame steps that declare ``needs_cuts`` also get those the detector finds on
+    the way in. ``references`` and ``music`` are the decoded media of the steps that
+    declare ``reads``, by step index; ``captions`` is left by a captions step for the burn-in.
+    """
 
     steps: list[Step]
     backend: Backend = field(default_factory=numpy_backend)
-    ocio_config: str = DEFAULT_CONFIG
+    ocio_config: str = DEFAULT_OCIO_CONFIG
     info: Any = None
     seed: int = 0
-    shared: dict[str, Any] = field(default_factory=dict)
+    cuts: tuple[int, ...] | None = None
+    references: dict[int, np.ndarray] = field(default_factory=dict)
+    music: dict[int, np.ndarray] = field(default_factory=dict)
+    captions: Captions | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     timer: StageTimer = field(default_factory=StageTimer)
 
@@ -135,13 +147,14 @@ class Pipeline:
     def output_format(self, fmt_in: FrameFormat) -> FrameFormat:
         return self.formats(fmt_in)[-1]
 
-    def max_window(self) -> int:
-        return sum(sum(s.processor.window_for(s.params)) for s in self.frame_steps)
-
-    def _context(self, step: Step, fmt_in: FrameFormat, fmt_out: FrameFormat) -> StepContext:
-        ctx = StepContext(backend=self.backend, fmt_in=fmt_in, fmt_out=fmt_out,
-                          window=step.processor.window_for(step.params), step_index=step.index, info=self.info,
-                          seed=self.seed, shared=self.shared)
+    def _context(self, step: Step, fmt_in: FrameFormat | None, fmt_out: FrameFormat | None) -> StepContext:
+        proc = step.processor
+        ctx = StepContext(backend=self.backend if proc.kind != "audio" else numpy_backend(),
+                          fmt_in=fmt_in, fmt_out=fmt_out,  # type: ignore[arg-type]  # audio steps have none
+                          window=proc.window_for(step.params), step_index=step.index, info=self.info, seed=self.seed,
+                          cuts=(self.cuts or ()) if proc.needs_cuts else (), ocio_config=self.ocio_config,
+                          reference=self.references.get(step.index),
+                          music=self.music.get(step.index), captions=self.captions)
         self.notes[f"{step.index}:{step.name}"] = ctx.notes
         return ctx
 
@@ -161,8 +174,10 @@ class Pipeline:
                                          self._convert(stream, space, proc.colourspace))
                 space = proc.colourspace
             ctx = self._context(step, fmts[i], fmts[i + 1])
+            if proc.needs_cuts:
+                stream = _find_cuts(stream, ctx)
             if proc.kind == "stream":
-                stream = proc.function(stream, ctx, step.params)
+                stream = _held_in_window(step, ctx, stream)
             else:
                 before, after = ctx.window
                 stream = _apply_frames(proc.function, windowed(stream, before, after), ctx, step.params)
@@ -174,18 +189,56 @@ class Pipeline:
     def process_audio(self, samples: np.ndarray, rate: int) -> np.ndarray:
         """Run the audio steps over (channels, n) float32 samples."""
         for step in self.audio_steps:
-            ctx = StepContext(backend=numpy_backend(), fmt_in=None, fmt_out=None,  # type: ignore[arg-type]
-                              step_index=step.index, info=self.info, seed=self.seed, shared=self.shared)
-            self.notes[f"{step.index}:{step.name}"] = ctx.notes
+            ctx = self._context(step, None, None)
             t0 = time.perf_counter()
             samples = step.processor.function(samples, rate, ctx, step.params)
             self.timer.cumulative[f"{step.index}:{step.name}"] = time.perf_counter() - t0
+            self.captions = ctx.captions
         return samples
+
+
+def _find_cuts(frames: Iterable[Any], ctx: StepContext) -> Iterator[Any]:
+    """Pass frames on, adding each shot cut seen to ``ctx.cuts`` (which starts with those the job
+    gave) before the frame that starts the shot."""
+    detect = CutDetector(ctx.backend)
+    for n, frame in enumerate(frames):
+        if detect(frame):
+            ctx.cuts = tuple(sorted({*ctx.cuts, n}))
+        yield frame
+
+
+def _held_in_window(step: Step, ctx: StepContext, frames: Iterator[Any]) -> Iterator[Any]:
+    """Run a stream step, failing as soon as it holds more frames than the window it declares.
+
+    Held frames are those pulled from upstream and not yet given back (scaled by the frame
+    count ratio when the step changes the rate): a step that reads ahead past its window
+    would hold the whole clip in memory on a long shot.
+    """
+    before, after = ctx.window
+    limit = before + after + 1 + (1 if step.processor.changes_rate else 0)
+    ratio = ctx.fmt_in.frames / ctx.fmt_out.frames if ctx.fmt_out.frames else 1.0
+    pulled = given = 0
+
+    def upstream() -> Iterator[Any]:
+        nonlocal pulled
+        for frame in frames:
+            pulled += 1
+            held = pulled - int(given * ratio)
+            if held > limit:
+                raise PostbayError(f"step {step.index} ({step.name}) holds {held} frames, more than its declared "
+                                   f"window ({before} before, {after} after)",
+                                   hint=f"the processor from {step.processor.origin} must declare the frames it "
+                                        "buffers as its window")
+            yield frame
+
+    for out in step.processor.function(upstream(), ctx, step.params):
+        given += 1
+        yield out
 
 
 def _apply_frames(fn: Callable[..., Any], windows: Iterable[list[Any]], ctx: StepContext, params: Any) -> Iterator[Any]:
     for n, window in enumerate(windows):
-        ctx.shared["frame_index"] = n
+        ctx.frame_index = n
         yield fn(window, ctx, params)
 
 

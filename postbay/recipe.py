@@ -12,6 +12,9 @@ container = "mov"          # optional, the preset's default otherwise
 audio = "copy"             # copy | pcm | aac | none
 ```
 
+A recipe used on a timeline may also set ``handles`` (frames each side), ``missing``
+("fail" or "skip") and ``rate`` (an EDL's frame rate) at its top level (:class:`TimelineOptions`).
+
 Built-in recipes ship in ``postbay/recipes/``; user recipes are found by path or by name in
 the configured recipe folders (which win over built-ins of the same name). Validation
 happens at load time and names the file, the step and the field.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -31,8 +35,8 @@ from postbay.errors import RecipeError, did_you_mean, plain_message
 from postbay.media import PRESETS
 from postbay.registry import ParamModel, Processor, Registry, default_registry
 
-__all__ = ["Delivery", "OutputSpec", "Recipe", "Step", "builtin_recipe_paths", "find_recipes", "load_recipe",
-           "parse_recipe"]
+__all__ = ["Delivery", "OutputSpec", "Recipe", "Step", "TimelineOptions", "builtin_recipe_paths", "find_recipes",
+           "load_recipe", "parse_recipe"]
 
 
 class _Encoded(BaseModel):
@@ -77,6 +81,33 @@ class Delivery(_Encoded):
     captions: bool = False
 
 
+class TimelineOptions(BaseModel):
+    """How a recipe conforms a timeline: top-level ``handles``, ``missing`` and ``rate`` of the recipe.
+
+    Unset fields are None, so a command-line flag, then the conform's default, decides.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    handles: int | None = Field(default=None, ge=0, strict=True,
+                                description="frames rendered beyond each edit point, for trims in the NLE")
+    missing: Literal["fail", "skip"] | None = Field(default=None, description="what a clip without media does")
+    rate: int | float | str | None = Field(default=None, description="an EDL's frame rate (24, 23.976, \"24000/1001\")")
+
+    @field_validator("rate")
+    @classmethod
+    def _positive_rate(cls, value: int | float | str | None) -> int | float | str | None:
+        if value is None:
+            return value
+        try:
+            ok = Fraction(value) > 0 and not isinstance(value, bool)
+        except (ValueError, ZeroDivisionError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{value!r} is not a frame rate; give 24, 23.976 or \"24000/1001\"")
+        return value
+
+
 @dataclass(frozen=True)
 class Step:
     """A processor with its validated parameters."""
@@ -84,14 +115,18 @@ class Step:
     index: int
     processor: Processor
     params: ParamModel
+    added_by: int | None = None  # the index of the step whose parameters added this one
 
     @property
     def name(self) -> str:
         return self.processor.name
 
     def describe(self) -> dict[str, Any]:
-        return {"processor": self.name, "origin": self.processor.origin, "version": self.processor.version,
-                "parameters": self.params.model_dump(mode="json")}
+        out: dict[str, Any] = {"processor": self.name, "origin": self.processor.origin,
+                               "version": self.processor.version, "parameters": self.params.model_dump(mode="json")}
+        if self.added_by is not None:
+            out["added_by"] = self.added_by
+        return out
 
 
 @dataclass
@@ -102,7 +137,7 @@ class Recipe:
     output: OutputSpec
     deliveries: list[Delivery] = field(default_factory=list)
     source: str = "<memory>"
-    extra: dict[str, Any] = field(default_factory=dict)
+    timeline: TimelineOptions = field(default_factory=TimelineOptions)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "source": self.source,
@@ -110,7 +145,7 @@ class Recipe:
                 "deliveries": [d.model_dump(mode="json") for d in self.deliveries]}
 
 
-_TOP_KEYS = {"name", "description", "steps", "output", "deliveries", "missing", "handles", "rate"}
+_TOP_KEYS = {"name", "description", "steps", "output", "deliveries", *TimelineOptions.model_fields}
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -158,6 +193,10 @@ def parse_recipe(data: dict[str, Any], *, source: str = "<memory>", registry: Re
         except ValidationError as exc:
             raise RecipeError(_pydantic_message(exc, f"step {i} ({pname}): "), path=source) from None
         steps.append(Step(i, proc, params))
+    for step in list(steps):  # e.g. captions with burn = true adds the burn-in, run last on the picture
+        for pname, values in step.processor.adds_steps(step.params) if step.processor.adds_steps else ():
+            added = registry.get(pname)
+            steps.append(Step(len(steps) + 1, added, added.params(**values), added_by=step.index))
     try:
         output = OutputSpec(**data.get("output", {}))
         output.resolved_container()
@@ -171,9 +210,13 @@ def parse_recipe(data: dict[str, Any], *, source: str = "<memory>", registry: Re
             deliveries.append(Delivery(**raw))
         except ValidationError as exc:
             raise RecipeError(_pydantic_message(exc, f"delivery {i}: "), path=source) from None
-    extra = {k: data[k] for k in ("missing", "handles", "rate") if k in data}
+    try:
+        timeline = TimelineOptions(**{k: data[k] for k in TimelineOptions.model_fields if k in data})
+    except ValidationError as exc:
+        raise RecipeError(_pydantic_message(exc, ""), path=source,
+                          hint='handles is a whole number of frames >= 0, missing is "fail" or "skip"') from None
     return Recipe(name=name, description=str(data.get("description", "")), steps=steps, output=output,
-                  deliveries=deliveries, source=source, extra=extra)
+                  deliveries=deliveries, source=source, timeline=timeline)
 
 
 def builtin_recipe_paths() -> dict[str, Path]:

@@ -13,7 +13,11 @@ A processor is a plain function plus what the pipeline needs to feed it:
 ``kind = "audio"``
     ``fn(samples, rate, ctx, params) -> samples`` over (channels, n) float32 host arrays.
 
-The pipeline, not the processor, buffers frames and converts colour to ``colourspace``.
+The pipeline, not the processor, buffers frames and converts colour to ``colourspace``; a
+stream step that holds more frames than its window fails. A processor never opens a file:
+``needs_cuts=True`` gets it the shot cuts, ``reads="PARAM"`` gets it the decoded media of the
+file that parameter names (see :class:`StepContext`); ``adds_steps`` names the frame steps
+its parameters add at the end of the recipe when it is parsed (captions → burn-in).
 Built-ins register with :func:`processor`; other packages through the entry-point group
 ``postbay.processors`` (see :func:`discover_plugins`).
 """
@@ -30,13 +34,17 @@ from fractions import Fraction
 from importlib import metadata as importlib_metadata
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from postbay.backend import Backend
+from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.errors import PostbayError, did_you_mean
+from postbay.subtitles import Captions
 
 __all__ = [
     "FrameFormat",
+    "even_size",
     "ParamModel",
     "PluginProblem",
     "Processor",
@@ -62,6 +70,11 @@ class NoParams(ParamModel):
     pass
 
 
+def even_size(x: float | Fraction) -> int:
+    """A picture dimension rounded to the nearest even number (4:2:0 and 4:2:2 need one), at least 2."""
+    return max(2, int(round(x / 2)) * 2)
+
+
 @dataclass(frozen=True)
 class FrameFormat:
     """What flows between steps: picture size, pixel aspect, frame rate and frame count."""
@@ -85,14 +98,41 @@ class FrameFormat:
                 sar = Fraction(1)
         return replace(self, width=int(width), height=int(height), sample_aspect_ratio=sar)
 
+    def fit(self, width: int | None, height: int | None) -> FrameFormat:
+        """A new size from a width, a height or both; one alone keeps the display aspect (square pixels out)."""
+        if width is None and height is None:
+            raise ValueError("give a width, a height or both")
+        if width is None:
+            assert height is not None
+            width = even_size(height * self.display_aspect_ratio)
+        if height is None:
+            height = even_size(width / self.display_aspect_ratio)
+        return self.with_size(width, height)
+
 
 @dataclass
 class StepContext:
-    """What a processor knows about the clip it runs on.
+    """What a processor knows about the clip it runs on; it never opens a file itself.
 
     ``info`` is the source's probe (or None for synthetic frames); ``notes`` is where a
-    processor leaves figures for the report (a measured CDL, frames repaired…); ``shared``
-    carries job-wide data from the caller (shot cuts, a colour-match reference, a seed).
+    processor leaves figures for the report (a measured CDL, frames repaired…). The rest is
+    handed in by the render or the pipeline, each for the steps that declare they need it:
+
+    ``cuts``
+        frames of the rendered range where a new shot starts (``needs_cuts`` steps): found by
+        :mod:`postbay.cuts`, or the edit's own cuts when a timeline gives them.
+    ``reference``
+        the decoded pictures, (N, H, W, 3) float32 display RGB, of the file a ``reads`` picture
+        step names (match's reference), or the hero shot a timeline hands in.
+    ``music``
+        the decoded sound, (channels, n) float32 at the clip's rate, of the file a ``reads``
+        audio step names (bed's music).
+    ``captions``
+        the captions step's result, read by the burn-in step and by the render (sidecars).
+    ``frame_index``
+        frame steps: the number of the output frame being made.
+    ``ocio_config``
+        the OpenColorIO config the job converts colour with.
     """
 
     backend: Backend
@@ -102,7 +142,12 @@ class StepContext:
     step_index: int = 0
     info: Any = None
     seed: int = 0
-    shared: dict[str, Any] = field(default_factory=dict)
+    cuts: tuple[int, ...] = ()
+    reference: np.ndarray | None = None
+    music: np.ndarray | None = None
+    captions: Captions | None = None
+    frame_index: int = 0
+    ocio_config: str = DEFAULT_OCIO_CONFIG
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -131,6 +176,9 @@ class Processor:
     origin: str = "postbay"
     backends: tuple[str, ...] = ("cpu", "gpu")
     summary: str = ""
+    needs_cuts: bool = False
+    reads: str | None = None
+    adds_steps: Callable[[Any], list[tuple[str, dict[str, Any]]]] | None = None
 
     def window_for(self, params: Any) -> tuple[int, int]:
         """Frames needed before and after the current one, for these parameters."""
@@ -152,7 +200,8 @@ class Processor:
             "origin": self.origin, "colourspace": self.colourspace,
             "window": None if callable(self.window) else list(self.window),
             "changes_size": self.changes_size, "changes_rate": self.changes_rate,
-            "backends": list(self.backends), "parameters": fields,
+            "backends": list(self.backends), "needs_cuts": self.needs_cuts, "reads": self.reads,
+            "parameters": fields,
         }
 
     def validate(self) -> None:
@@ -166,17 +215,22 @@ class Processor:
         if self.kind not in ("frame", "stream", "audio"):
             raise ValueError(f"processor {self.name}: kind {self.kind!r} is not frame, stream or audio")
         if self.colourspace not in ("display", "linear", "acescct"):
-            raise ValueError(f"processor {self.name}: colourspace {self.colourspace!r} is not display, linear or acescct")
+            raise ValueError(f"processor {self.name}: colourspace {self.colourspace!r} is not display, linear "
+                             "or acescct")
         if not callable(self.window):
             win = self.window
             if not (isinstance(win, (tuple, list)) and len(win) == 2
                     and all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in win)):
                 raise ValueError(f"processor {self.name}: window {win!r} must be (frames before, frames after), "
                                  "two whole numbers >= 0, or a function of the parameters")
+        if self.adds_steps is not None and not callable(self.adds_steps):
+            raise ValueError(f"processor {self.name}: adds_steps is not callable")
         if not callable(self.output_format):
             raise ValueError(f"processor {self.name}: output_format is not callable")
         if not self.backends or not set(self.backends) <= {"cpu", "gpu"}:
             raise ValueError(f"processor {self.name}: backends {self.backends!r} must be \"cpu\", \"gpu\" or both")
+        if self.reads is not None and self.reads not in self.params.model_fields:
+            raise ValueError(f"processor {self.name}: reads {self.reads!r} is not one of its parameters")
         if not isinstance(self.version, str) or not self.version:
             raise ValueError(f"processor {self.name}: version must be a non-empty string such as \"1.0\"")
 
@@ -216,7 +270,10 @@ def processor(name: str, *, params: type[ParamModel] = NoParams, kind: Kind = "f
               window: tuple[int, int] | Callable[[Any], tuple[int, int]] = (0, 0), colourspace: str = "display",
               output_format: Callable[[Any, FrameFormat], FrameFormat] | None = None,
               changes_size: bool = False, changes_rate: bool = False, version: str = "1",
-              backends: tuple[str, ...] = ("cpu", "gpu")) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              backends: tuple[str, ...] = ("cpu", "gpu"), needs_cuts: bool = False,
+              reads: str | None = None,
+              adds_steps: Callable[[Any], list[tuple[str, dict[str, Any]]]] | None = None,
+              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that records a built-in processor; the docstring's first line is its summary."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -225,7 +282,8 @@ def processor(name: str, *, params: type[ParamModel] = NoParams, kind: Kind = "f
             name=name, function=fn, params=params, kind=kind, window=window, colourspace=colourspace,
             output_format=output_format or _identity_format, changes_size=changes_size,
             changes_rate=changes_rate, version=version, origin="postbay", backends=backends,
-            summary=doc.splitlines()[0] if doc else "",
+            summary=doc.splitlines()[0] if doc else "", needs_cuts=needs_cuts, reads=reads,
+            adds_steps=adds_steps,
         ))
         return fn
 

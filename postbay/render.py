@@ -8,11 +8,10 @@ with ``status: "failed"`` and the reason. Inputs are never written over.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -22,21 +21,31 @@ import numpy as np
 
 from postbay import __version__
 from postbay.backend import Backend, get_backend
-from postbay.colour import DEFAULT_CONFIG
+from postbay.colour import DEFAULT_OCIO_CONFIG
+from postbay.cuts import clip_cuts
 from postbay.errors import MediaError, PostbayError, VerifyError
-from postbay.media import (AudioPlan, MediaInfo, VideoReader, VideoWriter, frames_to_timecode, probe, read_audio,
-                           source_is_bt709_limited, timecode_to_frames, to_rgb16)
+from postbay.media import (
+    AudioPlan,
+    MediaInfo,
+    VideoReader,
+    VideoWriter,
+    frames_to_timecode,
+    probe,
+    read_audio,
+    read_reference,
+    source_is_bt709_limited,
+    timecode_to_frames,
+    to_rgb16,
+)
 from postbay.naming import ExistingOutput, failed_report_path, place_output, report_beside
 from postbay.pipeline import Pipeline, run_stages
-from postbay.recipe import Recipe
+from postbay.publish import PublishError, publish_verified, temp_path, write_json_atomic
+from postbay.recipe import Recipe, Step
 from postbay.registry import FrameFormat
 from postbay.subtitles import Captions, write_sidecars
-from postbay.verify import Expectation, verify_output
+from postbay.verify import Expectation
 
-__all__ = ["FinishResult", "finish_clip", "output_paths", "write_json_atomic", "TEMP_MARK"]
-
-#: Marks postbay's temporary files (dot-names, so watchers and NLEs ignore them).
-TEMP_MARK = ".postbay-tmp"
+__all__ = ["FinishResult", "finish_clip", "output_paths"]
 
 Progress = Callable[[int, int], None]
 
@@ -53,18 +62,6 @@ class FinishResult:
         return self.report.get("status") == "done"
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}{TEMP_MARK}-{os.getpid()}")
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(data, fh, indent=2, default=str)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def output_paths(source: Path, recipe: Recipe, out_dir: Path, name: str | None = None) -> tuple[Path, Path]:
     """(output file, report file) for a source under a recipe."""
     stem = (name or source.stem) + recipe.output.suffix
@@ -73,7 +70,7 @@ def output_paths(source: Path, recipe: Recipe, out_dir: Path, name: str | None =
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _check_writable(out_dir: Path) -> None:
@@ -98,13 +95,18 @@ def _start_timecode(info: MediaInfo, start: int) -> str:
 
 
 def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, backend: Backend | None = None,
-                gpu: str = "auto", ocio_config: str = DEFAULT_CONFIG, start: int = 0, count: int | None = None,
+                gpu: str = "auto", ocio_config: str = DEFAULT_OCIO_CONFIG, start: int = 0, count: int | None = None,
                 name: str | None = None, progress: Progress | None = None,
-                cancelled: Callable[[], bool] | None = None, shared: dict[str, Any] | None = None,
-                protected: Iterable[Path] = (), seed: int = 0, info: MediaInfo | None = None,
-                existing: ExistingOutput = "overwrite") -> FinishResult:
+                cancelled: Callable[[], bool] | None = None, reference: np.ndarray | None = None,
+                cuts: Sequence[int] | None = None, protected: Iterable[Path] = (), seed: int = 0,
+                info: MediaInfo | None = None, existing: ExistingOutput = "overwrite") -> FinishResult:
     """Finish ``source`` with ``recipe`` into ``out_dir``; frames ``[start, start+count)`` only
     when given (a timeline's used range with handles).
+
+    ``reference`` is the picture(s) a step that reads a reference gets when its own parameter
+    does not name a file (a timeline's hero shot for ``match``); ``cuts`` the range's shot cuts
+    when the caller knows them (frames from ``start``), else the steps that need cuts get them
+    from :mod:`postbay.cuts`. Every file a step names is decoded here, never by the processor.
 
     Returns a :class:`FinishResult` whose report says ``done``; raises :class:`PostbayError`
     after writing a ``failed`` report when something goes wrong.
@@ -122,7 +124,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         "postbay": __version__, "status": "running", "error": None, "source": str(source),
         "output": None, "recipe": recipe.describe(), "started": _now(),
     }
-    tmp_path = out_dir / f".{out_path.stem}{TEMP_MARK}-{os.getpid()}{out_path.suffix}"
+    tmp_path = temp_path(out_path)
     writer: VideoWriter | None = None
     try:
         _check_writable(out_dir)
@@ -142,13 +144,16 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         fmt_in = FrameFormat(video.width, video.height, video.rate_fraction, reader.count, video.sar)
         report["range"] = {"start": start, "frames": reader.count}
         pipeline = Pipeline(recipe.steps, backend=backend, ocio_config=ocio_config, info=info, seed=seed,
-                            shared={"range": dict(report["range"]), **(shared or {})})
+                            cuts=tuple(int(c) for c in cuts) if cuts is not None else None,
+                            references=_references(recipe, reference))
+        if pipeline.cuts is None and any(s.processor.needs_cuts for s in pipeline.audio_steps):
+            pipeline.cuts = tuple(clip_cuts(source, start, reader.count))  # audio steps run before the pictures
         fmt_out = pipeline.output_format(fmt_in)
         timecode = _start_timecode(info, start)
 
         # Audio steps run first, in this thread, on the rendered range's audio (an empty signal when
-        # the source has none, so steps such as captions can say so); they may leave frame steps that
-        # need their result (captions → burn-in) to run last on the pictures.
+        # the source has none, so steps such as captions can say so); a frame step may need their
+        # result (captions → burn-in, added last by the recipe).
         audio_plan = None
         start_s = video.start_time + start / float(video.rate_fraction)
         duration_s = fmt_out.frames / float(fmt_out.rate)
@@ -158,15 +163,13 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
                 samples, rate = read_audio(source, start_s, duration_s)
             else:
                 samples, rate = np.zeros((1, 0), np.float32), 48000
+            pipeline.music = _music(pipeline.audio_steps, rate)
             processed = pipeline.process_audio(samples, rate)
             samples = None if processed is samples else processed  # untouched (captions only): copy as before
-            if pipeline.shared.get("frame_steps"):
-                pipeline.steps = [*pipeline.steps, *pipeline.shared.pop("frame_steps")]
-                fmt_out = pipeline.output_format(fmt_in)
         if recipe.output.audio != "none" and info.audio:
             audio_plan = AudioPlan(source=source, mode=recipe.output.audio, start_seconds=start_s,
                                    duration=duration_s, samples=samples, sample_rate=rate)
-        captions: Captions | None = pipeline.shared.get("captions")
+        captions: Captions | None = pipeline.captions
 
         writer = VideoWriter(tmp_path, preset=recipe.output.codec, container=recipe.output.resolved_container(),
                              width=fmt_out.width, height=fmt_out.height, rate=fmt_out.rate,
@@ -200,13 +203,12 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         if done != total:
             raise VerifyError(f"{done} frames rendered, {total} promised", path=source)
         has_audio = audio_plan is not None and (audio_plan.samples is None or audio_plan.samples.shape[-1] > 0)
-        verification = verify_output(tmp_path, Expectation(
+        verification = publish_verified(tmp_path, out_path, Expectation(
             width=fmt_out.width, height=fmt_out.height, rate=fmt_out.rate, frames=total, audio=has_audio,
             sample_aspect_ratio=fmt_out.sample_aspect_ratio, mode=recipe.output.verify))
+        # media always has an expectation, and a passed verification carries its probe
+        assert verification is not None and verification.info is not None
         report["verification"] = verification.to_dict()
-        if not verification.ok:
-            raise VerifyError("verification failed: " + "; ".join(verification.problems), path=out_path)
-        os.replace(tmp_path, out_path)
         if captions is not None and captions.cues:
             report["sidecars"] = [str(p) for p in write_sidecars(captions.cues, out_path)]
         elif captions is not None:  # no cues this time: no stale captions from an earlier render
@@ -214,13 +216,16 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
                 stale.unlink(missing_ok=True)
         elapsed = time.perf_counter() - t_start
         report.update({
-            "status": "done", "output": str(out_path), "output_probe": {**verification.info.to_dict(), "path": str(out_path)},
+            "status": "done", "output": str(out_path),
+            "output_probe": {**verification.info.to_dict(), "path": str(out_path)},
             "frames": total, "seconds": round(elapsed, 3), "fps": round(total / elapsed, 2) if elapsed else None,
             "timings": pipeline.timer.self_times(), "notes": _jsonable(pipeline.notes), "finished": _now(),
         })
         write_json_atomic(report_path, report)
         return FinishResult(source, out_path, report_path, report)
     except BaseException as exc:
+        if isinstance(exc, PublishError):
+            report["verification"] = exc.verification.to_dict()
         if writer is not None:
             writer.abort()
         tmp_path.unlink(missing_ok=True)
@@ -243,6 +248,31 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         if error is exc:
             raise
         raise error from exc
+
+
+def _named_file(step: Step) -> str | None:
+    """The media file a ``reads`` step's parameter names, if it names one (not None or "hero")."""
+    value = getattr(step.params, step.processor.reads or "", None)
+    return value if isinstance(value, str) and value != "hero" else None
+
+
+def _references(recipe: Recipe, given: np.ndarray | None) -> dict[int, np.ndarray]:
+    """Decoded reference pictures of the picture steps that read one, by step index."""
+    out: dict[int, np.ndarray] = {}
+    for step in recipe.steps:
+        if step.processor.reads is None or step.processor.kind == "audio":
+            continue
+        path = _named_file(step)
+        picture = read_reference(path) if path else given
+        if picture is not None:
+            out[step.index] = picture if picture.ndim == 4 else picture[None]
+    return out
+
+
+def _music(steps: list[Step], rate: int) -> dict[int, np.ndarray]:
+    """Decoded sound, at the clip's rate, of the audio steps that read a file, by step index."""
+    return {step.index: read_audio(path, rate=rate)[0] for step in steps
+            if step.processor.reads is not None and (path := _named_file(step))}
 
 
 def _jsonable(value: Any) -> Any:

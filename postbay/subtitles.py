@@ -1,6 +1,6 @@
 """Subtitle cues and their files: what a captions step hands the render.
 
-A captions step leaves a :class:`Captions` in ``shared["captions"]``; :func:`postbay.render.finish_clip`
+A captions step leaves a :class:`Captions` in ``ctx.captions``; :func:`postbay.render.finish_clip`
 writes ``NAME.srt`` and ``NAME.vtt`` beside the output from it and, when asked, muxes the cues
 as a soft subtitle track (``mov_text`` in MP4/MOV, ``subrip`` in Matroska). Cue times are
 seconds from the first rendered frame, already snapped to frames.
@@ -8,9 +8,10 @@ seconds from the first rendered frame, already snapped to frames.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from postbay.publish import write_text_atomic
 
 __all__ = ["Captions", "Cue", "format_srt", "format_vtt", "write_sidecars"]
 
@@ -67,8 +68,6 @@ def write_sidecars(cues: list[Cue], output: Path) -> list[Path]:
     written = []
     for suffix, text in ((".srt", format_srt(cues)), (".vtt", format_vtt(cues))):
         path = output.with_suffix(suffix)
-        tmp = path.with_name(f".{path.name}.postbay-tmp-{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
         written.append(path)
     return written

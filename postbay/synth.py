@@ -13,6 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from postbay.media import add_audio_stream, add_video_stream
+
 __all__ = ["ai_look_frame", "frame_number_pattern", "read_frame_number", "smooth_frame", "write_clip"]
 
 Pattern = Callable[[int, int, int], np.ndarray]  # (index, width, height) -> float RGB (H, W, 3)
@@ -92,7 +94,7 @@ def write_clip(path: str | Path, *, frames: int = 48, width: int = 320, height: 
         out.metadata["timecode"] = timecode
     if reel:
         out.metadata["reel_name"] = reel
-    vs = out.add_stream(codec, rate=rate)
+    vs = add_video_stream(out, codec, rate)
     vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
     vs.time_base = 1 / rate
     vs.codec_context.time_base = 1 / rate
@@ -108,15 +110,15 @@ def write_clip(path: str | Path, *, frames: int = 48, width: int = 320, height: 
         vs.metadata["timecode"] = timecode
     if reel:
         vs.metadata["reel_name"] = reel  # QuickTime writes it into the timecode track
-    opts = {"preset": "ultrafast", "crf": "10"} if codec == "libx264" else {}
+    opts: dict[str, object] = {"preset": "ultrafast", "crf": "10"} if codec == "libx264" else {}
     if codec == "prores":
         opts = {"profile": "3"}
     opts.update(options or {})
     vs.options = opts
-    astream = None
+    astream: av.AudioStream | None = None
     if audio:
         acodec = audio_codec or ("aac" if path.suffix == ".mp4" else "pcm_s16le")
-        astream = out.add_stream(acodec, rate=audio_rate)
+        astream = add_audio_stream(out, acodec, audio_rate)
         astream.layout = "stereo"
     samples_per_frame = audio_rate / rate
     total_samples = int(round(frames * samples_per_frame))
@@ -144,6 +146,7 @@ def write_clip(path: str | Path, *, frames: int = 48, width: int = 320, height: 
                 sig = np.zeros_like(t)
             pcm = (sig * 32767).astype(np.int16)
             fmt_name = astream.codec_context.format.name
+            arr: np.ndarray
             if fmt_name == "fltp":
                 arr = np.stack([sig, sig]).astype(np.float32)
             elif fmt_name == "s16p":

@@ -58,14 +58,11 @@ def _decode_ends(path: Path, frames: int, rate: Fraction) -> None:
     with av.open(str(path)) as container:
         vs = container.streams.video[0]
         next(iter(container.decode(vs)))
-        if frames > 1:
-            tb = vs.time_base
+        tb = vs.time_base
+        if frames > 1 and tb is not None:
             target = (vs.start_time or 0) + int((frames - 1) / rate / tb)
             container.seek(target, stream=vs, backward=True)
-            last = None
-            for last in container.decode(vs):
-                pass
-            if last is None:
+            if next(iter(container.decode(vs)), None) is None:
                 raise MediaError("last frame does not decode", path=path)
 
 
@@ -102,8 +99,9 @@ def verify_output(path: str | Path, expect: Expectation) -> Verification:
         if gap > max(0.1, 2 / float(expect.rate)):
             result.problems.append(f"audio lasts {info.audio[0].duration:.3f}s, picture {duration:.3f}s")
     if v.sar != expect.sample_aspect_ratio:
+        promised = expect.sample_aspect_ratio
         result.problems.append(f"pixel aspect is {v.sample_aspect_ratio}, "
-                               f"{expect.sample_aspect_ratio.numerator}:{expect.sample_aspect_ratio.denominator} promised")
+                               f"{promised.numerator}:{promised.denominator} promised")
     try:
         if expect.mode == "full":
             decoded = _decode_all(path)

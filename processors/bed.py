@@ -18,8 +18,7 @@ import numpy as np
 from pydantic import Field, field_validator
 from scipy.signal import resample_poly
 
-from postbay.errors import MediaError
-from postbay.media import read_audio
+from postbay.errors import MediaError, PostbayError
 from postbay.processors.loudness import integrated_loudness
 from postbay.registry import ParamModel, processor
 
@@ -94,7 +93,7 @@ def fit_bed(music: np.ndarray, n: int, rate: int, fade: float) -> np.ndarray:
     return out
 
 
-@processor("bed", params=BedParams, kind="audio", backends=("cpu",))
+@processor("bed", params=BedParams, kind="audio", backends=("cpu",), reads="path")
 def bed(samples: np.ndarray, rate: int, ctx: Any, params: BedParams) -> np.ndarray:
     """Lay a music bed under the clip: set to a loudness, looped or trimmed, faded, ducked under speech.
 
@@ -105,7 +104,10 @@ def bed(samples: np.ndarray, rate: int, ctx: Any, params: BedParams) -> np.ndarr
     n = samples.shape[-1]
     if n == 0:
         return samples
-    music, _ = read_audio(params.path, rate=rate)
+    music = ctx.music  # decoded at the clip's rate by the render
+    if music is None:
+        raise PostbayError("bed was given no music", path=params.path,
+                           hint="run it in a recipe: the render decodes the music file for it")
     if music.shape[-1] == 0:
         raise MediaError("the music file has no audio", path=params.path)
     channels = samples.shape[0]

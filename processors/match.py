@@ -27,19 +27,17 @@ import numpy as np
 from pydantic import Field, field_validator
 from scipy.optimize import least_squares
 
-from postbay.errors import MediaError, PostbayError
+from postbay.backend import Backend, numpy_backend
+from postbay.colour import D65_XYZ, REC709_TO_XYZ
+from postbay.errors import PostbayError
+from postbay.media import read_pictures, read_reference
 from postbay.processors.grade import CDL, apply_cdl
 from postbay.registry import ParamModel, processor
 
-__all__ = ["MatchParams", "cdl_for_clip", "load_reference", "match", "match_cdl", "rgb_to_lab"]
+__all__ = ["MatchParams", "cdl_for_clip", "match", "match_cdl", "rgb_to_lab"]
 
-STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr")
 _PERCENTILES = np.linspace(2, 98, 25)
 _GAMMA = 2.4  # display Rec.709 → light
-_REC709_TO_XYZ = np.array([[0.4123908, 0.3575843, 0.1804808],
-                           [0.2126390, 0.7151687, 0.0721923],
-                           [0.0193308, 0.1191948, 0.9505322]])
-_D65 = np.array([0.95047, 1.0, 1.08883])
 
 
 class MatchParams(ParamModel):
@@ -63,37 +61,16 @@ class MatchParams(ParamModel):
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """Display Rec.709 (gamma 2.4) RGB → CIE Lab (D65), for (..., 3) arrays."""
     light = np.clip(rgb, 0.0, None) ** _GAMMA
-    xyz = light @ _REC709_TO_XYZ.T / _D65
+    xyz = light @ REC709_TO_XYZ.T / D65_XYZ
     eps = 216 / 24389
     f = np.where(xyz > eps, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
 
 
-def load_reference(value: Any, frames: int = 12) -> np.ndarray:
-    """The reference as (N, H, W, 3) float32 display RGB: from an array, a still or a clip."""
-    if not isinstance(value, (str, Path)):
-        arr = np.asarray(value, dtype=np.float32)
-        return arr[None] if arr.ndim == 3 else arr
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise PostbayError("match reference not found", path=path, hint="give a still or a clip")
-    if path.suffix.lower() in STILL_SUFFIXES:
-        from PIL import Image
-
-        try:
-            with Image.open(path) as img:
-                rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-        except OSError as exc:
-            raise MediaError(f"cannot read the reference still: {exc}", path=path) from None
-        return rgb[None]
-    from postbay.media import VideoReader
-
-    reader = VideoReader(path)
-    wanted = set(np.linspace(0, max(reader.count - 1, 0), min(frames, max(reader.count, 1))).astype(int).tolist())
-    pictures = [p for i, p in reader if i in wanted]
-    if not pictures:
-        raise MediaError("the reference clip has no frames", path=path)
-    return np.stack(pictures).astype(np.float32) / 65535.0
+def _as_frames(reference: Any) -> np.ndarray:
+    """A reference as (N, H, W, 3) float32 display RGB, from one picture or several."""
+    arr = np.asarray(reference, dtype=np.float32)
+    return arr[None] if arr.ndim == 3 else arr
 
 
 def _thumbnail(frame: np.ndarray, width: int = 160) -> np.ndarray:
@@ -101,16 +78,12 @@ def _thumbnail(frame: np.ndarray, width: int = 160) -> np.ndarray:
     return frame[::step, ::step]
 
 
-def _pixels(frames: Iterable[Any]) -> np.ndarray:
+def _pixels(frames: Iterable[Any], backend: Backend) -> np.ndarray:
     """Pixels of a few thumbnails, (n, 3) float64 on the host."""
-    thumbs = [np.asarray(_thumbnail(_host(f)), dtype=np.float64).reshape(-1, 3) for f in frames]
+    thumbs = [np.asarray(backend.to_host(_thumbnail(f)), dtype=np.float64).reshape(-1, 3) for f in frames]
     if not thumbs:
         raise PostbayError("match has no frames to measure")
     return np.concatenate(thumbs)
-
-
-def _host(frame: Any) -> np.ndarray:
-    return frame.get() if hasattr(frame, "get") and not isinstance(frame, np.ndarray) else np.asarray(frame)
 
 
 def _sop(x: np.ndarray, slope: Any, offset: Any, power: Any) -> np.ndarray:
@@ -126,15 +99,17 @@ def _chroma(lab: np.ndarray) -> float:
     return float(np.hypot(lab[:, 1], lab[:, 2]).mean())
 
 
-def match_cdl(frames: Iterable[Any], reference: Any, strength: float = 1.0) -> CDL:
+def match_cdl(frames: Iterable[Any], reference: np.ndarray, strength: float = 1.0,
+              backend: Backend | None = None) -> CDL:
     """The ASC CDL that brings the colour of ``frames`` onto ``reference`` (no rendering).
 
-    ``frames`` are display RGB frames of the shot (any backend); ``reference`` is an array
-    (H, W, 3) or (N, H, W, 3), or a path to a still or clip. The timeline conform calls this
+    ``frames`` are display RGB frames of the shot on ``backend`` (the host's NumPy unless
+    given); ``reference`` is a host array (H, W, 3) or (N, H, W, 3)
+    (:func:`postbay.media.read_reference` decodes a still or a clip). The timeline conform calls this
     to put a matching CDL on each shot of a scene.
     """
-    shot = _pixels(frames)
-    ref = _pixels(load_reference(reference))
+    shot = _pixels(frames, backend or numpy_backend())
+    ref = _pixels(_as_frames(reference), numpy_backend())
     q_ref = np.percentile(ref, _PERCENTILES, axis=0)
     q_shot = np.percentile(shot, _PERCENTILES, axis=0)
     lo = np.array([0.25] * 3 + [-0.5] * 3 + [0.25] * 3 + [0.25])
@@ -143,7 +118,7 @@ def match_cdl(frames: Iterable[Any], reference: Any, strength: float = 1.0) -> C
     # 1. Per channel: map the shot's tonal distribution onto the reference's.
     vec = np.array([1.0] * 3 + [0.0] * 3 + [1.0] * 3 + [1.0])
     for c in range(3):
-        fit = least_squares(lambda p: _sop(q_shot[:, c], p[0], p[1], p[2]) - q_ref[:, c],
+        fit = least_squares(lambda p, c=c: _sop(q_shot[:, c], p[0], p[1], p[2]) - q_ref[:, c],
                             x0=[1.0, 0.0, 1.0], bounds=([lo[c], lo[3 + c], lo[6 + c]], [hi[c], hi[3 + c], hi[6 + c]]))
         vec[c], vec[3 + c], vec[6 + c] = fit.x
 
@@ -165,27 +140,15 @@ def match_cdl(frames: Iterable[Any], reference: Any, strength: float = 1.0) -> C
     return _cdl_from(neutral + strength * (vec - neutral))
 
 
-def cdl_for_clip(path: str | Path, reference: Any, *, start: int = 0, count: int | None = None,
+def cdl_for_clip(path: str | Path, reference: str | Path, *, start: int = 0, count: int | None = None,
                  frames: int = 12, strength: float = 1.0) -> CDL:
-    """:func:`match_cdl` for frames ``[start, start + frames)`` of a clip on disk (the conform's view)."""
-    from postbay.media import VideoReader
-
+    """:func:`match_cdl` for frames ``[start, start + frames)`` of a clip on disk against a
+    reference still or clip (the conform's view: a CDL without rendering anything)."""
     n = frames if count is None else min(frames, count)
-    pictures = (p.astype(np.float32) / 65535.0 for _, p in VideoReader(path, start=start, count=n))
-    return match_cdl(pictures, reference, strength)
+    return match_cdl(read_pictures(path, start=start, count=n), read_reference(reference), strength)
 
 
-def _reference_for(ctx: Any, params: MatchParams) -> Any:
-    if params.reference not in (None, "hero"):
-        return params.reference
-    shared = ctx.shared.get("match_reference")
-    if shared is None:
-        raise PostbayError("match needs a reference", hint='set reference = "hero.mov" in the step, or run it in '
-                                                          "a timeline, where reference = \"hero\" is its hero shot")
-    return shared
-
-
-@processor("match", params=MatchParams, kind="stream", window=lambda p: (0, p.frames))
+@processor("match", params=MatchParams, kind="stream", window=lambda p: (0, p.frames), reads="reference")
 def match(frames: Iterator[Any], ctx: Any, params: MatchParams) -> Iterator[Any]:
     """Match this shot's colour to a reference shot with one ASC CDL for the whole shot.
 
@@ -194,7 +157,9 @@ def match(frames: Iterator[Any], ctx: Any, params: MatchParams) -> Iterator[Any]
     timeline, the hero shot); ``frames`` how many frames at the head of the shot are measured;
     ``strength`` how far to go (1 = all the way). The CDL lands in the report for the NLE.
     """
-    reference = load_reference(_reference_for(ctx, params))
+    if ctx.reference is None:
+        raise PostbayError("match needs a reference", hint='set reference = "hero.mov" in the step, or run it in '
+                                                          "a timeline, where reference = \"hero\" is its hero shot")
     head: list[Any] = []
     source = iter(frames)
     for frame in source:
@@ -203,7 +168,7 @@ def match(frames: Iterator[Any], ctx: Any, params: MatchParams) -> Iterator[Any]
             break
     if not head:
         return
-    cdl = match_cdl(head, reference, params.strength)
+    cdl = match_cdl(head, ctx.reference, params.strength, ctx.backend)
     ctx.notes["cdl"] = cdl.model_dump()
     for frame in head:
         yield apply_cdl(frame, cdl, ctx.xp)

@@ -20,16 +20,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from postbay.colour import REC709_TO_YCBCR, luma
 from postbay.processors.resample import resize
-from postbay.registry import FrameFormat, ParamModel, processor
+from postbay.registry import FrameFormat, ParamModel, even_size, processor
 
 __all__ = ["CameraOperator", "ReframeParams", "crop_geometry", "reframe", "reframe_format", "saliency"]
 
 ASPECTS = {"9:16": Fraction(9, 16), "1:1": Fraction(1), "4:5": Fraction(4, 5), "16:9": Fraction(16, 9)}
 
-
-def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
 
 
 class ReframeParams(ParamModel):
@@ -67,10 +65,10 @@ def crop_geometry(params: ReframeParams, fmt: FrameFormat) -> tuple[int, int, in
     src = fmt.display_aspect_ratio
     if src >= params.ratio:
         h = fmt.height
-        w = min(fmt.width, _even(h * params.ratio / fmt.sample_aspect_ratio))
+        w = min(fmt.width, even_size(h * params.ratio / fmt.sample_aspect_ratio))
         return w, h, 1
     w = fmt.width
-    h = min(fmt.height, _even(w * fmt.sample_aspect_ratio / params.ratio))
+    h = min(fmt.height, even_size(w * fmt.sample_aspect_ratio / params.ratio))
     return w, h, 0
 
 
@@ -78,16 +76,16 @@ def reframe_format(params: ReframeParams, fmt: FrameFormat) -> FrameFormat:
     if params.width and params.height:
         w, h = params.width, params.height
     elif params.width:
-        w, h = params.width, _even(params.width / params.ratio)
+        w, h = params.width, even_size(params.width / params.ratio)
     elif params.height:
-        w, h = _even(params.height * params.ratio), params.height
+        w, h = even_size(params.height * params.ratio), params.height
     elif params.mode == "crop":
         cw, ch, _ = crop_geometry(params, fmt)
-        w, h = cw, _even(cw / params.ratio)
+        w, h = cw, even_size(cw / params.ratio)
     elif fmt.display_aspect_ratio >= params.ratio:
-        w, h = fmt.width, _even(fmt.width / params.ratio)
+        w, h = fmt.width, even_size(fmt.width / params.ratio)
     else:
-        w, h = _even(fmt.height * params.ratio), fmt.height
+        w, h = even_size(fmt.height * params.ratio), fmt.height
     return fmt.with_size(w, h, keep_display_aspect=False)
 
 
@@ -108,11 +106,12 @@ def saliency(frame: Any, previous: Any | None, xp: Any, nd: Any) -> Any:
     double (a subject is usually what moves).
     """
     r, g, b = frame[..., 0], frame[..., 1], frame[..., 2]
-    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    y = luma(frame)
     mean = nd.gaussian_filter(y, 2.0)
     contrast = xp.sqrt(xp.maximum(nd.gaussian_filter(y * y, 2.0) - mean * mean, 0.0))
-    cb = -0.1146 * r - 0.3854 * g + 0.5 * b
-    cr = 0.5 * r - 0.4542 * g - 0.0458 * b
+    (kb_r, kb_g, kb_b), (kr_r, kr_g, kr_b) = REC709_TO_YCBCR[1], REC709_TO_YCBCR[2]
+    cb = kb_r * r + kb_g * g + kb_b * b
+    cr = kr_r * r + kr_g * g + kr_b * b
     skin = xp.exp(-((cr - 0.10) / 0.05) ** 2 - ((cb + 0.09) / 0.06) ** 2) * (y > 0.15) * (y < 0.95)
     cues = [(contrast, 1.0), (skin, 1.0)]
     if previous is not None:
@@ -186,8 +185,8 @@ def _fit(frame: Any, width: int, height: int, sar: Fraction, xp: Any) -> Any:
     h, w = frame.shape[:2]
     display_w = w * sar
     scale = min(Fraction(width) / display_w, Fraction(height, h))
-    new_w = max(2, min(width, _even(display_w * scale)))
-    new_h = max(2, min(height, _even(h * scale)))
+    new_w = max(2, min(width, even_size(display_w * scale)))
+    new_h = max(2, min(height, even_size(h * scale)))
     pic = resize(frame, new_w, new_h, "lanczos", xp)
     out = xp.zeros((height, width, 3), dtype=xp.float32)
     top, left = (height - new_h) // 2, (width - new_w) // 2

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
-import os
 from typing import Any
 
 import numpy as np
 
-__all__ = ["lanczos", "bicubic", "resample_axis", "resize", "resize_banded", "resize_taps", "worker_pool", "WORKERS"]
+from postbay.backend import cpu_pool
+
+__all__ = ["lanczos", "bicubic", "resample_axis", "resize", "resize_banded", "resize_taps"]
 
 
 def lanczos(x: np.ndarray, a: int = 3) -> np.ndarray:
@@ -122,7 +122,7 @@ def _banded_rows(plane: Any, n_out: int, method: str, xp: Any) -> Any:
         for c0 in range(0, cols, step):
             np.matmul(m, plane[i0:i1, c0:c0 + step], out=out[o0:o1, c0:c0 + step])
 
-    list(worker_pool().map(run, bands))
+    list(cpu_pool().map(run, bands))
     return out
 
 
@@ -147,18 +147,8 @@ def _banded_cols(plane: Any, n_out: int, channels: int, method: str, xp: Any) ->
         for r0 in range(0, h, step):
             np.matmul(plane[r0:r0 + step, i0:i1], mt, out=out[r0:r0 + step, o0:o1])
 
-    list(worker_pool().map(run, bands))
+    list(cpu_pool().map(run, bands))
     return out
-
-
-#: Worker threads the CPU processors split large array work over.
-WORKERS = max(1, min(4, os.cpu_count() or 1))
-
-
-@functools.cache
-def worker_pool() -> concurrent.futures.ThreadPoolExecutor:
-    """The shared pool of :data:`WORKERS` threads (NumPy releases the GIL in array work)."""
-    return concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="postbay-processors")
 
 
 def resize_banded(img: Any, width: int, height: int, method: str, xp: Any) -> Any:

@@ -19,12 +19,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from postbay.colour import REC709_LUMA
 from postbay.media import snap_rate
 from postbay.registry import FrameFormat, ParamModel, processor
 
 __all__ = ["RetimeParams", "interpolate", "optical_flow", "retime", "retime_format"]
 
-LUMA = (0.2126, 0.7152, 0.0722)
 
 
 class RetimeParams(ParamModel):
@@ -59,7 +59,7 @@ def retime_format(params: RetimeParams, fmt: FrameFormat) -> FrameFormat:
 # Optical flow ---------------------------------------------------------------------------------
 
 def _grey(frame: Any, xp: Any) -> Any:
-    return frame @ xp.asarray(LUMA, dtype=xp.float32)
+    return frame @ xp.asarray(REC709_LUMA, dtype=xp.float32)
 
 
 def _half(img: Any) -> Any:
@@ -219,7 +219,7 @@ def _repaired(frames: Iterator[Any], ctx: Any) -> Iterator[Any]:
             d_pq = diff(1, 2)
             typical = float(np.median(diffs)) if len(diffs) >= 3 else None
 
-            def held(d: float) -> bool:
+            def held(d: float, typical: float | None = typical) -> bool:
                 return typical is not None and typical > 2e-3 and d < 0.25 * typical
 
             if held(d_pq):

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from postbay.colour import luma
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["SoftenParams", "soften"]
@@ -36,9 +37,9 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
     """The "tiny bit of blur" that makes AI footage read as photographed, not rendered.
 
     Three gentle steps on the display signal (where the generator sharpened): over-sharpened
-    edges lose their overshoot (pixels brighter or darker than their smoothed neighbourhood are pulled back toward it); a small
-    optical blur is blended in, more in mid-tones and highlights (where waxiness shows) than
-    in the shadows; and highlights bloom into a faint warm halation, as on film. ``amount``
+    edges lose their overshoot (pixels brighter or darker than their smoothed neighbourhood are
+    pulled back toward it); a small optical blur is blended in, more in mid-tones and highlights
+    (where waxiness shows) than in the shadows; and highlights bloom into a faint warm halation, as on film. ``amount``
     drives all three; real detail keeps its shape, it only stops looking etched.
     """
     x = frames[0]
@@ -47,9 +48,7 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
         return x
     xp, ndimage = ctx.xp, ctx.backend.ndimage
     k = _scale(ctx)
-    y = x[..., 0] * np.float32(0.2126)
-    y += x[..., 1] * np.float32(0.7152)
-    y += x[..., 2] * np.float32(0.0722)
+    y = luma(x)
     sigma = (0.6 + 0.8 * a) * k
     near = ndimage.gaussian_filter(x, (sigma, sigma, 0), mode="nearest", truncate=3.0)
     # Overshoot: the part of the picture beyond the local range of its soft version.

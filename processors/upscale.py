@@ -21,9 +21,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from postbay.colour import luma
 from postbay.errors import PostbayError
 from postbay.processors.resample import resize
-from postbay.registry import FrameFormat, ParamModel, StepContext, processor
+from postbay.registry import FrameFormat, ParamModel, StepContext, even_size, processor
 
 __all__ = ["UpscaleParams", "upscale", "upscale_format", "sharpen_cas", "super_resolve", "TILE", "OVERLAP"]
 
@@ -43,9 +44,8 @@ class UpscaleParams(ParamModel):
                                description="output height in pixels; omit to follow width and keep the display aspect")
     scale: float | None = Field(default=None, gt=0, le=8,
                                 description="enlargement factor instead of a size (2 turns 960x540 into 1920x1080)")
-    method: Literal["lanczos", "bicubic"] = Field(default="lanczos",
-                                                  description="resampling kernel: lanczos (crisper) or bicubic (softer, "
-                                                              "less ringing)")
+    method: Literal["lanczos", "bicubic"] = Field(
+        default="lanczos", description="resampling kernel: lanczos (crisper) or bicubic (softer, less ringing)")
     sharpen: float = Field(default=0.0, ge=0, le=1,
                            description="contrast-adaptive sharpening after resampling, 0 (off) to 1 (strong); "
                                        "never overshoots the local range, so no halos")
@@ -74,21 +74,12 @@ class UpscaleParams(ParamModel):
         return str(path.resolve())
 
 
-def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
-
 
 def upscale_format(params: UpscaleParams, fmt: FrameFormat) -> FrameFormat:
     """The output size: ``scale`` times the storage size, or width/height keeping display aspect."""
     if params.scale is not None:
-        return fmt.with_size(_even(fmt.width * params.scale), _even(fmt.height * params.scale))
-    dar = fmt.display_aspect_ratio
-    width, height = params.width, params.height
-    if width is None:
-        width = _even(height * dar)  # square pixels out
-    if height is None:
-        height = _even(width / dar)
-    return fmt.with_size(width, height)
+        return fmt.with_size(even_size(fmt.width * params.scale), even_size(fmt.height * params.scale))
+    return fmt.fit(params.width, params.height)
 
 
 def sharpen_cas(rgb: Any, amount: float, xp: Any) -> Any:
@@ -100,9 +91,7 @@ def sharpen_cas(rgb: Any, amount: float, xp: Any) -> Any:
     the display (perceptual) luma, so shadows and highlights are sharpened alike, and moves
     R, G and B together so colours do not fringe.
     """
-    p = rgb[..., 0] * np.float32(0.2126)
-    p += rgb[..., 1] * np.float32(0.7152)
-    p += rgb[..., 2] * np.float32(0.0722)
+    p = luma(rgb)
     pad = xp.pad(p, 1, mode="edge")
     n, s, w, e = pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:]
     lo = xp.minimum(xp.minimum(n, s), xp.minimum(w, e))
@@ -201,6 +190,7 @@ def super_resolve(display: np.ndarray, path: str, device: str = "cpu") -> np.nda
                                        f"of its input {list(tile.shape)}", path=path)
                 out = np.zeros((3, ph * scale, pw * scale), np.float32)
                 weight = np.zeros((ph * scale, pw * scale), np.float32)
+            assert out is not None and weight is not None  # made for the first tile
             fade = OVERLAP * scale
             wy = _ramp(tile_h * scale, fade if y0 > 0 else 0, fade if y0 + tile_h < ph else 0)
             wx = _ramp(tile_w * scale, fade if x0 > 0 else 0, fade if x0 + tile_w < pw else 0)
@@ -208,6 +198,7 @@ def super_resolve(display: np.ndarray, path: str, device: str = "cpu") -> np.nda
             sy, sx = slice(y0 * scale, (y0 + tile_h) * scale), slice(x0 * scale, (x0 + tile_w) * scale)
             out[:, sy, sx] += result[0] * wt
             weight[sy, sx] += wt
+    assert out is not None and weight is not None  # there is always a first tile
     out /= weight
     return np.ascontiguousarray(out[:, :h * scale, :w * scale].transpose(1, 2, 0))
 
@@ -217,9 +208,9 @@ def upscale(frames: list[Any], ctx: StepContext, params: UpscaleParams) -> Any:
     """Enlarge AI renders to the delivery size, sharp but without halos.
 
     Fixes the soft, low-resolution look of generations rendered at 720p or below. The picture
-    is resampled with a Lanczos-3 kernel (``method="lanczos"``, the crisp choice) or bicubic (softer, less ringing). Give
-    ``width`` and/or ``height`` (one alone keeps the display aspect) or ``scale``. Reductions
-    are done in linear light, so fine bright detail keeps its brightness.
+    is resampled with a Lanczos-3 kernel (``method="lanczos"``, the crisp choice) or bicubic
+    (softer, less ringing). Give ``width`` and/or ``height`` (one alone keeps the display
+    aspect) or ``scale``. Reductions are done in linear light, so fine bright detail keeps its brightness.
     ``sharpen`` adds contrast-adaptive sharpening after the resample: fine texture gains
     crispness, strong edges are left alone, and nothing overshoots the local range, so edges
     get no outlines. ``model`` names an ONNX super-resolution model to do the enlargement

@@ -1,4 +1,4 @@
-"""Shared fixtures: real media made with PyAV in temporary folders."""
+"""Shared fixtures: real media made with PyAV in temporary folders, and the array backend."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from parity import backend_named
 
+from postbay.backend import Backend
 from postbay.synth import write_clip
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,3 +30,9 @@ def shared_clip(tmp_path_factory) -> Path:
     """A small 24 fps H.264 clip with audio, made once per session (read-only)."""
     folder = tmp_path_factory.mktemp("shared")
     return write_clip(folder / "shared.mp4", frames=24, rate=Fraction(24), timecode="01:00:00:00")
+
+
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each backend in turn: NumPy, then CuPy (a ``gpu`` test, skipped where CuPy has no CUDA device)."""
+    return backend_named(request.param)

@@ -2,8 +2,9 @@
 
 ``postbay.timeline`` reads OTIO, FCP 7 XML, FCPXML, CMX 3600 EDL and AAF (``reader``), finds
 each clip's media (``relink``), finishes only the used range of every shot plus handles and
-writes the conformed timeline back in the editor's own format (``conform``, ``writeback``), and
-renders the whole programme with its deliveries (``programme``). It imports the core
+writes the conformed timeline back in the editor's own format (``conform`` with its parts
+``plan``, ``renders``, ``conformed``, ``report``; ``writeback``), and renders the whole
+programme with its deliveries (``programme``, on ``flatten`` and ``mix``). It imports the core
 (``postbay``) and the processors through the core's registry; never ``daemon`` or ``bridge``,
 which call it.
 """

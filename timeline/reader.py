@@ -26,9 +26,9 @@ from typing import Any
 
 import opentimelineio as otio
 
-from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.errors import PostbayError
 from postbay.media import snap_rate
+from postbay.timeline import TIMELINE_SUFFIXES
 
 __all__ = ["FORMATS", "LoadedTimeline", "TimelineError", "detect_format", "parse_rate", "read_timeline",
            "check_xml_safety", "check_fcpxml_rate", "infer_edl_rate", "timelines_of"]
@@ -98,7 +98,8 @@ def parse_rate(value: Any, *, where: str = "--rate") -> Fraction:
         else:
             rate = Fraction(value)
     except (ValueError, ZeroDivisionError, TypeError):
-        raise PostbayError(f"{where}: {value!r} is not a frame rate", hint="e.g. 24, 25, 23.976 or 24000/1001") from None
+        raise PostbayError(f"{where}: {value!r} is not a frame rate",
+                           hint="e.g. 24, 25, 23.976 or 24000/1001") from None
     if rate <= 0 or rate > 1000:
         raise PostbayError(f"{where}: {value!r} is not a frame rate", hint="e.g. 24, 25, 23.976 or 24000/1001")
     return snap_rate(rate) or rate
@@ -339,7 +340,7 @@ def read_timeline(path: str | Path, *, rate: Any = None, recipe_rate: Any = None
         raise TimelineError(f"byte {exc.start}: not UTF-8 text", path=path) from None
     except Exception as exc:  # adapters raise anything from KeyError to their own errors
         error = _adapter_error(exc, path, fmt)
-        if fmt == "cmx_3600" and rate_source.startswith("inferred"):
+        if fmt == "cmx_3600" and rate_value is not None and rate_source.startswith("inferred"):
             error.hint = f"read at {_rate_text(rate_value)} fps ({rate_source}); give the right --rate"
         raise error from None
     timelines = timelines_of(root)

@@ -17,18 +17,18 @@ What is tried, and what linked, goes into the conform report clip by clip.
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
 
 from postbay.errors import MediaError, PostbayError
 from postbay.media import MediaInfo, probe, timecode_to_frames
+from postbay.paths import url_to_path
 
-__all__ = ["MEDIA_SUFFIXES", "MediaIndex", "Relink", "Relinker", "url_to_path", "clip_reel",
+__all__ = ["MEDIA_SUFFIXES", "MediaIndex", "Relink", "Relinker", "clip_reel",
            "media_origin"]
 
 #: Files that can be a clip's picture (stills and sequences excepted: postbay finishes movies).
@@ -36,28 +36,6 @@ MEDIA_SUFFIXES = {".mov", ".mp4", ".m4v", ".mxf", ".mkv", ".avi", ".webm", ".mts
                   ".mpeg", ".dv", ".y4m", ".wav", ".aif", ".aiff"}
 
 _SKIP_DIRS = {".git", "__pycache__", ".venv", "node_modules"}
-
-
-def url_to_path(url: str, base: Path) -> tuple[Path | None, str]:
-    """(a local path for ``url`` or None, the file name it names) as written in a timeline."""
-    if not url:
-        return None, ""
-    text = url.strip()
-    if text.lower().startswith("file:"):
-        parsed = urlparse(text)
-        local = unquote(parsed.path)
-        host = parsed.netloc
-        if re.match(r"^/[A-Za-z]:[/\\]", local):  # file:///D:/… from Windows
-            return None, PureWindowsPath(local[1:]).name
-        if host and host != "localhost":  # file://server/share/… (UNC): not here
-            return None, Path(local).name
-        return Path(local), Path(local).name
-    if re.match(r"^[A-Za-z]:[\\/]", text) or text.startswith("\\\\") or ("\\" in text and "/" not in text):
-        return None, PureWindowsPath(text).name
-    if "://" in text:
-        return None, Path(urlparse(text).path).name
-    path = Path(text).expanduser()
-    return (path if path.is_absolute() else base / path), path.name
 
 
 def clip_reel(clip: otio.schema.Clip) -> str | None:
@@ -102,7 +80,7 @@ class Relink:
 class MediaIndex:
     """Media files under a set of folders, by lower-case name and by lower-case stem."""
 
-    def __init__(self, roots: list[Path], exclude: list[Path] = ()):
+    def __init__(self, roots: Sequence[Path], exclude: Sequence[Path] = ()):
         self.roots = [Path(r) for r in roots]
         self.by_name: dict[str, list[Path]] = {}
         self.by_stem: dict[str, list[Path]] = {}
@@ -148,7 +126,7 @@ def _stem(name: str) -> str:
 class Relinker:
     """Finds clips' media under the timeline's folder and the media roots (probes are cached)."""
 
-    def __init__(self, timeline_path: Path, media_roots: list[Path] = (), exclude: list[Path] = ()):
+    def __init__(self, timeline_path: Path, media_roots: Sequence[Path] = (), exclude: Sequence[Path] = ()):
         self.timeline_dir = Path(timeline_path).resolve().parent
         self.roots = [self.timeline_dir] + [Path(r).expanduser().resolve() for r in media_roots]
         for root in self.roots[1:]:
@@ -194,9 +172,9 @@ class Relinker:
                     return Relink(path, how, written, tried)
             else:
                 tried.append(f"as given: {written} (not a path on this machine)")
-        for name in (ref.name if ref is not None else None, clip.name):
-            if name and name not in names:
-                names.append(name)
+        for given in (ref.name if ref is not None else None, clip.name):
+            if given and given not in names:
+                names.append(given)
         for name in names:
             if not name:
                 continue

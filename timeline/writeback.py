@@ -3,7 +3,9 @@
 Every format drops something: an EDL has one video track and no timeline start, FCPXML
 (through OTIO) has no transitions, AAF no markers. Rather than trust a table, postbay reads
 each file it wrote back with the same adapter and compares it with the conformed timeline:
-the loss list in the conform report is what an editor will actually find missing.
+the loss list in the conform report is what an editor will actually find missing. Each
+loss is a :class:`Lost`: its kind (a :class:`Loss`, which the conform matches to say what
+each clip lost) and the words the report shows.
 
 The XML is then finished for the editors that import it: FCP 7 XML gets a filled
 ``<format>`` (size, rate, pixel aspect: Resolve and Premiere take the sequence settings
@@ -17,17 +19,19 @@ import copy
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from enum import Enum
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import opentimelineio as otio
 
-from postbay.timeline.reader import FORMATS, check_fcpxml_rate, timelines_of
 from postbay.errors import PostbayError
-from postbay.render import TEMP_MARK
+from postbay.publish import TEMP_MARK
+from postbay.timeline.reader import FORMATS, check_fcpxml_rate, timelines_of
 
-__all__ = ["Picture", "Written", "describe_structure", "compare_structure", "write_timeline", "write_all"]
+__all__ = ["Loss", "Lost", "Picture", "Written", "describe_structure", "compare_structure", "write_timeline",
+           "write_all"]
 
 
 @dataclass(frozen=True)
@@ -40,14 +44,51 @@ class Picture:
     pixel_aspect: Fraction = Fraction(1)
 
 
+class Loss(Enum):
+    """A kind of thing a written format lost, valued by the words the report uses for it."""
+
+    TIMELINES = "timelines"
+    VIDEO_TRACKS = "video tracks"
+    AUDIO_TRACKS = "audio tracks"
+    TIMELINE_START = "timeline start"
+    MARKER_CASE = "marker names upper-cased"
+    CLIPS = "clips"
+    TRANSITIONS = "transitions"
+    GAPS = "gaps"
+    NESTED_STACKS = "nested stacks"
+    MARKERS = "markers"
+    TIME_EFFECTS = "speed/freeze effects"
+    MEDIA_LINKS = "media links"
+    METADATA = "postbay clip metadata"
+    CDL = "ASC CDLs"
+    UNVERIFIED = "not verified by reading back"
+
+
+@dataclass(frozen=True)
+class Lost:
+    """One loss of a written file: its kind, and the words the report shows (``"markers: 3 → 0"``)."""
+
+    kind: Loss
+    text: str
+
+
 @dataclass
 class Written:
     """One timeline file written: where, in what format, and what the format lost."""
 
     format: str
     path: Path | None
-    lost: list[str] = field(default_factory=list)
+    losses: list[Lost] = field(default_factory=list)
     error: str | None = None
+
+    @property
+    def lost(self) -> list[str]:
+        """The losses in words, as the report shows them."""
+        return [loss.text for loss in self.losses]
+
+    @property
+    def kinds(self) -> set[Loss]:
+        return {loss.kind for loss in self.losses}
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "label": FORMATS[self.format][1], "path": str(self.path) if self.path else None,
@@ -70,7 +111,8 @@ def describe_structure(root: Any) -> list[dict[str, Any]]:
                 if isinstance(item, otio.schema.Clip):
                     markers += [m.name for m in item.markers]
                     effects += sum(1 for e in item.effects if isinstance(e, otio.schema.TimeEffect))
-                    if isinstance(item.media_reference, otio.schema.ExternalReference) and item.media_reference.target_url:
+                    ref = item.media_reference
+                    if isinstance(ref, otio.schema.ExternalReference) and ref.target_url:
                         linked += 1
                     meta += "postbay" in item.metadata
                     cdl += "cdl" in item.metadata
@@ -83,45 +125,47 @@ def describe_structure(root: Any) -> list[dict[str, Any]]:
     return out
 
 
-def compare_structure(expected: list[dict[str, Any]], got: list[dict[str, Any]]) -> list[str]:
-    """What ``got`` (read back from a written file) lacks against ``expected``, in words."""
-    lost: list[str] = []
+def compare_structure(expected: list[dict[str, Any]], got: list[dict[str, Any]]) -> list[Lost]:
+    """What ``got`` (read back from a written file) lacks against ``expected``, each loss once."""
+    lost: list[Lost] = []
     if len(got) < len(expected):
-        lost.append(f"timelines: {len(expected)} → {len(got)}")
+        lost.append(Lost(Loss.TIMELINES, f"timelines: {len(expected)} → {len(got)}"))
+    tracks_lost = {"Video": Loss.VIDEO_TRACKS, "Audio": Loss.AUDIO_TRACKS}
+    counted = {"clips": (Loss.CLIPS, "Clip"), "transitions": (Loss.TRANSITIONS, "Transition"),
+               "gaps": (Loss.GAPS, "Gap"), "nested stacks": (Loss.NESTED_STACKS, "Stack")}
+    tallied = {"time_effects": Loss.TIME_EFFECTS, "linked": Loss.MEDIA_LINKS, "postbay_metadata": Loss.METADATA,
+               "cdl": Loss.CDL}
     for exp, back in zip(expected, got):
-        for kind in ("Video", "Audio"):
+        for kind, loss in tracks_lost.items():
             n_exp = sum(t["kind"] == kind for t in exp["tracks"])
             n_got = sum(t["kind"] == kind for t in back["tracks"])
             if n_got < n_exp:
-                lost.append(f"{kind.lower()} tracks: {n_exp} → {n_got}")
+                lost.append(Lost(loss, f"{loss.value}: {n_exp} → {n_got}"))
         if exp["start"] is not None and back["start"] != exp["start"]:
-            lost.append(f"timeline start {exp['start']} → {back['start'] or 'none'}")
+            lost.append(Lost(Loss.TIMELINE_START, f"timeline start {exp['start']} → {back['start'] or 'none'}"))
         exp_tracks = {k: [t for t in exp["tracks"] if t["kind"] == k] for k in ("Video", "Audio")}
         got_tracks = {k: [t for t in back["tracks"] if t["kind"] == k] for k in ("Video", "Audio")}
-        totals: dict[str, list[int]] = {}
+        totals: dict[Loss, list[int]] = {}
         for kind in ("Video", "Audio"):
             for te, tg in zip(exp_tracks[kind], got_tracks[kind]):
-                for label, key in (("clips", "Clip"), ("transitions", "Transition"), ("gaps", "Gap"),
-                                   ("nested stacks", "Stack")):
+                for loss, key in counted.values():
                     a, b = te["items"].count(key), tg["items"].count(key)
-                    totals.setdefault(label, [0, 0])
-                    totals[label][0] += a
-                    totals[label][1] += b
-                for label in ("time_effects", "linked", "postbay_metadata", "cdl"):
-                    totals.setdefault(label, [0, 0])
-                    totals[label][0] += te[label]
-                    totals[label][1] += tg[label]
+                    totals.setdefault(loss, [0, 0])
+                    totals[loss][0] += a
+                    totals[loss][1] += b
+                for label, loss in tallied.items():
+                    totals.setdefault(loss, [0, 0])
+                    totals[loss][0] += te[label]
+                    totals[loss][1] += tg[label]
                 me, mg = te["markers"], tg["markers"]
-                totals.setdefault("markers", [0, 0])
-                totals["markers"][0] += len(me)
-                totals["markers"][1] += len(mg)
+                totals.setdefault(Loss.MARKERS, [0, 0])
+                totals[Loss.MARKERS][0] += len(me)
+                totals[Loss.MARKERS][1] += len(mg)
                 if len(me) == len(mg) and me != mg and [m.upper() for m in me] == [m.upper() for m in mg]:
-                    lost.append("marker names upper-cased")
-        words = {"time_effects": "speed/freeze effects", "linked": "media links", "postbay_metadata":
-                 "postbay clip metadata", "cdl": "ASC CDLs"}
-        for label, (a, b) in totals.items():
+                    lost.append(Lost(Loss.MARKER_CASE, Loss.MARKER_CASE.value))
+        for loss, (a, b) in totals.items():
             if b < a:
-                lost.append(f"{words.get(label, label)}: {a} → {b}")
+                lost.append(Lost(loss, f"{loss.value}: {a} → {b}"))
     return sorted(set(lost), key=lost.index)
 
 
@@ -308,8 +352,9 @@ def _fcpxml_starts(path: Path, back: Any, rate: Fraction) -> None:
     starts = {}
     for project in root.iter("project"):
         seq = project.find("sequence")
-        if seq is not None and seq.get("tcStart"):
-            seconds = Fraction(seq.get("tcStart").rstrip("s"))
+        tc_start = seq.get("tcStart") if seq is not None else None
+        if tc_start:
+            seconds = Fraction(tc_start.rstrip("s"))
             starts[project.get("name", "")] = otio.opentime.RationalTime(float(seconds * rate), float(rate))
     for tl in timelines_of(back):
         if tl.global_start_time is None and tl.name in starts:
@@ -349,8 +394,8 @@ def write_timeline(root: Any, fmt: str, path: Path, *, rate: Fraction, picture: 
             _fcpxml_starts(path, back, rate)
     except Exception as exc:
         reason = exc.message if isinstance(exc, PostbayError) else f"{type(exc).__name__}: {exc}"
-        return Written(fmt, path, lost=[f"not verified by reading back: {reason}"[:300]])
-    return Written(fmt, path, lost=compare_structure(expected, describe_structure(back)))
+        return Written(fmt, path, losses=[Lost(Loss.UNVERIFIED, f"{Loss.UNVERIFIED.value}: {reason}"[:300])])
+    return Written(fmt, path, losses=compare_structure(expected, describe_structure(back)))
 
 
 def write_all(root: Any, native: str, out_dir: Path, name: str, *, rate: Fraction, picture: Picture) -> list[Written]:

@@ -25,7 +25,8 @@ def _library_folders():
     home = os.path.expanduser("~")
     for base in (os.path.join(home, ".local/share/DaVinciResolve/Fusion/Scripts"),
                  os.path.join(home, "Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts"),
-                 os.path.join(os.environ.get("APPDATA", home), "Blackmagic Design/DaVinci Resolve/Support/Fusion/Scripts")):
+                 os.path.join(os.environ.get("APPDATA", home),
+                              "Blackmagic Design/DaVinci Resolve/Support/Fusion/Scripts")):
         yield os.path.join(base, "Utility", ".postbay")
 
 

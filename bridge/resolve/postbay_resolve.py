@@ -43,7 +43,7 @@ class Problem(Exception):
 
 def load_settings():
     path = os.environ.get("POSTBAY_SETTINGS") or os.path.join(HERE, "settings.json")
-    settings = {"api_url": "http://127.0.0.1:8765", "token": None, "hot_folders": {}, "default_recipe": "finish"}
+    settings: dict = {"api_url": "http://127.0.0.1:8765", "token": None, "hot_folders": {}, "default_recipe": "finish"}
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as fh:
             settings.update(json.load(fh))
@@ -102,8 +102,9 @@ class Api:
             except ValueError:
                 detail = exc.reason
             if exc.code == 401:
-                raise Problem("postbay refused the token: set it with `postbay resolve install` or $POSTBAY_TOKEN")
-            raise Problem("postbay said: %s" % detail)
+                raise Problem("postbay refused the token: set it with `postbay resolve install` "
+                              "or $POSTBAY_TOKEN") from exc
+            raise Problem("postbay said: %s" % detail) from exc
 
     def alive(self):
         try:
@@ -142,9 +143,9 @@ def connect(script_globals=None):
     if resolve is None:
         try:
             import DaVinciResolveScript as dvr  # noqa: N813  (Blackmagic's module name)
-        except ImportError:
+        except ImportError as exc:
             raise Problem("DaVinci Resolve's scripting module was not found: run this from Resolve "
-                          "(Workspace > Scripts), or set PYTHONPATH to $RESOLVE_SCRIPT_API/Modules")
+                          "(Workspace > Scripts), or set PYTHONPATH to $RESOLVE_SCRIPT_API/Modules") from exc
         resolve = dvr.scriptapp("Resolve")
     if resolve is None:
         raise Problem("DaVinci Resolve is not running (or refuses external scripts: the free edition runs "
@@ -217,7 +218,8 @@ def drop(settings, recipe, exported):
     hot = settings["hot_folders"].get(recipe)
     if not hot:
         raise Problem("postbay does not answer at %s, and no hot folder is known for recipe %r: start the "
-                      "daemon (`postbay daemon`) or run `postbay resolve install` again" % (settings["api_url"], recipe))
+                      "daemon (`postbay daemon`) or run `postbay resolve install` again"
+                      % (settings["api_url"], recipe))
     os.makedirs(hot["path"], exist_ok=True)
     target = os.path.join(hot["path"], "%s-%s%s" % (os.path.splitext(os.path.basename(exported))[0],
                                                    time.strftime("%Y%m%d-%H%M%S"), os.path.splitext(exported)[1]))

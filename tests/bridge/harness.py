@@ -1,6 +1,6 @@
 """Harness for the API, dashboard and Resolve tests: folders, a SQLite ledger, uvicorn on loopback.
 
-``bay`` starts the HTTP API in this process on a free loopback port over a fresh ledger (for
+``make_bay`` (the ``bay`` fixture) starts the HTTP API in this process on a free loopback port over a fresh ledger (for
 what needs no rendering: auth, confinement, uploads, the queue); :class:`DaemonBay` runs a
 real ``postbay daemon`` in a subprocess, which starts the API itself and renders the jobs.
 """
@@ -14,8 +14,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from polling import wait_for  # noqa: F401  (re-exported for the tests)
 
@@ -89,14 +87,6 @@ def make_bay(tmp: Path, *, token: str | None = TOKEN, upload_limit_mb: int = 409
     ledger = Ledger(tmp / "data" / "ledger.sqlite", progress_interval=0.05)
     server = ApiServer(config, ledger).start()
     return Bay(tmp, media, hot, config, ledger, server, token)
-
-
-@pytest.fixture
-def bay(tmp_path):
-    b = make_bay(tmp_path)
-    yield b
-    b.server.stop()
-    b.ledger.close()
 
 
 def free_port() -> int:

@@ -21,7 +21,7 @@ from postbay.config import ApiConfig, Config
 from postbay.errors import ConfigError
 from postbay.synth import write_clip
 
-from .harness import TOKEN, bay, graded_daemon, make_bay, wait_for  # noqa: F401  (bay: a fixture)
+from .harness import TOKEN, graded_daemon, make_bay, wait_for
 
 
 def multipart(fields: dict[str, str], filename: str, payload: bytes) -> tuple[bytes, str]:

@@ -39,4 +39,5 @@ def test_a_missing_share_and_a_taken_port_fail_with_the_fix(tmp_path: Path, caps
     assert code == 1
     assert checks["watch[0]"]["status"] == "FAIL" and "does not exist" in checks["watch[0]"]["found"]
     assert "mount it" in checks["watch[0]"]["fix"]
-    assert checks["api"]["status"] == "FAIL" and f":{port} is in use" in checks["api"]["found"]
+    assert checks["api"]["status"] == "FAIL" and f"cannot listen on 127.0.0.1:{port}" in checks["api"]["found"]
+    assert "free one" in checks["api"]["fix"]

@@ -8,8 +8,8 @@ from fractions import Fraction
 import pytest
 import srt
 import webvtt
-
 from captions_media import SENTENCES, rule_violations
+
 from postbay.processors.cues import CueRules, Word, break_lines, build_cues
 from postbay.subtitles import format_srt, format_vtt, write_sidecars
 

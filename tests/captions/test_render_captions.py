@@ -11,8 +11,8 @@ import pyloudnorm
 import pytest
 import srt
 import webvtt
-
 from captions_media import SENTENCES, speech, word_error_rate, write_av_clip
+
 from postbay.media import VideoReader, read_audio
 from postbay.processors.captions import safe_area
 from postbay.recipe import parse_recipe

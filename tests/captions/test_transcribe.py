@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from captions_media import SENTENCES, rule_violations, speech, word_error_rate
+
 from postbay.backend import numpy_backend
 from postbay.processors import captions as captions_mod
 from postbay.processors.cues import CueRules, build_cues
@@ -70,7 +70,7 @@ def test_model_stays_warm() -> None:
 
 
 def _run_step(samples: np.ndarray, **params):
-    ctx = StepContext(numpy_backend(), None, None, shared={"cuts": []})  # type: ignore[arg-type]
+    ctx = StepContext(numpy_backend(), None, None, cuts=())  # type: ignore[arg-type]
     out = captions_mod.captions(samples, 48000, ctx, captions_mod.CaptionsParams(**params))
     return out, ctx
 
@@ -89,7 +89,7 @@ def test_bad_audio_gives_no_cues_and_a_note(kind: str) -> None:
     }[kind]
     out, ctx = _run_step(samples)
     assert out is samples  # the sound passes through untouched
-    assert ctx.shared["captions"].cues == []
+    assert ctx.captions.cues == []
     assert ctx.notes["cues"] == 0 and "no captions" in ctx.notes["note"]
 
 

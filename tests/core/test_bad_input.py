@@ -158,10 +158,13 @@ def test_output_folder_that_is_a_file(tmp_path, good):
 def test_refuses_to_write_over_its_input(tmp_path):
     src = write_clip(tmp_path / "clip.mov", frames=3, codec="prores", pix_fmt="yuv422p10le", audio=None)
     before = src.read_bytes()
-    r = postbay("run", str(src), "--recipe", "passthrough", "--out", str(tmp_path), cwd=tmp_path)
+    r = postbay("run", str(src), "--recipe", "passthrough", "--out", str(tmp_path), "--overwrite", cwd=tmp_path)
     assert r.returncode == 1
     assert "output would overwrite an input" in r.stderr
     assert src.read_bytes() == before
+    # without --overwrite an existing name (the input's own) gets a versioned sibling
+    r = postbay("run", str(src), "--recipe", "passthrough", "--out", str(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "clip_v2.mov").exists() and src.read_bytes() == before
 
 
 def test_failed_verification_publishes_nothing(tmp_path, good):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from polling import wait_for
 
-from postbay.render import TEMP_MARK
+from postbay.publish import TEMP_MARK
 from postbay.synth import write_clip
 
 

@@ -25,7 +25,8 @@ SECTIONS: dict[str, type[BaseModel]] = {"Top level": Config, "`[[watch]]`": Watc
 
 def test_every_config_key_is_documented_in_its_section():
     text = (ROOT / "docs" / "configuration.md").read_text()
-    chapters = {m.group(1): m.group(2) for m in re.finditer(r"^## (.+?)\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)}
+    chapters = {m.group(1): m.group(2)
+                for m in re.finditer(r"^## (.+?)\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)}
     for heading, model in SECTIONS.items():
         chapter = next(body for title, body in chapters.items() if title.startswith(heading))
         rows = set(re.findall(r"^\| `(\w+)` \|", chapter, re.MULTILINE))

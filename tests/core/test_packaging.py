@@ -43,5 +43,5 @@ def test_wheel_installs_and_imports(tmp_path):
     names = subprocess.run([sys.executable, "-m", "zipfile", "-l", str(wheels[0])], capture_output=True,
                            text=True).stdout
     assert "postbay/recipes/passthrough.toml" in names
-    assert "postbay/processors/basic.py" in names
+    assert "postbay/processors/primaries.py" in names
     assert "postbay/service/postbay.service" in names and "postbay/bridge/static/index.html" in names

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from postbay.config import WatchConfig
 from postbay.daemon.arrival import (
     NETWORK_SETTLE_SECONDS,
     file_kind,
@@ -15,8 +17,6 @@ from postbay.daemon.arrival import (
     sidecars_of,
 )
 from postbay.daemon.watcher import ArrivalTracker
-
-from postbay.config import WatchConfig
 from postbay.synth import write_clip
 
 _CLIPS = {"clip.mp4": {}, "clip.mov": {}, "clip.mkv": {}, "clip.mxf": {"codec": "mpeg2video", "audio": None},

@@ -12,17 +12,17 @@ import time
 from pathlib import Path
 
 import pytest
+from daemon_harness import write_config
 
 from postbay.config import WatchConfig, load_config
-from postbay.daemon.daemon import check_config, default_config, remove_stale_temps
+from postbay.daemon.daemon import remove_stale_temps
 from postbay.daemon.ledger import Ledger
 from postbay.daemon.notify import SystemdNotifier
 from postbay.daemon.schedule import SQLiteJobStore, cron_trigger, parse_window
+from postbay.daemon.settings import check_config, default_config
 from postbay.daemon.watcher import ArrivalTracker, is_ignored, mount_type, open_for_writing, uses_polling
 from postbay.errors import ConfigError, PostbayError
 from postbay.recipe import find_recipes
-
-from daemon_harness import write_config
 
 
 def test_temp_names_reports_and_postbay_folders_are_ignored(tmp_path: Path):

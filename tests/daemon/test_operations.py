@@ -13,8 +13,8 @@ from daemon_harness import drop, wait_for
 
 
 def _postbay(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "postbay", *args], check=False, cwd=cwd, capture_output=True, text=True,
-                          env=dict(os.environ, **env), timeout=60)
+    return subprocess.run([sys.executable, "-m", "postbay", *args], check=False, cwd=cwd, capture_output=True,
+                          text=True, env=dict(os.environ, **env), timeout=60)
 
 
 def test_status_and_jobs_find_the_running_daemon_from_another_folder(bay, small_clip: Path, tmp_path: Path):

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from daemon_harness import drop, wait_for
-from postbay.daemon.ledger import Ledger
-from postbay.daemon.webhooks import Webhooks
 
 from postbay.config import NotifyConfig
+from postbay.daemon.ledger import Ledger
+from postbay.daemon.webhooks import Webhooks
 
 
 class _Receiver(ThreadingHTTPServer):

@@ -1,4 +1,4 @@
-"""Test media for the finishing processors: natural photographs moved by a camera, then degraded.
+"""Test media for the processors: natural photographs (scikit-image's bundled data) moved by a camera, then degraded.
 
 Every clip has a known clean version. Pictures are float32 (H, W, 3) display-encoded RGB in
 [0, 1], the form the pipeline hands a ``display`` processor. FFmpeg's own filters run on the
@@ -18,10 +18,11 @@ from av.filter import Graph
 
 from postbay.backend import numpy_backend
 from postbay.colour import convert
+from postbay.cuts import frame_cuts
 from postbay.pipeline import windowed
 from postbay.registry import FrameFormat, StepContext, default_registry
 
-__all__ = ["photo", "pan", "add_noise", "compress", "flicker", "psnr", "ffmpeg_filter", "run_processor",
+__all__ = ["photo", "pan", "pan_clip", "add_noise", "compress", "flicker", "psnr", "ffmpeg_filter", "run_processor",
            "to_linear", "to_display", "luma", "blockiness", "RATE"]
 
 RATE = Fraction(24)
@@ -53,6 +54,22 @@ def pan(image: np.ndarray, frames: int, width: int = 256, height: int = 192,
             raise ValueError("pan leaves the photograph: use fewer frames or a slower pan")
         moved = scipy.ndimage.shift(crop, (iy - y0, ix - x0, 0), order=3, mode="nearest")
         out.append(np.clip(moved[:height, :width], 0.0, 1.0).astype(np.float32))
+    return out
+
+
+def pan_clip(frames: int, width: int, height: int, speed: float, name: str = "astronaut",
+             start: float = 0.0) -> list[np.ndarray]:
+    """A horizontal pan across a photograph scaled to ``height``, at ``speed`` pixels per frame (sub-pixel, cubic)."""
+    img = photo(name)
+    scale = height / img.shape[0]
+    big = np.stack([scipy.ndimage.zoom(img[..., c], scale, order=3) for c in range(3)], axis=-1)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    out = []
+    for i in range(frames):
+        coords = [ys, xs + start + i * speed]
+        f = np.stack([scipy.ndimage.map_coordinates(big[..., c], coords, order=3, mode="reflect")
+                      for c in range(3)], -1)
+        out.append(np.clip(f, 0, 1).astype(np.float32))
     return out
 
 
@@ -177,12 +194,14 @@ def run_processor(name: str, frames: list[np.ndarray], backend: Any = None, **pa
     ctx = StepContext(backend=backend, fmt_in=fmt_in, fmt_out=fmt_out, window=proc.window_for(p))
     space = proc.colourspace
     stream = [backend.asarray(f if space == "display" else to_linear(f)) for f in frames]
+    if proc.needs_cuts:  # as the pipeline does on the way in
+        ctx.cuts = tuple(frame_cuts(stream, backend))
     if proc.kind == "stream":
         results = list(proc.function(iter(stream), ctx, p))
     else:
         results = []
         for n, window in enumerate(windowed(stream, *ctx.window)):
-            ctx.shared["frame_index"] = n
+            ctx.frame_index = n
             results.append(proc.function(window, ctx, p))
     results = [np.asarray(backend.to_host(r), dtype=np.float32) for r in results]
     return results if space == "display" else [to_display(r) for r in results]

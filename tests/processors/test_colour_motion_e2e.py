@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from cm_media import pan_clip
+from media import pan_clip
 from PIL import Image
 
 from postbay.media import VideoReader, probe

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from media import pan, photo, run_processor
-
-from postbay.backend import cupy_available, get_backend
+from parity import assert_backends_agree
 
 
 def _flat(level: float, frames: int = 3, size: tuple[int, int] = (180, 240)) -> list[np.ndarray]:
@@ -78,9 +77,7 @@ def test_picture_detail_survives():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA device")
 def test_gpu_matches_cpu():
     frames = pan(photo("chelsea"), 2, 240, 180)
-    cpu = run_processor("grain", frames, amount=0.04, chroma=0.3)
-    gpu = run_processor("grain", frames, backend=get_backend("required"), amount=0.04, chroma=0.3)
-    assert max(np.abs(a - b).max() for a, b in zip(cpu, gpu)) < 1e-5
+    assert_backends_agree(lambda backend: run_processor("grain", frames, backend=backend, amount=0.04, chroma=0.3),
+                          atol=1e-5)

@@ -6,11 +6,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from cm_media import photo
+from media import photo
+from parity import assert_backends_agree
 from PIL import Image
 
-from postbay.backend import cupy_available, numpy_backend
+from postbay.backend import numpy_backend
 from postbay.errors import PostbayError
+from postbay.media import read_reference
 from postbay.processors.grade import CDL, apply_cdl
 from postbay.processors.match import MatchParams, cdl_for_clip, match, match_cdl, rgb_to_lab
 from postbay.registry import FrameFormat, StepContext
@@ -71,7 +73,7 @@ def test_one_correction_per_shot_from_a_still_reference(tmp_path):
               for i in range(10)]
     params = MatchParams(reference=str(still), frames=4)
     fmt = FrameFormat(clean.shape[1], clean.shape[0], Fraction(24), 10)
-    ctx = StepContext(numpy_backend(), fmt, fmt)
+    ctx = StepContext(numpy_backend(), fmt, fmt, reference=read_reference(still))  # decoded as the render does
     out = list(match(iter(frames), ctx, params))
     assert len(out) == 10
     cdl = CDL(**ctx.notes["cdl"])
@@ -85,7 +87,7 @@ def test_reference_from_the_conform_and_from_a_clip(tmp_path):
     reference, clean = framings("rocket")
     shot = np.clip(apply_cdl(clean, CASTS[1]), 0, 1).astype(np.float32)
     fmt = FrameFormat(shot.shape[1], shot.shape[0], Fraction(24), 3)
-    ctx = StepContext(numpy_backend(), fmt, fmt, shared={"match_reference": reference})
+    ctx = StepContext(numpy_backend(), fmt, fmt, reference=reference[None])
     list(match(iter([shot] * 3), ctx, MatchParams()))
     from_array = CDL(**ctx.notes["cdl"])
     # The conform's way: a CDL from a clip on disk, without rendering anything.
@@ -111,16 +113,13 @@ def test_missing_reference_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA device")
 def test_gpu_match_applies_the_same_cdl():
-    from postbay.backend import get_backend
-
-    gpu = get_backend("required")
     reference, clean = framings("coffee")
     shot = np.clip(apply_cdl(clean, CASTS[0]), 0, 1).astype(np.float32)
     fmt = FrameFormat(shot.shape[1], shot.shape[0], Fraction(24), 2)
-    cpu_ctx = StepContext(numpy_backend(), fmt, fmt, shared={"match_reference": reference})
-    cpu = list(match(iter([shot] * 2), cpu_ctx, MatchParams()))
-    gpu_ctx = StepContext(gpu, fmt, fmt, shared={"match_reference": reference})
-    on_gpu = [gpu.to_host(f) for f in match(iter([gpu.asarray(shot)] * 2), gpu_ctx, MatchParams())]
-    assert np.abs(on_gpu[0] - cpu[0]).max() < 1e-4
+
+    def matched(backend):
+        ctx = StepContext(backend, fmt, fmt, reference=reference[None])
+        return list(match(iter([backend.asarray(shot)] * 2), ctx, MatchParams()))[0]
+
+    assert_backends_agree(matched, atol=1e-4)

@@ -6,9 +6,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from cm_media import photo
+from media import photo
+from parity import assert_backends_agree
 
-from postbay.backend import cupy_available, numpy_backend
+from postbay.backend import numpy_backend
 from postbay.processors.reframe import ReframeParams, crop_geometry, reframe, reframe_format
 from postbay.registry import FrameFormat, StepContext
 
@@ -90,16 +91,17 @@ def test_formats_and_validation():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA device")
 def test_gpu_reframe_follows_the_same_path():
-    from postbay.backend import get_backend
-
-    gpu = get_backend("required")
     frames, _ = subject_scene(24, lambda i: (100 + 5 * i, 90))
     params = ReframeParams(aspect="9:16", lookahead=6)
     fmt = FrameFormat(W, H, Fraction(24), len(frames))
-    cpu_out, cpu_ctx = run(frames, params)
-    ctx = StepContext(gpu, fmt, reframe_format(params, fmt))
-    gpu_out = [gpu.to_host(f) for f in reframe(iter(gpu.asarray(f) for f in frames), ctx, params)]
-    assert np.allclose(ctx.notes["crop_path"], cpu_ctx.notes["crop_path"], atol=1.0)
-    assert max(np.abs(a - b).max() for a, b in zip(gpu_out, cpu_out)) < 0.02
+    crop_paths = {}
+
+    def reframed(backend):
+        ctx = StepContext(backend, fmt, reframe_format(params, fmt))
+        out = list(reframe(iter(backend.asarray(f) for f in frames), ctx, params))
+        crop_paths[backend.name] = ctx.notes["crop_path"]
+        return out
+
+    assert_backends_agree(reframed, atol=0.02)
+    assert np.allclose(crop_paths["gpu"], crop_paths["cpu"], atol=1.0)

@@ -7,9 +7,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from media import ffmpeg_filter, pan, photo, psnr, run_processor, to_display, to_linear
+from parity import assert_backends_agree
 from pydantic import ValidationError
 
-from postbay.backend import cupy_available, get_backend
 from postbay.processors import upscale as up
 from postbay.processors.resample import resize, resize_taps
 from postbay.registry import FrameFormat
@@ -143,9 +143,7 @@ def test_broken_model_names_the_file(tmp_path):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA device")
 def test_gpu_matches_cpu(scenes):
     _, low = scenes["coffee"]
-    cpu = run_processor("upscale", low[:1], scale=2, sharpen=0.5)[0]
-    gpu = run_processor("upscale", low[:1], backend=get_backend("required"), scale=2, sharpen=0.5)[0]
-    assert np.abs(cpu - gpu).max() < 1e-4
+    assert_backends_agree(lambda backend: run_processor("upscale", low[:1], backend=backend, scale=2, sharpen=0.5),
+                          atol=1e-4)

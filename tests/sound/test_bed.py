@@ -8,9 +8,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from captions_media import SENTENCES, speech
+
 from postbay.backend import numpy_backend
+from postbay.media import read_audio
 from postbay.processors.bed import BedParams, bed, duck_gain
 from postbay.processors.loudness import integrated_loudness
 from postbay.registry import StepContext
@@ -51,7 +52,8 @@ def level_db(x: np.ndarray) -> float:
 @pytest.mark.parametrize("music_seconds", [3.0, 30.0])  # looped, trimmed
 def test_bed_is_laid_ducked_and_faded(tmp_path: Path, dialogue: np.ndarray, music_seconds: float) -> None:
     music = write_music(tmp_path / "music.flac", music_seconds)
-    ctx = StepContext(numpy_backend(), None, None)  # type: ignore[arg-type]
+    decoded = read_audio(music, rate=RATE)[0]  # what the render hands the step
+    ctx = StepContext(numpy_backend(), None, None, music=decoded)  # type: ignore[arg-type]
     params = BedParams(path=str(music), level=-26, duck_db=12, fade=0.5, release=0.25)
     out = bed(dialogue, RATE, ctx, params)
     assert out.shape == dialogue.shape
@@ -71,7 +73,7 @@ def test_bed_is_laid_ducked_and_faded(tmp_path: Path, dialogue: np.ndarray, musi
     tail = layer[:, n - int(1.0 * RATE): n - int(0.55 * RATE)]
     assert abs(level_db(tail) - level_db(clear)) <= 1.5
     # the bed before ducking sits at its loudness
-    undocked = bed(dialogue * 0, RATE, StepContext(numpy_backend(), None, None),  # type: ignore[arg-type]
+    undocked = bed(dialogue * 0, RATE, StepContext(numpy_backend(), None, None, music=decoded),  # type: ignore[arg-type]
                    params.model_copy(update={"duck": False, "fade": 0.0}))
     assert abs(integrated_loudness(undocked, RATE) - -26) <= 0.5
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from captions_media import SENTENCES, speech
 from scipy.signal import welch
 
-from captions_media import SENTENCES, speech
 from postbay.backend import numpy_backend
 from postbay.processors.cleanup import CleanupParams, cleanup, declick
 from postbay.registry import StepContext

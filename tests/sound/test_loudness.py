@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pyloudnorm
 import pytest
-
 from captions_media import ffmpeg_ebur128
+
 from postbay.backend import numpy_backend
-from postbay.processors.loudness import (LoudnessParams, integrated_loudness, loudness, loudness_range,
-                                         true_peak)
+from postbay.processors.loudness import LoudnessParams, integrated_loudness, loudness, loudness_range, true_peak
 from postbay.registry import StepContext
 
 RATE = 48000

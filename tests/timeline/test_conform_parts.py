@@ -8,20 +8,23 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from postbay.timeline.conform import ClipPlan, cdl_from_notes, conform_timeline, hero_clip, recipe_data
 from postbay.media import VideoReader
 from postbay.recipe import parse_recipe
 from postbay.synth import read_frame_number
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.plan import ClipPlan, hero_clip
+from postbay.timeline.renders import cdl_from_notes, recipe_data
 
-from .conftest import RT, TR, Shot, build_cut, recipe_with
+from .cuts import RT, TR, Shot, build_cut, recipe_with
 
 
 def test_recipe_crosses_to_workers_as_data() -> None:
     recipe = parse_recipe({"name": "x", "handles": 6, "missing": "skip",
                            "steps": [{"processor": "exposure", "stops": 0.5}, {"processor": "resize", "height": 72}],
-                           "output": {"codec": "h264"}, "deliveries": [{"name": "m", "aspect": "1:1"}]}, source="x.toml")
+                           "output": {"codec": "h264"}, "deliveries": [{"name": "m", "aspect": "1:1"}]},
+                          source="x.toml")
     again = parse_recipe(json.loads(json.dumps(recipe_data(recipe))), source="x.toml")
-    assert again.describe() == recipe.describe() and again.extra == recipe.extra
+    assert again.describe() == recipe.describe() and again.timeline == recipe.timeline
 
 
 def test_hero_is_the_marked_clip_else_the_first(tmp_path: Path) -> None:

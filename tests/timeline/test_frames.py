@@ -14,12 +14,12 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
-from postbay.timeline.conform import conform_timeline
-from postbay.timeline.writeback import Picture, write_timeline
 from postbay.media import VideoReader, probe, timecode_to_frames
 from postbay.synth import frame_number_pattern, read_frame_number
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.writeback import Picture, write_timeline
 
-from .conftest import RT, Shot, build_cut, recipe_with
+from .cuts import RT, Shot, build_cut, recipe_with
 
 SHOTS = [Shot("a.mov", 20, 8), Shot("b.mov", 30, 6), Shot("a.mov", 24, 6), Shot("c.mov", 14, 5)]
 DISSOLVE = (2, 2)  # frames before and after the cut from B to the second A
@@ -31,7 +31,8 @@ def _cut(folder: Path, rate: Fraction, drop: bool | None) -> otio.schema.Timelin
     track = tl.tracks[0]
     # items: A, gap, B, A2, C → dissolve between B and A2
     track.insert(3, otio.schema.Transition(name="dissolve", transition_type="SMPTE_Dissolve",
-                                           in_offset=RT(DISSOLVE[0], float(rate)), out_offset=RT(DISSOLVE[1], float(rate))))
+                                           in_offset=RT(DISSOLVE[0], float(rate)),
+                                           out_offset=RT(DISSOLVE[1], float(rate))))
     return tl
 
 
@@ -74,7 +75,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("rate,drop,fmt,suffix", CASES, ids=["23.976-xml", "24-otio", "25-otio", "29.97DF-aaf", "30-xml"])
+@pytest.mark.parametrize("rate,drop,fmt,suffix", CASES,
+                         ids=["23.976-xml", "24-otio", "25-otio", "29.97DF-aaf", "30-xml"])
 def test_frame_accurate(tmp_path: Path, rate: Fraction, drop: bool | None, fmt: str, suffix: str) -> None:
     media = tmp_path / "media"
     tl = _cut(media, rate, drop)

@@ -14,7 +14,7 @@ from postbay.timeline.conform import conform_timeline
 from postbay.timeline.reader import TimelineError, detect_format, infer_edl_rate, read_timeline
 from postbay.timeline.writeback import Picture, write_timeline
 
-from .conftest import NLE_SAMPLES, Shot, build_cut, recipe_with
+from .cuts import NLE_SAMPLES, Shot, build_cut, recipe_with
 
 BOMB = """<?xml version="1.0"?>
 <!DOCTYPE xmeml [

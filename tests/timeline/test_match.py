@@ -9,11 +9,11 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
-from postbay.timeline.conform import conform_timeline
 from postbay.media import VideoReader
 from postbay.synth import smooth_frame, write_clip
+from postbay.timeline.conform import conform_timeline
 
-from .conftest import RT, TR, recipe_with
+from .cuts import RT, TR, recipe_with
 
 CASTS = {"hero.mov": (1.0, 1.0, 1.0), "warm.mov": (1.15, 1.0, 0.8), "cool.mov": (0.85, 0.97, 1.2),
          "green.mov": (0.9, 1.12, 0.9)}

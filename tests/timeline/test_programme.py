@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from postbay.timeline.conform import conform_timeline
 from postbay.media import VideoReader, probe, read_audio
 from postbay.registry import default_registry
 from postbay.synth import read_frame_number
+from postbay.timeline.conform import conform_timeline
 
-from .conftest import RT, TR, Shot, build_cut, recipe_with, stand_in
+from .cuts import RT, TR, Shot, build_cut, recipe_with, stand_in
 
 
 def _two_tracks(tmp_path: Path) -> Path:

@@ -10,15 +10,15 @@ import numpy as np
 import opentimelineio as otio
 import srt
 import webvtt
-
 from captions_media import SENTENCES, speech, word_error_rate, write_av_clip
-from postbay.timeline.conform import conform_timeline
-from postbay.timeline.programme import caption_programme
+
 from postbay.media import VideoReader, probe
 from postbay.processors.captions import safe_area
 from postbay.processors.cues import CUT_MARGIN
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.programme import caption_programme
 
-from .conftest import RT, TR, recipe_with, stand_in
+from .cuts import RT, TR, recipe_with, stand_in
 
 FPS = 25
 LEAD = 25  # the programme opens on a second of black and silence

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from postbay.timeline.conform import conform_timeline
-from postbay.timeline.programme import clip_level
 from postbay.media import read_audio
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.mix import clip_level
 
-from .conftest import RT, TR, Shot, build_cut, recipe_with, stand_in
+from .cuts import RT, TR, Shot, build_cut, recipe_with, stand_in
 
 #: Premiere Pro's own "Audio Levels" filter: the level is a linear factor (0.501187 = −6 dB).
 AUDIO_LEVELS = """<filter><effect><name>Audio Levels</name><effectid>audiolevels</effectid>

@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import opentimelineio as otio
 import pytest
 
-from postbay.timeline.conform import conform_timeline
-from postbay.timeline.relink import Relinker, url_to_path
 from postbay.errors import PostbayError
+from postbay.paths import url_to_path
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.relink import Relinker
 
-from .conftest import Shot, build_cut, recipe_with, stand_in
+from .cuts import Shot, build_cut, recipe_with, stand_in
 
 RATE = Fraction(24)
 

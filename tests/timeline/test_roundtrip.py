@@ -9,11 +9,13 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from postbay.timeline.conform import _clip_losses, cdl_from_notes, conform_timeline
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.conformed import clip_losses
 from postbay.timeline.reader import TimelineError, read_timeline
+from postbay.timeline.renders import cdl_from_notes
 from postbay.timeline.writeback import Picture, describe_structure, write_timeline
 
-from .conftest import RT, TR, Shot, build_cut, recipe_with
+from .cuts import RT, TR, Shot, build_cut, recipe_with
 
 # What each editor's format cannot carry, as measured by reading the written file back.
 EXPECTED_LOSSES = {
@@ -40,8 +42,9 @@ def conformed(tmp_path_factory):
     track[0].markers.append(otio.schema.Marker(name="hero", marked_range=TR(RT(86400 + 22, 24), RT(0, 24))))
     audio = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
     tl.tracks.append(audio)
-    audio.append(otio.schema.Clip(name="a", source_range=TR(RT(86420, 24), RT(8, 24)), media_reference=otio.schema.ExternalReference(
-        target_url=(d / "media" / "a.mov").as_uri())))
+    audio.append(otio.schema.Clip(name="a", source_range=TR(RT(86420, 24), RT(8, 24)),
+                                  media_reference=otio.schema.ExternalReference(
+                                      target_url=(d / "media" / "a.mov").as_uri())))
     src = d / "cut.otio"
     otio.adapters.write_to_file(tl, str(src))
     result = conform_timeline(src, recipe_with(), d / "out", workers=1)
@@ -53,7 +56,8 @@ def test_losses_per_clip_for_an_edl_input(tmp_path: Path) -> None:
     """An EDL input: each clip's report line says what the written EDL drops of it."""
     rate = Fraction(24)
     tl = build_cut(tmp_path / "media", [Shot("a.mov", 20, 8), Shot("b.mov", 30, 6)], rate=rate, media_frames=72)
-    next(iter(tl.find_clips())).markers.append(otio.schema.Marker(name="hero", marked_range=TR(RT(86422, 24), RT(0, 24))))
+    hero = otio.schema.Marker(name="hero", marked_range=TR(RT(86422, 24), RT(0, 24)))
+    next(iter(tl.find_clips())).markers.append(hero)
     src = tmp_path / "cut.edl"
     write_timeline(tl, "cmx_3600", src, rate=rate, picture=Picture(128, 72, rate))
     result = conform_timeline(src, recipe_with(), tmp_path / "out", workers=1)
@@ -70,10 +74,11 @@ def test_round_trip_losses(conformed, fmt: str) -> None:
     written = write_timeline(result.conformed, fmt, path, rate=Fraction(24), picture=Picture(128, 72, Fraction(24)))
     assert written.error is None
     assert written.lost == EXPECTED_LOSSES[fmt]
-    per_clip = {p.key: _clip_losses(p, written) for p in result.clips}
+    per_clip = {p.key: clip_losses(p, written) for p in result.clips}
     label = SUFFIX[fmt].upper()
     if fmt == "fcpx_xml":  # the clips either side of the dissolve lose it
-        assert per_clip["V1/3"] == per_clip["V1/5"] == [f"{label}: its dissolve (becomes a cut)", f"{label}: postbay metadata"]
+        assert per_clip["V1/3"] == per_clip["V1/5"] == [f"{label}: its dissolve (becomes a cut)",
+                                                        f"{label}: postbay metadata"]
     if fmt == "AAF":
         assert per_clip["V1/1"] == [f"{label}: 1 marker(s)", f"{label}: postbay metadata"]
     if fmt == "cmx_3600":
@@ -94,7 +99,8 @@ def test_written_with_the_conform_match_the_table(conformed) -> None:
 def test_fcp_xml_carries_the_sequence_format(conformed) -> None:
     result, d = conformed
     path = d / "out" / "fmt.xml"
-    write_timeline(result.conformed, "fcp_xml", path, rate=Fraction(24000, 1001), picture=Picture(128, 72, Fraction(24000, 1001)))
+    write_timeline(result.conformed, "fcp_xml", path, rate=Fraction(24000, 1001),
+                   picture=Picture(128, 72, Fraction(24000, 1001)))
     root = ET.parse(path).getroot()
     sc = root.find(".//sequence/media/video/format/samplecharacteristics")
     assert sc is not None
@@ -109,7 +115,8 @@ def test_fcpxml_is_wrapped_for_import_at_23976(tmp_path: Path) -> None:
     path = tmp_path / "cut.fcpxml"
     written = write_timeline(tl, "fcpx_xml", path, rate=rate, picture=Picture(1920, 1080, rate))
     assert written.error is None
-    assert len(written.lost) == 1 and written.lost[0].startswith("not verified by reading back: line 5: FCPXML at 23.976 fps")
+    assert len(written.lost) == 1
+    assert written.lost[0].startswith("not verified by reading back: line 5: FCPXML at 23.976 fps")
     root = ET.parse(path).getroot()
     assert root.find("library/event/project/sequence") is not None
     fmt = root.find("resources/format")
@@ -121,7 +128,8 @@ def test_fcpxml_is_wrapped_for_import_at_23976(tmp_path: Path) -> None:
     # At 24 fps the same cut reads back frame for frame.
     tl24 = build_cut(tmp_path / "media24", [Shot("a.mov", 10, 12), Shot("b.mov", 5, 12)], rate=Fraction(24))
     path24 = tmp_path / "cut24.fcpxml"
-    assert write_timeline(tl24, "fcpx_xml", path24, rate=Fraction(24), picture=Picture(1920, 1080, Fraction(24))).lost == []
+    picture = Picture(1920, 1080, Fraction(24))
+    assert write_timeline(tl24, "fcpx_xml", path24, rate=Fraction(24), picture=picture).lost == []
     back = read_timeline(path24).timelines[0]
     assert [c.source_range for c in back.find_clips()] == [c.source_range for c in tl24.find_clips()]
 
@@ -131,7 +139,8 @@ def test_cdl_reaches_the_edl_as_asc_comments(tmp_path: Path) -> None:
     notes = {"1:match": {"cdl": {"slope": [1.1, 0.95, 0.9], "offset": [0.01, 0.0, -0.02], "power": [1.0, 1.0, 1.05],
                                  "saturation": 0.97}}}
     cdl = cdl_from_notes(notes)
-    assert cdl == {"slope": [1.1, 0.95, 0.9], "offset": [0.01, 0.0, -0.02], "power": [1.0, 1.0, 1.05], "saturation": 0.97}
+    assert cdl == {"slope": [1.1, 0.95, 0.9], "offset": [0.01, 0.0, -0.02], "power": [1.0, 1.0, 1.05],
+                   "saturation": 0.97}
     tl = build_cut(tmp_path / "media", [Shot("a.mov", 10, 12)], rate=Fraction(24))
     clip = next(iter(tl.find_clips()))
     clip.metadata["cdl"] = {"asc_sop": {k: cdl[k] for k in ("slope", "offset", "power")}, "asc_sat": cdl["saturation"]}

@@ -16,13 +16,13 @@ from urllib.parse import unquote, urlparse
 import opentimelineio as otio
 import pytest
 
-from postbay.timeline.conform import conform_timeline
-from postbay.timeline.relink import MEDIA_SUFFIXES
-from postbay.timeline.reader import read_timeline, timelines_of
-from postbay.timeline.writeback import describe_structure
 from postbay.media import frames_to_timecode, probe, snap_rate
+from postbay.timeline.conform import conform_timeline
+from postbay.timeline.reader import read_timeline, timelines_of
+from postbay.timeline.relink import MEDIA_SUFFIXES
+from postbay.timeline.writeback import describe_structure
 
-from .conftest import NLE_SAMPLES, recipe_with, stand_in
+from .cuts import NLE_SAMPLES, recipe_with, stand_in
 
 MARGIN = 15  # stand-in frames beyond what the cut uses, so handles (12) fit
 
@@ -59,7 +59,8 @@ def make_stand_ins(timeline_path: Path, folder: Path, rate: float | None = None)
             if name.strip("./") in ("", "mov"):
                 continue
             avail = getattr(clip.media_reference, "available_range", None)
-            media_rate = Fraction(snap_rate(Fraction(avail.duration.rate if avail else clip.source_range.duration.rate)))
+            clip_rate = avail.duration.rate if avail else clip.source_range.duration.rate
+            media_rate = Fraction(snap_rate(Fraction(clip_rate)))
             r = float(media_rate)
             span = clip.visible_range()
             lo = math.floor(span.start_time.rescaled_to(r).value + 1e-6)

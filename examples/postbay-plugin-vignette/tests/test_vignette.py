@@ -4,10 +4,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from postbay_vignette import PROCESSORS, VignetteParams, vignette
 
 from postbay.backend import numpy_backend
 from postbay.registry import FrameFormat, StepContext
-from postbay_vignette import PROCESSORS, VignetteParams, vignette
 
 
 def _ctx(width: int, height: int) -> StepContext:

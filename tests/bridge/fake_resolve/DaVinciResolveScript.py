@@ -69,8 +69,9 @@ class Timeline:
         track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
         tl.tracks.append(track)
         for clip in self._spec["clips"]:
+            frames = clip.get("available", clip["duration"])
             available = otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate),
-                                                otio.opentime.RationalTime(clip.get("available", clip["duration"]), rate))
+                                                otio.opentime.RationalTime(frames, rate))
             ref = otio.schema.ExternalReference(target_url="file://" + clip["path"], available_range=available)
             track.append(otio.schema.Clip(name=clip["name"], media_reference=ref, source_range=otio.opentime.TimeRange(
                 otio.opentime.RationalTime(clip["start"], rate), otio.opentime.RationalTime(clip["duration"], rate))))
@@ -321,11 +322,11 @@ class _Dispatcher:
         choice = _STATE.get("ui_choice")
         items = self.window.GetItems()
         if choice is None:
-            getattr(self.window.On, "cancel").Clicked({"what": "Clicked"})
+            self.window.On.cancel.Clicked({"what": "Clicked"})
             return
         combo = next(c for c in items.values() if c.kind == "ComboBox")
         combo.CurrentIndex = combo.entries.index(choice)
-        getattr(self.window.On, "ok").Clicked({"what": "Clicked"})
+        self.window.On.ok.Clicked({"what": "Clicked"})
 
     def ExitLoop(self):
         _log("UIDispatcher.ExitLoop")

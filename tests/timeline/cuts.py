@@ -7,11 +7,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
-import pytest
 
 from postbay.media import frames_to_timecode
-from postbay.recipe import load_recipe, parse_recipe
+from postbay.recipe import parse_recipe
 from postbay.synth import frame_number_pattern, write_clip
+
+__all__ = ["SHARED", "NLE_SAMPLES", "RT", "TR", "stand_in", "Shot", "build_cut", "recipe_with"]
 
 #: ../shared beside the repository (CI clones it there): the real NLE exports.
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -63,11 +64,6 @@ def build_cut(folder: Path, shots: list[Shot], *, rate: Fraction, media_frames: 
         if gaps and i in gaps:
             track.append(otio.schema.Gap(source_range=TR(RT(0, r), RT(gaps[i], r))))
     return tl
-
-
-@pytest.fixture(scope="session")
-def passthrough():
-    return load_recipe("passthrough")
 
 
 def recipe_with(**extra):

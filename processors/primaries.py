@@ -1,4 +1,8 @@
-"""Three simple processors that prove the pipeline end to end: resize, exposure, lut."""
+"""Primary operations on the whole picture: sizing (resize), exposure and a LUT.
+
+The first steps of most finishing chains, and the three that prove the pipeline end to end:
+resize and exposure work in scene-linear light, the LUT on the display-encoded picture.
+"""
 
 from __future__ import annotations
 
@@ -29,18 +33,9 @@ class ResizeParams(ParamModel):
         return self
 
 
-def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
-
 
 def resize_format(params: ResizeParams, fmt: FrameFormat) -> FrameFormat:
-    dar = fmt.display_aspect_ratio
-    width, height = params.width, params.height
-    if width is None:
-        width = _even(height * dar)
-    if height is None:
-        height = _even(width / dar)
-    return fmt.with_size(width, height)
+    return fmt.fit(params.width, params.height)
 
 
 @processor("resize", params=ResizeParams, colourspace="linear", output_format=resize_format, changes_size=True)
