@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.postbay-installed
+RUN_STAMP := $(VENV)/.postbay-run-installed
 
 .PHONY: run test test-all lint typecheck bench venv clean system-deps
 
@@ -28,9 +29,14 @@ system-deps:
 	  else echo "note: missing system packages:$$missing (tests that need them will skip with a reason)"; fi; \
 	fi
 
+# running needs postbay's own dependencies only, not the test extras
+$(RUN_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e .
+	touch $(RUN_STAMP)
+
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/postbay start
 
 lint: $(STAMP)

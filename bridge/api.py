@@ -18,6 +18,8 @@ Editors and other tools reach postbay here without touching a folder:
 ``GET /still?path=&frame=``           PNG of frame N of any media file inside the roots
 ``GET /events``                       server-sent events of job state and progress
 ``GET /cluster``                      the executor, and a cluster's nodes with their jobs
+``GET /jobs/{id}/output``, ``/log``   the finished file (Range requests) and the job's log;
+``GET /log``, ``/config``             the daemon's log and running config (bridge.review)
 ``GET /``                             the dashboard (``bridge/static``)
 ====================================  =========================================================
 
@@ -39,6 +41,7 @@ import hmac
 import json
 import logging
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -53,6 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
 from postbay.bridge.guard import Refusal, RequestGuard
+from postbay.bridge.review import add_review_routes
 from postbay.bridge.roots import OutsideRoots, Roots
 from postbay.bridge.upload import UploadError, idle_limited, receive_upload
 from postbay.config import Config
@@ -64,12 +68,13 @@ from postbay.timeline import TIMELINE_SUFFIXES
 from postbay.timeline.isolated import outline_timeline
 from postbay.timeline.reader import TimelineError
 
-__all__ = ["ApiServer", "SubmitRequest", "api_service", "check_bind", "create_app", "serve", "start_server"]
+__all__ = ["ApiServer", "SubmitRequest", "api_port_free", "api_service", "check_bind", "create_app", "serve",
+           "start_server"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 _OPEN = {"/health", "/"}  # the dashboard page itself holds no data; it asks for the token
 #: Where a browser cannot send headers (EventSource, <img>), the token may come as ?access_token=.
-_QUERY_TOKEN = re.compile(r"^/(events|still|jobs/[^/]+/still)$")
+_QUERY_TOKEN = re.compile(r"^/(events|still|jobs/[^/]+/(still|output))$")
 
 
 class SubmitRequest(BaseModel):
@@ -95,6 +100,8 @@ def _job_dict(job: Any) -> dict[str, Any]:
     data = job.to_dict() if hasattr(job, "to_dict") else dict(job)
     data["name"] = Path(data.get("dropped") or data.get("source") or "").name
     data["report_path"] = data.pop("report", None)
+    if hasattr(job, "timing"):
+        data.update(job.timing())  # elapsed, eta
     return data
 
 
@@ -466,6 +473,7 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
     def dashboard() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
+    add_review_routes(app, config, ledger, roots)  # output, logs, config, favicon: postbay.bridge.review
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
@@ -515,6 +523,19 @@ def start_server(config: Config, ledger: Any) -> ApiServer:
     return ApiServer(config, ledger).start()
 
 
+def api_port_free(config: Config) -> None:
+    """Raise :class:`PostbayError` naming the address when ``[api]`` cannot listen there."""
+    host, port = config.api.host, config.api.port
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no obstacle
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PostbayError(f"the API cannot listen on {host}:{port}: {exc.strerror}", path=config.source,
+                               hint="stop what uses that port, or set [api] port to a free one (0 picks any)"
+                               ) from None
+
+
 def api_service(config: Config) -> ApiServer | None:
     """The daemon's service (handed to it by ``postbay daemon``): the API and dashboard on
     their own ledger connection, or None where ``[api] enabled = false``."""
@@ -523,6 +544,7 @@ def api_service(config: Config) -> ApiServer | None:
     from postbay.daemon.ledger import Ledger
     from postbay.daemon.settings import ledger_path
 
+    api_port_free(config)  # before anything listens: a clear line instead of a thread that died
     api = start_server(config, Ledger(ledger_path(config)))
     logging.getLogger("postbay.bridge").info("HTTP API and dashboard on %s", api.url)
     return api

@@ -23,8 +23,13 @@ RESOLVE_SUPPORT = ".postbay"
 
 
 def _progress_line(job: dict[str, Any]) -> None:
+    from postbay.daemon.ledger import clock
+
     if sys.stderr.isatty():
-        print(f"\r{job['id']}  {job['state']:<9} {job['progress'] * 100:5.1f}%", end="", file=sys.stderr, flush=True)
+        pace = f"  {clock(job.get('elapsed'))} elapsed" if job.get("elapsed") is not None else ""
+        pace += f", ETA {clock(job['eta'])}" if job.get("eta") is not None else ""
+        print(f"\r{job['id']}  {job['state']:<9} {job['progress'] * 100:5.1f}%{pace}   ", end="", file=sys.stderr,
+              flush=True)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -54,11 +59,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print(f"job {job['id']} {job['state']}: {path.name} with {args.recipe} -> {job['output_dir']}")
     if not args.wait:
         return 0
+    from postbay.daemon.ledger import clock
+
     job = client.wait(job["id"], interval=0.5, timeout=args.timeout, on_progress=_progress_line)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if job["state"] == "done":
-        print(f"done {job['id']}: " + ", ".join(job["outputs"]))
+        took = f" in {clock(job['elapsed'])}" if job.get("elapsed") is not None else ""
+        print(f"done {job['id']}{took}: " + ", ".join(job["outputs"]))
         return 0
     print(f"{job['state'].upper()} {job['id']}: {job.get('error') or job['state']}", file=sys.stderr)
     return 1
@@ -131,7 +139,26 @@ def cmd_resolve_install(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check this machine and config; exit 1 when something would make jobs fail."""
+    from postbay.config import load_config
+
+    from .doctor import diagnose
+
+    checks = diagnose(load_config(getattr(args, "config", None)))
+    if args.json:
+        print(json.dumps([c.to_dict() for c in checks], indent=2))
+    else:
+        for check in checks:
+            print(check.line())
+    return 1 if any(c.status == "FAIL" for c in checks) else 0
+
+
 def add_commands(sub: Any) -> None:
+    p = sub.add_parser("doctor", help="check Python, FFmpeg, OCIO, GPU, disk, folders and port: OK/WARN/FAIL")
+    p.add_argument("--json", action="store_true", help="a JSON list of checks")
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser("submit", help="send a file or timeline to the daemon (API, else its hot folder)")
     p.add_argument("path", help="media file or timeline")
     p.add_argument("--recipe", "-r", required=True, help="recipe name")

@@ -1,8 +1,9 @@
 """Commands of the service: ``postbay daemon``, ``jobs``, ``retry``, ``cancel``, ``status``, ``service``,
 ``cluster``.
 
-All but ``daemon`` only read (or, for retry/cancel, change one row of) the ledger of the
-config given, so they work the same with or without a running daemon.
+All but ``daemon`` only read (or, for retry/cancel, change one row of) the ledger: that of
+``--config`` when given, else that of the daemon running for this user (found through its
+state file, :mod:`.state`), so they work from any folder; they never create a ledger.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from postbay.config import Config, load_config
@@ -24,16 +26,45 @@ __all__ = ["add_commands", "cmd_cancel", "cmd_cluster", "cmd_daemon", "cmd_jobs"
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from .settings import default_config
+    return _located(args)[0]
 
-    return default_config(load_config(getattr(args, "config", None)))
+
+def _located(args: argparse.Namespace) -> tuple[Config, dict[str, Any] | None]:
+    """The config whose ledger a command reads: ``--config`` when given, else that of the
+    daemon running for this user (its state file), else the embedded defaults here."""
+    from postbay.errors import PostbayError
+
+    from .settings import default_config
+    from .state import running_daemons, state_dir
+
+    path = getattr(args, "config", None)
+    if path:
+        return default_config(load_config(path)), None
+    daemons = running_daemons()
+    if len(daemons) > 1:
+        listing = ", ".join(f"pid {d['pid']} ({d.get('config') or 'embedded defaults'})" for d in daemons)
+        raise PostbayError(f"{len(daemons)} postbay daemons are running: {listing}", path=state_dir(),
+                           hint="pass --config to say which one")
+    if not daemons:
+        return default_config(load_config(None)), None
+    info = daemons[0]
+    config = load_config(info.get("config"))
+    return default_config(config.model_copy(update={"data_dir": Path(info["data_dir"])})), info
 
 
 def _ledger(config: Config) -> Any:
+    """The ledger of ``config``; a command that only reads or changes jobs never creates one."""
+    from postbay.errors import PostbayError
+
     from .ledger import Ledger
     from .settings import ledger_path
+    from .state import state_dir
 
-    return Ledger(ledger_path(config))
+    path = ledger_path(config)
+    if not path.exists():
+        raise PostbayError(f"no job ledger here, and no running daemon found in {state_dir()}", path=path,
+                           hint="start one with `postbay daemon` (or `make run`), or pass --config CONFIG")
+    return Ledger(path)
 
 
 def cmd_daemon(args: argparse.Namespace, services: Sequence[Service] = ()) -> int:
@@ -55,20 +86,32 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
+def _pace(job: Any) -> str:
+    """`` 42% 0:31 elapsed, ETA 0:43`` for a running job; the time it took for an ended one."""
+    from .ledger import clock
+
+    timing = job.timing()
+    if job.state == "running":
+        eta = f", ETA {clock(timing['eta'])}" if timing["eta"] is not None else ""
+        return f" {job.progress * 100:3.0f}% {clock(timing['elapsed'])} elapsed{eta}"
+    if job.state in ("done", "failed") and timing["elapsed"] is not None:
+        return f" in {clock(timing['elapsed'])}"
+    return ""
+
+
 def cmd_jobs(args: argparse.Namespace) -> int:
     config = _config(args)
     with _ledger(config) as ledger:
         jobs = ledger.list(args.state)
     if args.json:
-        print(json.dumps([j.to_dict() for j in jobs], indent=2))
+        print(json.dumps([j.to_dict() | j.timing() for j in jobs], indent=2))
         return 0
     if not jobs:
         print("no jobs" + (f" in state {args.state}" if args.state else ""))
         return 0
     for j in jobs:
-        progress = f" {j.progress * 100:3.0f}%" if j.state == "running" else ""
-        progress += f" on {j.node}" if j.node else ""
-        print(f"{j.id}  {j.state:<9}{progress}  {j.recipe:<12} {j.source}  (attempts {j.attempts}, "
+        node = f" on {j.node}" if j.node else ""
+        print(f"{j.id}  {j.state:<9}{_pace(j)}{node}  {j.recipe:<12} {j.source}  (attempts {j.attempts}, "
               f"{_when(j.updated)})")
         if j.error and j.state in ("failed", "queued"):
             print(f"    {j.error}")
@@ -91,24 +134,41 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gpu_slots(config: Config) -> int:
+    """GPU worker slots this config gets on this machine (none without a CUDA device)."""
+    if config.gpu == "off" or config.workers.gpu == 0:
+        return 0
+    from postbay.backend import cupy_available
+
+    return config.workers.gpu if cupy_available() else 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from .ledger import pid_alive
+    from .settings import ledger_path
     from .space import low_space
+    from .state import state_dir
 
-    config = _config(args)
-    with _ledger(config) as ledger:
-        counts = ledger.counts()
-        state = ledger.daemon_state()
+    config, info = _located(args)
+    path = ledger_path(config)
+    counts: dict[str, int] = {}
+    state: dict[str, Any] = {}
+    if path.exists():
+        with _ledger(config) as ledger:
+            counts = ledger.counts()
+            state = ledger.daemon_state()
     alive = bool(state.get("running")) and pid_alive(state.get("pid")) and time.time() - state.get("beat", 0) < 30
     report = {"daemon": {"running": alive, "pid": state.get("pid") if alive else None,
-                         "last_beat": state.get("beat"), "config": state.get("config", config.source)},
+                         "last_beat": state.get("beat"), "config": state.get("config", config.source),
+                         "api": info.get("api") if info else None},
               "queue": counts, "workers": state.get("workers", []) if alive else [],
               "executor": state.get("executor", config.executor.kind),
               "cluster": state.get("cluster", []) if alive else [],
-              "slots": state.get("slots", {"cpu": config.workers.cpu, "gpu": config.workers.gpu}),
+              "slots": state.get("slots") if alive else {"cpu": config.workers.cpu, "gpu": _gpu_slots(config)},
               "folders": state.get("folders") if alive else
               [{"path": str(w.path), "recipe": w.recipe, "output": str(w.output_dir())} for w in config.watch],
-              "ledger": str(config.data_dir / "ledger.sqlite"),
+              "ledger": str(path) if path.exists() else None,
+              "looked_in": [str(state_dir()), str(path)],
               # asked of the disks here too: a full disk may have kept the daemon from saying so
               "paused": low_space([config.data_dir, *(w.output_dir() for w in config.watch)],
                                   config.limits.min_free_mb) or (state.get("paused") if alive else None)}
@@ -117,12 +177,24 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     d = report["daemon"]
     print(f"daemon: {'running, pid ' + str(d['pid']) if alive else 'not running'} (config {d['config']})")
-    print("queue: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    if not alive:
+        print(f"    looked for a running daemon in {state_dir()} and for a ledger at {path}")
+    if d["api"]:
+        print(f"dashboard: {d['api']}")
+    if counts:
+        print("queue: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     slots = report["slots"]
-    print(f"workers: {len(report['workers'])} busy of {slots.get('cpu', 0)} CPU + {slots.get('gpu', 0)} GPU slot(s)")
+    gpu = f" + {slots['gpu']} GPU" if slots.get("gpu") else ""
+    print(f"workers: {len(report['workers'])} busy of {slots.get('cpu', 0)} CPU{gpu} slot(s)")
+    running = {}
+    if report["workers"]:
+        with _ledger(config) as ledger:
+            running = {j.id: j for j in ledger.list("running")}
     for w in report["workers"]:
+        job = running.get(w["job"])
+        pace = f":{_pace(job)}  {Path(job.source).name}" if job else ""
         where = f" on node {w['node']}" if w.get("node") else ""
-        print(f"    job {w['job']} in pid {w['pid']}{where}{' (GPU)' if w.get('gpu') else ''}")
+        print(f"    job {w['job']} in pid {w['pid']}{where}{' (GPU)' if w.get('gpu') else ''}{pace}")
     if report["cluster"]:
         print(f"cluster ({report['executor']}):")
         for n in report["cluster"]:
@@ -132,7 +204,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("folders:")
     for f in report["folders"] or []:
         print(f"    {f['path']} -> {f['recipe']} -> {f['output']}{'  [' + f['mode'] + ']' if 'mode' in f else ''}")
-    print(f"ledger: {report['ledger']}")
+    print(f"ledger: {report['ledger'] or 'none yet'}")
     if report["paused"]:
         print(f"PAUSED: {report['paused']}")
     return 0

@@ -40,6 +40,7 @@ from postbay.media import set_pixel_limit
 from postbay.publish import TEMP_MARK, write_json_atomic
 from postbay.recipe import load_recipe
 
+from .arrival import carry_sidecars
 from .executor import Executor, JobSpec, Outcome, make_executor
 from .ledger import Job, Ledger, fingerprint, pid_alive
 from .notify import SystemdNotifier
@@ -47,7 +48,9 @@ from .outputs import output_name
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
 from .settings import check_config, default_config, ledger_path
 from .space import is_disk_full, low_space
+from .state import publish_state, withdraw_state
 from .watcher import Arrival, ArrivalTracker, FolderWatcher, referenced_media
+from .webhooks import Webhooks
 
 __all__ = ["Daemon", "Service", "expired_files", "remove_stale_temps"]
 
@@ -75,6 +78,21 @@ def _move_into(source: Path, folder: Path) -> Path:
     target = _unique(folder / source.name)
     shutil.move(str(source), str(target))
     return target
+
+
+def _changed_since_queued(job: Job, source: Path) -> bool:
+    """True (and said) when the source's size or mtime differ from when it was queued: a copy
+    still landing or a new version. It stays where it is and arrives again as its own job,
+    so one source is never split into moved fragments."""
+    try:
+        st = source.stat()
+    except OSError:
+        return False
+    if not job.fingerprint or job.fingerprint.startswith(f"{st.st_size}:{st.st_mtime_ns}:"):
+        return False
+    log.warning("job %s: %s changed while it was being finished; left where it is (it is taken again as a "
+                "new version)", job.id, source)
+    return True
 
 
 def remove_stale_temps(folder: Path, pid: int | None = None) -> int:
@@ -123,6 +141,7 @@ class Daemon:
         self.tick = tick
         self.requests: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self.notifier = SystemdNotifier()
+        self.webhooks = Webhooks(self.config.notify)
         self.tracker = ArrivalTracker()
         self.watcher = FolderWatcher(self.tracker)
         self.folders: dict[Path, _Folder] = {}
@@ -202,8 +221,9 @@ class Daemon:
 
     def _watch(self, watch: WatchConfig) -> None:
         watch.output_dir().mkdir(parents=True, exist_ok=True)
-        if str(watch.path) in self.settings.batch_crons:
+        if watch.create:
             watch.path.mkdir(parents=True, exist_ok=True)
+        if str(watch.path) in self.settings.batch_crons:
             mode = "batch"
         else:
             mode = self.watcher.add(watch)
@@ -252,6 +272,7 @@ class Daemon:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         self.ledger = Ledger(ledger_path(cfg))
         self.running_services: list[Any] = []
+        self._state_file: Path | None = None
         self.scheduler = BackgroundScheduler(jobstores={"ledger": SQLiteJobStore(ledger_path(cfg))},
                                              job_defaults={"misfire_grace_time": 3600})
         try:
@@ -275,14 +296,22 @@ class Daemon:
                                          config=cfg.source, folders=self._folder_state(),
                                          slots={"cpu": cfg.workers.cpu, "gpu": self.gpu_slots})
             self._start_services()
+            url = next((h.url for h in self.running_services if getattr(h, "url", None)), None)
+            self._state_file = publish_state({
+                "config": str(self.config_path.resolve()) if self.config_path else None,
+                "data_dir": str(cfg.data_dir.resolve()), "ledger": str(ledger_path(cfg).resolve()),
+                "api": url, "started": time.time()})
             self.notifier.ready(self._status_line())
             log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
                      len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
+            if url:  # the last line of the start: where to click
+                print(f"dashboard: {url}/", flush=True)
             while self._turn():
                 pass
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            withdraw_state(self._state_file)
             for service in self.running_services:
                 service.stop()
             if self.scheduler.running:
@@ -290,6 +319,7 @@ class Daemon:
             self.watcher.stop()
             if self._executor is not None:
                 self._executor.shutdown()
+            self.webhooks.close()
             self.ledger.set_daemon_state(running=False, stopped=time.time())
             self.ledger.close()
             self.notifier.close()
@@ -298,12 +328,14 @@ class Daemon:
         return 0
 
     def _start_services(self) -> None:
-        """The services handed in by the command layer (the HTTP API and dashboard); one that
-        cannot start is logged and the daemon carries on with its folders."""
+        """The services handed in by the command layer (the HTTP API and dashboard). One that
+        cannot be loaded is logged and the daemon carries on with its folders; one the config
+        makes impossible (the API's port in use) stops the start: a dashboard that silently
+        is not there is no option."""
         for start in self.services:
             try:
                 handle = start(self.config)
-            except (ImportError, PostbayError, OSError) as exc:
+            except (ImportError, OSError) as exc:
                 log.error("service %s not started: %s", getattr(start, "__name__", start), exc)
                 continue
             if handle is not None:
@@ -548,7 +580,10 @@ class Daemon:
         tracker = self._timeline_media.get(job.id)
         if tracker is None:
             folder = self.folders.get(Path(job.folder)) if job.folder else None
-            watch = folder.watch if folder else WatchConfig(path=Path(job.source).parent, recipe=job.recipe)
+            # sent through the API (no folder): its media is in place; only a copy still being
+            # written holds it (a broken file does not wait for arrival_timeout: the conform says why)
+            watch = folder.watch if folder else WatchConfig(path=Path(job.source).parent, recipe=job.recipe,
+                                                            arrival_timeout=0)
             tracker = self._timeline_media[job.id] = ArrivalTracker()
             with self.ledger.reading(job.id):  # a crash here is remembered across the restart
                 media = referenced_media(Path(job.source))
@@ -611,24 +646,35 @@ class Daemon:
     def _finished(self, job: Job, outcome: Outcome) -> None:
         source = Path(job.source)
         new_source: Path | None = source
-        if job.folder and source.exists():
+        sidecars: list[Path] = []
+        if outcome.outputs and source.exists():
+            try:
+                sidecars = carry_sidecars(source, Path(outcome.outputs[0]),
+                                          Path(outcome.report) if outcome.report else None)
+            except (OSError, ValueError) as exc:
+                log.warning("job %s: cannot carry the sidecars of %s: %s", job.id, source.name, exc)
+        if job.folder and source.exists() and not _changed_since_queued(job, source):
             try:
                 if job.after == "move":
                     new_source = _move_into(source, Path(job.folder) / "done")
+                    for sidecar in sidecars:
+                        _move_into(sidecar, Path(job.folder) / "done")
                 elif job.after == "delete":
                     source.unlink()
                     new_source = None
             except OSError as exc:
                 log.warning("job %s: cannot %s the finished source %s: %s", job.id, job.after, source, exc)
-        self.ledger.finish(job.id, outcome.outputs, report=outcome.report,
-                           source=new_source if new_source is not None else source)
+        ended = self.ledger.finish(job.id, outcome.outputs, report=outcome.report,
+                                   source=new_source if new_source is not None else source)
+        if ended is not None:
+            self.webhooks.job_ended(ended)
         log.info("done job %s: %s -> %s", job.id, source.name, ", ".join(outcome.outputs))
 
     def _failed(self, job: Job, error: str, *, count_attempt: bool = True) -> None:
         source = Path(job.source)
         report_path: Path | None = None
         new_source = source
-        if job.folder and source.exists():
+        if job.folder and source.exists() and not _changed_since_queued(job, source):
             failed_dir = Path(job.folder) / "failed"
             try:
                 if source.parent != failed_dir:
@@ -642,7 +688,9 @@ class Daemon:
                 })
             except OSError as exc:
                 log.warning("job %s: cannot move the failed source to %s: %s", job.id, failed_dir, exc)
-        self.ledger.fail(job.id, error, report=report_path, source=new_source, count_attempt=count_attempt)
+        ended = self.ledger.fail(job.id, error, report=report_path, source=new_source, count_attempt=count_attempt)
+        if ended is not None:
+            self.webhooks.job_ended(ended)
         log.error("FAILED job %s: %s", job.id, error)
 
     # -- reload and retention ---------------------------------------------------------------
@@ -658,6 +706,7 @@ class Daemon:
         old = {w.path: w for w in self.config.watch}
         fresh = {w.path: w for w in new.watch}
         self.config = new
+        self.webhooks.hooks = list(new.notify)
         self._apply_settings()
         for path, w in old.items():
             if path not in fresh or fresh[path] != w:

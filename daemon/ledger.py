@@ -31,7 +31,7 @@ from typing import Any, Literal
 from postbay.errors import PostbayError
 from postbay.timeline import TIMELINE_SUFFIXES
 
-__all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "fingerprint", "pid_alive"]
+__all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "clock", "fingerprint", "pid_alive"]
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT,
     at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS events_job ON events(job_id, seq);
 CREATE TABLE IF NOT EXISTS daemon (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -130,6 +131,26 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def timing(self, now: float | None = None) -> dict[str, float | None]:
+        """``elapsed`` seconds since the job started (to its end once ended) and, while it
+        runs, ``eta``: the seconds left at the pace so far (``None`` until 2 % is done)."""
+        if self.started is None:
+            return {"elapsed": None, "eta": None}
+        end = self.finished if self.finished is not None and self.state != "running" else (now or time.time())
+        elapsed = max(0.0, end - self.started)
+        eta = elapsed * (1 - self.progress) / self.progress if self.state == "running" and self.progress >= 0.02 \
+            else None
+        return {"elapsed": round(elapsed, 1), "eta": None if eta is None else round(eta, 1)}
+
+
+def clock(seconds: float | None) -> str:
+    """``"1:02:03"`` / ``"2:03"`` for a duration; ``"-"`` for none."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @dataclass(frozen=True)
@@ -340,9 +361,12 @@ class Ledger:
 
     def finish(self, job_id: str, outputs: Sequence[str | Path], *, report: str | Path | None = None,
                source: str | Path | None = None) -> Job | None:
-        """running → done."""
+        """running → done; the attempt that finished counts (the log's "attempt N")."""
+        job = self.get(job_id)
+        if job is None:
+            return None
         fields: dict[str, Any] = {"state": "done", "progress": 1.0, "outputs": outputs, "finished": time.time(),
-                                  "error": None, "worker_pid": None,
+                                  "error": None, "worker_pid": None, "attempts": job.attempts + 1,
                                   "report": str(report) if report else None}
         if source is not None:
             fields["source"] = str(source)
@@ -458,6 +482,13 @@ class Ledger:
         with the last ``seq`` seen to stream changes from any process."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+        return [Event(**dict(r)) for r in rows]
+
+    def job_events(self, job_id: str, *, limit: int = 1000) -> builtins.list[Event]:
+        """The events of one job, oldest first (its history for the dashboard's log panel)."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM events WHERE job_id = ? ORDER BY seq LIMIT ?",
+                                    (job_id, limit)).fetchall()
         return [Event(**dict(r)) for r in rows]
 
     def last_event_seq(self) -> int:

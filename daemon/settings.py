@@ -31,7 +31,7 @@ def default_config(config: Config) -> Config:
     config = config.model_copy(deep=True)
     for name in sorted(find_recipes(config.recipes)):
         config.watch.append(WatchConfig(path=config.data_dir / "watch" / name, recipe=name,
-                                        output=config.data_dir / "out" / name))
+                                        output=config.data_dir / "out" / name, create=True))
     return config
 
 
@@ -65,6 +65,10 @@ def check_config(config: Config) -> None:
             load_recipe(w.recipe, search_dirs=config.recipes)
         except PostbayError as exc:
             problems.append(f"{key}.recipe: {exc} (use a built-in name from `postbay recipes` or a .toml path)")
+        if not w.create and not w.path.is_dir():
+            # a NAS that is not mounted must not be replaced by an empty local folder
+            problems.append(f"{key}.path: {w.path} does not exist (a share that is not mounted?) "
+                            "(mount it, create it, or set create = true to have the daemon make it)")
         if w.path in seen:
             problems.append(f"{key}.path: {w.path} is also watch[{seen[w.path]}].path (one recipe per folder)")
         seen[w.path] = i

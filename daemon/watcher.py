@@ -4,8 +4,11 @@ A copy onto a drop folder fires ``created`` when it *starts*; network shares fir
 all for writes from another host. So events only nominate a file: :class:`ArrivalTracker`
 takes it when its size and mtime have stayed the same for ``settle_seconds`` across polls
 and (on Linux) no process holds it open for writing. A file that keeps growing is waited for
-as long as it grows. Rescans nominate everything in the folder, which catches files that
-arrived while the daemon was down and files no event reported.
+as long as it grows. A quiet file must also be whole (:func:`~.arrival.incomplete_reason`):
+one that is not and changed within ``arrival_timeout`` is looked at again later, backing off,
+so a copy that pauses is never taken in pieces. Only media and edit lists are taken; other
+files are logged once and left alone. Rescans nominate everything in the folder, which
+catches files that arrived while the daemon was down and files no event reported.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from postbay.config import WatchConfig
 from postbay.paths import url_to_path
 from postbay.publish import TEMP_MARK
 
+from .arrival import file_kind, incomplete_reason, settle_seconds
+
 __all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "Arrival", "is_ignored",
-           "mount_type", "open_for_writing", "referenced_media", "scan_folder", "uses_polling"]
+           "mount_type", "on_network", "open_for_writing", "referenced_media", "scan_folder", "uses_polling"]
 
 log = logging.getLogger("postbay.daemon")
 
@@ -88,12 +93,17 @@ def mount_type(path: Path, mounts_file: str = "/proc/self/mounts") -> str | None
     return best_type
 
 
+def on_network(path: Path) -> bool:
+    """True when ``path`` is on a network file system (NFS, SMB, sshfs…)."""
+    fstype = mount_type(path)
+    return fstype is not None and (fstype in NETWORK_FILESYSTEMS or fstype.startswith(("nfs", "cifs", "smb")))
+
+
 def uses_polling(watch: WatchConfig) -> bool:
     """``polling = true|false`` as configured; ``auto`` polls on network file systems."""
     if watch.polling is True or watch.polling is False:
         return watch.polling
-    fstype = mount_type(watch.path)
-    return fstype is not None and (fstype in NETWORK_FILESYSTEMS or fstype.startswith(("nfs", "cifs", "smb")))
+    return on_network(watch.path)
 
 
 def open_for_writing(paths: Iterable[str | Path] | None = None) -> set[str] | None:
@@ -188,6 +198,13 @@ class _Candidate:
     size: int
     mtime_ns: int
     since: float
+    settle: float
+    next_look: float = 0.0  # an incomplete file is looked at again from then on
+    backoff: float = 0.0
+
+
+#: Longest pause between two looks at a file that is not whole yet.
+MAX_BACKOFF_SECONDS = 60.0
 
 
 class ArrivalTracker:
@@ -202,6 +219,8 @@ class ArrivalTracker:
         self._nominated: dict[Path, WatchConfig] = {}
         self._candidates: dict[Path, _Candidate] = {}
         self._check_open = check_open
+        self._network: dict[Path, bool] = {}
+        self._logged: set[tuple[Path, str]] = set()  # (file, why) said once
 
     def nominate(self, path: Path, watch: WatchConfig) -> None:
         with self._lock:
@@ -223,9 +242,21 @@ class ArrivalTracker:
         with self._lock:
             nominated, self._nominated = self._nominated, {}
             for path, watch in nominated.items():
-                if path not in self._candidates:
-                    self._candidates[path] = _Candidate(watch, -1, -1, now)
+                if path in self._candidates:
+                    continue
+                if file_kind(path) == "other":
+                    self._say_once(path, "ignored", "ignoring %s: not media or an edit list", path)
+                    continue
+                network = self._network.get(watch.path)
+                if network is None:
+                    network = self._network[watch.path] = on_network(watch.path)
+                self._candidates[path] = _Candidate(watch, -1, -1, now, settle_seconds(watch, network))
             return self._settled(now)
+
+    def _say_once(self, path: Path, key: str, message: str, *args: object) -> None:
+        if (path, key) not in self._logged:
+            self._logged.add((path, key))
+            log.info(message, *args)
 
     def _settled(self, now: float) -> list[Arrival]:
         arrived: list[Arrival] = []
@@ -242,8 +273,9 @@ class ArrivalTracker:
             if st.st_size != cand.size or st.st_mtime_ns != cand.mtime_ns:
                 # still growing or touched: the clock starts again
                 cand.size, cand.mtime_ns, cand.since = st.st_size, st.st_mtime_ns, now
+                cand.next_look = cand.backoff = 0.0
                 continue
-            if now - cand.since >= cand.watch.settle_seconds:
+            if now - cand.since >= cand.settle and now >= cand.next_look:
                 settled.append((path, cand))
         if settled and self._check_open:
             held = open_for_writing(p for p, _ in settled)
@@ -255,9 +287,31 @@ class ArrivalTracker:
                         if os.path.realpath(p) in still:
                             self._candidates[p].since = now
         for path, cand in settled:
+            if not self._whole(path, cand, now):
+                continue
             del self._candidates[path]
             arrived.append(Arrival(path, cand.watch, cand.size, cand.mtime_ns))
         return arrived
+
+    def _whole(self, path: Path, cand: _Candidate, now: float) -> bool:
+        """A quiet file is taken when complete, or when it has stayed incomplete and untouched
+        for ``arrival_timeout`` (its job then fails with the reason); else looked at later."""
+        why = incomplete_reason(path)
+        if why is None:
+            return True
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        # ctime too: a copier that sets the source's mtime at the end still touches ctime
+        quiet_for = time.time() - max(st.st_mtime, st.st_ctime)
+        if quiet_for >= cand.watch.arrival_timeout:
+            log.warning("taking %s although it is incomplete (%s): unchanged for %.0f s", path, why, quiet_for)
+            return True
+        cand.backoff = min(max(cand.backoff * 2, cand.settle, 0.5), MAX_BACKOFF_SECONDS)
+        cand.next_look = now + cand.backoff
+        self._say_once(path, f"incomplete {cand.size}", "waiting for %s: %s", path, why)
+        return False
 
 
 class _Events(FileSystemEventHandler):
@@ -274,7 +328,7 @@ class _Events(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory:
             return
-        if event.event_type in ("created", "modified", "closed"):
+        if event.event_type in ("created", "modified", "closed", "attrib"):  # attrib: an mtime set (cp -p)
             self._consider(event.src_path)
         elif event.event_type == "moved":  # `clip.mov.part` renamed to `clip.mov`
             self._consider(event.dest_path)
@@ -294,8 +348,8 @@ class FolderWatcher:
         return list(self._observers)
 
     def add(self, watch: WatchConfig) -> str:
-        """Start watching; returns ``"inotify"`` or ``"polling"``."""
-        watch.path.mkdir(parents=True, exist_ok=True)
+        """Start watching (the folder exists: the config check saw to it); returns
+        ``"inotify"`` or ``"polling"``."""
         polling = uses_polling(watch)
         observer: BaseObserver = PollingObserver(timeout=self.poll_interval) if polling else Observer()
         observer.schedule(_Events(watch, self.tracker), str(watch.path), recursive=watch.recursive)

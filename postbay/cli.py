@@ -10,6 +10,8 @@ import argparse
 import glob
 import importlib
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,10 @@ from postbay import __version__
 from postbay.errors import PostbayError
 from postbay.progress import Progress
 
-__all__ = ["main", "COMMAND_MODULES", "load_cli_config", "run_timeline_cli"]
+__all__ = ["COMMAND_MODULES", "DEFAULT_RECIPE", "load_cli_config", "main", "run_timeline_cli"]
+
+#: The recipe `postbay run` uses without -r.
+DEFAULT_RECIPE = "finish"
 
 #: Modules whose ``add_commands(subparsers)`` contribute subcommands, in help order.
 COMMAND_MODULES = [
@@ -44,6 +49,10 @@ def _expand_inputs(patterns: list[str]) -> list[Path]:
     return paths
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_timeline_cli(src: Path, recipe: Any, out_dir: Path, args: argparse.Namespace, config: Any) -> None:
     """``postbay run EDIT.xml --recipe R --out DIR``: conform and print the summary."""
     from postbay.timeline.conform import conform_timeline
@@ -65,7 +74,17 @@ def run_timeline_cli(src: Path, recipe: Any, out_dir: Path, args: argparse.Names
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # a service manager's or a shell's `kill` stops a render like Ctrl-C does: temp file removed
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     from postbay.media import probe, set_pixel_limit
+    from postbay.naming import ExistingOutput, place_output
     from postbay.recipe import load_recipe
     from postbay.registry import default_registry
     from postbay.render import finish_clip, output_paths
@@ -74,47 +93,98 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_cli_config(args)
     set_pixel_limit(config.limits.max_pixels)
     registry = default_registry(allow_override=config.allow_plugin_override)
-    recipe = load_recipe(args.recipe, search_dirs=config.recipes, registry=registry)
+    if args.recipe is None and not args.quiet:
+        print(f"recipe: {DEFAULT_RECIPE} (the default; -r NAME picks another, `postbay recipes` lists them)",
+              file=sys.stderr)
+    recipe = load_recipe(args.recipe or DEFAULT_RECIPE, search_dirs=config.recipes, registry=registry)
     inputs = _expand_inputs(args.inputs)
     out_dir = Path(args.out)
+    existing: ExistingOutput = ("overwrite" if args.overwrite else "skip" if args.skip_existing
+                                else config.existing_output)
+    from postbay.timeline import TIMELINE_SUFFIXES
+
     targets: dict[Path, Path] = {}
     from postbay.sequences import is_sequence_spec, sequence_name
 
     names = {src: sequence_name(src) for src in inputs if is_sequence_spec(src)}  # frames: named by their prefix
+    plan: list[dict[str, Any]] = []
     for src in inputs:
+        if src.suffix.lower() in TIMELINE_SUFFIXES:
+            plan.append({"source": str(src), "kind": "timeline", "output_dir": str(out_dir)})
+            continue
         out_path, _ = output_paths(src, recipe, out_dir, names.get(src))
         if out_path in targets:
             raise PostbayError(f"{src} and {targets[out_path]} would both write {out_path.name}", path=src,
                                hint="finish them into different --out folders")
         targets[out_path] = src
-    from postbay.timeline import TIMELINE_SUFFIXES
+        placed = place_output(out_path, existing)
+        plan.append({"source": str(src), "kind": "media", "output": str(placed) if placed else None,
+                     "exists": out_path.exists(), "skip": placed is None})
+    if args.dry_run:
+        return _print_plan(recipe, plan, existing, as_json=args.json)
 
     failures: list[str] = []
-    for src in inputs:
-        if src.suffix.lower() in TIMELINE_SUFFIXES:
+    results: list[dict[str, Any]] = []
+    for src, planned in zip(inputs, plan, strict=True):
+        if planned["kind"] == "timeline":
             try:
                 run_timeline_cli(src, recipe, out_dir, args, config)
+                results.append({"source": str(src), "status": "done"})
             except PostbayError as exc:
                 failures.append(str(exc))
+                results.append({"source": str(src), "status": "failed", "error": str(exc)})
                 print(f"FAILED {exc}", file=sys.stderr)
+            continue
+        if planned["skip"]:
+            print(f"skipped {src}: its output exists (--overwrite replaces it)", file=sys.stderr)
+            results.append({"source": str(src), "status": "skipped"})
             continue
         bar = Progress(src.name, enabled=not args.quiet)
         try:
             # An image sequence plays at --rate (else 24); a movie carries its own rate.
             info = probe(src, rate=parse_rate(args.rate) if args.rate else None) if src in names else None
             result = finish_clip(src, recipe, out_dir, gpu=config.gpu, ocio_config=config.ocio_config,
-                                 progress=bar, protected=inputs, name=names.get(src), info=info)
+                                 progress=bar, protected=inputs, name=names.get(src), info=info, existing=existing)
             bar.close()
             rep = result.report
-            print(f"done {src} -> {result.output} ({rep['frames']} frames, {rep['fps']} fps, report "
-                  f"{result.report_path})")
+            if planned["exists"] and existing == "version":
+                print(f"{src}: an output of this name exists; this one is {planned['output']}", file=sys.stderr)
+            results.append({"source": str(src), "status": "done", "output": str(result.output),
+                            "report": str(result.report_path), "frames": rep["frames"], "fps": rep["fps"]})
+            if not args.json:
+                print(f"done {src} -> {result.output} ({rep['frames']} frames, {rep['fps']} fps, report "
+                      f"{result.report_path})")
         except PostbayError as exc:
             bar.close()
             failures.append(str(exc))
+            results.append({"source": str(src), "status": "failed", "error": str(exc)})
             print(f"FAILED {exc}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(results, indent=2))
     if len(inputs) > 1 or failures:
         print(f"{len(inputs) - len(failures)} done, {len(failures)} failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _print_plan(recipe: Any, plan: list[dict[str, Any]], existing: str, *, as_json: bool) -> int:
+    """``postbay run --dry-run``: the recipe, its steps and where each input would go."""
+    steps = [s.name for s in recipe.steps]
+    if as_json:
+        print(json.dumps({"recipe": recipe.name, "steps": steps, "codec": recipe.output.codec,
+                          "existing_output": existing, "inputs": plan}, indent=2))
+        return 0
+    print(f"recipe {recipe.name}: {' -> '.join(steps) or '(no steps)'} -> {recipe.output.codec}")
+    for item in plan:
+        if item["kind"] == "timeline":
+            print(f"  {item['source']}: edit list, conformed clip by clip into {item['output_dir']}")
+        elif item["skip"]:
+            print(f"  {item['source']}: skipped (its output exists)")
+        else:
+            note = " (a versioned name: the plain one exists)" if item["exists"] and existing == "version" else ""
+            note = " (replaces the existing file)" if item["exists"] and existing == "overwrite" else note
+            print(f"  {item['source']} -> {item['output']}{note}")
+    print("dry run: nothing rendered")
+    return 0
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -257,13 +327,19 @@ def cmd_start(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("run", help="finish clips (or timelines) with a recipe")
     p.add_argument("inputs", nargs="+", help="media files, globs, or edit lists")
-    p.add_argument("--recipe", "-r", default="finish", help="built-in recipe name or a recipe .toml")
+    p.add_argument("--recipe", "-r", default=None,
+                   help=f"built-in recipe name or a recipe .toml (default: {DEFAULT_RECIPE})")
     p.add_argument("--out", "-o", default="out", help="output folder (default: ./out)")
     p.add_argument("--media-root", action="append", default=[], help="where to look for a timeline's media")
     p.add_argument("--handles", type=int, default=None, help="frames of handle each side of a used range")
     p.add_argument("--rate", default=None, help="frame rate of an EDL or an image sequence (e.g. 25, 24000/1001; "
                                                 "a sequence defaults to 24)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (recipe, steps, outputs), render nothing")
+    p.add_argument("--json", action="store_true", help="results (or the --dry-run plan) as JSON on stdout")
+    exists = p.add_mutually_exclusive_group()
+    exists.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    exists.add_argument("--skip-existing", action="store_true", help="leave inputs whose output exists")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("probe", help="describe media files as JSON")
@@ -326,7 +402,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:
+        # `postbay status --json | head`: the reader has what it wanted; nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except PostbayError as exc:
         print(f"postbay: error: {exc}", file=sys.stderr)
         return 2

@@ -29,15 +29,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from postbay.errors import ConfigError
+from postbay.errors import ConfigError, did_you_mean, plain_message
 
-__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ExecutorConfig", "LimitsConfig", "ScheduleConfig",
-           "ServiceConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
+__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ExecutorConfig", "LimitsConfig", "NotifyConfig",
+           "ScheduleConfig", "ServiceConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
 
 #: The colour config when none is set: OCIO's built-in studio config (no file, nothing to fetch).
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
-
-#: OpenColorIO's built-in studio config: no file to ship or download.
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
@@ -66,11 +64,19 @@ class WatchConfig(_Section):
     recursive: bool = False
     polling: Literal["auto", True, False] = "auto"
     settle_seconds: float = Field(default=5.0, ge=0)
+    arrival_timeout: float = Field(default=600.0, ge=0)
     cron: str | None = None
+    create: bool = False  # a missing folder is an error (an unmounted share) unless this says make it
 
     def output_dir(self) -> Path:
         """Where finished files go: ``output``, else ``<path>/../out/<folder name>``."""
         return self.output if self.output is not None else self.path.parent / "out" / self.path.name
+
+
+    @field_validator("arrival_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
 
 
 class WorkersConfig(_Section):
@@ -155,6 +161,19 @@ class ServiceConfig(_Section):
     tasks_max: int = Field(default=4096, gt=0)
 
 
+JobEnding = Literal["done", "failed"]
+JOB_ENDINGS: tuple[JobEnding, ...] = ("done", "failed")
+
+
+class NotifyConfig(_Section):
+    """A webhook: ``url`` gets a JSON POST when a job ends in one of ``events``."""
+
+    url: str = Field(pattern=r"^https?://")
+    events: list[JobEnding] = Field(default_factory=lambda: list(JOB_ENDINGS))
+    timeout: float = Field(default=5.0, gt=0)
+    retries: int = Field(default=3, ge=0)
+
+
 class Config(_Section):
     """The whole configuration. Relative paths are relative to the config file's folder."""
 
@@ -176,6 +195,8 @@ class Config(_Section):
     api: ApiConfig = Field(default_factory=ApiConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    notify: list[NotifyConfig] = Field(default_factory=list)
+    existing_output: Literal["version", "overwrite", "skip"] = "version"
     source: str = "<embedded defaults>"
 
     def inbox_dir(self) -> Path:
@@ -206,11 +227,20 @@ class Config(_Section):
         return data
 
 
+def _section_models() -> dict[str, type[BaseModel]]:
+    return {"watch": WatchConfig, "workers": WorkersConfig, "schedule": ScheduleConfig, "api": ApiConfig,
+            "notify": NotifyConfig}
+
+
 def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = plain_message(err["msg"])
+        if err["type"] == "extra_forbidden":
+            section = _section_models().get(str(err["loc"][0]), Config) if len(err["loc"]) > 1 else Config
+            guess = did_you_mean(str(err["loc"][-1]), section.model_fields).strip()
+            msg = f"unknown key ({guess})" if guess else "unknown key"
         parts.append(f"{key}: {msg}")
     return "; ".join(parts)
 
@@ -231,6 +261,6 @@ def load_config(path: str | Path | None = None, *, base: Path | None = None) -> 
     try:
         cfg = Config(**data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc), path=path, hint="see the configuration section of README.md") from None
+        raise ConfigError(_describe(exc), path=path, hint="every key is in docs/configuration.md") from None
     cfg.source = str(path)
     return cfg.resolve_paths(path.parent.resolve())

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["PostbayError", "MediaError", "RecipeError", "ConfigError", "VerifyError"]
+__all__ = ["PostbayError", "MediaError", "RecipeError", "ConfigError", "VerifyError", "did_you_mean",
+           "plain_message"]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"did you mean 'finish'? "`` for a near miss among ``known``, else ``""``."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def plain_message(msg: str) -> str:
+    """A pydantic message without its ``Value error, `` / ``Assertion failed, `` prefix."""
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
 
 
 class PostbayError(Exception):

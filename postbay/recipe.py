@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from postbay.errors import RecipeError
+from postbay.errors import RecipeError, did_you_mean, plain_message
 from postbay.media import PRESETS
 from postbay.registry import ParamModel, Processor, Registry, default_registry
 
@@ -170,7 +170,7 @@ def _pydantic_message(exc: ValidationError, prefix: str) -> str:
     parts = []
     for err in exc.errors():
         where = _field_path(err["loc"])
-        msg = err["msg"]
+        msg = plain_message(err["msg"])
         if err["type"] == "extra_forbidden":
             msg = "unknown parameter"
         parts.append(f"{prefix}{where}: {msg}")
@@ -198,7 +198,8 @@ def parse_recipe(data: dict[str, Any], *, source: str = "<memory>", registry: Re
         pname = raw["processor"]
         if pname not in registry:
             raise RecipeError(f"step {i}: unknown processor {pname!r}", path=source,
-                              hint=f"known processors: {', '.join(registry.names())}")
+                              hint=f"{did_you_mean(str(pname), registry.names())}"
+                                   f"known processors: {', '.join(registry.names())}")
         proc = registry.get(pname)
         values = {k: v for k, v in raw.items() if k != "processor"}
         try:
@@ -276,6 +277,7 @@ def load_recipe(name_or_path: str | Path, *, search_dirs: list[Path] | tuple[Pat
         return parse_recipe(_read_toml(path), source=str(path), registry=registry)
     known = find_recipes(search_dirs)
     if text not in known:
-        raise RecipeError(f"unknown recipe {text!r}", hint=f"known recipes: {', '.join(sorted(known))}")
+        raise RecipeError(f"unknown recipe {text!r}",
+                          hint=f"{did_you_mean(text, known)}known recipes: {', '.join(sorted(known))}")
     recipe = parse_recipe(_read_toml(known[text]), source=str(known[text]), registry=registry)
     return recipe

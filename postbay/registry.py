@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -37,7 +39,7 @@ from pydantic import BaseModel, ConfigDict
 
 from postbay.backend import Backend
 from postbay.colour import DEFAULT_OCIO_CONFIG
-from postbay.errors import PostbayError
+from postbay.errors import PostbayError, did_you_mean
 from postbay.subtitles import Captions
 
 __all__ = [
@@ -234,8 +236,19 @@ class Processor:
 
 
 def _type_name(annotation: Any) -> str:
-    if annotation is None:
+    """A parameter's type as a recipe author writes it: ``float``, ``"soft" | "hard"``,
+    ``{slope, offset, power, sat} | str`` (a table's keys, never an internal class name)."""
+    if annotation is None or annotation is type(None):
         return "None"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return " | ".join(f"\"{a}\"" if isinstance(a, str) else repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is not None:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(_type_name(a) for a in args)}]"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "{" + ", ".join(annotation.model_fields) + "}"
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
@@ -307,7 +320,8 @@ class Registry:
             return self._by_name[name]
         except KeyError:
             known = ", ".join(sorted(self._by_name))
-            raise PostbayError(f"unknown processor {name!r}", hint=f"known processors: {known}") from None
+            raise PostbayError(f"unknown processor {name!r}",
+                               hint=f"{did_you_mean(name, self._by_name)}known processors: {known}") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self._by_name

@@ -38,6 +38,7 @@ from postbay.media import (
     timecode_to_frames,
     to_rgb16,
 )
+from postbay.naming import ExistingOutput, failed_report_path, place_output, report_beside
 from postbay.pipeline import Pipeline, run_stages
 from postbay.publish import PublishError, publish_verified, temp_path, write_json_atomic
 from postbay.recipe import Recipe, Step
@@ -115,7 +116,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
                 name: str | None = None, progress: Progress | None = None,
                 cancelled: Callable[[], bool] | None = None, reference: np.ndarray | None = None,
                 cuts: Sequence[int] | None = None, protected: Iterable[Path] = (), seed: int = 0,
-                info: MediaInfo | None = None) -> FinishResult:
+                info: MediaInfo | None = None, existing: ExistingOutput = "overwrite") -> FinishResult:
     """Finish ``source`` with ``recipe`` into ``out_dir``; frames ``[start, start+count)`` only
     when given (a timeline's used range with handles).
 
@@ -131,6 +132,11 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
     out_dir = Path(out_dir)
     t_start = time.perf_counter()
     out_path, report_path = output_paths(source, recipe, out_dir, name)
+    placed = place_output(out_path, existing)  # ``existing``: see postbay.naming
+    if placed is None:
+        raise PostbayError("an output of this name exists and existing_output is \"skip\"", path=out_path)
+    if placed != out_path:
+        out_path, report_path = placed, report_beside(placed)
     report: dict[str, Any] = {
         "postbay": __version__, "status": "running", "error": None, "source": str(source),
         "output": None, "recipe": recipe.describe(), "started": _now(),
@@ -257,7 +263,9 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         if not isinstance(exc, PostbayError):
             report["traceback"] = traceback.format_exception_only(type(exc), exc)
         try:
-            write_json_atomic(report_path, report)
+            failed_report = failed_report_path(report_path)
+            failed_report.parent.mkdir(exist_ok=True)
+            write_json_atomic(failed_report, report)
         except OSError:
             pass  # the folder itself is the problem; the error says so
         if error is exc:

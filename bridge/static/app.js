@@ -48,10 +48,33 @@ $("#login-form").addEventListener("submit", (ev) => {
 
 function pct(p) { return Math.round((p || 0) * 1000) / 10; }
 
+function clock(seconds) {
+  if (seconds == null) return "-";
+  const s = Math.round(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const pad = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
+}
+
+// elapsed and ETA at the pace so far (the same rule as `postbay jobs`), live between events
+function pace(job) {
+  if (!job.started) return { elapsed: null, eta: null };
+  const end = job.state !== "running" && job.finished ? job.finished : Date.now() / 1000;
+  const elapsed = Math.max(0, end - job.started);
+  const eta = job.state === "running" && job.progress >= 0.02 ? elapsed * (1 - job.progress) / job.progress : null;
+  return { elapsed, eta };
+}
+
+function paceText(job) {
+  const p = pace(job);
+  if (job.state === "running") return `${clock(p.elapsed)} elapsed` + (p.eta != null ? ` · ETA ${clock(p.eta)}` : "");
+  if ((job.state === "done" || job.state === "failed") && p.elapsed != null) return `took ${clock(p.elapsed)}`;
+  return "";
+}
+
 function barHtml(job) {
   return `<div class="bar ${job.state}" data-progress="${job.progress}" role="progressbar"
     aria-valuemin="0" aria-valuemax="1" aria-valuenow="${job.progress}"><span style="width:${pct(job.progress)}%"></span>
-    <em>${pct(job.progress)}%</em></div>`;
+    <em>${pct(job.progress)}%</em></div><div class="pace muted">${paceText(job)}</div>`;
 }
 
 function esc(text) {
@@ -238,10 +261,15 @@ function reportHtml(report, jobId) {
 }
 
 let shownStillsFor = null;
+let outputShownFor = null;
+let logShownFor = null;
+
+function when(ts) { return ts ? new Date(ts * 1000).toLocaleString() : "-"; }
 
 function renderJobPage(job) {
   $("#job-title").textContent = job.name;
-  $("#job-summary").innerHTML = `<span class="state ${job.state}">${job.state}</span> ${esc(job.recipe)} · ${barHtml(job)}`;
+  $("#job-summary").innerHTML = `<span class="state ${job.state}">${job.state}</span> ${esc(job.recipe)} · ${barHtml(job)}
+    <p class="muted">queued ${when(job.created)} · started ${when(job.started)} · finished ${when(job.finished)}</p>`;
   $("#job-error").hidden = !(job.error && job.state !== "done");
   $("#job-error").textContent = job.error ? "What went wrong: " + job.error : "";
   $("#job-cancel").hidden = !(job.state === "queued" || job.state === "running");
@@ -255,12 +283,75 @@ function renderJobPage(job) {
     $("#compare").classList.remove("after-only");
     // an upload leaves the inbox when its job is done: then only the after frame is left to show
     $("#before").onerror = () => $("#compare").classList.add("after-only");
-    $("#before").src = withToken(`/jobs/${job.id}/still?which=source&width=960`);
-    $("#after").src = withToken(`/jobs/${job.id}/still?which=output&width=960`);
+    const frames = (job.report && job.report.frames) || 1;
+    $("#frame").max = Math.max(0, frames - 1);
+    $("#frame").value = Math.floor(frames / 2);
+    showFrame(job);
   }
+  renderOutput(job);
   $("#report-section").hidden = !job.report && job.state !== "done" && job.state !== "failed";
   if (job.report !== undefined) $("#report").innerHTML = reportHtml(job.report, job.id);
+  if (logShownFor !== job.id + job.state) {  // on a state change, not on every progress step
+    logShownFor = job.id + job.state;
+    loadJobLog(job.id).catch((e) => console.warn(e));
+  }
 }
+
+// before and after: the same frame of source and output, at fit (960 wide) or 1:1
+function showFrame(job) {
+  const frame = $("#frame").value;
+  const full = $("#full-size").checked;
+  const video = job.report && job.report.output_probe && job.report.output_probe.video;
+  const width = full && video ? video.width : 960;
+  $("#compare-frame").classList.toggle("full", full);
+  $("#frame-number").textContent = `${Number(frame) + 1} of ${Number($("#frame").max) + 1}`;
+  $("#before").src = withToken(`/jobs/${job.id}/still?which=source&frame=${frame}&width=${width}`);
+  $("#after").src = withToken(`/jobs/${job.id}/still?which=output&frame=${frame}&width=${width}`);
+}
+
+function renderOutput(job) {
+  const done = job.state === "done" && job.outputs && job.outputs.length;
+  $("#output-section").hidden = !done;
+  if (!done || outputShownFor === job.id) return;
+  outputShownFor = job.id;
+  const links = job.outputs.map((out, i) => {
+    const name = out.split("/").pop();
+    return `<a href="${withToken(`/jobs/${job.id}/output?index=${i}&download=1`)}" download>${esc(name)}</a>`;
+  });
+  links.push(`<a href="${withToken(`/jobs/${job.id}/report`)}" target="_blank" rel="noopener">report (JSON)</a>`);
+  $("#output-links").innerHTML = "Download: " + links.join(" · ");
+  const video = job.report && job.report.output_probe && job.report.output_probe.video;
+  const playable = video && ["h264", "hevc", "vp9", "av1"].includes(video.codec);
+  $("#player").hidden = !playable;
+  $("#strip").hidden = !!playable || !video;
+  if (playable) {
+    $("#player").src = withToken(`/jobs/${job.id}/output`);
+  } else if (video) {  // ProRes, DNxHR…: a browser cannot play them; a strip of stills instead
+    const frames = video.frames || job.report.frames || 1;
+    $("#strip").innerHTML = [0, 1, 2, 3, 4].map((k) => Math.min(frames - 1, Math.floor(k * frames / 5)))
+      .map((f) => `<img alt="frame ${f + 1}" src="${withToken(`/jobs/${job.id}/still?which=output&frame=${f}&width=240`)}">`)
+      .join("");
+  }
+}
+
+async function loadJobLog(id) {
+  const log = await api(`/jobs/${id}/log`);
+  if (currentJobId() !== id) return;
+  $("#job-log").textContent = [...log.history, ...(log.daemon.length ? ["", "daemon:"] : []), ...log.daemon].join("\n");
+}
+
+async function loadBay() {
+  const [config, log] = await Promise.all([api("/config"), api("/log?lines=200")]);
+  const folders = config.folders.map((f) => `<li>${esc(f.path)} → <b>${esc(f.recipe)}</b> → ${esc(f.output)}</li>`).join("");
+  $("#bay-config").innerHTML = `<p class="muted">config ${esc(config.source)} · ${config.workers.cpu} CPU + ${config.workers.gpu} GPU worker(s)</p>
+    <ul>${folders}</ul>`;
+  $("#daemon-log").textContent = log.lines.join("\n") || "(no daemon log here)";
+}
+
+$("#bay").addEventListener("toggle", () => { if ($("#bay").open) loadBay().catch((e) => console.warn(e)); });
+
+$("#frame").addEventListener("change", () => { const job = jobs.get(currentJobId()); if (job) showFrame(job); });
+$("#full-size").addEventListener("change", () => { const job = jobs.get(currentJobId()); if (job) showFrame(job); });
 
 $("#split").addEventListener("input", (e) => {
   $("#after-clip").style.clipPath = `inset(0 0 0 ${e.target.value}%)`;
@@ -273,6 +364,8 @@ async function route() {
   $("#job-view").hidden = !id;
   if (id) {
     shownStillsFor = null;
+    outputShownFor = null;
+    logShownFor = null;
     const job = await api("/jobs/" + id);
     jobs.set(id, job);
     renderJobPage(job);

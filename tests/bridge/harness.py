@@ -113,6 +113,7 @@ class DaemonBay:
         self.media, self.hot, self.out = tmp / "media", tmp / "hot" / recipe, tmp / "hot-out"
         self.data = tmp / "data"
         self.media.mkdir(parents=True, exist_ok=True)
+        self.hot.mkdir(parents=True, exist_ok=True)
         self.token = token
         self.port = free_port()
         self.config_path = tmp / "postbay.toml"

@@ -150,3 +150,44 @@ def test_cluster_view_lists_nodes_and_where_each_job_runs(bay, page, tmp_path: P
     assert "10.0.0.2" in row and "16" in row and "on-a-node.mp4" in row
     assert "on render-2" in page.inner_text(f"#job-{job.id}")
     assert not page.errors
+
+
+def test_job_page_serves_the_output_its_log_and_any_frame(daemon, page, tmp_path):
+    clip = write_clip(daemon.media / "review me.mov", frames=12, width=320, height=180, pattern=ai_look_frame,
+                      audio=None)
+    status, job = daemon.request("POST", "/jobs", {"path": str(clip), "recipe": "grade"})
+    assert status in (201, 202)
+    wait_for(lambda: daemon.request("GET", f"/jobs/{job['id']}")[1]["state"] == "done", 120, what="the job done")
+    _, job = daemon.request("GET", f"/jobs/{job['id']}")
+    output = Path(job["outputs"][0])
+    # the file itself, range-capable (a player seeks, a download resumes)
+    status, head = daemon.request("GET", f"/jobs/{job['id']}/output", headers={"Range": "bytes=0-99"})
+    assert status == 206 and head == output.read_bytes()[:100]
+    status, whole = daemon.request("GET", f"/jobs/{job['id']}/output?download=1")
+    assert status == 200 and whole == output.read_bytes()
+    status, _ = daemon.request("GET", "/favicon.ico")
+    assert status == 200
+
+    page.goto(f"{daemon.url}/?token={daemon.token}#job={job['id']}")
+    page.wait_for_selector("#output-section:not([hidden])")
+    assert "review me.mov" in page.inner_text("#output-links") and "report" in page.inner_text("#output-links")
+    # ProRes does not play in a browser: a strip of five stills instead
+    page.wait_for_function("[...document.querySelectorAll('#strip img')].filter(i => i.naturalWidth > 0).length == 5")
+    assert page.is_hidden("#player")
+    page.wait_for_function("document.querySelector('#job-log').textContent.includes('done')")
+    assert "started" in page.inner_text("#job-log")
+    # one frame slider for both halves; 1:1 shows the output's own pixels
+    page.fill("#frame", "2")
+    page.dispatch_event("#frame", "change")
+    assert "frame=2&" in page.get_attribute("#before", "src") and "frame=2&" in page.get_attribute("#after", "src")
+    page.check("#full-size")
+    page.wait_for_function("document.querySelector('#after').naturalWidth == 640")
+    # links read on the dark page (the browser's default dark blue did not)
+    assert page.evaluate("getComputedStyle(document.querySelector('#job-view p a')).color") == "rgb(79, 163, 255)"
+    # the bay: folders and the daemon's log, read-only
+    page.goto(f"{daemon.url}/")
+    page.click("#bay summary")
+    page.wait_for_function("document.querySelector('#daemon-log').textContent.includes('daemon ready')")
+    assert "grade" in page.inner_text("#bay-config")
+    assert page.evaluate("document.querySelector('link[rel=icon]').href").endswith("/static/favicon.svg")
+    assert page.errors == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,6 +39,7 @@ def test_submit_and_wait_through_the_api(daemon):
     assert "queued: take 1.mov with review" in proc.stdout
     out = daemon.out / "take 1.mp4"
     assert "done " in proc.stdout and str(out) in proc.stdout
+    assert re.search(r"done \w+ in \d+:\d\d: ", proc.stdout), proc.stdout  # how long it took
     assert out.is_file() and clip.is_file()  # the source stays where it was
 
 

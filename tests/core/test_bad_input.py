@@ -68,8 +68,9 @@ def test_bad_media_gives_one_clear_line(tmp_path, good, kind, cause):
     assert len(failed) == 1 and str(bad.name) in failed[0] and cause in failed[0], r.stderr
     assert "Traceback" not in r.stderr
     assert bad.read_bytes() == before  # the source is untouched
-    # no output file, only the failed report
-    assert only_reports(tmp_path / "out") == [f"{bad.stem}.report.json"]
+    # no output file; the failed report in reports/, away from the deliverables
+    assert only_reports(tmp_path / "out") == ["reports"]
+    assert only_reports(tmp_path / "out" / "reports") == [f"{bad.stem}.report.json"]
 
 
 def test_batch_with_one_bad_file_finishes_the_others(tmp_path, good):
@@ -157,10 +158,13 @@ def test_output_folder_that_is_a_file(tmp_path, good):
 def test_refuses_to_write_over_its_input(tmp_path):
     src = write_clip(tmp_path / "clip.mov", frames=3, codec="prores", pix_fmt="yuv422p10le", audio=None)
     before = src.read_bytes()
-    r = postbay("run", str(src), "--recipe", "passthrough", "--out", str(tmp_path), cwd=tmp_path)
+    r = postbay("run", str(src), "--recipe", "passthrough", "--out", str(tmp_path), "--overwrite", cwd=tmp_path)
     assert r.returncode == 1
     assert "output would overwrite an input" in r.stderr
     assert src.read_bytes() == before
+    # without --overwrite an existing name (the input's own) gets a versioned sibling
+    r = postbay("run", str(src), "--recipe", "passthrough", "--out", str(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "clip_v2.mov").exists() and src.read_bytes() == before
 
 
 def test_failed_verification_publishes_nothing(tmp_path, good):
@@ -188,7 +192,7 @@ def test_full_disk_fails_cleanly(tmp_path):
         r = postbay("run", str(src), "--recipe", "passthrough", "--out", str(out), "-q", cwd=tmp_path)
         assert r.returncode == 1
         assert "disk full" in r.stderr and "Traceback" not in r.stderr, r.stderr
-        leftovers = [p.name for p in out.iterdir() if p.name != "big.report.json"]
+        leftovers = [p.name for p in out.iterdir() if p.name != "reports"]
         assert leftovers == [], leftovers
         subprocess.run(["mount", "-o", "remount,size=64m", str(out)], check=True)
         r = postbay("run", str(src), "--recipe", "passthrough", "--out", str(out), "-q", cwd=tmp_path)

@@ -70,7 +70,8 @@ def test_a_file_held_open_for_writing_by_another_process_is_seen(tmp_path: Path)
 
 
 def test_arrival_waits_for_size_and_mtime_to_settle(tmp_path: Path):
-    watch = WatchConfig(path=tmp_path, recipe="passthrough", settle_seconds=2)
+    # arrival_timeout 0: these bytes are no movie, and the settle rule alone is under test
+    watch = WatchConfig(path=tmp_path, recipe="passthrough", settle_seconds=2, arrival_timeout=0)
     path = tmp_path / "clip.mov"
     path.write_bytes(b"a" * 100)
     tracker = ArrivalTracker(check_open=False)
@@ -112,6 +113,7 @@ def test_ledger_exactly_once_and_lifecycle(tmp_path: Path):
         assert ledger.get(job.id).progress == 0.5
         done = ledger.finish(job.id, [tmp_path / "out" / "a.mov"], report=tmp_path / "out" / "a.mov.report.json")
         assert done.state == "done" and done.outputs == [str(tmp_path / "out" / "a.mov")]
+        assert done.attempts == 1  # the log said "attempt 1": so does the ledger
         _, created = ledger.submit(clip, "passthrough", tmp_path / "out")
         assert not created  # done: not again
         before = clip.stat()

@@ -66,14 +66,31 @@ def test_a_file_written_in_chunks_is_not_taken_before_the_last_byte(bay, small_c
     for job in jobs:
         name = Path(job.dropped).name
         assert job.created >= finished[name], f"{name} taken {finished[name] - job.created:.2f} s before its last byte"
-        assert job.attempts == 0 and count_frames(job.outputs[0]) == 24
+        assert job.attempts == 1 and count_frames(job.outputs[0]) == 24  # as the log says: attempt 1
         assert _sha(Path(job.source)) == _sha(small_clip)  # moved to done/, intact
+
+
+@pytest.mark.slow
+def test_a_copy_closed_between_chunks_with_long_gaps_is_taken_once_whole(bay, small_clip: Path, tmp_path: Path):
+    """What SMB clients, browser downloads and sync tools do: chunks, closed between, pausing
+    longer than settle_seconds. Once this shredded one source into three failed fragments."""
+    daemon = bay(folders=[{"path": str(tmp_path / "drop"), "recipe": "passthrough", "output": str(tmp_path / "out"),
+                           "settle_seconds": 2}])
+    finished: dict[str, float] = {}
+    _write_in_chunks(small_clip, tmp_path / "drop" / "slow.mp4", 3, 8.0, False, finished)
+    (job,) = daemon.wait_jobs(1)
+    assert job.created >= finished["slow.mp4"] - 8.0  # not before the last chunk landed
+    time.sleep(1.0)
+    assert len(daemon.jobs()) == 1 and not (tmp_path / "drop" / "failed").exists()
+    assert [p.name for p in _visible(tmp_path / "out") if p.suffix == ".mov"] == ["slow.mov"]
+    assert _sha(Path(job.source)) == _sha(small_clip)  # the source whole, in done/
+    assert count_frames(job.outputs[0]) == 24
 
 
 @pytest.mark.slow
 def test_a_200_mb_file_written_over_10_s_is_not_taken_early(bay, tmp_path: Path):
     daemon = bay(folders=[{"path": str(tmp_path / "drop"), "recipe": "passthrough", "output": str(tmp_path / "out"),
-                           "settle_seconds": 1}])
+                           "settle_seconds": 1, "arrival_timeout": 3}])
     big = tmp_path / "big.bin"
     with open(big, "wb") as fh:
         for _ in range(200):
@@ -175,7 +192,7 @@ def test_kill_9_of_the_daemon_mid_job_then_restart(bay, long_clip: Path, tmp_pat
     (done,) = daemon.wait_jobs(1)
     watch.halt.set()
     watch.join()
-    assert done.id == job.id and done.attempts == 1  # the interrupted attempt counted
+    assert done.id == job.id and done.attempts == 2  # the interrupted attempt counted, and the one that finished
     assert watch.problems == [] and "long.mov" in watch.checked
     assert count_frames(done.outputs[0]) == 240
     assert _sha(Path(done.source)) == _sha(long_clip)
@@ -236,7 +253,9 @@ def test_cancel_stops_a_running_job_and_a_hung_worker_is_killed(bay, long_clip: 
 
 
 def test_corrupt_truncated_and_empty_files_fail_with_a_reason(bay, small_clip: Path, tmp_path: Path):
-    daemon = bay()
+    # they never become whole: taken once unchanged for arrival_timeout, then failed with the reason
+    daemon = bay(folders=[{"path": str(tmp_path / "drop"), "recipe": "passthrough", "output": str(tmp_path / "out"),
+                           "settle_seconds": 0.5, "arrival_timeout": 2}])
     folder = tmp_path / "drop"
     (tmp_path / "garbage.mov").write_bytes(os.urandom(200_000))
     data = small_clip.read_bytes()
@@ -424,6 +443,8 @@ def test_sighup_reloads_folders_and_windows_hold_jobs(bay, small_clip: Path, tmp
     assert daemon.jobs("queued") and not daemon.jobs("done")  # waits for its window
     extra = tmp_path / "added"
     nightly = tmp_path / "nightly"
+    for folder in (extra, nightly):  # made before they are configured (a missing folder refuses the reload)
+        folder.mkdir()
     write_config(daemon.config, data_dir=daemon.data_dir, workers={"cpu": 1},
                  folders=[*folders, {"path": str(extra), "recipe": "passthrough", "output": str(tmp_path / "out2"),
                                      "settle_seconds": 0.5, "polling": True},
@@ -464,3 +485,20 @@ def test_a_job_that_keeps_taking_the_daemon_down_is_given_up(bay, small_clip: Pa
     (failed,) = daemon.wait_jobs(1, "failed")
     assert failed.id == job.id and "gave up after 2 attempt(s)" in failed.error
     assert (tmp_path / "drop" / "failed" / source.name).exists()
+
+
+def test_a_source_that_changes_while_it_is_finished_is_not_moved_and_comes_back_as_a_new_job(bay, long_clip: Path,
+                                                                                           tmp_path: Path):
+    daemon = bay()
+    folder = tmp_path / "drop"
+    dropped = drop(long_clip, folder, "shot.mp4")
+    first = _running_job(daemon)
+    later = time.time() + 5
+    os.utime(dropped, (later, later))  # a new version lands under the same name mid-render
+    jobs = daemon.wait_jobs(2, timeout=120)
+    assert "changed while it was being finished" in daemon.log()
+    assert {j.id for j in jobs} >= {first.id}
+    assert daemon.ledger.get(first.id).source == str(dropped)  # the first job left it in place
+    time.sleep(1.0)
+    assert [p.name for p in (folder / "done").iterdir()] == ["shot.mp4"]  # moved once, by the second job
+    assert not (folder / "failed").exists() and not dropped.exists()

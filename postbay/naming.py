@@ -1,0 +1,45 @@
+"""What happens when a finished file's name is already taken, and where failure reports go.
+
+A deliverable is never replaced silently. The policy (``existing_output`` in the config,
+``--overwrite`` / ``--skip-existing`` on the command line) says what to do instead:
+
+- ``version`` (default): write ``NAME_v2.mov`` (then ``_v3`` …) beside ``NAME.mov``;
+- ``overwrite``: replace it (the new file is published atomically, never half-written);
+- ``skip``: leave it and do not render.
+
+The report of a *failed* render goes to ``reports/`` inside the output folder, so the folder
+an editor collects deliverables from holds finished files and their reports only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["EXISTING_OUTPUT", "ExistingOutput", "failed_report_path", "place_output", "report_beside"]
+
+ExistingOutput = Literal["version", "overwrite", "skip"]
+EXISTING_OUTPUT: tuple[ExistingOutput, ...] = ("version", "overwrite", "skip")
+
+
+def report_beside(output: Path) -> Path:
+    """``NAME.report.json`` for ``NAME.mov``."""
+    return output.with_name(f"{output.stem}.report.json")
+
+
+def place_output(output: Path, policy: ExistingOutput) -> Path | None:
+    """Where to write ``output`` under ``policy``: itself, the next free ``NAME_vN``, or
+    ``None`` (skip) when it exists."""
+    if policy == "overwrite" or not output.exists():
+        return output
+    if policy == "skip":
+        return None
+    n = 2
+    while (candidate := output.with_name(f"{output.stem}_v{n}{output.suffix}")).exists():
+        n += 1
+    return candidate
+
+
+def failed_report_path(report: Path) -> Path:
+    """Where the report of a failed render goes: ``reports/`` beside the deliverables."""
+    return report.parent / "reports" / report.name
