@@ -1,5 +1,5 @@
-"""CPU kernels (Numba) for the hot loops of denoise, deblock and upscale's sharpening, the same
-maths as their array code.
+"""CPU kernels (Numba) for the hot loops of denoise, deblock, soften's blend and upscale's
+sharpening, the same maths as their array code.
 
 A processor's array code (``xp``) is its one definition and what runs on the GPU (CuPy).
 Where that code needs many full-picture passes of a few operations each, the CPU spends its
@@ -18,8 +18,8 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["block_search", "block_step_mean", "enabled", "sharpen_cas", "smooth_block_steps", "temporal_weights",
-           "warp_blocks", "wiener"]
+__all__ = ["block_search", "block_step_mean", "enabled", "sharpen_cas", "smooth_block_steps", "soften_blend",
+           "temporal_weights", "warp_blocks", "wiener"]
 
 #: Every kernel: compiled once and cached on disk, the GIL released while it runs.
 _kernel = numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -281,4 +281,22 @@ def sharpen_cas(rgb: np.ndarray, weight_scale: float, luma_weights: np.ndarray) 
             change = min(max(sharp, lo), hi) - centre
             for k in range(c):
                 out[y, x, k] = rgb[y, x, k] + change
+    return out
+
+
+@_kernel
+def soften_blend(x: np.ndarray, blur: np.ndarray, luma: np.ndarray, glow: np.ndarray, lift_scale: float,
+                 lift_base: float, tint: np.ndarray) -> np.ndarray:
+    """soften's blend in one pass: ``x + lift·(blur - x) + glow·tint`` with
+    ``lift = clip(luma, 0, 0.4)·lift_scale + lift_base``."""
+    h, w, c = x.shape
+    out = np.empty_like(x)
+    top = np.float32(0.4)
+    for y in range(h):
+        for px in range(w):
+            lift = min(max(luma[y, px], np.float32(0.0)), top) * np.float32(lift_scale) + np.float32(lift_base)
+            g = glow[y, px]
+            for k in range(c):
+                v = x[y, px, k]
+                out[y, px, k] = (blur[y, px, k] - v) * lift + v + g * tint[k]
     return out

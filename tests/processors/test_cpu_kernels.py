@@ -54,3 +54,12 @@ def test_sharpen_matches_the_array_code(monkeypatch):
     monkeypatch.setenv("POSTBAY_CPU_KERNELS", "0")
     slow = run_processor("upscale", low, scale=2, sharpen=0.5)[0]
     assert np.abs(fast - slow).max() < 1e-5
+
+
+def test_soften_matches_the_array_code(monkeypatch):
+    frames = pan(photo("astronaut"), 1, 256, 192)
+    frames[0][40:60, 40:60] = 1.0  # a highlight, so the halation is in play
+    fast = run_processor("soften", frames, amount=0.6)[0]
+    monkeypatch.setenv("POSTBAY_CPU_KERNELS", "0")
+    slow = run_processor("soften", frames, amount=0.6)[0]
+    assert np.abs(fast - slow).max() < 1e-5
