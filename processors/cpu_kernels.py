@@ -1,4 +1,5 @@
-"""CPU kernels (Numba) for the hot loops of denoise and deblock, the same maths as their array code.
+"""CPU kernels (Numba) for the hot loops of denoise, deblock, soften's blend and upscale's
+sharpening, the same maths as their array code.
 
 A processor's array code (``xp``) is its one definition and what runs on the GPU (CuPy).
 Where that code needs many full-picture passes of a few operations each, the CPU spends its
@@ -17,8 +18,8 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["block_search", "block_step_mean", "enabled", "smooth_block_steps", "temporal_weights", "warp_blocks",
-           "wiener"]
+__all__ = ["block_search", "block_step_mean", "enabled", "sharpen_cas", "smooth_block_steps", "soften_blend",
+           "temporal_weights", "warp_blocks", "wiener"]
 
 #: Every kernel: compiled once and cached on disk, the GIL released while it runs.
 _kernel = numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -245,3 +246,57 @@ def smooth_block_steps(x: np.ndarray, first: int, count: int, threshold: float, 
                 for r in range(ramp.shape[0]):
                     x[line, base + 3 - r, k] = taps[3 - r, k] + corr * ramp[r]
                     x[line, base + 4 + r, k] = taps[4 + r, k] - corr * ramp[r]
+
+
+@_kernel
+def sharpen_cas(rgb: np.ndarray, weight_scale: float, luma_weights: np.ndarray) -> np.ndarray:
+    """upscale's contrast-adaptive sharpening in two passes (luma, then the sharpened picture):
+    the weight ``amp·weight_scale`` (``amp`` the headroom of the cross neighbourhood), the
+    sharpened luma clamped to that neighbourhood's range, and the change added to R, G and B."""
+    h, w, c = rgb.shape
+    p = np.empty((h, w), np.float32)
+    w0, w1, w2 = np.float32(luma_weights[0]), np.float32(luma_weights[1]), np.float32(luma_weights[2])
+    for y in range(h):
+        for x in range(w):
+            v = rgb[y, x, 0] * w0
+            v += rgb[y, x, 1] * w1
+            v += rgb[y, x, 2] * w2
+            p[y, x] = v
+    out = np.empty_like(rgb)
+    scale = np.float32(weight_scale)
+    one = np.float32(1.0)
+    for y in range(h):
+        up, down = p[_clamp(y - 1, h - 1)], p[_clamp(y + 1, h - 1)]
+        row = p[y]
+        for x in range(w):
+            centre = row[x]
+            n, s = up[x], down[x]
+            west, east = row[_clamp(x - 1, w - 1)], row[_clamp(x + 1, w - 1)]
+            lo = min(min(min(n, s), min(west, east)), centre)
+            hi = max(max(max(n, s), max(west, east)), centre)
+            headroom = min(lo, one - hi) / max(hi, np.float32(1e-6))
+            amp = np.float32(math.sqrt(min(max(headroom, np.float32(0.0)), one)))
+            weight = amp * scale
+            sharp = (centre + weight * (n + s + west + east)) / (one + np.float32(4.0) * weight)
+            change = min(max(sharp, lo), hi) - centre
+            for k in range(c):
+                out[y, x, k] = rgb[y, x, k] + change
+    return out
+
+
+@_kernel
+def soften_blend(x: np.ndarray, blur: np.ndarray, luma: np.ndarray, glow: np.ndarray, lift_scale: float,
+                 lift_base: float, tint: np.ndarray) -> np.ndarray:
+    """soften's blend in one pass: ``x + lift·(blur - x) + glow·tint`` with
+    ``lift = clip(luma, 0, 0.4)·lift_scale + lift_base``."""
+    h, w, c = x.shape
+    out = np.empty_like(x)
+    top = np.float32(0.4)
+    for y in range(h):
+        for px in range(w):
+            lift = min(max(luma[y, px], np.float32(0.0)), top) * np.float32(lift_scale) + np.float32(lift_base)
+            g = glow[y, px]
+            for k in range(c):
+                v = x[y, px, k]
+                out[y, px, k] = (blur[y, px, k] - v) * lift + v + g * tint[k]
+    return out

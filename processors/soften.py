@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from postbay.colour import luma
+from postbay.processors import cpu_kernels
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["SoftenParams", "soften"]
@@ -58,18 +59,22 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
     blur = ndimage.gaussian_filter(x, (sigma, sigma, 0), mode="nearest", truncate=3.0)
     gain = 4.0 * a
     # Luminance-aware: perceived waxiness lives in mid-tones and highlights.
+    lift_scale, lift_base = 1.25 * gain / (1.0 + gain), 0.5 * gain / (1.0 + gain)
+    # Halation: light near and above diffuse white spreads wide and warm. The glow is far
+    # smoother than a pixel, so it is made at a quarter of the resolution.
+    glow = _halation(y, 12.0 * k, xp, ndimage)
+    tint = np.array([1.0, 0.55, 0.35], np.float32) * np.float32(0.12 * a)
+    if cpu_kernels.enabled(xp):
+        return cpu_kernels.soften_blend(xp.ascontiguousarray(x, np.float32), blur, y, glow, lift_scale, lift_base,
+                                        tint)
     lift = xp.clip(y, 0.0, np.float32(0.4))
-    lift *= np.float32(1.25 * gain / (1.0 + gain))
-    lift += np.float32(0.5 * gain / (1.0 + gain))
+    lift *= np.float32(lift_scale)
+    lift += np.float32(lift_base)
     blur -= x
     blur *= lift[..., None]
     out = blur
     out += x
-    # Halation: light near and above diffuse white spreads wide and warm. The glow is far
-    # smoother than a pixel, so it is made at a quarter of the resolution.
-    glow = _halation(y, 12.0 * k, xp, ndimage)
-    tint = xp.asarray(np.array([1.0, 0.55, 0.35], np.float32) * 0.12 * a)
-    out += glow[..., None] * tint
+    out += glow[..., None] * xp.asarray(tint)
     return out
 
 

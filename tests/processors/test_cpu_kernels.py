@@ -46,3 +46,20 @@ def test_deblock_matches_the_array_code(monkeypatch, tmp_path):
     monkeypatch.setenv("POSTBAY_CPU_KERNELS", "0")
     slow = run_processor("deblock", blocky)[0]
     assert np.abs(fast - slow).max() < 1e-5
+
+
+def test_sharpen_matches_the_array_code(monkeypatch):
+    low = pan(photo("coffee"), 1, 128, 96)
+    fast = run_processor("upscale", low, scale=2, sharpen=0.5)[0]
+    monkeypatch.setenv("POSTBAY_CPU_KERNELS", "0")
+    slow = run_processor("upscale", low, scale=2, sharpen=0.5)[0]
+    assert np.abs(fast - slow).max() < 1e-5
+
+
+def test_soften_matches_the_array_code(monkeypatch):
+    frames = pan(photo("astronaut"), 1, 256, 192)
+    frames[0][40:60, 40:60] = 1.0  # a highlight, so the halation is in play
+    fast = run_processor("soften", frames, amount=0.6)[0]
+    monkeypatch.setenv("POSTBAY_CPU_KERNELS", "0")
+    slow = run_processor("soften", frames, amount=0.6)[0]
+    assert np.abs(fast - slow).max() < 1e-5
