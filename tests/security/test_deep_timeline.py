@@ -81,6 +81,7 @@ def test_api_refuses_a_deep_otio_and_keeps_serving(open_bay):
     assert bay.ledger.list() == []
 
 
+@pytest.mark.slow  # ~30 s: two daemon starts
 def test_deep_otio_in_a_hot_folder_fails_once_and_the_daemon_survives_restarts(tmp_path: Path):
     from bridge.harness import DaemonBay, wait_for
 

@@ -40,6 +40,7 @@ def _fill(folder: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow  # ~30 s: a daemon, a disk filled and emptied, a render
 def test_daemon_stays_up_on_a_full_disk_and_resumes_when_space_returns(tmp_path: Path, small_disk: Path):
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
