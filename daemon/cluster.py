@@ -149,6 +149,13 @@ def _exited(pid: int) -> bool:
         return not os.path.exists(f"/proc/{pid}")
 
 
+def _is_ray_start(pid: int) -> bool:
+    try:
+        return b"ray.scripts" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -236,7 +243,8 @@ class LocalCluster:
     def stop_node(self, name: str) -> None:
         """Kill one node (its ``ray start`` and everything under it: raylet, workers), by pid."""
         pid = self.nodes.pop(name, None)
-        if pid is None:
+        if pid is None or not _is_ray_start(pid):  # gone already (its pid may be another program's now)
+            self._save()
             return
         for p in process_tree(pid):
             try:
