@@ -121,8 +121,7 @@ class _JobBoard:
             result = ("crashed", "stopped", None)
         except ray.exceptions.RayError as exc:  # worker or node lost, or killed after a stop
             result = ("lost", _lost(exc), None)
-        self._tasks.pop(job_id, None)
-        self._specs.pop(job_id, None)
+        self._tasks.pop(job_id, None)  # its spec stays until the daemon has taken the result
         self._push(job_id, result)
 
     async def begun(self, job_id: str, node_id: str, pid: int) -> None:
@@ -140,6 +139,9 @@ class _JobBoard:
                 pass
         events, self._events = self._events, []
         self._arrived.clear()
+        for job_id, event in events:
+            if event[0] not in ("begun", "progress"):
+                self._specs.pop(job_id, None)
         return events
 
     async def stop(self, job_id: str) -> None:
@@ -152,6 +154,7 @@ class _JobBoard:
             ray.cancel(ref, force=True)  # deaf to KeyboardInterrupt (native code): kill the worker
 
     async def running(self) -> list[JobSpec]:
+        """Jobs running, or finished with a result no daemon has taken yet (it died meanwhile)."""
         return list(self._specs.values())
 
 

@@ -25,6 +25,7 @@ CHECKS = [
     "test_twelve_clips_twelve_outputs_on_both_nodes",
     "test_cancel_reaches_the_task_on_the_worker_node",
     "test_a_daemon_restart_re_attaches_to_what_ray_runs",
+    "test_a_daemon_killed_while_its_job_runs_takes_the_result_after_restart",
     "test_a_timeline_fans_its_shots_out_over_both_nodes",
     "test_a_job_on_a_node_that_dies_is_retried_on_the_head_once",
 ]
