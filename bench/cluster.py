@@ -1,6 +1,6 @@
 """Ray executor vs the local executor: throughput and per-job overhead.
 
-Same 24 small clips (320×180, 48 frames, tone), recipe ``review`` (H.264 + AAC), one run:
+Same 24 small clips (480×272, 72 frames, tone), recipe ``review`` (H.264 + AAC), one run:
 
 - **local, 1 slot**: ``LocalProcessExecutor`` (a process per job), one job at a time;
 - **Ray, 2 nodes**: ``RayExecutor`` on a two-node cluster on this machine (``postbay cluster``'s
@@ -12,7 +12,9 @@ Same 24 small clips (320×180, 48 frames, tone), recipe ``review`` (H.264 + AAC)
   executor's own overhead per job is its mean job time minus this.
 
 Prints the throughput ratio Ray(2 nodes) / local(1 slot) (target ≥ 1.7×), the per-job overhead
-(target ≤ 0.5 s) and what that overhead means for 10 nodes, on paper. Ray runs inside a
+(target ≤ 0.5 s) and what that overhead means for 10 nodes, on paper. A "one-CPU" slot or node
+is pinned to one core (CPU affinity): a render's codec threads would otherwise use both, and two
+slots could not be twice one. Ray runs inside a
 loopback-only network namespace (root; the script re-executes itself there), like the tests.
 
     python bench/cluster.py [--clips 24] [--json bench/results/cluster-24.json]
@@ -32,7 +34,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from postbay.daemon.cluster import LocalCluster, loopback_env, loopback_only, namespace_problem
+from postbay.daemon.cluster import LocalCluster, loopback_env, loopback_only, namespace_problem, process_tree
 from postbay.daemon.executor import Executor, JobSpec, LocalProcessExecutor
 from postbay.synth import write_clip
 
@@ -41,7 +43,7 @@ INSIDE = "POSTBAY_BENCH_NETNS"
 
 def make_clips(folder: Path, n: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    template = write_clip(folder / "template.mov.src", frames=48, width=320, height=180, audio="tone", container="mov")
+    template = write_clip(folder / "template.mov.src", frames=72, width=480, height=272, audio="tone", container="mov")
     clips = []
     for i in range(n):
         clips.append(folder / f"clip{i:03d}.mov")
@@ -84,19 +86,32 @@ def timed(label: str, fn: Callable[[], float]) -> float:
     return seconds
 
 
+def pin(pids: list[int], cores: set[int]) -> None:
+    for pid in pids:
+        try:
+            os.sched_setaffinity(pid, cores)
+        except OSError:
+            pass  # ended meanwhile
+
+
 def bench(args: argparse.Namespace) -> dict[str, object]:
     root = Path(tempfile.mkdtemp(prefix="postbay-bench-cluster-"))
+    every = os.sched_getaffinity(0)
     try:
         clips = make_clips(root / "clips", args.clips)
         one = clips[:8]
+        os.sched_setaffinity(0, {min(every)})  # one slot, one core: the workers forked from here inherit it
         bare = timed(f"bare, in-process, {len(one)} jobs", lambda: render_bare(one, root / "bare"))
         local = LocalProcessExecutor()
         local.warm()
         run_all(local, clips[:2], root / "warm-local", 1)  # the fork server is up, imports done
         local_wall = timed(f"local, 1 slot, {len(clips)} jobs", lambda: run_all(local, clips, root / "local", 1))
         local.shutdown()
+        os.sched_setaffinity(0, every)
 
         cluster = LocalCluster(root / "ray").start(nodes=2, cpus=1)
+        for core, name in zip(sorted(every), ["head", "worker-1"]):  # a one-CPU node: its processes on one core
+            pin(process_tree(cluster.nodes[name]), {core})
         try:
             from postbay.daemon.ray_executor import RayExecutor
 

@@ -149,6 +149,13 @@ def _exited(pid: int) -> bool:
         return not os.path.exists(f"/proc/{pid}")
 
 
+def _is_ray_start(pid: int) -> bool:
+    try:
+        return b"ray.scripts" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -201,13 +208,15 @@ class LocalCluster:
 
     def _wait(self, name: str, want: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        log = self.root / f"ray-{name}.log"
         while time.monotonic() < deadline:
             if _exited(self.nodes[name]):
-                log = (self.root / f"ray-{name}.log").read_text(errors="replace")[-1500:]
-                raise PostbayError(f"Ray node {name} exited while starting:\n{log}", path=self.root / f"ray-{name}.log")
-            if self.alive_nodes() >= want:
+                raise PostbayError(f"Ray node {name} exited while starting:\n"
+                                   f"{log.read_text(errors='replace')[-1500:]}", path=log)
+            # `ray start` says so once its node runs; only then ask the head (a Ray client costs seconds)
+            if b"Ray runtime started" in log.read_bytes() and self.alive_nodes() >= want:
                 return
-            time.sleep(1.0)
+            time.sleep(0.5)
         raise PostbayError(f"Ray node {name} did not join in {timeout:.0f} s", path=self.root / f"ray-{name}.log")
 
     def start(self, nodes: int = 2, cpus: int = 1, *, port: int | None = None, timeout: float = 120.0) -> LocalCluster:
@@ -236,7 +245,8 @@ class LocalCluster:
     def stop_node(self, name: str) -> None:
         """Kill one node (its ``ray start`` and everything under it: raylet, workers), by pid."""
         pid = self.nodes.pop(name, None)
-        if pid is None:
+        if pid is None or not _is_ray_start(pid):  # gone already (its pid may be another program's now)
+            self._save()
             return
         for p in process_tree(pid):
             try:

@@ -609,10 +609,10 @@ class Daemon:
         job = self.ledger.get(outcome.job_id)
         if job is None:
             return
+        if outcome.node is not None and outcome.node != job.node:  # the first word from a cluster job
+            self.ledger.set_node(job.id, outcome.node, outcome.pid)
+            log.info("job %s runs on node %s (pid %s)", job.id, outcome.node, outcome.pid)
         if outcome.kind == "progress":
-            if outcome.node is not None and outcome.node != job.node:
-                self.ledger.set_node(job.id, outcome.node, outcome.pid)
-                log.info("job %s runs on node %s (pid %s)", job.id, outcome.node, outcome.pid)
             self.ledger.progress(job.id, outcome.fraction)
             return
         self._gpu_jobs.discard(job.id)

@@ -68,12 +68,13 @@ def _this_node() -> tuple[str, int]:
 @ray.remote(max_retries=0)
 def _render_task(spec: JobSpec, board: Any, options: dict[str, Any]) -> tuple[Any, ...]:
     """One job on some node: the local worker's body, progress to the board; a timeline's
-    shots fan out as tasks of their own, each asking what the job asked (``options``)."""
+    shots fan out as tasks of their own, each asking what the job asked (``options``).
+    Returns the result with the node and pid (the board's messages may arrive after it)."""
     node_id, pid = _this_node()
     board.begun.remote(spec.job_id, node_id, pid)
     job_id = spec.job_id
     shots = RayShotPool(options) if spec.kind == "timeline" else None
-    return render_job(spec, lambda msg: board.progress.remote(job_id, msg[1]), shots)
+    return render_job(spec, lambda msg: board.progress.remote(job_id, msg[1]), shots), node_id, pid
 
 
 @ray.remote
@@ -116,13 +117,13 @@ class _JobBoard:
 
     async def _follow(self, job_id: str, ref: Any) -> None:
         try:
-            result = await ref
+            outcome, node_id, pid = await ref
+            result = ("result", outcome, node_id, pid)
         except ray.exceptions.TaskCancelledError:
-            result = ("crashed", "stopped", None)
+            result = ("result", ("crashed", "stopped", None), None, None)
         except ray.exceptions.RayError as exc:  # worker or node lost, or killed after a stop
-            result = ("lost", _lost(exc), None)
-        self._tasks.pop(job_id, None)
-        self._specs.pop(job_id, None)
+            result = ("result", ("lost", _lost(exc), None), None, None)
+        self._tasks.pop(job_id, None)  # its spec stays until the daemon has taken the result
         self._push(job_id, result)
 
     async def begun(self, job_id: str, node_id: str, pid: int) -> None:
@@ -140,6 +141,9 @@ class _JobBoard:
                 pass
         events, self._events = self._events, []
         self._arrived.clear()
+        for job_id, event in events:
+            if event[0] not in ("begun", "progress"):
+                self._specs.pop(job_id, None)
         return events
 
     async def stop(self, job_id: str) -> None:
@@ -152,6 +156,7 @@ class _JobBoard:
             ray.cancel(ref, force=True)  # deaf to KeyboardInterrupt (native code): kill the worker
 
     async def running(self) -> list[JobSpec]:
+        """Jobs running, or finished with a result no daemon has taken yet (it died meanwhile)."""
         return list(self._specs.values())
 
 
@@ -329,19 +334,22 @@ class RayExecutor(Executor):
         if kind == "progress":
             return Outcome(job_id, "progress", float(event[1]), node=run.node, pid=run.pid)
         del self._jobs[job_id]
+        (kind, detail, report), node_id, pid = event[1:]  # ("done", outputs, report) | (kind, reason, None)
+        if node_id is not None:  # the task's own word: its messages to the board may come later
+            run.node, run.pid = self._names(node_id), int(pid)
         # the worker process lives on for the next job unless it was lost: only then its pid,
         # whose temp files the daemon may remove
         gone = run.pid if kind == "lost" else None
         if run.stop_reason is not None:
             return Outcome(job_id, "crashed", error=run.stop_reason, node=run.node, pid=gone)
         if kind == "done":
-            return Outcome(job_id, "done", 1.0, outputs=[self.path_map.to_head(p) for p in event[1]],
-                           report=self.path_map.to_head(event[2]) if event[2] else None, node=run.node)
+            return Outcome(job_id, "done", 1.0, outputs=[self.path_map.to_head(p) for p in detail],
+                           report=self.path_map.to_head(report) if report else None, node=run.node)
         if kind == "lost":
             where = f"on node {run.node}" if run.node else "before it reached a node"
-            return Outcome(job_id, "crashed", error=f"{run.spec.source}: the Ray worker {where} was lost ({event[1]})",
+            return Outcome(job_id, "crashed", error=f"{run.spec.source}: the Ray worker {where} was lost ({detail})",
                            node=run.node, pid=gone)
-        return Outcome(job_id, kind, error=event[1], node=run.node)
+        return Outcome(job_id, kind, error=detail, node=run.node)
 
     def shutdown(self) -> None:
         super().shutdown()

@@ -150,6 +150,20 @@ def test_a_daemon_restart_re_attaches_to_what_ray_runs(cluster: LocalCluster, lo
     second.shutdown()
 
 
+def test_a_daemon_killed_while_its_job_runs_takes_the_result_after_restart(bay: DaemonProcess, long_clip: Path,
+                                                                          tmp_path: Path):
+    drop(long_clip, tmp_path / "drop", "long0.mp4")
+    job = wait_for(lambda: next((j for j in bay.jobs("running") if j.node and _temps(tmp_path / "out")), None), 60,
+                   0.1, what="a job rendering on the cluster")
+    bay.kill()  # kill -9: no orderly stop, the ledger still says running
+    wait_for(lambda: _published(tmp_path / "out"), 120, 0.2, what="the render to finish while the daemon is down")
+    bay.start()
+    done = bay.wait_jobs(1, "done", timeout=60)[0]
+    assert (done.id, done.attempts) == (job.id, 0), "re-attached, not queued again"
+    assert f"job {job.id} is still running on the cluster" in bay.log()
+    assert len(_published(tmp_path / "out")) == 1 and not _temps(tmp_path / "out")
+
+
 def _timeline_helpers():
     """tests/timeline/cuts.py (stand-in media that carry their frame numbers, cuts built in OTIO)."""
     spec = importlib.util.spec_from_file_location("timeline_cuts", Path(__file__).parents[1] / "timeline" / "cuts.py")
