@@ -104,7 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     plan: list[dict[str, Any]] = []
     for src in inputs:
         if src.suffix.lower() in TIMELINE_SUFFIXES:
-            plan.append({"source": str(src), "kind": "timeline", "output_dir": str(out_dir)})
+            plan.append({"source": str(src), "kind": "timeline", "output_dir": str(out_dir),
+                         **(_conform_plan(src, recipe, out_dir, args, config) if args.dry_run else {})})
             continue
         out_path, _ = output_paths(src, recipe, out_dir)
         if out_path in targets:
@@ -158,6 +159,19 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _conform_plan(src: Path, recipe: Any, out_dir: Path, args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """The conform plan of an edit list: every clip relinked (or why not) and the renders."""
+    from postbay.timeline.conform import plan_timeline
+
+    clips, renders = plan_timeline(src, recipe, out_dir, media_roots=[Path(p) for p in args.media_root],
+                                   handles=args.handles, rate=args.rate, config=config)
+    return {"clips": [{"key": c.key, "name": c.name, "status": c.status,
+                       "media": str(c.relink.path) if c.relink and c.relink.path else None,
+                       "used": list(c.used), "handles": list(c.handles), "notes": c.notes} for c in clips],
+            "renders": [{"name": r.name, "media": str(r.media), "start": r.start, "count": r.count,
+                         "clips": r.clips} for r in renders]}
+
+
 def _print_plan(recipe: Any, plan: list[dict[str, Any]], existing: str, *, as_json: bool) -> int:
     """``postbay run --dry-run``: the recipe, its steps and where each input would go."""
     steps = [s.name for s in recipe.steps]
@@ -168,7 +182,14 @@ def _print_plan(recipe: Any, plan: list[dict[str, Any]], existing: str, *, as_js
     print(f"recipe {recipe.name}: {' -> '.join(steps) or '(no steps)'} -> {recipe.output.codec}")
     for item in plan:
         if item["kind"] == "timeline":
-            print(f"  {item['source']}: edit list, conformed clip by clip into {item['output_dir']}")
+            print(f"  {item['source']}: edit list, {len(item['clips'])} clip(s), {len(item['renders'])} render(s) "
+                  f"into {item['output_dir']}")
+            for clip in item["clips"]:
+                where = clip["media"] or "; ".join(clip["notes"]) or "media not found"
+                print(f"    {clip['key']} {clip['name']!r}: {clip['status']} ({where})")
+            for render in item["renders"]:
+                print(f"    render {render['name']}: frames {render['start']}-{render['start'] + render['count'] - 1} "
+                      f"of {render['media']}")
         elif item["skip"]:
             print(f"  {item['source']}: skipped (its output exists)")
         else:

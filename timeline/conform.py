@@ -42,7 +42,7 @@ from postbay.timeline.renders import Progress, cdl_from_notes, match_step, refer
 from postbay.timeline.report import write_report
 from postbay.timeline.writeback import Picture, Written, write_all
 
-__all__ = ["ConformResult", "conform_timeline"]
+__all__ = ["ConformResult", "conform_timeline", "plan_timeline"]
 
 
 @dataclass
@@ -101,6 +101,33 @@ def _handles(value: Any, recipe: Recipe) -> int:
     return value
 
 
+def _read_and_plan(path: Path, recipe: Recipe, out_dir: Path, roots: list[Path], handles: int, rate: Any,
+                   timings: dict[str, float]) -> tuple[Relinker, LoadedTimeline, list[ClipPlan], dict[str, Any]]:
+    """Index the media, read the edit, relink and plan every clip (nothing written)."""
+    t0 = time.perf_counter()
+    relinker = Relinker(path, roots, exclude=[out_dir])
+    timings["index media"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.timeline.rate, media_rates=_media_rates_for(relinker))
+    timings["read"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    plans, items = plan_clips(loaded, relinker, handles)
+    timings["relink and plan"] = time.perf_counter() - t0
+    return relinker, loaded, plans, items
+
+
+def plan_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
+                  media_roots: tuple[Path, ...] | list[Path] = (), handles: int | None = None, rate: Any = None,
+                  config: Any = None) -> tuple[list[ClipPlan], list[RenderJob]]:
+    """What :func:`conform_timeline` would do, without rendering or writing anything: each
+    clip's plan (relinked media, used range with handles, or why it is missing) and the
+    renders that would be made (``postbay run --dry-run``)."""
+    path, out_dir = Path(path), Path(out_dir)
+    roots = [Path(r) for r in media_roots] + [Path(r) for r in getattr(config, "media_roots", []) or []]
+    _, loaded, plans, _ = _read_and_plan(path, recipe, out_dir, roots, _handles(handles, recipe), rate, {})
+    return plans, group_jobs(plans, safe_name(loaded.name, 40))
+
+
 def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
                      media_roots: tuple[Path, ...] | list[Path] = (), handles: int | None = None,
                      rate: Any = None, workers: int | None = None,
@@ -123,16 +150,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
     gpu = gpu or getattr(config, "gpu", None) or "auto"
     ocio_config = getattr(config, "ocio_config", None) or DEFAULT_OCIO_CONFIG
 
-    t0 = time.perf_counter()
-    relinker = Relinker(path, roots, exclude=[out_dir])
-    timings["index media"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.timeline.rate, media_rates=_media_rates_for(relinker))
-    timings["read"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    plans, items = plan_clips(loaded, relinker, handles)
-    timings["relink and plan"] = time.perf_counter() - t0
+    relinker, loaded, plans, items = _read_and_plan(path, recipe, out_dir, roots, handles, rate, timings)
     name = loaded.name
     missing_plans = [p for p in plans if p.status in ("missing", "failed")]
     result = ConformResult(source=path, out_dir=out_dir, loaded=loaded, clips=plans, jobs=[], timings=timings)
