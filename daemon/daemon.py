@@ -38,7 +38,7 @@ from postbay.publish import TEMP_MARK, write_json_atomic
 
 from .arrival import carry_sidecars
 from .executor import Executor, JobSpec, LocalProcessExecutor, Outcome
-from .ledger import Job, Ledger, fingerprint, pid_alive
+from .ledger import Job, Ledger, clock, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
 from .settings import check_config, default_config, ledger_path
@@ -573,7 +573,8 @@ class Daemon:
                                    source=new_source if new_source is not None else source)
         if ended is not None:
             self.webhooks.job_ended(ended)
-        log.info("done job %s: %s -> %s", job.id, source.name, ", ".join(outcome.outputs))
+        took = clock((ended or job).timing()["elapsed"])
+        log.info("done job %s in %s: %s -> %s", job.id, took, source.name, ", ".join(outcome.outputs))
 
     def _failed(self, job: Job, error: str, *, count_attempt: bool = True) -> None:
         source = Path(job.source)

@@ -233,20 +233,32 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
     config = load_cli_config(args)
     status = 0
+    listing: list[dict[str, Any]] = []
     for name, path in sorted(find_recipes(config.recipes).items()):
         try:
             recipe = load_recipe(path)
-            steps = " → ".join(s.name for s in recipe.steps) or "(no steps)"
-            print(f"{name}: {recipe.description}\n    {steps} → {recipe.output.codec}   [{path}]")
         except PostbayError as exc:
             status = 1
+            listing.append({"name": name, "path": str(path), "error": str(exc)})
             print(f"{name}: INVALID {exc}", file=sys.stderr)
+            continue
+        listing.append({"name": name, "path": str(path), "description": recipe.description,
+                        "steps": [s.name for s in recipe.steps], "codec": recipe.output.codec})
+        if not args.json:
+            steps = " → ".join(s.name for s in recipe.steps) or "(no steps)"
+            print(f"{name}: {recipe.description}\n    {steps} → {recipe.output.codec}   [{path}]")
+    if args.json:
+        print(json.dumps(listing, indent=2))
     return status
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
     from postbay.media import PRESETS
 
+    if args.json:
+        print(json.dumps([{"name": p.name, "description": p.description, "codec": p.codec, "pix_fmt": p.pix_fmt,
+                           "containers": list(p.containers)} for p in PRESETS.values()], indent=2))
+        return 0
     for p in PRESETS.values():
         print(f"{p.name}: {p.description} [{p.codec}, {p.pix_fmt}, {'/'.join(p.containers)}]")
     return 0
@@ -298,9 +310,11 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_processors)
 
     p = sub.add_parser("recipes", help="list recipes")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_recipes)
 
     p = sub.add_parser("presets", help="list encode presets")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("demo", help="make a synthetic AI-looking clip and finish it")

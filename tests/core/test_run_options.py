@@ -88,3 +88,11 @@ def test_dry_run_of_an_edit_list_shows_the_conform_plan(tmp_path: Path):
     text = postbay("run", str(edit), "-r", "passthrough", "-o", str(out), "--dry-run", "--handles", "2",
                    cwd=tmp_path).stdout
     assert "3 clip(s), 2 render(s)" in text and "missing" in text
+
+
+def test_listing_commands_speak_json(tmp_path: Path):
+    recipes = json.loads(postbay("recipes", "--json", cwd=tmp_path).stdout)
+    assert {"finish", "review", "passthrough"} <= {r["name"] for r in recipes}
+    assert next(r for r in recipes if r["name"] == "finish")["steps"][0] == "denoise"
+    presets = json.loads(postbay("presets", "--json", cwd=tmp_path).stdout)
+    assert "prores_hq" in {p["name"] for p in presets}
