@@ -473,7 +473,8 @@ class Daemon:
                            recipe_dirs=tuple(str(p) for p in self.config.recipes),
                            gpu=self.config.gpu if on_gpu else "off", ocio_config=self.config.ocio_config,
                            media_roots=tuple(str(p) for p in self.config.media_roots),
-                           allow_plugin_override=self.config.allow_plugin_override)
+                           allow_plugin_override=self.config.allow_plugin_override,
+                           existing=self.config.existing_output)
             try:
                 pid = self.executor.start(spec)
             except Exception as exc:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from postbay.config import DEFAULT_OCIO_CONFIG
+from postbay.naming import ExistingOutput
 
 __all__ = ["Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "run_job"]
 
@@ -43,6 +44,7 @@ class JobSpec:
     ocio_config: str = DEFAULT_OCIO_CONFIG
     media_roots: tuple[str, ...] = ()
     allow_plugin_override: bool = False
+    existing: ExistingOutput = "version"  # an output of the same name is never replaced silently
 
 
 @dataclass
@@ -166,7 +168,7 @@ def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
     from postbay.render import finish_clip
 
     result = finish_clip(spec.source, _recipe(spec), spec.output_dir, gpu=spec.gpu, ocio_config=spec.ocio_config,
-                         progress=progress)
+                         progress=progress, existing=spec.existing)
     return [str(result.output)], str(result.report_path)
 
 
