@@ -123,14 +123,14 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     with _ledger(_config(args)) as ledger:
         job = ledger.retry(args.job)
-    print(f"job {job.id} queued again ({job.source})")
+    print(json.dumps(job.to_dict(), indent=2) if args.json else f"job {job.id} queued again ({job.source})")
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     with _ledger(_config(args)) as ledger:
         job = ledger.cancel(args.job)
-    print(f"job {job.id} cancelled ({job.source})")
+    print(json.dumps(job.to_dict(), indent=2) if args.json else f"job {job.id} cancelled ({job.source})")
     return 0
 
 
@@ -246,10 +246,12 @@ def add_commands(sub: Any) -> None:
 
     p = sub.add_parser("retry", help="queue a failed or cancelled job again")
     p.add_argument("job", help="job id (a unique prefix is enough)")
+    p.add_argument("--json", action="store_true", help="the job as JSON")
     p.set_defaults(func=cmd_retry)
 
     p = sub.add_parser("cancel", help="cancel a queued or running job")
     p.add_argument("job", help="job id (a unique prefix is enough)")
+    p.add_argument("--json", action="store_true", help="the job as JSON")
     p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("status", help="queue, workers and folders of the daemon")

@@ -42,7 +42,7 @@ from postbay.recipe import load_recipe
 
 from .arrival import carry_sidecars
 from .executor import Executor, JobSpec, Outcome, make_executor
-from .ledger import Job, Ledger, fingerprint, pid_alive
+from .ledger import Job, Ledger, clock, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .outputs import output_name
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
@@ -538,7 +538,8 @@ class Daemon:
                            gpu=self.config.gpu if on_gpu else "off", ocio_config=self.config.ocio_config,
                            media_roots=tuple(str(p) for p in self.config.media_roots),
                            allow_plugin_override=self.config.allow_plugin_override,
-                           output_name=name, max_pixels=self.config.limits.max_pixels)
+                           output_name=name, max_pixels=self.config.limits.max_pixels,
+                           existing=self.config.existing_output)
             try:
                 pid = self.executor.start(spec)
             except Exception as exc:
@@ -668,7 +669,8 @@ class Daemon:
                                    source=new_source if new_source is not None else source)
         if ended is not None:
             self.webhooks.job_ended(ended)
-        log.info("done job %s: %s -> %s", job.id, source.name, ", ".join(outcome.outputs))
+        took = clock((ended or job).timing()["elapsed"])
+        log.info("done job %s in %s: %s -> %s", job.id, took, source.name, ", ".join(outcome.outputs))
 
     def _failed(self, job: Job, error: str, *, count_attempt: bool = True) -> None:
         source = Path(job.source)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from postbay.config import DEFAULT_OCIO_CONFIG
+from postbay.naming import ExistingOutput
 
 __all__ = ["Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "make_executor", "render_job", "run_job"]
 
@@ -47,6 +48,7 @@ class JobSpec:
     output_name: str | None = None
     #: Pixels a decoded frame may have (``[limits] max_pixels``).
     max_pixels: int = 8192 * 8192
+    existing: ExistingOutput = "version"  # an output of the same name is never replaced silently
 
 
 @dataclass
@@ -203,7 +205,7 @@ def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
     from postbay.render import finish_clip
 
     result = finish_clip(spec.source, _recipe(spec), spec.output_dir, gpu=spec.gpu, ocio_config=spec.ocio_config,
-                         progress=progress, name=spec.output_name)
+                         progress=progress, name=spec.output_name, existing=spec.existing)
     return [str(result.output)], str(result.report_path)
 
 

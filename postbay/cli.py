@@ -110,7 +110,8 @@ def _run(args: argparse.Namespace) -> int:
     plan: list[dict[str, Any]] = []
     for src in inputs:
         if src.suffix.lower() in TIMELINE_SUFFIXES:
-            plan.append({"source": str(src), "kind": "timeline", "output_dir": str(out_dir)})
+            plan.append({"source": str(src), "kind": "timeline", "output_dir": str(out_dir),
+                         **(_conform_plan(src, recipe, out_dir, args, config) if args.dry_run else {})})
             continue
         out_path, _ = output_paths(src, recipe, out_dir, names.get(src))
         if out_path in targets:
@@ -166,6 +167,19 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _conform_plan(src: Path, recipe: Any, out_dir: Path, args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """The conform plan of an edit list: every clip relinked (or why not) and the renders."""
+    from postbay.timeline.conform import plan_timeline
+
+    clips, renders = plan_timeline(src, recipe, out_dir, media_roots=[Path(p) for p in args.media_root],
+                                   handles=args.handles, rate=args.rate, config=config)
+    return {"clips": [{"key": c.key, "name": c.name, "status": c.status,
+                       "media": str(c.relink.path) if c.relink and c.relink.path else None,
+                       "used": list(c.used), "handles": list(c.handles), "notes": c.notes} for c in clips],
+            "renders": [{"name": r.name, "media": str(r.media), "start": r.start, "count": r.count,
+                         "clips": r.clips} for r in renders]}
+
+
 def _print_plan(recipe: Any, plan: list[dict[str, Any]], existing: str, *, as_json: bool) -> int:
     """``postbay run --dry-run``: the recipe, its steps and where each input would go."""
     steps = [s.name for s in recipe.steps]
@@ -176,7 +190,14 @@ def _print_plan(recipe: Any, plan: list[dict[str, Any]], existing: str, *, as_js
     print(f"recipe {recipe.name}: {' -> '.join(steps) or '(no steps)'} -> {recipe.output.codec}")
     for item in plan:
         if item["kind"] == "timeline":
-            print(f"  {item['source']}: edit list, conformed clip by clip into {item['output_dir']}")
+            print(f"  {item['source']}: edit list, {len(item['clips'])} clip(s), {len(item['renders'])} render(s) "
+                  f"into {item['output_dir']}")
+            for clip in item["clips"]:
+                where = clip["media"] or "; ".join(clip["notes"]) or "media not found"
+                print(f"    {clip['key']} {clip['name']!r}: {clip['status']} ({where})")
+            for render in item["renders"]:
+                print(f"    render {render['name']}: frames {render['start']}-{render['start'] + render['count'] - 1} "
+                      f"of {render['media']}")
         elif item["skip"]:
             print(f"  {item['source']}: skipped (its output exists)")
         else:
@@ -220,20 +241,32 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
     config = load_cli_config(args)
     status = 0
+    listing: list[dict[str, Any]] = []
     for name, path in sorted(find_recipes(config.recipes).items()):
         try:
             recipe = load_recipe(path)
-            steps = " → ".join(s.name for s in recipe.steps) or "(no steps)"
-            print(f"{name}: {recipe.description}\n    {steps} → {recipe.output.codec}   [{path}]")
         except PostbayError as exc:
             status = 1
+            listing.append({"name": name, "path": str(path), "error": str(exc)})
             print(f"{name}: INVALID {exc}", file=sys.stderr)
+            continue
+        listing.append({"name": name, "path": str(path), "description": recipe.description,
+                        "steps": [s.name for s in recipe.steps], "codec": recipe.output.codec})
+        if not args.json:
+            steps = " → ".join(s.name for s in recipe.steps) or "(no steps)"
+            print(f"{name}: {recipe.description}\n    {steps} → {recipe.output.codec}   [{path}]")
+    if args.json:
+        print(json.dumps(listing, indent=2))
     return status
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
     from postbay.media import PRESETS
 
+    if args.json:
+        print(json.dumps([{"name": p.name, "description": p.description, "codec": p.codec, "pix_fmt": p.pix_fmt,
+                           "containers": list(p.containers)} for p in PRESETS.values()], indent=2))
+        return 0
     for p in PRESETS.values():
         print(f"{p.name}: {p.description} [{p.codec}, {p.pix_fmt}, {'/'.join(p.containers)}]")
     return 0
@@ -351,9 +384,11 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_processors)
 
     p = sub.add_parser("recipes", help="list recipes")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_recipes)
 
     p = sub.add_parser("presets", help="list encode presets")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("inspect", help="measure what is wrong with clips and say what would fix it")

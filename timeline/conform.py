@@ -44,7 +44,7 @@ from postbay.timeline.renders import Progress, ShotPool, cdl_from_notes, match_s
 from postbay.timeline.report import write_report
 from postbay.timeline.writeback import Picture, Written, write_all
 
-__all__ = ["ConformResult", "conform_timeline", "media_rates_for"]
+__all__ = ["ConformResult", "conform_timeline", "media_rates_for", "plan_timeline"]
 
 
 @dataclass
@@ -103,6 +103,42 @@ def _handles(value: Any, recipe: Recipe) -> int:
     return value
 
 
+def _read_and_plan(path: Path, recipe: Recipe, out_dir: Path, roots: list[Path], handles: int, rate: Any,
+                   timings: dict[str, float], *, config: Any = None,
+                   confine: bool = False) -> tuple[Relinker, LoadedTimeline, list[ClipPlan], dict[str, Any]]:
+    """Index the media, read the edit, relink and plan every clip (nothing written but a
+    bundle's media, extracted once into the data dir)."""
+    t0 = time.perf_counter()
+    bundle = bundle_media(path, detect_format(path), Path(getattr(config, "data_dir", None) or "postbay-data"))
+    if bundle:  # media beside the bundle still links by name
+        roots.append(path.resolve().parent)
+    relinker = Relinker(path, roots, exclude=[out_dir], base=bundle.folder if bundle else None, confine=confine)
+    timings["index media"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.timeline.rate, media_rates=media_rates_for(relinker))
+    if bundle:
+        loaded.notes.append(bundle.note)
+    loaded.notes += flatten_nested(loaded.root)
+    timings["read"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    plans, items = plan_clips(loaded, relinker, handles)
+    timings["relink and plan"] = time.perf_counter() - t0
+    return relinker, loaded, plans, items
+
+
+def plan_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
+                  media_roots: tuple[Path, ...] | list[Path] = (), handles: int | None = None, rate: Any = None,
+                  config: Any = None) -> tuple[list[ClipPlan], list[RenderJob]]:
+    """What :func:`conform_timeline` would do, without rendering or writing anything: each
+    clip's plan (relinked media, used range with handles, or why it is missing) and the
+    renders that would be made (``postbay run --dry-run``)."""
+    path, out_dir = Path(path), Path(out_dir)
+    roots = [Path(r) for r in media_roots] + [Path(r) for r in getattr(config, "media_roots", []) or []]
+    _, loaded, plans, _ = _read_and_plan(path, recipe, out_dir, roots, _handles(handles, recipe), rate, {},
+                                         config=config)
+    return plans, group_jobs(plans, safe_name(loaded.name, 40))
+
+
 def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
                      media_roots: tuple[Path, ...] | list[Path] = (), handles: int | None = None,
                      rate: Any = None, workers: int | None = None,
@@ -130,22 +166,8 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
     gpu = gpu or getattr(config, "gpu", None) or "auto"
     ocio_config = getattr(config, "ocio_config", None) or DEFAULT_OCIO_CONFIG
 
-    t0 = time.perf_counter()
-    bundle = bundle_media(path, detect_format(path), Path(getattr(config, "data_dir", None) or "postbay-data"))
-    if bundle:  # media beside the bundle still links by name
-        roots.append(path.resolve().parent)
-    relinker = Relinker(path, roots, exclude=[out_dir], base=bundle.folder if bundle else None, confine=confine)
-    timings["index media"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    loaded = read_timeline(path, rate=rate, recipe_rate=recipe.timeline.rate, media_rates=media_rates_for(relinker))
-    if bundle:
-        loaded.notes.append(bundle.note)
-    loaded.notes += flatten_nested(loaded.root)
-    timings["read"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    plans, items = plan_clips(loaded, relinker, handles)
-    timings["relink and plan"] = time.perf_counter() - t0
+    relinker, loaded, plans, items = _read_and_plan(path, recipe, out_dir, roots, handles, rate, timings,
+                                                    config=config, confine=confine)
     name = loaded.name
     missing_plans = [p for p in plans if p.status in ("missing", "failed")]
     result = ConformResult(source=path, out_dir=out_dir, loaded=loaded, clips=plans, jobs=[], timings=timings)

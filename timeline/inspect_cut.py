@@ -16,10 +16,10 @@ from postbay.timeline.plan import ClipPlan, plan_clips
 from postbay.timeline.reader import read_timeline
 from postbay.timeline.relink import Relinker
 
-__all__ = ["inspect_timeline", "plan_timeline"]
+__all__ = ["inspect_timeline"]
 
 
-def plan_timeline(path: str | Path, *, media_roots: tuple[Path, ...] | list[Path] = (), rate: Any = None
+def _cut_plans(path: str | Path, *, media_roots: tuple[Path, ...] | list[Path] = (), rate: Any = None
                   ) -> list[ClipPlan]:
     """Read and relink a timeline without rendering anything: every clip's plan, no handles."""
     relinker = Relinker(Path(path), [Path(r) for r in media_roots])
@@ -38,7 +38,7 @@ def inspect_timeline(path: str | Path, *, media_roots: tuple[Path, ...] | list[P
     "problems", "missing"}``; ``progress(name)`` may return a per-clip progress callback.
     """
     limits = thresholds or Thresholds()
-    plans = plan_timeline(path, media_roots=media_roots, rate=rate)
+    plans = _cut_plans(path, media_roots=media_roots, rate=rate)
     reports: list[dict[str, Any]] = []
     missing = [f"{p.key} {p.name!r}: {p.status}" for p in plans if p.status in ("missing", "failed")]
     for plan in plans:

@@ -62,3 +62,37 @@ def test_dry_run_prints_the_plan_and_renders_nothing(tmp_path: Path, shot: Path)
     assert "recipe: finish (the default" in text.stderr and "dry run: nothing rendered" in text.stdout
     assert not out.exists()
     assert "(default: finish)" in " ".join(postbay("run", "--help", cwd=tmp_path).stdout.split())
+
+
+def test_dry_run_of_an_edit_list_shows_the_conform_plan(tmp_path: Path):
+    from fractions import Fraction
+
+    import opentimelineio as otio
+
+    from tests.timeline.cuts import Shot, build_cut
+
+    cut = build_cut(tmp_path / "media", [Shot("a.mov", 10, 12), Shot("b.mov", 0, 8), Shot("a.mov", 30, 6)],
+                    rate=Fraction(24))
+    (tmp_path / "media" / "b.mov").unlink()  # one shot's media is missing
+    edit = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(cut, str(edit))
+    out = tmp_path / "out"
+    plan = postbay("run", str(edit), "-r", "passthrough", "-o", str(out), "--dry-run", "--json", "--handles", "2",
+                   cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    (item,) = json.loads(plan.stdout)["inputs"]
+    assert [c["status"] for c in item["clips"]] == ["planned", "missing", "planned"]
+    assert item["clips"][0]["used"] == [10, 22] and item["clips"][0]["handles"] == [2, 2]
+    assert len(item["renders"]) == 2 and all(r["media"].endswith("a.mov") for r in item["renders"])
+    assert not out.exists()
+    text = postbay("run", str(edit), "-r", "passthrough", "-o", str(out), "--dry-run", "--handles", "2",
+                   cwd=tmp_path).stdout
+    assert "3 clip(s), 2 render(s)" in text and "missing" in text
+
+
+def test_listing_commands_speak_json(tmp_path: Path):
+    recipes = json.loads(postbay("recipes", "--json", cwd=tmp_path).stdout)
+    assert {"finish", "review", "passthrough"} <= {r["name"] for r in recipes}
+    assert next(r for r in recipes if r["name"] == "finish")["steps"][0] == "denoise"
+    presets = json.loads(postbay("presets", "--json", cwd=tmp_path).stdout)
+    assert "prores_hq" in {p["name"] for p in presets}

@@ -76,8 +76,8 @@ def test_bed_is_given_its_music_and_never_opens_the_file(tmp_path: Path) -> None
     ("handles", -2, "handles: Input should be greater than or equal to 0"),
     ("handles", True, "handles: Input should be a valid integer"),
     ("missing", "ignore", "missing: Input should be 'fail' or 'skip'"),
-    ("rate", "fast", "rate: Value error, 'fast' is not a frame rate"),
-    ("rate", 0, "rate: Value error, 0 is not a frame rate"),
+    ("rate", "fast", "rate: 'fast' is not a frame rate"),
+    ("rate", 0, "rate: 0 is not a frame rate"),
 ])
 def test_timeline_options_are_checked_when_the_recipe_is_read(field: str, value: Any, said: str) -> None:
     with pytest.raises(PostbayError) as caught:

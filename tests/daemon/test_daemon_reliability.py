@@ -346,6 +346,8 @@ def test_the_same_file_again_is_not_reprocessed_an_edited_one_is(bay, small_clip
     drop(edited, folder, "shot.mp4")
     jobs = daemon.wait_jobs(2)
     assert jobs[1].fingerprint != first.fingerprint and count_frames(jobs[1].outputs[0]) == 8
+    # the first version's output is kept: the new one is written beside it
+    assert Path(jobs[1].outputs[0]).name == "shot_v2.mov" and count_frames(first.outputs[0]) == 24
 
 
 @pytest.fixture
