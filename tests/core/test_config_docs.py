@@ -10,8 +10,11 @@ from pydantic import BaseModel
 from postbay.config import (
     ApiConfig,
     Config,
+    ExecutorConfig,
+    LimitsConfig,
     NotifyConfig,
     ScheduleConfig,
+    ServiceConfig,
     WatchConfig,
     WorkersConfig,
     load_config,
@@ -20,7 +23,8 @@ from postbay.config import (
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS: dict[str, type[BaseModel]] = {"Top level": Config, "`[[watch]]`": WatchConfig, "`[workers]`": WorkersConfig,
                                         "`[[schedule]]`": ScheduleConfig, "`[api]`": ApiConfig,
-                                        "`[[notify]]`": NotifyConfig}
+                                        "`[[notify]]`": NotifyConfig, "`[executor]`": ExecutorConfig,
+                                        "`[limits]`": LimitsConfig, "`[service]`": ServiceConfig}
 
 
 def test_every_config_key_is_documented_in_its_section():
@@ -30,7 +34,8 @@ def test_every_config_key_is_documented_in_its_section():
     for heading, model in SECTIONS.items():
         chapter = next(body for title, body in chapters.items() if title.startswith(heading))
         rows = set(re.findall(r"^\| `(\w+)` \|", chapter, re.MULTILINE))
-        keys = set(model.model_fields) - {"source", "watch", "workers", "schedule", "api", "notify"}
+        keys = set(model.model_fields) - {"source", "watch", "workers", "schedule", "api", "notify", "executor",
+                                          "limits", "service"}
         assert keys == rows, f"{heading}: undocumented {keys - rows}, documented but unknown {rows - keys}"
 
 
