@@ -376,7 +376,8 @@ window.addEventListener("hashchange", () => route().catch((e) => console.error(e
 
 async function start() {
   try {
-    await Promise.all([loadRecipes(), loadQueue(), loadCluster()]);
+    await Promise.all([loadRecipes(), loadQueue()]);
+    await loadCluster();  // after the queue: a node's jobs are shown by their file names
     setInterval(() => loadCluster().catch(() => {}), 3000);
     listen();
     await route();

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_make_run_installs_the_run_dependencies_only(tmp_path: Path):
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    plan = subprocess.run(["make", "-n", "run", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True,
-                          text=True, check=True).stdout
+    # --no-print-directory: under `make test` (MAKELEVEL set) make would add "Leaving directory" lines
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "run", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout
     installs = [line for line in plan.splitlines() if "pip install" in line and "--upgrade pip" not in line]
     assert installs and all("[dev]" not in line for line in installs), plan
     assert plan.strip().splitlines()[-1].endswith("postbay start")

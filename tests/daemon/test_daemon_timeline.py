@@ -8,6 +8,8 @@ from pathlib import Path
 
 import opentimelineio as otio
 
+from postbay.recipe import load_recipe
+from postbay.render import finish_clip
 from postbay.synth import frame_number_pattern, write_clip
 
 RT = otio.opentime.RationalTime
@@ -51,6 +53,10 @@ def test_a_conform_longer_than_the_heartbeat_timeout_ends_done(bay, tmp_path: Pa
     recipes = tmp_path / "recipes"
     recipes.mkdir()
     (recipes / "slow-clean.toml").write_text(SLOW_RECIPE)
+    # The CPU kernels compile once per install (cached on disk); compile them here first, so the
+    # worker's silence under test is the conform's own and not a fresh clone's first compile.
+    warm = write_clip(tmp_path / "warm.mp4", frames=6, width=640, height=360, rate=Fraction(24), audio=None)
+    finish_clip(warm, load_recipe(str(recipes / "slow-clean.toml")), tmp_path / "warm-out", gpu="off")
     daemon = bay([{"path": str(tmp_path / "drop"), "recipe": str(recipes / "slow-clean.toml"),
                    "output": str(tmp_path / "out"), "settle_seconds": 0.5}],
                  workers={"cpu": 1, "retries": 0, "heartbeat_timeout": 2.5},

@@ -68,13 +68,17 @@ def test_a_render_never_replaces_a_file_postbay_did_not_make(tmp_path: Path):
         first = _done(ledger, 1, daemon)[0]
         assert first.state == "done" and first.outputs[0] != str(taken), first.outputs
         assert original.read_bytes() == kept
-        # a re-export under the same name replaces postbay's own render of it, not the original
+        # a re-export under the same name: postbay's own render is kept and the new one gets a
+        # versioned name (the default overwrite policy, existing_output = "version"); the client's
+        # file is never touched, and each file stays credited to the job that made it
         write_clip(src / "shot.mp4", frames=8, width=96, height=54, audio=None)
         _drop(src / "shot.mp4", daemon.hot)
         second = _done(ledger, 2, daemon)[-1]
-        assert second.state == "done" and second.outputs == first.outputs, (first.outputs, second.outputs)
+        assert second.state == "done" and second.outputs != first.outputs, (first.outputs, second.outputs)
+        assert Path(second.outputs[0]).stem == Path(first.outputs[0]).stem + "_v2", second.outputs
         assert probe(second.outputs[0]).require_video().frames == 8 and original.read_bytes() == kept
-        assert ledger.get(first.id).outputs == []  # the file is credited to the job that made it last
+        assert probe(first.outputs[0]).require_video().frames == 6
+        assert ledger.get(first.id).outputs == first.outputs
     finally:
         daemon.stop()
         ledger.close()
