@@ -7,27 +7,21 @@ FFmpeg's threads), and ``inspect_clip`` (decode and every measure, sound include
 built-in ``auto`` and ``finish`` recipes on a clean, a noisy and a flickering clip of the same
 pan (smaller, ``--compare-width``): seconds each and the steps ``auto`` chose.
 
-    python bench/inspect.py [--seconds 10] [--width 1920 --height 1080] [--compare-width 640]
+    python bench/inspect_speed.py [--seconds 10] [--width 1920 --height 1080] [--compare-width 640]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
 
-# This file's folder is first on sys.path when it runs as a script, where its name would shadow
-# the standard library's ``inspect`` for every module imported after it: take the folder out.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import argparse  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from fractions import Fraction  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import av  # noqa: E402
-import numpy as np  # noqa: E402
+import av
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "processors"))
