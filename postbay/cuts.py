@@ -10,16 +10,21 @@ or the pipeline runs this detector for them, a timeline hands the edit's own cut
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from postbay.backend import Backend, numpy_backend
 from postbay.media import VideoReader
 
-__all__ = ["CUT_CORRELATION", "THUMB", "CutDetector", "clip_cuts", "frame_cuts", "is_cut", "thumbnail"]
+__all__ = ["CUT_CORRELATION", "THUMB", "CutDetector", "clip_cuts", "frame_cuts", "is_cut", "shot_windows",
+           "thumbnail"]
+
+F = TypeVar("F")
+M = TypeVar("M")
 
 #: Thumbnail side for cut detection (blocks of the picture's luma).
 THUMB = 16
@@ -79,3 +84,39 @@ def clip_cuts(path: str | Path, start: int = 0, count: int | None = None) -> lis
     pictures = (frame.reformat(width=64, height=36, format="rgb24").to_ndarray().astype(np.float32) / 255.0
                 for _, frame in VideoReader(path, start=start, count=count).av_frames())
     return frame_cuts(pictures)
+
+
+def shot_windows(frames: Iterable[F], is_cut: Callable[[int], bool], radius: int,
+                 measure: Callable[[int, F, bool], M]) -> Iterator[tuple[int, F, list[M], int]]:
+    """Stream ``frames`` with the measures of their neighbours in the same shot, never across a cut.
+
+    ``measure(n, frame, starts_shot)`` runs once per frame as it arrives (``starts_shot``: a cut
+    falls on ``n``, as ``is_cut(n)`` says when the frame arrives: a step's ``ctx.cuts`` grows as the
+    pipeline's detector sees frames).
+    Each frame comes back in order, once the ``radius`` frames after it are measured or the clip
+    has ended, as ``(n, frame, measures, i)``: the measures of the frames of its shot within
+    ``n ± radius`` and ``i``, its own place among them. Holds at most ``radius + 1`` frames: what a
+    temporal step smoothing over a shot (deflicker, stabilise) declares as its window.
+    """
+    measures: dict[int, M] = {}
+    shot_of: dict[int, int] = {}
+    pending: deque[tuple[int, F]] = deque()
+    shot = last = 0
+
+    def window(n: int) -> tuple[list[M], int]:
+        same = [k for k in range(n - radius, min(n + radius, last) + 1) if k in measures and shot_of[k] == shot_of[n]]
+        return [measures[k] for k in same], same.index(n)
+
+    for last, frame in enumerate(frames):
+        starts_shot = last > 0 and is_cut(last)
+        shot += starts_shot
+        measures[last], shot_of[last] = measure(last, frame, starts_shot), shot
+        pending.append((last, frame))
+        while pending and pending[0][0] + radius <= last:
+            n, held = pending.popleft()
+            yield (n, held, *window(n))
+            for old in [k for k in measures if k < n - radius]:
+                del measures[old], shot_of[old]
+    while pending:
+        n, held = pending.popleft()
+        yield (n, held, *window(n))

@@ -9,7 +9,6 @@ starts afresh at every cut, so a cut stays a cut and a fade stays a fade.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from postbay.backend import Backend
+from postbay.cuts import shot_windows
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["DeflickerParams", "deflicker", "frame_levels", "reference_levels"]
@@ -74,17 +74,16 @@ def deflicker(frames: Iterator[Any], ctx: StepContext, params: DeflickerParams) 
     xp = ctx.xp
     half = params.window // 2
     strength = float(params.strength)
-    pending: deque[tuple[int, Any]] = deque()  # frames waiting for their lookahead
-    levels: dict[int, np.ndarray] = {}
-    shot_of: dict[int, int] = {}
-    shot = 0
     ctx.notes["cuts"] = []
 
-    def correct(n: int, frame: Any, last: int) -> Any:
-        same = [k for k in range(n - half, min(n + half, last) + 1) if k in levels and shot_of[k] == shot_of[n]]
-        run = np.stack([levels[k] for k in same])
-        ref = reference_levels(run, same.index(n))
-        mean, std = levels[n]
+    def measure(n: int, frame: Any, starts_shot: bool) -> np.ndarray:
+        if starts_shot:
+            ctx.notes["cuts"].append(n)
+        return frame_levels(frame, ctx.backend)
+
+    for _, frame, run, i in shot_windows(frames, lambda n: n in ctx.cuts, half, measure):
+        ref = reference_levels(np.stack(run), i)
+        mean, std = run[i]
         gain = np.clip(ref[1] / np.maximum(std, 1e-4), 0.5, 2.0)
         offset = ref[0] - gain * mean
         # A partial strength is the blend of the frame with its full correction.
@@ -92,20 +91,4 @@ def deflicker(frames: Iterator[Any], ctx: StepContext, params: DeflickerParams) 
         offset = strength * offset
         out = frame * xp.asarray(gain.astype(np.float32))
         out += xp.asarray(offset.astype(np.float32))
-        return out
-
-    n = -1
-    for n, frame in enumerate(frames):
-        if n > 0 and n in ctx.cuts:  # ctx.cuts grows as the pipeline's detector sees frames
-            shot += 1
-            ctx.notes["cuts"].append(n)
-        levels[n], shot_of[n] = frame_levels(frame, ctx.backend), shot
-        pending.append((n, frame))
-        while pending and pending[0][0] + half <= n:
-            k, f = pending.popleft()
-            yield correct(k, f, n)
-            for old in [j for j in levels if j < k - half]:
-                del levels[old], shot_of[old]
-    while pending:
-        k, f = pending.popleft()
-        yield correct(k, f, n)
+        yield out

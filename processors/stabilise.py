@@ -13,13 +13,14 @@ every cut. Translation only: rotation and zoom wobble are left as they are.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
+from postbay.colour import luma
+from postbay.cuts import shot_windows
 from postbay.inspect.motion import MotionTracker
 from postbay.registry import ParamModel, StepContext, processor
 
@@ -58,7 +59,7 @@ def smooth_path(path: np.ndarray, centre: int, radius: int) -> np.ndarray:
 def _analysis_picture(frame: Any, backend: Any) -> tuple[np.ndarray, int]:
     h, w = frame.shape[:2]
     s = max(1, math.ceil(w / _ANALYSIS_WIDTH))
-    y = frame[..., 0] * 0.2126 + frame[..., 1] * 0.7152 + frame[..., 2] * 0.0722
+    y = luma(frame)
     small = y[:h // s * s, :w // s * s].reshape(h // s, s, w // s, s).mean(axis=(1, 3))
     return np.asarray(backend.to_host(small), np.float32), s
 
@@ -75,44 +76,30 @@ def stabilise(frames: Iterator[Any], ctx: StepContext, params: StabiliseParams) 
     radius = int(params.smoothing)
     zoom = 1.0 / (1.0 - float(params.crop))
     tracker = MotionTracker()
-    pending: deque[tuple[int, Any]] = deque()
-    position: dict[int, np.ndarray] = {}  # camera position (frame pixels) of each held frame
-    shot_of: dict[int, int] = {}
-    shot = 0
     corrections: list[float] = []
+    camera = np.zeros(2)  # the camera position (frame pixels) of the last frame measured
 
-    def steady(n: int, frame: Any, last: int) -> Any:
-        same = [k for k in range(n - radius, min(n + radius, last) + 1) if k in position and shot_of[k] == shot_of[n]]
-        target = smooth_path(np.stack([position[k] for k in same]), same.index(n), radius)
+    def track(n: int, frame: Any, starts_shot: bool) -> np.ndarray:
+        nonlocal camera
+        small, s = _analysis_picture(frame, ctx.backend)
+        if starts_shot:
+            tracker.reset()
+        step = tracker(small, shimmer=False)
+        if step is not None:
+            camera = camera + np.array([step.dy, step.dx]) * s
+        return camera
+
+    for _, frame, path, i in shot_windows(frames, lambda n: n in ctx.cuts, radius, track):
+        target = smooth_path(np.stack(path), i, radius)
         h, w = frame.shape[:2]
         limit = np.array([h, w]) * (1 - 1 / zoom) / 2
-        move = np.clip(target - position[n], -limit, limit)  # where the content must go
+        move = np.clip(target - path[i], -limit, limit)  # where the content must go
         corrections.append(float(np.hypot(*move)))
         centre = np.array([(h - 1) / 2, (w - 1) / 2])
         # output pixel p shows input pixel centre + (p - centre) / zoom - move
         offset = centre - centre / zoom - move
         matrix = np.array([1 / zoom, 1 / zoom])
-        return ctx.xp.stack([ndimage.affine_transform(frame[..., c], matrix, offset=offset, order=1, mode="nearest")
-                             for c in range(frame.shape[2])], axis=-1).astype(frame.dtype)
-
-    n = -1
-    for n, frame in enumerate(frames):
-        small, s = _analysis_picture(frame, ctx.backend)
-        if n > 0 and n in ctx.cuts:  # ctx.cuts grows as the pipeline's detector sees frames
-            shot += 1
-            tracker.reset()
-        step = tracker(small, shimmer=False)
-        previous = position.get(n - 1, np.zeros(2))
-        position[n] = previous if step is None else previous + np.array([step.dy, step.dx]) * s
-        shot_of[n] = shot
-        pending.append((n, frame))
-        while pending and pending[0][0] + radius <= n:
-            k, f = pending.popleft()
-            yield steady(k, f, n)
-            for old in [j for j in position if j < k - radius]:
-                del position[old], shot_of[old]
-    while pending:
-        k, f = pending.popleft()
-        yield steady(k, f, n)
+        yield ctx.xp.stack([ndimage.affine_transform(frame[..., c], matrix, offset=offset, order=1, mode="nearest")
+                            for c in range(frame.shape[2])], axis=-1).astype(frame.dtype)
     ctx.notes["crop"] = round(float(params.crop), 3)
     ctx.notes["correction_rms_px"] = round(float(np.sqrt(np.mean(np.square(corrections)))) if corrections else 0.0, 2)

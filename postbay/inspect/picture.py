@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from postbay.colour import D65_XYZ, REC709_TO_XYZ
+
 __all__ = ["blockiness", "ciede2000", "effective_resolution", "halo", "lab", "noise_sigma", "sharpness"]
 
 #: MAD → standard deviation of a Gaussian.
@@ -127,12 +129,6 @@ def effective_resolution(y: np.ndarray, floor: float = 0.1) -> float:
     return float(max(fractions)) if fractions else 1.0
 
 
-_D65 = np.array([0.95047, 1.0, 1.08883])
-_RGB709_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
-                           [0.2126729, 0.7151522, 0.0721750],
-                           [0.0193339, 0.1191920, 0.9503041]])
-
-
 def lab(rgb: np.ndarray) -> np.ndarray:
     """CIELAB (D65) of display-encoded Rec.709/sRGB pixels (..., 3) in [0, 1].
 
@@ -141,7 +137,7 @@ def lab(rgb: np.ndarray) -> np.ndarray:
     """
     c = np.clip(np.asarray(rgb, np.float64), 0.0, 1.0)
     linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    xyz = linear @ _RGB709_TO_XYZ.T / _D65
+    xyz = linear @ REC709_TO_XYZ.T / D65_XYZ
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
 
