@@ -7,6 +7,7 @@ apart from the service loop: the bridge imports this module, never the daemon it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from postbay.config import Config, WatchConfig
@@ -76,10 +77,7 @@ def check_config(config: Config) -> None:
         if out == w.path:
             problems.append(f"{key}.output: the output folder is the drop folder itself (set output to another folder)")
         if w.cron is not None:
-            try:
-                cron_trigger(w.cron)
-            except ValueError as exc:
-                problems.append(f"{key}.cron: {exc}")
+            _parses(problems, f"{key}.cron", cron_trigger, w.cron)
     for a, wa in enumerate(config.watch):
         for b, wb in enumerate(config.watch):
             if a != b and wa.recursive and wb.path != wa.path and wb.path.is_relative_to(wa.path):
@@ -90,14 +88,16 @@ def check_config(config: Config) -> None:
         if s.window is None and s.cron is None:
             problems.append(f"{key}: needs window = \"mon-fri 20:00-06:00\" or cron = \"0 2 * * *\"")
         if s.window is not None:
-            try:
-                parse_window(s.window)
-            except ValueError as exc:
-                problems.append(f"{key}.window: {exc}")
+            _parses(problems, f"{key}.window", parse_window, s.window)
         if s.cron is not None:
-            try:
-                cron_trigger(s.cron)
-            except ValueError as exc:
-                problems.append(f"{key}.cron: {exc}")
+            _parses(problems, f"{key}.cron", cron_trigger, s.cron)
     if problems:
         raise ConfigError("; ".join(problems), path=src)
+
+
+def _parses(problems: list[str], key: str, parse: Callable[[str], object], value: str) -> None:
+    """Note ``key: why`` in ``problems`` when ``parse`` refuses ``value`` (a window, a cron line)."""
+    try:
+        parse(value)
+    except ValueError as exc:
+        problems.append(f"{key}: {exc}")
