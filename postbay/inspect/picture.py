@@ -12,10 +12,10 @@ from scipy import ndimage
 
 from postbay.colour import D65_XYZ, REC709_TO_XYZ
 
-__all__ = ["blockiness", "ciede2000", "effective_resolution", "halo", "lab", "noise_sigma", "sharpness"]
+__all__ = ["MAD_TO_SIGMA", "blockiness", "ciede2000", "effective_resolution", "halo", "lab", "noise_sigma", "sharpness"]
 
 #: MAD → standard deviation of a Gaussian.
-_MAD_TO_SIGMA = 1.4826
+MAD_TO_SIGMA = 1.4826
 
 
 def noise_sigma(y: np.ndarray) -> float:
@@ -37,7 +37,7 @@ def noise_sigma(y: np.ndarray) -> float:
     steep = np.hypot(gx, gy)
     flat = steep <= np.quantile(steep, 0.25)
     detail = np.abs(hh[flat])
-    rough = _MAD_TO_SIGMA * float(np.median(detail))
+    rough = MAD_TO_SIGMA * float(np.median(detail))
     trim = max(3.0 * rough, 2.0 / 255.0)
     kept = detail[detail <= trim]
     # a Gaussian trimmed at 3σ keeps 97.3 % of its variance

@@ -5,6 +5,7 @@ of a known size, flicker, boiling texture, halos, upscaling, cuts), encoded with
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,8 @@ from media import RATE, compress, flicker, pan, photo, psnr
 
 from postbay.synth import write_clip
 
-__all__ = ["RATE", "boil", "compress", "encode", "flicker", "grey_noise", "jittered_pan", "pan", "photo", "psnr",
-           "sharpen", "upscaled"]
+__all__ = ["RATE", "Camera", "boil", "compress", "encode", "film", "flicker", "grey_noise", "jittered_pan", "pan",
+           "photo", "psnr", "sharpen", "shaky_camera", "upscaled"]
 
 
 def encode(path: Path, frames: list[np.ndarray], lossless: bool = True, **kwargs) -> Path:
@@ -51,6 +52,53 @@ def jittered_pan(image: np.ndarray, frames: int, width: int, height: int, jitter
         moved = scipy.ndimage.shift(crop, (iy - y0, ix - x0, 0), order=3, mode="nearest")
         out.append(np.clip(moved[:height, :width], 0, 1).astype(np.float32))
     return out, offsets
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A camera's poses over a photograph, one per frame: where the frame's centre looks (pixels of
+    the photograph, (n,) complex x + iy), its roll (radians, clockwise as seen) and its zoom
+    (magnification, 1: one photograph pixel per frame pixel)."""
+
+    centre: np.ndarray
+    roll: np.ndarray
+    zoom: np.ndarray
+
+    def zoomed(self, factor: float) -> Camera:
+        return Camera(self.centre, self.roll, self.zoom * factor)
+
+
+def film(image: np.ndarray, camera: Camera, width: int, height: int) -> list[np.ndarray]:
+    """The frames ``camera`` sees of ``image`` (cubic resampling, as a sensor integrates)."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    here = (xs - (width - 1) / 2) + 1j * (ys - (height - 1) / 2)
+    out = []
+    for c, roll, zoom in zip(camera.centre, camera.roll, camera.zoom, strict=True):
+        seen = c + np.exp(1j * roll) * here / zoom
+        coords = [seen.imag, seen.real]
+        out.append(np.clip(np.stack([scipy.ndimage.map_coordinates(image[..., k], coords, order=3, mode="reflect")
+                                     for k in range(3)], axis=-1), 0, 1).astype(np.float32))
+    return out
+
+
+def shaky_camera(frames: int, start: tuple[float, float], velocity: tuple[float, float] = (0.3, 1.2),
+                 roll: float = 0.0, push: float = 0.0, shake: float = 3.0, shake_roll: float = 0.0,
+                 shake_zoom: float = 0.0, seed: int = 2) -> tuple[Camera, Camera]:
+    """A steady move (pan of ``velocity`` (dy, dx) pixels, ``roll`` degrees and ``push`` (log zoom)
+    per frame, from ``start`` (y, x)) and the same move shaken: random offsets of RMS ``shake``
+    pixels (2-D), ``shake_roll`` degrees and ``shake_zoom`` (log zoom) per frame.
+
+    Returns the smooth camera and the shaky one.
+    """
+    rng = np.random.default_rng(seed)
+    i = np.arange(frames, dtype=np.float64)
+    smooth = Camera(start[1] + velocity[1] * i + 1j * (start[0] + velocity[0] * i),
+                    np.radians(roll) * i, np.exp(push * i))
+    offsets = rng.normal(0.0, shake / np.sqrt(2), (frames, 2))
+    shaky = Camera(smooth.centre + offsets[:, 1] + 1j * offsets[:, 0],
+                   smooth.roll + np.radians(shake_roll) * rng.normal(size=frames),
+                   smooth.zoom * np.exp(shake_zoom * rng.normal(size=frames)))
+    return smooth, shaky
 
 
 def boil(frames: list[np.ndarray], amplitude: float, seed: int = 4) -> list[np.ndarray]:
