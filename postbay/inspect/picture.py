@@ -18,25 +18,54 @@ __all__ = ["MAD_TO_SIGMA", "blockiness", "ciede2000", "effective_resolution", "h
 MAD_TO_SIGMA = 1.4826
 
 
+#: Side of the blocks the picture's texture is judged in, and the share of them (the flattest in
+#: fine horizontal and vertical detail, clipping left out) σ is read on.
+_BLOCK = 8
+_FLAT_SHARE = 0.1
+
+
 def noise_sigma(y: np.ndarray) -> float:
     """Standard deviation of white noise on luma (0–1 scale), robust to picture texture.
 
-    The finest diagonal Haar detail (HH) of a natural picture holds little but noise; where the
-    picture has edges and fine texture it holds those too, so only the quarter of the pixels with
-    the flattest coarse gradient is read (the coarse band is independent of the HH noise, so the
-    choice does not bias the estimate). Donoho's median estimate (median |HH| × 1.4826) sets a 3σ trim, and σ is
-    the RMS of the HH values inside it (corrected for the trim): the median alone moves in steps
-    of the 8-bit code values, the trimmed RMS does not.
+    The picture is split into 2×2 Haar bands. The finest diagonal detail (HH) of a natural
+    picture holds little but noise; where it has edges and fine texture (fur, foliage, grain in
+    the picture itself) it holds those too, and they show in the horizontal and vertical detail
+    (HL, LH) beside it. So σ is read from HH only in the tenth of the picture's 8×8 blocks whose
+    HL and LH energy is lowest: white noise in HL and LH is independent of that in HH, so
+    choosing by them does not bias the reading. Blocks within 3σ of the picture's lowest or
+    highest level are left out (noise clipped at black or white reads low), which takes a
+    second look once a first reading gives σ. Donoho's median estimate (median |HH| × 1.4826)
+    sets a 3σ trim, and σ is the RMS of the HH values inside it (corrected for the trim): the
+    median alone moves in steps of the 8-bit code values, the trimmed RMS does not.
     """
-    h, w = (y.shape[0] // 2) * 2, (y.shape[1] // 2) * 2
-    a, b = y[0:h:2, 0:w:2], y[0:h:2, 1:w:2]
-    c, d = y[1:h:2, 0:w:2], y[1:h:2, 1:w:2]
-    hh = (a - b - c + d) * 0.5
-    coarse = ndimage.uniform_filter((a + b + c + d) * 0.25, 3)
-    gy, gx = np.gradient(coarse)
-    steep = np.hypot(gx, gy)
-    flat = steep <= np.quantile(steep, 0.25)
-    detail = np.abs(hh[flat])
+    rows, cols = y.shape[0] // _BLOCK, y.shape[1] // _BLOCK
+    cells = y[:rows * _BLOCK, :cols * _BLOCK].reshape(rows, _BLOCK // 2, 2, cols, _BLOCK // 2, 2)
+    a, b, c, d = cells[:, :, 0, :, :, 0], cells[:, :, 0, :, :, 1], cells[:, :, 1, :, :, 0], cells[:, :, 1, :, :, 1]
+    top, bottom = a - b, c - d
+    diagonal = np.abs(top - bottom).transpose(0, 2, 1, 3).reshape(rows * cols, -1) * 0.5
+    across, along = top + bottom, (a + b) - (c + d)
+    energy = (across * across + along * along).sum(axis=(1, 3)).ravel()
+    level = cells.mean(axis=(1, 2, 4, 5)).ravel()
+    low, high = float(level.min()), float(level.max())
+    sigma = 0.0
+    for margin in (0.01, 0.0):
+        if not margin:
+            if 3 * sigma <= 0.01:
+                break
+            margin = 3 * sigma
+        unclipped = np.nonzero((level > low + margin) & (level < high - margin))[0]
+        if unclipped.size < 0.05 * level.size:  # a picture that is all near one level: read it all
+            unclipped = np.arange(level.size)
+        share = int(_FLAT_SHARE * (unclipped.size - 1))
+        flat = unclipped[np.argpartition(energy[unclipped], share)[:share + 1]]
+        sigma = _trimmed_rms(diagonal[flat].ravel())
+    return sigma
+
+
+def _trimmed_rms(detail: np.ndarray) -> float:
+    """σ of Gaussian |values| with outliers (edges, texture left) trimmed at 3σ (see :func:`noise_sigma`)."""
+    if not detail.size:
+        return 0.0
     rough = MAD_TO_SIGMA * float(np.median(detail))
     trim = max(3.0 * rough, 2.0 / 255.0)
     kept = detail[detail <= trim]

@@ -23,22 +23,25 @@ def pictures():
     return {name: pan(photo(name), 1, 384, 256)[0] for name in ("astronaut", "coffee", "camera", "chelsea")}
 
 
-@pytest.mark.parametrize("sigma", [0.01, 0.02, 0.04])
+@pytest.mark.parametrize("sigma", [0.005, 0.01, 0.02, 0.04])
 def test_noise_sigma_within_30_percent_over_natural_texture(pictures, sigma):
-    # chelsea is a grainy photograph of fur (σ ≈ 0.007 of its own): it reads high until the
-    # added noise dominates (+49 % at 0.01, +23 % at 0.02), so it is held to the truth from 0.02
+    # chelsea is a grainy photograph of fur: its fine texture read as noise (+49 % at 0.01) until
+    # σ was read only where the picture has no fine horizontal or vertical detail
     for name, rgb in pictures.items():
-        if name == "chelsea" and sigma < 0.02:
+        if name == "astronaut" and sigma < 0.01:
+            # the astronaut photograph carries its own film grain (σ ≈ 0.004: its reading halves when
+            # the photograph is halved, as white grain does and texture does not), so the truth at
+            # 0.005 is not the added noise alone
             continue
         noisy = np.clip(grey_noise([rgb], sigma, seed=3)[0], 0, 1)
         measured = picture.noise_sigma(luma(noisy))
         assert abs(measured - sigma) <= 0.3 * sigma, (name, sigma, measured)
 
 
-def test_clean_picture_reads_under_the_noise_threshold(pictures):
+def test_clean_picture_reads_about_nothing(pictures):
     for name, rgb in pictures.items():
-        quantised = np.round(luma(rgb) * 219) / 219  # what an 8-bit video carries
-        assert picture.noise_sigma(quantised) < LIMITS.noise, name
+        quantised = np.round(luma(rgb) * 219) / 219  # what an 8-bit video carries: σ 0.0013 of rounding
+        assert picture.noise_sigma(quantised) < (LIMITS.noise if name == "astronaut" else 0.003), name
 
 
 def test_blockiness_flags_a_coarse_dct_codec_only(pictures, tmp_path):
