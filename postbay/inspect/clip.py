@@ -2,7 +2,7 @@
 
 Every frame is decoded and shrunk (by FFmpeg, area-averaged) to an analysis picture about
 320 pixels wide: brightness (flicker, black), frame differences (duplicates, freezes), global
-motion (dropped frames, shake), shimmer and cuts are measured on all of them. The still-picture
+motion with roll and zoom (dropped frames, shake), shimmer and cuts are measured on all of them. The still-picture
 measures (noise, blocking, sharpness, halos, effective resolution) need full resolution and
 are read on a sample of frames, one every ``sample_seconds`` and at least four per clip, on
 the central region of at most 960×540 pixels. Colour is read on every fourth analysis picture
@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from postbay.backend import numpy_backend
 from postbay.cuts import CutDetector
-from postbay.inspect.motion import MotionTracker, Step, jitter
+from postbay.inspect.motion import MotionTracker, Step, jitter, rms_radius
 from postbay.inspect.picture import blockiness, ciede2000, effective_resolution, halo, lab, noise_sigma, sharpness
 from postbay.inspect.sound import inspect_audio
 from postbay.media import VideoReader, probe
@@ -57,7 +57,7 @@ class Thresholds:
     blockiness: float = 0.1
     halo: float = 0.045
     flicker: float = 0.012  #: RMS frame-to-frame brightness swing (share of the level)
-    shake: float = 1.0  #: RMS jitter of the camera path, frame pixels
+    shake: float = 1.0  #: RMS jitter of the camera path (position, roll and zoom), frame pixels
     shimmer: float = 0.01  #: RMS change of still fine texture, luma
     resolution: float = 0.75  #: effective share of the pixel size below which footage is upscaled
     black: float = 0.04  #: mean luma of a black frame at most
@@ -160,7 +160,7 @@ def inspect_clip(path: str | Path, *, start: int = 0, count: int | None = None,
             shots.append(_Shot(first=n))
             tracker.reset()
         shot = shots[-1]
-        steps.append(tracker(small, shimmer=(n - shot.first) % _SHIMMER_EVERY == 1))
+        steps.append(tracker(small, shimmer=(n - shot.first) % _SHIMMER_EVERY == 1, similarity=True))
         if n % sample_every == 0:
             stills.append(_still_measures(n, luma_plane(frame, _REGION)))
         if n == shot.first or n % _COLOUR_EVERY == 0:
@@ -178,7 +178,7 @@ def inspect_clip(path: str | Path, *, start: int = 0, count: int | None = None,
     }
     report.update(_summarise_stills(stills, video.width, video.height))
     report["flicker"] = _flicker(levels, bounds, rate, limits)
-    report.update(_cadence(steps, levels, bounds, rate, scale, limits))
+    report.update(_cadence(steps, levels, bounds, rate, scale, rms_radius(small_h, small_w) * scale, limits))
     report["shots"] = bounds
     report["colour"] = [_colour_of(s, b) for s, b in zip(shots, bounds, strict=True)]
     report["continuity"] = continuity(report["colour"], [f"shot {i + 1}" for i in range(len(shots))], limits)
@@ -285,14 +285,18 @@ def _flicker(levels: np.ndarray, bounds: list[list[int]], rate: float, limits: T
 
 
 def _cadence(steps: list[Step | None], levels: np.ndarray, bounds: list[list[int]], rate: float, scale: int,
-             limits: Thresholds) -> dict[str, Any]:
-    """Duplicates, drops, freezes, black frames, shake and shimmer from the per-frame steps."""
+             radius: float, limits: Thresholds) -> dict[str, Any]:
+    """Duplicates, drops, freezes, black frames, shake and shimmer from the per-frame steps.
+
+    Shake counts roll and zoom as the RMS move they give the frame's pixels (``radius``: their
+    RMS distance from the centre, frame pixels), and is given apart as translation, roll and zoom.
+    """
     n = len(steps)
     diff = np.array([s.difference if s else np.nan for s in steps])
     move = np.array([math.hypot(s.dy, s.dx) if s else np.nan for s in steps])
     duplicates: list[int] = []
     drops: list[int] = []
-    jitters: list[float] = []
+    jitters: list[np.ndarray] = []  # per shot: all, translation, roll, zoom, times the shot's length
     shimmer = [s.shimmer for s in steps if s and s.shimmer is not None]
     for first, last in bounds:
         if last - first < 3:
@@ -312,20 +316,26 @@ def _cadence(steps: list[Step | None], levels: np.ndarray, bounds: list[list[int
         # the camera path without the repairs' jumps: a repeat or a drop is not shake
         steady = normal & ~missing
         if steady.sum() >= 3:
-            path = np.where(steady[:, None], vectors, np.median(vectors[steady], axis=0)) * scale
-            jitters.append(jitter(path, rate) * (last - first))
+            moves = np.array([[s.dy * scale, s.dx * scale, s.rotation, s.zoom] if s else [0.0] * 4
+                              for s in steps[first + 1:last + 1]])
+            path = np.where(steady[:, None], moves, np.median(moves[steady], axis=0))
+            parts = [jitter(path, rate, radius), jitter(path[:, :2], rate), jitter(path[:, 2:3], rate),
+                     jitter(path[:, 3:4], rate)]
+            jitters.append(np.array(parts) * (last - first))
     freeze_min = max(2, round(limits.freeze_seconds * rate))
     freezes = [r for r in _ranges(duplicates) if r[1] - r[0] + 2 >= freeze_min]
     frozen = {f for a, b in freezes for f in range(a, b + 1)}
     black = _ranges([int(i) for i in np.nonzero(levels < limits.black)[0]])
     frames_moving = max(1, sum(b - a for a, b in bounds))
-    shake = sum(jitters) / frames_moving
+    shake, translation, roll, zoom = sum(jitters, np.zeros(4)) / frames_moving
     shimmer_value = float(np.median(shimmer)) if shimmer else 0.0
     return {
         "cadence": {"duplicates": [f for f in duplicates if f not in frozen], "drops": drops},
         "freeze": [[a - 1, b] for a, b in freezes],
         "black": black,
-        "shake": {"jitter": round(shake, 3), "flagged": shake > limits.shake,
+        "shake": {"jitter": round(float(shake), 3), "translation": round(float(translation), 3),
+                  "roll_degrees": round(float(np.degrees(roll)), 4), "zoom_percent": round(float(zoom) * 100, 4),
+                  "flagged": bool(shake > limits.shake),
                   "series": [[round(s.dx * scale, 3), round(s.dy * scale, 3)] if s else [0.0, 0.0] for s in steps]},
         "shimmer": {"value": round(shimmer_value, 5), "flagged": shimmer_value > limits.shimmer,
                     "series": [[n, round(s.shimmer, 5)] for n, s in enumerate(steps)
@@ -392,7 +402,9 @@ def problems(report: dict[str, Any], limits: Thresholds) -> list[dict[str, Any]]
         add("black", [a, b], "medium" if a == 0 or b == last else "high", f"black in {_frames_text(a, b)}")
     if report["shake"]["flagged"]:
         add("shake", [0, last], "medium",
-            f"camera shake: the motion path jitters by {report['shake']['jitter']:.1f} px RMS")
+            f"camera shake: the motion path jitters by {report['shake']['jitter']:.1f} px RMS "
+            f"({report['shake']['translation']:.1f} px of position, {report['shake']['roll_degrees']:.2f}° of roll, "
+            f"{report['shake']['zoom_percent']:.2f} % of zoom)")
     if report["shimmer"]["flagged"]:
         add("shimmer", [0, last], "medium",
             f"texture shimmers (boils) where the picture is still: {report['shimmer']['value'] * 100:.1f} % RMS")

@@ -8,8 +8,9 @@ import json
 import av
 import numpy as np
 import pytest
-from inspect_media import encode, pan, photo, psnr
+from inspect_media import encode, film, pan, photo, psnr, shaky_camera
 
+from postbay.inspect import inspect_clip
 from postbay.recipe import load_recipe, parse_recipe
 from postbay.render import finish_clip
 
@@ -68,3 +69,12 @@ def test_clean_clip_gets_no_step_and_loses_at_most_0_3_db(clean, tmp_path):
     assert report["auto"]["ran"] == []
     assert report["recipe"]["steps"] == []
     assert score(auto.output, clean) >= score(src, clean) - 0.3
+
+
+def test_a_shaky_clip_is_stabilised_and_nothing_else(tmp_path):
+    _, shaky = shaky_camera(24, (250, 200), shake=1.5, shake_roll=0.4, shake_zoom=0.005)
+    src = encode(tmp_path / "shaky.mp4", film(photo("astronaut"), shaky, W, H), audio=None)
+    auto = finish_clip(src, auto_recipe(), tmp_path / "auto")
+    report = json.loads(auto.report_path.read_text())
+    assert [s["processor"] for s in report["auto"]["ran"]] == ["stabilise"]
+    assert inspect_clip(auto.output)["shake"]["jitter"] < 0.3 * report["auto"]["measured"]["shake"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from inspect_media import boil, encode, flicker, grey_noise, jittered_pan, pan, photo
+from inspect_media import boil, encode, film, flicker, grey_noise, jittered_pan, pan, photo, shaky_camera
 
 from postbay.inspect import inspect_clip
 from postbay.inspect.motion import path_high_pass
@@ -83,6 +83,20 @@ def test_shake_against_the_added_jitter(astronaut, tmp_path):
     assert abs(report["shake"]["jitter"] - truth) < 0.3 * truth
     assert report["shake"]["flagged"]
     assert report["cadence"]["drops"] == []
+
+
+def test_shake_of_roll_and_zoom(astronaut, tmp_path):
+    # a steady pan whose camera only trembles in roll and size: a translation-only tracker misses it
+    _, shaky = shaky_camera(48, (250, 220), shake=0.0, shake_roll=0.8, shake_zoom=0.01)
+    report = inspect_clip(encode(tmp_path / "roll.mp4", film(astronaut, shaky, W, H), audio=None))
+    roll = np.degrees(np.sqrt(np.mean(path_high_pass(-np.diff(shaky.roll)[:, None], 24) ** 2)))
+    zoom = 100 * np.sqrt(np.mean(path_high_pass(np.diff(np.log(shaky.zoom))[:, None], 24) ** 2))
+    shake = report["shake"]
+    assert abs(shake["roll_degrees"] - roll) < 0.3 * roll, (shake, roll)
+    assert abs(shake["zoom_percent"] - zoom) < 0.3 * zoom, (shake, zoom)
+    assert shake["translation"] < 0.3 and shake["flagged"]
+    assert "roll" in next(p["message"] for p in report["problems"] if p["kind"] == "shake")
+    assert "stabilise" in [s["processor"] for s in report["recommend"]]
 
 
 def test_shimmer_flags_boiling_texture_not_noise(astronaut, tmp_path):
