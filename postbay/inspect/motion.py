@@ -32,7 +32,7 @@ _NOISE_IN_TEXTURE = _texture_share_of_noise()
 
 #: Side of the tiles whose own moves give rotation and scale, and their grid (rows, columns).
 _TILE = 64
-_TILE_GRID = (3, 5)
+_TILE_GRID = (3, 4)
 #: A tile's move counts when its peak stands this many times above any rival (flat sky does not).
 _TILE_CONFIDENCE = 2.0
 #: Tiles needed for a rotation and scale fit (a similarity has four unknowns; the rest outvote outliers).
@@ -63,9 +63,9 @@ class MotionTracker:
     Global motion is phase correlation (a Hann window), its whitened spectrum tapered by a
     Gaussian so that the finest frequencies, where resampling and noise scramble the phase,
     count less; the tapered peak is a Gaussian, so a Gaussian through three samples finds it
-    to a few hundredths of a pixel. Rotation and scale (``similarity=True``): a grid of 15 tiles
+    to a few hundredths of a pixel. Rotation and scale (``similarity=True``): a grid of 12 tiles
     of 64 pixels, each matched the same way against the previous picture moved by the global
-    motion, gives 15 local moves; a similarity (translation, rotation, scale about the centre)
+    motion, gives 12 local moves; a similarity (translation, rotation, scale about the centre)
     is fitted to them by least squares, twice more without the tiles it does not explain (an
     object moving on its own, a repeating pattern), so the far tiles' lever arm reads a roll of
     a hundredth of a degree. Shimmer compares the fine texture (the picture less its 3×3 mean) of this picture
