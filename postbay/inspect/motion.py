@@ -104,16 +104,19 @@ class MotionTracker:
         if similarity:
             fit = self._similarity(small, before, dy, dx)
             if fit is not None:
-                m, t = fit
+                (m, t), sure = fit
                 rotation, zoom = float(np.angle(m)), float(np.log(abs(m)))
                 dy, dx = t.imag, t.real
+                # a roll or a zoom blurs the whole picture's peak, not the tiles' that agree on it
+                confidence = max(confidence, sure)
         return Step(float(dy), float(dx), float(confidence), difference,
                     _shimmer(small, before, dy, dx) if shimmer else None, rotation, zoom)
 
     def _similarity(self, small: np.ndarray, before: np.ndarray, dy: float,
-                    dx: float) -> tuple[complex, complex] | None:
-        """The similarity ``(m, t)`` (see :meth:`Step.similarity`) the tiles' own moves agree on,
-        or None where the picture is too small, the move too large or too few tiles are sure."""
+                    dx: float) -> tuple[tuple[complex, complex], float] | None:
+        """The similarity ``(m, t)`` (see :meth:`Step.similarity`) the tiles' own moves agree on and
+        the median confidence of those tiles; None where the picture is too small, the move too
+        large, or fewer than half the tiles are sure and agree (no one camera move)."""
         h, w = small.shape
         gy, gx = int(round(dy)), int(round(dx))
         top, bottom = max(0, gy), min(h, h + gy) - _TILE
@@ -132,7 +135,11 @@ class MotionTracker:
         centre = complex((w - 1) / 2, (h - 1) / 2)
         here = (lefts[None, :] + (_TILE - 1) / 2 + 1j * (tops[:, None] + (_TILE - 1) / 2)).ravel() - centre
         there = here - (gx + rx) - 1j * (gy + ry)
-        return _fit_similarity(there[confidence >= _TILE_CONFIDENCE], here[confidence >= _TILE_CONFIDENCE])
+        sure = confidence >= _TILE_CONFIDENCE
+        fit = _fit_similarity(there[sure], here[sure])
+        if fit is None or fit[1].sum() < here.size / 2:
+            return None
+        return fit[0], float(np.median(confidence[sure][fit[1]]))
 
 
 def _taper(shape: tuple[int, ...]) -> np.ndarray:
@@ -165,9 +172,10 @@ def _phase_peaks(spectrum: np.ndarray, before: np.ndarray, taper: np.ndarray,
     return np.where(dy > h / 2, dy - h, dy), np.where(dx > w / 2, dx - w, dx), confidence
 
 
-def _fit_similarity(before: np.ndarray, after: np.ndarray) -> tuple[complex, complex] | None:
+def _fit_similarity(before: np.ndarray, after: np.ndarray) -> tuple[tuple[complex, complex], np.ndarray] | None:
     """The similarity ``after ≈ m before + t`` (complex points) by least squares, refitted twice
-    without the points it leaves more than three robust spreads (and a quarter pixel) out."""
+    without the points it leaves more than three robust spreads (and a quarter pixel) out; with
+    the points it keeps."""
     kept = np.ones(before.size, bool)
     for _ in range(3):
         if kept.sum() < _TILES_NEEDED:
@@ -181,7 +189,7 @@ def _fit_similarity(before: np.ndarray, after: np.ndarray) -> tuple[complex, com
         t = complex(a_mean - m * b_mean)
         miss = np.abs(after - (m * before + t))
         kept = miss <= max(3 * MAD_TO_SIGMA * float(np.median(miss[kept])), 0.25)
-    return m, t
+    return (m, t), kept
 
 
 def _gaussian_peak(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.ndarray:
