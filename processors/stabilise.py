@@ -35,6 +35,9 @@ __all__ = ["Similarity", "StabiliseParams", "smooth_similarity", "stabilise"]
 _ANALYSIS_WIDTH = 320
 #: A shot's zoom covers this many times the largest correction its first second needs.
 _MARGIN = 1.5
+#: A move whose peak stands less than this above its rivals (a fade, black, layers moving apart)
+#: is taken as no move: a guess would shake the picture.
+_SURE_MOVE = 4.0
 
 #: A similarity ``z ↦ m z + t`` on complex pixel positions ``x + iy`` (from the frame's centre).
 Similarity = tuple[complex, complex]
@@ -167,7 +170,7 @@ def stabilise(frames: Iterator[Any], ctx: StepContext, params: StabiliseParams) 
             tracker.reset()
             camera = (1 + 0j, 0j)
         step = tracker(small, shimmer=False, similarity=True)
-        if step is not None:
+        if step is not None and step.confidence >= _SURE_MOVE:
             m, t = step.similarity()
             # analysis pixels about the small picture's centre → frame pixels about the frame's
             h, w = frame.shape[:2]
