@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
 from postbay.inspect.picture import MAD_TO_SIGMA, noise_sigma
@@ -125,10 +126,9 @@ class MotionTracker:
             return None
         tops = np.linspace(top, bottom, _TILE_GRID[0]).round().astype(int)
         lefts = np.linspace(left, right, _TILE_GRID[1]).round().astype(int)
-        rows = (tops[:, None, None, None] + np.arange(_TILE)[None, None, :, None])
-        cols = (lefts[None, :, None, None] + np.arange(_TILE)[None, None, None, :])
-        now = small[rows, cols].reshape(-1, _TILE, _TILE)
-        then = before[rows - gy, cols - gx].reshape(-1, _TILE, _TILE)
+        corners = (tops[:, None], lefts[None, :])
+        now = sliding_window_view(small, (_TILE, _TILE))[corners].reshape(-1, _TILE, _TILE)
+        then = sliding_window_view(before, (_TILE, _TILE))[corners[0] - gy, corners[1] - gx].reshape(-1, _TILE, _TILE)
         spectra = [scipy.fft.rfft2((t - t.mean(axis=(1, 2), keepdims=True)) * self._tile_window, axes=(1, 2))
                    for t in (now, then)]
         ry, rx, confidence = _phase_peaks(spectra[0], spectra[1], self._tile_taper, (_TILE, _TILE))
