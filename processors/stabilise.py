@@ -140,9 +140,9 @@ def _warp(frame: Any, ctx: StepContext, correction: Similarity, zoom: float) -> 
     cy, cx = (h - 1) / 2, (w - 1) / 2
     matrix = ctx.xp.asarray(np.array([[u.real, u.imag], [-u.imag, u.real]]))
     offset = (cy + v.imag - u.real * cy - u.imag * cx, cx + v.real + u.imag * cy - u.real * cx)
-    return ctx.xp.stack([ctx.backend.ndimage.affine_transform(frame[..., c], matrix, offset=offset, order=1,
-                                                              mode="nearest")
-                         for c in range(frame.shape[2])], axis=-1).astype(frame.dtype)
+    return ctx.xp.stack([ctx.backend.ndimage.affine_transform(frame[..., c], matrix, offset=offset, output=frame.dtype,
+                                                              order=1, mode="nearest")
+                         for c in range(frame.shape[2])], axis=-1)
 
 
 @processor("stabilise", params=StabiliseParams, kind="stream", window=lambda p: (p.smoothing, p.smoothing),
@@ -152,15 +152,15 @@ def stabilise(frames: Iterator[Any], ctx: StepContext, params: StabiliseParams) 
     pushes; each shot zooms in only as far as its corrections need.
 
     Reports in the notes each shot's crop (share of width and height given up), the largest,
-    the jitter taken out (RMS pixels over the picture) and the frames whose correction was eased
-    to fit the crop. Holds ``smoothing + 1`` frames.
+    the jitter taken out (RMS pixels over the picture) and how many frames' corrections were
+    eased to fit the crop. Holds ``smoothing + 1`` frames.
     """
     radius = int(params.smoothing)
     ceiling = 1.0 / (1.0 - float(params.max_crop))
     tracker = MotionTracker()
     moved: list[float] = []
     crops: list[list[float]] = []
-    eased: list[int] = []
+    eased = 0
     camera: Similarity = (1 + 0j, 0j)  # the last frame measured, relative to its shot's first
 
     def track(n: int, frame: Any, starts_shot: bool) -> Similarity:
@@ -187,8 +187,7 @@ def stabilise(frames: Iterator[Any], ctx: StepContext, params: StabiliseParams) 
             crops.append([n, round(1 - 1 / zoom, 4)])
         correction = smooth_similarity(path, i, radius)
         fitted = _ease(correction, zoom, h, w)
-        if fitted is not correction:
-            eased.append(n)
+        eased += fitted is not correction
         moved.append(abs(fitted[1]) ** 2 + abs(fitted[0] - 1) ** 2 * rms_radius(h, w) ** 2)
         yield _warp(frame, ctx, fitted, zoom)
     ctx.notes["crops"] = crops
