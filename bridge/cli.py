@@ -23,13 +23,10 @@ RESOLVE_SUPPORT = ".postbay"
 
 
 def _progress_line(job: dict[str, Any]) -> None:
-    from postbay.daemon.ledger import clock
+    from postbay.daemon.ledger import pace
 
     if sys.stderr.isatty():
-        pace = f"  {clock(job.get('elapsed'))} elapsed" if job.get("elapsed") is not None else ""
-        pace += f", ETA {clock(job['eta'])}" if job.get("eta") is not None else ""
-        print(f"\r{job['id']}  {job['state']:<9} {job['progress'] * 100:5.1f}%{pace}   ", end="", file=sys.stderr,
-              flush=True)
+        print(f"\r\x1b[K{job['id']}  {job['state']:<9} {pace(job)}", end="", file=sys.stderr, flush=True)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from postbay.config import Config, load_config
 
+from .ledger import STATES
+
 if TYPE_CHECKING:
     from .daemon import Service
 
@@ -87,16 +89,9 @@ def _when(ts: float | None) -> str:
 
 
 def _pace(job: Any) -> str:
-    """`` 42% 0:31 elapsed, ETA 0:43`` for a running job; the time it took for an ended one."""
-    from .ledger import clock
-
-    timing = job.timing()
-    if job.state == "running":
-        eta = f", ETA {clock(timing['eta'])}" if timing["eta"] is not None else ""
-        return f" {job.progress * 100:3.0f}% {clock(timing['elapsed'])} elapsed{eta}"
-    if job.state in ("done", "failed") and timing["elapsed"] is not None:
-        return f" in {clock(timing['elapsed'])}"
-    return ""
+    """`` 42% denoise 1/7, 0:31 elapsed, ETA 0:43`` for a running job; `` in 1:02`` for an ended one."""
+    text = job.pace()
+    return f" {text}" if text else ""
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -116,7 +111,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if j.error and j.state in ("failed", "queued"):
             print(f"    {j.error}")
         for out in j.outputs:
-            print(f"    -> {out}")
+            print(f"    {'kept (it existed)' if j.state == 'skipped' else '->'} {out}")
     return 0
 
 
@@ -240,7 +235,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("jobs", help="list jobs from the ledger")
-    p.add_argument("--state", choices=["queued", "running", "done", "failed", "cancelled"], default=None)
+    p.add_argument("--state", choices=STATES, default=None)
     p.add_argument("--json", action="store_true", help="a JSON list of job objects")
     p.set_defaults(func=cmd_jobs)
 
