@@ -143,13 +143,14 @@ class Job:
 
     def timing(self, now: float | None = None) -> dict[str, float | None]:
         """``elapsed`` seconds since the job started (to its end once ended) and, while it
-        runs, ``eta``: the seconds left at the pace so far (``None`` until 2 % is done)."""
+        runs, ``eta``: the seconds left at the pace so far (``None`` until 2 % is done, and once the
+        frames are all done: verifying a file is no faster for it)."""
         if self.started is None:
             return {"elapsed": None, "eta": None}
         end = self.finished if self.finished is not None and self.state != "running" else (now or time.time())
         elapsed = max(0.0, end - self.started)
-        eta = elapsed * (1 - self.progress) / self.progress if self.state == "running" and self.progress >= 0.02 \
-            else None
+        eta = elapsed * (1 - self.progress) / self.progress if self.state == "running" \
+            and 0.02 <= self.progress < 1 else None
         return {"elapsed": round(elapsed, 1), "eta": None if eta is None else round(eta, 1)}
 
     def pace(self) -> str:

@@ -60,7 +60,7 @@ function pace(job) {
   if (!job.started) return { elapsed: null, eta: null };
   const end = job.state !== "running" && job.finished ? job.finished : Date.now() / 1000;
   const elapsed = Math.max(0, end - job.started);
-  const eta = job.state === "running" && job.progress >= 0.02 ? elapsed * (1 - job.progress) / job.progress : null;
+  const eta = job.state === "running" && job.progress >= 0.02 && job.progress < 1 ? elapsed * (1 - job.progress) / job.progress : null;
   return { elapsed, eta };
 }
 
