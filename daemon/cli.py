@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from postbay.config import Config, load_config
+from postbay.jsonout import human_to_stderr, print_json
 
 from .ledger import STATES
 
@@ -77,8 +79,15 @@ def cmd_daemon(args: argparse.Namespace, services: Sequence[Service] = ()) -> in
     config_path = getattr(args, "config", None)
     config = load_config(config_path)
     daemon = Daemon(config, config_path=config_path, services=tuple(services))  # validates: a bad config stops here
-    print(f"postbay daemon: config {daemon.config.source}, data in {daemon.config.data_dir}", flush=True)
-    for w in daemon.config.watch:
+    cfg = daemon.config
+    if getattr(args, "json", False):  # one line once ready, for whatever started it; the log is on stderr
+        daemon.on_ready = lambda url: print_json({
+            "pid": os.getpid(), "config": cfg.source, "data_dir": str(cfg.data_dir),
+            "folders": [{"path": str(w.path), "recipe": w.recipe, "output": str(w.output_dir())} for w in cfg.watch],
+            "dashboard": f"{url}/" if url else None}, indent=None)
+        return daemon.run()
+    print(f"postbay daemon: config {cfg.source}, data in {cfg.data_dir}", flush=True)
+    for w in cfg.watch:
         print(f"  drop files into {w.path}  -> {w.recipe} -> {w.output_dir()}", flush=True)
     print("  Ctrl-C stops (running jobs finish first); `postbay jobs` lists jobs", flush=True)
     return daemon.run()
@@ -206,11 +215,24 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_service(args: argparse.Namespace) -> int:
-    from .units import install, uninstall
+    from .units import install, render_unit, uninstall, unit_path
 
-    if args.action == "install":
-        return install(config_path=getattr(args, "config", None), user=args.user, dry_run=args.dry_run)
-    return uninstall(user=args.user, dry_run=args.dry_run)
+    config_path = getattr(args, "config", None)
+    target = unit_path(args.user)
+    existed = target.exists()
+    with human_to_stderr(args.json):
+        if args.action == "install":
+            status = install(config_path=config_path, user=args.user, dry_run=args.dry_run)
+        else:
+            status = uninstall(user=args.user, dry_run=args.dry_run)
+    if args.json:
+        document: dict[str, Any] = {"action": args.action, "unit": str(target), "dry_run": args.dry_run}
+        if args.action == "install":
+            document.update(written=not args.dry_run, text=render_unit(config_path, user=args.user))
+        else:
+            document["removed"] = existed and not args.dry_run and not target.exists()
+        print_json(document)
+    return status
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -220,13 +242,18 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     config = _config(args)
     cluster = LocalCluster.load(config.data_dir / "cluster")
     if args.action == "stop":
-        if not cluster.nodes:
-            print("no cluster started by postbay is running here")
-            return 0
-        cluster.stop()
-        print("cluster stopped")
+        running = bool(cluster.nodes)
+        if running:
+            cluster.stop()
+        if args.json:
+            print_json({"action": "stop", "stopped": running})
+        else:
+            print("cluster stopped" if running else "no cluster started by postbay is running here")
         return 0
     cluster.start(nodes=args.nodes, cpus=args.cpus)
+    if args.json:
+        print_json({"action": "start", "address": cluster.address, "nodes": args.nodes, "cpus": args.cpus})
+        return 0
     print(f"Ray cluster of {args.nodes} node(s), {args.cpus} CPU(s) each, at {cluster.address}")
     print(f'  in the config: [executor] kind = "ray", address = "{cluster.address}"')
     print("  `postbay cluster stop` stops it")
@@ -257,11 +284,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("action", choices=["start", "stop"])
     p.add_argument("--nodes", type=int, default=2, help="Ray nodes to start here, the head included (default 2)")
     p.add_argument("--cpus", type=int, default=1, help="CPUs each node offers (default 1)")
+    p.add_argument("--json", action="store_true", help="the cluster's address (start) or whether one stopped")
     p.set_defaults(func=cmd_cluster)
 
     p = sub.add_parser("service", help="install or remove the systemd unit")
     p.add_argument("action", choices=["install", "uninstall"])
     p.add_argument("--user", action="store_true", help="a user unit (systemctl --user) instead of a system unit")
     p.add_argument("--dry-run", action="store_true", help="print what would be written, write nothing")
+    p.add_argument("--json", action="store_true", help="the unit's path and text (install) or whether it went")
     p.set_defaults(func=cmd_service)
 

@@ -112,6 +112,11 @@ def remove_stale_temps(folder: Path, pid: int | None = None) -> int:
     return n
 
 
+def _say_dashboard(url: str | None) -> None:
+    if url:  # the last line of the start: where to click
+        print(f"dashboard: {url}/", flush=True)
+
+
 def _scheduled(kind: str, key: str) -> None:
     """Entry point of persisted scheduler jobs (APScheduler stores it by name)."""
     if Daemon.current is not None:
@@ -166,6 +171,8 @@ class Daemon:
         self._planned: dict[str, Path] = {}  # running job -> the output file it will write
         self._paced: dict[str, float] = {}  # running job -> when its progress was last logged
         self.paused: str | None = None  # why no new job starts (a full disk), None when running
+        #: Called once ready with the API's address (None without one): says where to click.
+        self.on_ready: Callable[[str | None], None] = _say_dashboard
         self._space_checked = 0.0
 
     # -- setup ------------------------------------------------------------------------------
@@ -307,8 +314,7 @@ class Daemon:
             self.notifier.ready(self._status_line())
             log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
                      len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
-            if url:  # the last line of the start: where to click
-                print(f"dashboard: {url}/", flush=True)
+            self.on_ready(url)
             while self._turn():
                 pass
         finally:
