@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -114,3 +115,28 @@ def test_postbay_api_serves_the_ledger_without_a_daemon(tmp_path):
         proc.send_signal(signal.SIGINT)
         out = proc.communicate(timeout=30)[0].decode()
     assert "jobs wait in the queue until a daemon runs" in out
+
+
+def test_submit_json_is_the_job_as_it_ended_and_errors_are_json_too(daemon, tmp_path):
+    clip = write_clip(daemon.media / "take 2.mov", frames=8, width=160, height=90, audio=None)
+    proc = postbay("--config", str(daemon.config_path), "submit", str(clip), "--recipe", "review", "--wait",
+                   "--json", cwd=daemon.root)
+    assert proc.returncode == 0, proc.stderr + daemon.output()
+    job = json.loads(proc.stdout)  # one document, nothing else on stdout
+    assert job["state"] == "done" and job["outputs"] == [str(daemon.out / "take 2.mp4")]
+    assert job["step"] is None and job["elapsed"] > 0 and job["started"] and job["finished"]
+    proc = postbay("--config", str(daemon.config_path), "submit", str(tmp_path / "gone.mov"), "--recipe", "review",
+                   "--json", cwd=tmp_path)
+    assert proc.returncode == 2 and json.loads(proc.stdout)["error"].endswith("gone.mov: no such file")
+
+
+def test_submit_json_without_a_daemon_says_where_it_dropped_the_file(tmp_path):
+    hot = tmp_path / "hot"
+    config = tmp_path / "postbay.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n[[watch]]\npath = "{hot}"\nrecipe = "review"\n'
+                      f"[api]\nport = {free_port()}\n")
+    clip = write_clip(tmp_path / "shot.mov", frames=6, width=160, height=90, audio=None)
+    proc = postbay("--config", str(config), "submit", str(clip), "--recipe", "review", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"api": None, "dropped": str(hot / "shot.mov"), "source": str(clip),
+                                       "recipe": "review"}
