@@ -162,10 +162,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             counts = ledger.counts()
             state = ledger.daemon_state()
     alive = bool(state.get("running")) and pid_alive(state.get("pid")) and time.time() - state.get("beat", 0) < 30
+    workers = state.get("workers", []) if alive else []
+    running = {}
+    if workers:
+        with _ledger(config) as ledger:
+            running = {j.id: j for j in ledger.list("running")}
+    for w in workers:  # what each busy worker's job is doing, and its pace
+        job = running.get(w["job"])
+        if job is not None:
+            w.update(source=job.source, progress=job.progress, step=job.step, started=job.started, **job.timing())
     report = {"daemon": {"running": alive, "pid": state.get("pid") if alive else None,
                          "last_beat": state.get("beat"), "config": state.get("config", config.source),
                          "api": info.get("api") if info else None},
-              "queue": counts, "workers": state.get("workers", []) if alive else [],
+              "queue": counts, "workers": workers,
               "executor": state.get("executor", config.executor.kind),
               "cluster": state.get("cluster", []) if alive else [],
               "slots": state.get("slots") if alive else {"cpu": config.workers.cpu, "gpu": _gpu_slots(config)},
@@ -190,10 +199,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     slots = report["slots"]
     gpu = f" + {slots['gpu']} GPU" if slots.get("gpu") else ""
     print(f"workers: {len(report['workers'])} busy of {slots.get('cpu', 0)} CPU{gpu} slot(s)")
-    running = {}
-    if report["workers"]:
-        with _ledger(config) as ledger:
-            running = {j.id: j for j in ledger.list("running")}
     for w in report["workers"]:
         job = running.get(w["job"])
         pace = f":{_pace(job)}  {Path(job.source).name}" if job else ""
