@@ -44,7 +44,7 @@ from .arrival import carry_sidecars, sidecars_of
 from .executor import PROGRESS_KINDS, Executor, JobSpec, Outcome, make_executor
 from .ledger import Job, Ledger, clock, fingerprint, pid_alive
 from .notify import SystemdNotifier
-from .outputs import output_name
+from .outputs import output_name, skip_report
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
 from .settings import check_config, default_config, ledger_path
 from .space import is_disk_full, low_space
@@ -695,8 +695,7 @@ class Daemon:
         final_source = new_source if new_source is not None else source
         if skipped:
             kept = outcome.outputs[0]
-            ended = self.ledger.skip(job.id, kept, report=self._skip_report(job, kept, final_source),
-                                     source=final_source)
+            ended = self.ledger.skip(job.id, kept, report=skip_report(job, kept, final_source), source=final_source)
         else:
             ended = self.ledger.finish(job.id, outcome.outputs, report=outcome.report, source=final_source)
         if ended is not None:
@@ -707,21 +706,6 @@ class Daemon:
                      job.id, took, outcome.outputs[0], source.name)
         else:
             log.info("done job %s in %s: %s -> %s", job.id, took, source.name, ", ".join(outcome.outputs))
-
-    def _skip_report(self, job: Job, kept: str, source: Path) -> Path | None:
-        """``reports/NAME.skipped.json`` in the output folder: what was not rendered and which file
-        was kept (the kept file's own report, beside it, is left as it is)."""
-        path = Path(kept).parent / "reports" / f"{Path(kept).stem}.skipped.json"
-        try:
-            path.parent.mkdir(exist_ok=True)
-            write_json_atomic(path, {
-                "status": "skipped", "job": job.id, "source": str(source), "dropped": job.dropped,
-                "recipe": job.recipe, "kept": kept, "why": 'the output exists and existing_output is "skip"',
-                "finished": dt.datetime.now(dt.UTC).isoformat()})
-        except OSError as exc:
-            log.warning("job %s: cannot write its skip report %s: %s", job.id, path, exc)
-            return None
-        return path
 
     def _failed(self, job: Job, error: str, *, count_attempt: bool = True) -> None:
         source = Path(job.source)

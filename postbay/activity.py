@@ -12,11 +12,14 @@ Sampled at every progress report, it shows where the time goes: the slowest stag
 most often caught running.
 
 One render runs at a time in a process (a daemon worker, ``postbay run``), so the activity is
-one object per process, :data:`ACTIVITY`.
+one object per process, :data:`ACTIVITY`. A process forked from a render (a conform's shot
+workers) starts with a clean one: its renders are its own, and it must not speak on the
+parent's behalf (the parent's listener writes to the daemon's pipe).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -70,6 +73,12 @@ class Activity:
         with self._lock:
             self.phase, self._sample, self.shot = None, None, None
 
+    def _forked(self) -> None:
+        self._lock = threading.Lock()  # another thread of the parent may have held it at the fork
+        self._listeners = []
+        self.phase, self._sample, self.shot = None, None, None
+
 
 #: The render of this process.
 ACTIVITY = Activity()
+os.register_at_fork(after_in_child=ACTIVITY._forked)

@@ -203,7 +203,7 @@ class Pipeline:
         """What the frame stages do now, for :mod:`postbay.activity`: ``"denoise 1/7"`` (the
         recipe's step and its place among all its steps), ``"decoding"`` or ``"encoding"`` while
         the chain waits on the decoder or the encoder, ``"colour display→linear"`` between steps.
-        None before the first frame."""
+        None before :meth:`process` built the chain."""
         if not self.timer.order:
             return None
         stage = self.timer.current()

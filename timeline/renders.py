@@ -150,6 +150,7 @@ def render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers
             report()
         return update
 
+    ACTIVITY.in_shot(1, len(jobs))
     ACTIVITY.begin("rendering")  # the shots' own phases and steps where they render in this process
     report()
     if shot_pool is None and (workers <= 1 or len(jobs) <= 1):

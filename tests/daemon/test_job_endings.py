@@ -167,3 +167,25 @@ def test_an_existing_output_under_skip_ends_the_job_skipped_and_keeps_the_file(b
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+def test_a_forked_child_does_not_speak_for_its_parents_render(tmp_path: Path):
+    import multiprocessing
+
+    from postbay.activity import ACTIVITY
+
+    said = tmp_path / "said.txt"  # what the listener writes, from whichever process calls it
+
+    def listener() -> None:
+        with open(said, "a") as fh:
+            fh.write(f"{ACTIVITY.now()}\n")
+
+    context = multiprocessing.get_context("fork")
+    with ACTIVITY.watch(listener):
+        ACTIVITY.begin("rendering")
+        child = context.Process(target=ACTIVITY.begin, args=("probing",))  # a shot worker's own render
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        assert ACTIVITY.now() == "rendering"
+    assert said.read_text().splitlines() == ["rendering"]  # the child's phase went nowhere
