@@ -189,3 +189,27 @@ def test_a_forked_child_does_not_speak_for_its_parents_render(tmp_path: Path):
         assert child.exitcode == 0
         assert ACTIVITY.now() == "rendering"
     assert said.read_text().splitlines() == ["rendering"]  # the child's phase went nowhere
+
+
+def test_status_shows_what_each_busy_workers_job_does(tmp_path: Path, capsys):
+    import os
+    import time
+
+    data = tmp_path / "data"
+    config = tmp_path / "bay.toml"
+    config.write_text(f'data_dir = "{data}"\n')
+    clip = tmp_path / "d.mov"
+    clip.write_bytes(b"d" * 100)
+    with Ledger(data / "ledger.sqlite") as ledger:
+        job, _ = ledger.submit(clip, "finish", tmp_path / "out")
+        ledger.claim(job.id)
+        ledger.progress(job.id, 0.5, step="upscale 4/7", force=True)
+        # a daemon alive now (this process stands in for it), one worker busy with the job
+        ledger.set_daemon_state(running=True, pid=os.getpid(), beat=time.time(), slots={"cpu": 1, "gpu": 0},
+                                workers=[{"job": job.id, "pid": 4242, "gpu": False, "node": None}])
+    assert main(["status", "--config", str(config), "--json"]) == 0
+    (worker,) = json.loads(capsys.readouterr().out)["workers"]
+    assert worker["step"] == "upscale 4/7" and worker["progress"] == 0.5 and worker["started"] > 0
+    assert "elapsed" in worker and "eta" in worker
+    assert main(["status", "--config", str(config)]) == 0
+    assert re.search(rf"job {job.id} in pid 4242: 50% upscale 4/7, 0:0\d elapsed", capsys.readouterr().out)
