@@ -77,6 +77,10 @@ def test_without_a_daemon_it_drops_into_the_hot_folder(tmp_path):
         assert "no postbay API answered" in proc.stdout
     assert sorted(p.name for p in hot.iterdir()) == ["shot-1.mov", "shot.mov"]  # never over another drop
     assert (hot / "shot.mov").read_bytes() == clip.read_bytes()
+    proc = postbay("--config", str(config), "submit", str(clip), "--recipe", "review", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"api": None, "dropped": str(hot / "shot-2.mov"), "source": str(clip),
+                                       "recipe": "review"}  # one document: where it went
     proc = postbay("--config", str(config), "submit", str(clip), "--recipe", "passthrough", cwd=tmp_path)
     assert proc.returncode == 2 and "no hot folder is configured for recipe 'passthrough'" in proc.stderr
     proc = postbay("--config", str(config), "submit", str(tmp_path / "missing.mov"), "--recipe", "review",
@@ -129,14 +133,3 @@ def test_submit_json_is_the_job_as_it_ended_and_errors_are_json_too(daemon, tmp_
                    "--json", cwd=tmp_path)
     assert proc.returncode == 2 and json.loads(proc.stdout)["error"].endswith("gone.mov: no such file")
 
-
-def test_submit_json_without_a_daemon_says_where_it_dropped_the_file(tmp_path):
-    hot = tmp_path / "hot"
-    config = tmp_path / "postbay.toml"
-    config.write_text(f'data_dir = "{tmp_path / "data"}"\n[[watch]]\npath = "{hot}"\nrecipe = "review"\n'
-                      f"[api]\nport = {free_port()}\n")
-    clip = write_clip(tmp_path / "shot.mov", frames=6, width=160, height=90, audio=None)
-    proc = postbay("--config", str(config), "submit", str(clip), "--recipe", "review", "--json", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"api": None, "dropped": str(hot / "shot.mov"), "source": str(clip),
-                                       "recipe": "review"}

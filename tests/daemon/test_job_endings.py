@@ -13,7 +13,7 @@ from pathlib import Path
 from daemon_harness import drop, wait_for
 
 from postbay.cli import main
-from postbay.daemon.ledger import Ledger
+from postbay.daemon.ledger import Job, Ledger
 from postbay.pipeline import Pipeline, StageTimer
 from postbay.recipe import load_recipe
 
@@ -95,7 +95,9 @@ def test_an_old_ledger_opens_and_its_running_jobs_gain_a_step(tmp_path: Path):
         assert again.get("old1").outputs == ["/out/a.mov"]
 
 
-def test_jobs_shows_a_running_jobs_step_elapsed_and_eta(tmp_path: Path, capsys):
+def _running_job(tmp_path: Path, fraction: float, step: str, *, ago: float = 0.0) -> tuple[Path, Job]:
+    """A config whose ledger (``data/ledger.sqlite``) holds one job, running for ``ago`` seconds,
+    at ``fraction`` in ``step``."""
     data = tmp_path / "data"
     config = tmp_path / "bay.toml"
     config.write_text(f'data_dir = "{data}"\n')
@@ -104,8 +106,13 @@ def test_jobs_shows_a_running_jobs_step_elapsed_and_eta(tmp_path: Path, capsys):
     with Ledger(data / "ledger.sqlite") as ledger:
         job, _ = ledger.submit(clip, "finish", tmp_path / "out")
         ledger.claim(job.id)
-        ledger._update(job.id, started=ledger.get(job.id).started - 30)  # began 30 s ago
-        ledger.progress(job.id, 0.25, step="denoise 1/7", force=True)
+        ledger._update(job.id, started=ledger.get(job.id).started - ago)
+        ledger.progress(job.id, fraction, step=step, force=True)
+    return config, job
+
+
+def test_jobs_shows_a_running_jobs_step_elapsed_and_eta(tmp_path: Path, capsys):
+    config, job = _running_job(tmp_path, 0.25, "denoise 1/7", ago=30)
     assert main(["jobs", "--config", str(config)]) == 0
     line = capsys.readouterr().out.splitlines()[0]
     assert re.match(rf"{job.id}  running   25% denoise 1/7, 0:3\d elapsed, ETA 1:3\d  finish", line), line
@@ -195,16 +202,9 @@ def test_status_shows_what_each_busy_workers_job_does(tmp_path: Path, capsys):
     import os
     import time
 
-    data = tmp_path / "data"
-    config = tmp_path / "bay.toml"
-    config.write_text(f'data_dir = "{data}"\n')
-    clip = tmp_path / "d.mov"
-    clip.write_bytes(b"d" * 100)
-    with Ledger(data / "ledger.sqlite") as ledger:
-        job, _ = ledger.submit(clip, "finish", tmp_path / "out")
-        ledger.claim(job.id)
-        ledger.progress(job.id, 0.5, step="upscale 4/7", force=True)
-        # a daemon alive now (this process stands in for it), one worker busy with the job
+    config, job = _running_job(tmp_path, 0.5, "upscale 4/7")
+    # a daemon alive now (this process stands in for it), one worker busy with the job
+    with Ledger(tmp_path / "data" / "ledger.sqlite") as ledger:
         ledger.set_daemon_state(running=True, pid=os.getpid(), beat=time.time(), slots={"cpu": 1, "gpu": 0},
                                 workers=[{"job": job.id, "pid": 4242, "gpu": False, "node": None}])
     assert main(["status", "--config", str(config), "--json"]) == 0
