@@ -97,6 +97,14 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
+def _times(job: Any) -> str:
+    """When a job was queued, or started and (once ended) finished, by the wall clock."""
+    if job.state == "queued" or job.started is None:
+        return f"queued {_when(job.created)}"
+    ended = f", finished {_when(job.finished)}" if job.state != "running" and job.finished else ""
+    return f"started {_when(job.started)}{ended}"
+
+
 def _pace(job: Any) -> str:
     """`` 42% denoise 1/7, 0:31 elapsed, ETA 0:43`` for a running job; `` in 1:02`` for an ended one."""
     text = job.pace()
@@ -116,7 +124,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     for j in jobs:
         node = f" on {j.node}" if j.node else ""
         print(f"{j.id}  {j.state:<9}{_pace(j)}{node}  {j.recipe:<12} {j.source}  (attempts {j.attempts}, "
-              f"{_when(j.updated)})")
+              f"{_times(j)})")
         if j.error and j.state in ("failed", "queued"):
             print(f"    {j.error}")
         for out in j.outputs:

@@ -116,6 +116,7 @@ def test_jobs_shows_a_running_jobs_step_elapsed_and_eta(tmp_path: Path, capsys):
     assert main(["jobs", "--config", str(config)]) == 0
     line = capsys.readouterr().out.splitlines()[0]
     assert re.match(rf"{job.id}  running   25% denoise 1/7, 0:3\d elapsed, ETA 1:3\d  finish", line), line
+    assert re.search(r"\(attempts 0, started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)$", line), line
     assert main(["jobs", "--config", str(config), "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
     assert listed["step"] == "denoise 1/7" and 90 <= listed["eta"] < 100 and listed["started"] > 0
@@ -171,6 +172,7 @@ def test_an_existing_output_under_skip_ends_the_job_skipped_and_keeps_the_file(b
         assert main(["jobs", "--config", str(daemon.config), "--state", "skipped"]) == 0
         listing = capsys.readouterr().out
         assert f"{skipped.id}  skipped   in 0:" in listing and f"kept (it existed) {output}" in listing, listing
+        assert re.search(r"\(attempts 1, started [-\d]+ [:\d]+, finished [-\d]+ [:\d]+\)", listing), listing
     finally:
         receiver.shutdown()
         receiver.server_close()
