@@ -10,7 +10,8 @@ Editors and other tools reach postbay here without touching a folder:
                                       into the inbox; 201 with the new job, 202 when the same
                                       file is already queued or done with that recipe
 ``GET /jobs`` (``?state=``)           the queue
-``GET /jobs/{id}``                    state, progress 0–1, outputs, error, report
+``GET /jobs/{id}``                    state, progress 0–1, step ("denoise 1/7"), elapsed, eta,
+                                      outputs, error, report
 ``POST /jobs/{id}/cancel``, ``retry``
 ``GET /jobs/{id}/report``             the render report (timings, verification…)
 ``GET /jobs/{id}/inspect``            an ``auto`` job's HTML inspection report (measures, problems, steps)
@@ -60,6 +61,7 @@ from postbay.bridge.review import add_review_routes
 from postbay.bridge.roots import OutsideRoots, Roots
 from postbay.bridge.upload import UploadError, idle_limited, receive_upload
 from postbay.config import Config
+from postbay.daemon.ledger import STATES
 from postbay.daemon.space import is_disk_full, low_space
 from postbay.errors import ConfigError, PostbayError
 from postbay.media import set_pixel_limit
@@ -321,7 +323,7 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         return await asyncio.to_thread(submit, source, asked.recipe, asked.out)
 
     @app.get("/jobs", tags=["jobs"])
-    def list_jobs(state: str | None = Query(default=None, description="queued, running, done, failed, cancelled"),
+    def list_jobs(state: str | None = Query(default=None, description=", ".join(STATES)),
                   limit: int | None = Query(default=None, gt=0)) -> dict[str, Any]:
         """The queue, oldest first (newest last), optionally in one state."""
         return {"jobs": [_job_dict(j) for j in ledger.list(state, limit=limit)], "counts": ledger.counts()}
@@ -337,7 +339,8 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
 
     @app.get("/jobs/{job_id}", tags=["jobs"])
     def get_job(job_id: str) -> dict[str, Any]:
-        """One job: state, progress 0–1, outputs, the error in plain words, and its report."""
+        """One job: state, progress 0–1, what it does now (``step``, see docs/daemon.md), elapsed and
+        ETA seconds, outputs, the error in plain words, and its report."""
         job = job_or_404(job_id)
         data = _job_dict(job)
         data["report"] = read_report(job)

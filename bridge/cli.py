@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from postbay.errors import PostbayError
+from postbay.jsonout import print_json
 
 __all__ = ["add_commands", "cmd_api", "cmd_resolve_install", "cmd_submit", "resolve_scripts_folder"]
 
@@ -23,13 +24,10 @@ RESOLVE_SUPPORT = ".postbay"
 
 
 def _progress_line(job: dict[str, Any]) -> None:
-    from postbay.daemon.ledger import clock
+    from postbay.daemon.ledger import pace
 
     if sys.stderr.isatty():
-        pace = f"  {clock(job.get('elapsed'))} elapsed" if job.get("elapsed") is not None else ""
-        pace += f", ETA {clock(job['eta'])}" if job.get("eta") is not None else ""
-        print(f"\r{job['id']}  {job['state']:<9} {job['progress'] * 100:5.1f}%{pace}   ", end="", file=sys.stderr,
-              flush=True)
+        print(f"\r\x1b[K{job['id']}  {job['state']:<9} {pace(job)}", end="", file=sys.stderr, flush=True)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -45,7 +43,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     client = ApiClient(url, token=args.token or os.environ.get("POSTBAY_TOKEN") or config.api.token)
     if not client.alive():
         target = drop_into_hot_folder(path, config, args.recipe)
-        print(f"no postbay API answered at {url}; dropped {path} into the hot folder: {target}")
+        if args.json:
+            print_json({"api": None, "dropped": str(target), "source": str(path), "recipe": args.recipe})
+        else:
+            print(f"no postbay API answered at {url}; dropped {path} into the hot folder: {target}")
         if args.wait:
             print("(--wait needs the API; follow it with `postbay jobs`)", file=sys.stderr)
         return 0
@@ -56,20 +57,29 @@ def cmd_submit(args: argparse.Namespace) -> int:
             raise PostbayError(str(exc), hint="the daemon only reads inside its roots: add the folder to "
                                               "media_roots, or send the file itself with --upload") from None
         raise
-    print(f"job {job['id']} {job['state']}: {path.name} with {args.recipe} -> {job['output_dir']}")
-    if not args.wait:
-        return 0
-    from postbay.daemon.ledger import clock
+    if not args.json:
+        print(f"job {job['id']} {job['state']}: {path.name} with {args.recipe} -> {job['output_dir']}")
+    if args.wait:
+        job = client.wait(job["id"], interval=0.5, timeout=args.timeout, on_progress=_progress_line)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    if args.json:  # the job as the API gives it: queued, or (--wait) as it ended
+        print_json(job)
+    elif args.wait:
+        _say_ended(job)
+    return 1 if args.wait and job["state"] not in ("done", "skipped") else 0
 
-    job = client.wait(job["id"], interval=0.5, timeout=args.timeout, on_progress=_progress_line)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+
+def _say_ended(job: dict[str, Any]) -> None:
+    from postbay.daemon.ledger import pace
+
     if job["state"] == "done":
-        took = f" in {clock(job['elapsed'])}" if job.get("elapsed") is not None else ""
-        print(f"done {job['id']}{took}: " + ", ".join(job["outputs"]))
-        return 0
-    print(f"{job['state'].upper()} {job['id']}: {job.get('error') or job['state']}", file=sys.stderr)
-    return 1
+        took = pace(job)
+        print(f"done {job['id']}{' ' + took if took else ''}: " + ", ".join(job["outputs"]))
+    elif job["state"] == "skipped":
+        print(f"skipped {job['id']}: its output exists (existing_output = \"skip\"); kept {job['outputs'][0]}")
+    else:
+        print(f"{job['state'].upper()} {job['id']}: {job.get('error') or job['state']}", file=sys.stderr)
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -84,8 +94,12 @@ def cmd_api(args: argparse.Namespace) -> int:
     if args.port is not None:
         config.api.port = args.port
     with Ledger(ledger_path(config)) as ledger:
-        print(f"postbay API and dashboard on http://{config.api.host}:{config.api.port} (ledger {ledger.path}); "
-              "jobs wait in the queue until a daemon runs", flush=True)
+        address = f"http://{config.api.host}:{config.api.port}"
+        if args.json:  # one line, before serving: for whatever started it
+            print_json({"api": address, "dashboard": f"{address}/", "ledger": str(ledger.path)}, indent=None)
+        else:
+            print(f"postbay API and dashboard on {address} (ledger {ledger.path}); "
+                  "jobs wait in the queue until a daemon runs", flush=True)
         serve(config, ledger)
     return 0
 
@@ -131,6 +145,11 @@ def cmd_resolve_install(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise PostbayError(f"cannot install the Resolve scripts: {exc.strerror}", path=dest,
                            hint="pass --dest with a folder you can write") from None
+    if args.json:
+        print_json({"installed": [str(dest / name) for name in RESOLVE_SCRIPTS],
+                    "library": str(support / RESOLVE_LIBRARY), "settings": str(settings_path),
+                    "api_url": settings["api_url"]})
+        return 0
     print(f"installed the postbay scripts for DaVinci Resolve in {dest}:")
     for name in RESOLVE_SCRIPTS:
         print(f"    {dest / name}")
@@ -168,10 +187,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--url", default=None, help="API address (default: from the config, or $POSTBAY_URL)")
     p.add_argument("--token", default=None, help="API token (default: from the config, or $POSTBAY_TOKEN)")
     p.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    p.add_argument("--json", action="store_true", help="the job as JSON (with --wait: as it ended)")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("api", help="serve the HTTP API and dashboard without the daemon")
     p.add_argument("--port", type=int, default=None, help="port (default: [api] port of the config)")
+    p.add_argument("--json", action="store_true", help="one JSON line with the address before serving")
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("resolve", help="DaVinci Resolve integration")
@@ -181,4 +202,5 @@ def add_commands(sub: Any) -> None:
     q.add_argument("--url", default=None, help="API address the scripts use (default: from the config)")
     q.add_argument("--recipe", default="finish", help="recipe the scripts offer first (default: finish)")
     q.add_argument("--config", "-c", default=argparse.SUPPRESS, help="config file")
+    q.add_argument("--json", action="store_true", help="where the scripts and settings went, as JSON")
     q.set_defaults(func=cmd_resolve_install)

@@ -22,7 +22,7 @@ from postbay.errors import PostbayError
 
 __all__ = ["ApiClient", "ApiError", "api_url", "drop_into_hot_folder", "TERMINAL"]
 
-TERMINAL = ("done", "failed", "cancelled")
+TERMINAL = ("done", "skipped", "failed", "cancelled")
 
 
 class ApiError(PostbayError):

@@ -26,6 +26,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse
 
 from postbay.config import Config
+from postbay.daemon.ledger import FINISHED
 
 from .roots import Roots
 
@@ -64,7 +65,7 @@ def add_review_routes(app: FastAPI, config: Config, ledger: Any, roots: Roots) -
     def job_output(job_id: str, index: int = Query(default=0, ge=0), download: bool = False) -> FileResponse:
         """The finished file itself (range-capable: players seek, downloads resume)."""
         job = job_or_404(job_id)
-        if job.state != "done" or index >= len(job.outputs):
+        if job.state not in FINISHED or index >= len(job.outputs):  # a skipped job's: the file it kept
             raise HTTPException(404, f"job {job_id} has no output {index} (it is {job.state})")
         real = roots.confine(job.outputs[index])
         if not real.is_file():

@@ -11,12 +11,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from postbay.config import Config, load_config
+from postbay.jsonout import human_to_stderr, print_json
+
+from .ledger import STATES
 
 if TYPE_CHECKING:
     from .daemon import Service
@@ -75,8 +79,15 @@ def cmd_daemon(args: argparse.Namespace, services: Sequence[Service] = ()) -> in
     config_path = getattr(args, "config", None)
     config = load_config(config_path)
     daemon = Daemon(config, config_path=config_path, services=tuple(services))  # validates: a bad config stops here
-    print(f"postbay daemon: config {daemon.config.source}, data in {daemon.config.data_dir}", flush=True)
-    for w in daemon.config.watch:
+    cfg = daemon.config
+    if getattr(args, "json", False):  # one line once ready, for whatever started it; the log is on stderr
+        daemon.on_ready = lambda url: print_json({
+            "pid": os.getpid(), "config": cfg.source, "data_dir": str(cfg.data_dir),
+            "folders": [{"path": str(w.path), "recipe": w.recipe, "output": str(w.output_dir())} for w in cfg.watch],
+            "dashboard": f"{url}/" if url else None}, indent=None)
+        return daemon.run()
+    print(f"postbay daemon: config {cfg.source}, data in {cfg.data_dir}", flush=True)
+    for w in cfg.watch:
         print(f"  drop files into {w.path}  -> {w.recipe} -> {w.output_dir()}", flush=True)
     print("  Ctrl-C stops (running jobs finish first); `postbay jobs` lists jobs", flush=True)
     return daemon.run()
@@ -86,17 +97,18 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
-def _pace(job: Any) -> str:
-    """`` 42% 0:31 elapsed, ETA 0:43`` for a running job; the time it took for an ended one."""
-    from .ledger import clock
+def _times(job: Any) -> str:
+    """When a job was queued, or started and (once ended) finished, by the wall clock."""
+    if job.state == "queued" or job.started is None:
+        return f"queued {_when(job.created)}"
+    ended = f", finished {_when(job.finished)}" if job.state != "running" and job.finished else ""
+    return f"started {_when(job.started)}{ended}"
 
-    timing = job.timing()
-    if job.state == "running":
-        eta = f", ETA {clock(timing['eta'])}" if timing["eta"] is not None else ""
-        return f" {job.progress * 100:3.0f}% {clock(timing['elapsed'])} elapsed{eta}"
-    if job.state in ("done", "failed") and timing["elapsed"] is not None:
-        return f" in {clock(timing['elapsed'])}"
-    return ""
+
+def _pace(job: Any) -> str:
+    """`` 42% denoise 1/7, 0:31 elapsed, ETA 0:43`` for a running job; `` in 1:02`` for an ended one."""
+    text = job.pace()
+    return f" {text}" if text else ""
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -112,11 +124,11 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     for j in jobs:
         node = f" on {j.node}" if j.node else ""
         print(f"{j.id}  {j.state:<9}{_pace(j)}{node}  {j.recipe:<12} {j.source}  (attempts {j.attempts}, "
-              f"{_when(j.updated)})")
+              f"{_times(j)})")
         if j.error and j.state in ("failed", "queued"):
             print(f"    {j.error}")
         for out in j.outputs:
-            print(f"    -> {out}")
+            print(f"    {'kept (it existed)' if j.state == 'skipped' else '->'} {out}")
     return 0
 
 
@@ -158,10 +170,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             counts = ledger.counts()
             state = ledger.daemon_state()
     alive = bool(state.get("running")) and pid_alive(state.get("pid")) and time.time() - state.get("beat", 0) < 30
+    workers = state.get("workers", []) if alive else []
+    running = {}
+    if workers:
+        with _ledger(config) as ledger:
+            running = {j.id: j for j in ledger.list("running")}
+    for w in workers:  # what each busy worker's job is doing, and its pace
+        job = running.get(w["job"])
+        if job is not None:
+            w.update(source=job.source, progress=job.progress, step=job.step, started=job.started, **job.timing())
     report = {"daemon": {"running": alive, "pid": state.get("pid") if alive else None,
                          "last_beat": state.get("beat"), "config": state.get("config", config.source),
                          "api": info.get("api") if info else None},
-              "queue": counts, "workers": state.get("workers", []) if alive else [],
+              "queue": counts, "workers": workers,
               "executor": state.get("executor", config.executor.kind),
               "cluster": state.get("cluster", []) if alive else [],
               "slots": state.get("slots") if alive else {"cpu": config.workers.cpu, "gpu": _gpu_slots(config)},
@@ -186,10 +207,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     slots = report["slots"]
     gpu = f" + {slots['gpu']} GPU" if slots.get("gpu") else ""
     print(f"workers: {len(report['workers'])} busy of {slots.get('cpu', 0)} CPU{gpu} slot(s)")
-    running = {}
-    if report["workers"]:
-        with _ledger(config) as ledger:
-            running = {j.id: j for j in ledger.list("running")}
     for w in report["workers"]:
         job = running.get(w["job"])
         pace = f":{_pace(job)}  {Path(job.source).name}" if job else ""
@@ -211,11 +228,24 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_service(args: argparse.Namespace) -> int:
-    from .units import install, uninstall
+    from .units import install, render_unit, uninstall, unit_path
 
-    if args.action == "install":
-        return install(config_path=getattr(args, "config", None), user=args.user, dry_run=args.dry_run)
-    return uninstall(user=args.user, dry_run=args.dry_run)
+    config_path = getattr(args, "config", None)
+    target = unit_path(args.user)
+    existed = target.exists()
+    with human_to_stderr(args.json):
+        if args.action == "install":
+            status = install(config_path=config_path, user=args.user, dry_run=args.dry_run)
+        else:
+            status = uninstall(user=args.user, dry_run=args.dry_run)
+    if args.json:
+        document: dict[str, Any] = {"action": args.action, "unit": str(target), "dry_run": args.dry_run}
+        if args.action == "install":
+            document.update(written=not args.dry_run, text=render_unit(config_path, user=args.user))
+        else:
+            document["removed"] = existed and not args.dry_run and not target.exists()
+        print_json(document)
+    return status
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -225,13 +255,18 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     config = _config(args)
     cluster = LocalCluster.load(config.data_dir / "cluster")
     if args.action == "stop":
-        if not cluster.nodes:
-            print("no cluster started by postbay is running here")
-            return 0
-        cluster.stop()
-        print("cluster stopped")
+        running = bool(cluster.nodes)
+        if running:
+            cluster.stop()
+        if args.json:
+            print_json({"action": "stop", "stopped": running})
+        else:
+            print("cluster stopped" if running else "no cluster started by postbay is running here")
         return 0
     cluster.start(nodes=args.nodes, cpus=args.cpus)
+    if args.json:
+        print_json({"action": "start", "address": cluster.address, "nodes": args.nodes, "cpus": args.cpus})
+        return 0
     print(f"Ray cluster of {args.nodes} node(s), {args.cpus} CPU(s) each, at {cluster.address}")
     print(f'  in the config: [executor] kind = "ray", address = "{cluster.address}"')
     print("  `postbay cluster stop` stops it")
@@ -240,7 +275,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("jobs", help="list jobs from the ledger")
-    p.add_argument("--state", choices=["queued", "running", "done", "failed", "cancelled"], default=None)
+    p.add_argument("--state", choices=STATES, default=None)
     p.add_argument("--json", action="store_true", help="a JSON list of job objects")
     p.set_defaults(func=cmd_jobs)
 
@@ -262,11 +297,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("action", choices=["start", "stop"])
     p.add_argument("--nodes", type=int, default=2, help="Ray nodes to start here, the head included (default 2)")
     p.add_argument("--cpus", type=int, default=1, help="CPUs each node offers (default 1)")
+    p.add_argument("--json", action="store_true", help="the cluster's address (start) or whether one stopped")
     p.set_defaults(func=cmd_cluster)
 
     p = sub.add_parser("service", help="install or remove the systemd unit")
     p.add_argument("action", choices=["install", "uninstall"])
     p.add_argument("--user", action="store_true", help="a user unit (systemctl --user) instead of a system unit")
     p.add_argument("--dry-run", action="store_true", help="print what would be written, write nothing")
+    p.add_argument("--json", action="store_true", help="the unit's path and text (install) or whether it went")
     p.set_defaults(func=cmd_service)
 

@@ -40,11 +40,11 @@ from postbay.media import set_pixel_limit
 from postbay.publish import TEMP_MARK, write_json_atomic
 from postbay.recipe import load_recipe
 
-from .arrival import carry_sidecars
-from .executor import Executor, JobSpec, Outcome, make_executor
+from .arrival import carry_sidecars, sidecars_of
+from .executor import PROGRESS_KINDS, Executor, JobSpec, Outcome, make_executor
 from .ledger import Job, Ledger, clock, fingerprint, pid_alive
 from .notify import SystemdNotifier
-from .outputs import output_name
+from .outputs import output_name, skip_report
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
 from .settings import check_config, default_config, ledger_path
 from .space import is_disk_full, low_space
@@ -61,6 +61,8 @@ log = logging.getLogger("postbay.daemon")
 Service = Callable[[Config], Any]
 #: How long progress events stay in the ledger for API readers catching up.
 _EVENT_DAYS = 7
+#: Seconds between a running job's progress lines in the log (its phase changes are logged as they come).
+PACE_LOG_SECONDS = 30.0
 
 
 def _unique(path: Path) -> Path:
@@ -108,6 +110,11 @@ def remove_stale_temps(folder: Path, pid: int | None = None) -> int:
             path.unlink(missing_ok=True)
             n += 1
     return n
+
+
+def _say_dashboard(url: str | None) -> None:
+    if url:  # the last line of the start: where to click
+        print(f"dashboard: {url}/", flush=True)
 
 
 def _scheduled(kind: str, key: str) -> None:
@@ -162,7 +169,10 @@ class Daemon:
         self._last_status = ""
         self._outcomes: list[Outcome] = []  # taken from the executor, not yet written to the ledger
         self._planned: dict[str, Path] = {}  # running job -> the output file it will write
+        self._paced: dict[str, float] = {}  # running job -> when its progress was last logged
         self.paused: str | None = None  # why no new job starts (a full disk), None when running
+        #: Called once ready with the API's address (None without one): says where to click.
+        self.on_ready: Callable[[str | None], None] = _say_dashboard
         self._space_checked = 0.0
 
     # -- setup ------------------------------------------------------------------------------
@@ -304,8 +314,7 @@ class Daemon:
             self.notifier.ready(self._status_line())
             log.info("postbay daemon ready: %d folder(s), %d CPU + %d GPU worker slot(s), ledger %s",
                      len(self.folders), cfg.workers.cpu, self.gpu_slots, self.ledger.path)
-            if url:  # the last line of the start: where to click
-                print(f"dashboard: {url}/", flush=True)
+            self.on_ready(url)
             while self._turn():
                 pass
         finally:
@@ -613,9 +622,10 @@ class Daemon:
         if outcome.node is not None and outcome.node != job.node:  # the first word from a cluster job
             self.ledger.set_node(job.id, outcome.node, outcome.pid)
             log.info("job %s runs on node %s (pid %s)", job.id, outcome.node, outcome.pid)
-        if outcome.kind == "progress":
-            self.ledger.progress(job.id, outcome.fraction)
+        if outcome.kind in PROGRESS_KINDS:
+            self._progress(job, outcome)
             return
+        self._paced.pop(job.id, None)
         self._gpu_jobs.discard(job.id)
         self._timeline_media.pop(job.id, None)
         self._planned.pop(job.id, None)
@@ -626,7 +636,7 @@ class Daemon:
         if job.state == "cancelled":
             log.info("job %s cancelled", job.id)
             return
-        if outcome.kind == "done":
+        if outcome.kind in ("done", "skipped"):
             self._finished(job, outcome)
             if Path(job.source).parent == self.config.inbox_dir():
                 Path(job.source).unlink(missing_ok=True)  # an upload: its render is out, it goes
@@ -644,11 +654,28 @@ class Daemon:
                 self.ledger.requeue(job.id, reason)
                 log.warning("job %s attempt %d failed: %s; retrying", job.id, job.attempts + 1, reason)
 
+    def _progress(self, job: Job, outcome: Outcome) -> None:
+        """Progress into the ledger (a phase change at once); into the log, each phase change and
+        every :data:`PACE_LOG_SECONDS` the pace."""
+        self.ledger.progress(job.id, outcome.fraction, step=outcome.step, force=outcome.kind == "step")
+        now = time.monotonic()
+        due = now - self._paced.setdefault(job.id, now) >= PACE_LOG_SECONDS
+        if due:
+            self._paced[job.id] = now
+        if outcome.kind == "step" or due:
+            current = self.ledger.get(job.id)
+            if current is not None and current.state == "running":
+                log.info("job %s: %s", job.id, current.pace())
+
     def _finished(self, job: Job, outcome: Outcome) -> None:
+        """A job done, or skipped (its output existed): the source goes as ``after`` says."""
         source = Path(job.source)
         new_source: Path | None = source
         sidecars: list[Path] = []
-        if outcome.outputs and source.exists():
+        skipped = outcome.kind == "skipped"
+        if skipped and source.exists():
+            sidecars = sidecars_of(source)  # the kept output keeps its own: nothing is copied beside it
+        elif outcome.outputs and source.exists():
             try:
                 sidecars = carry_sidecars(source, Path(outcome.outputs[0]),
                                           Path(outcome.report) if outcome.report else None)
@@ -665,12 +692,20 @@ class Daemon:
                     new_source = None
             except OSError as exc:
                 log.warning("job %s: cannot %s the finished source %s: %s", job.id, job.after, source, exc)
-        ended = self.ledger.finish(job.id, outcome.outputs, report=outcome.report,
-                                   source=new_source if new_source is not None else source)
+        final_source = new_source if new_source is not None else source
+        if skipped:
+            kept = outcome.outputs[0]
+            ended = self.ledger.skip(job.id, kept, report=skip_report(job, kept, final_source), source=final_source)
+        else:
+            ended = self.ledger.finish(job.id, outcome.outputs, report=outcome.report, source=final_source)
         if ended is not None:
             self.webhooks.job_ended(ended)
         took = clock((ended or job).timing()["elapsed"])
-        log.info("done job %s in %s: %s -> %s", job.id, took, source.name, ", ".join(outcome.outputs))
+        if skipped:
+            log.info("skipped job %s in %s: %s exists and existing_output is \"skip\"; kept it (%s not rendered)",
+                     job.id, took, outcome.outputs[0], source.name)
+        else:
+            log.info("done job %s in %s: %s -> %s", job.id, took, source.name, ", ".join(outcome.outputs))
 
     def _failed(self, job: Job, error: str, *, count_attempt: bool = True) -> None:
         source = Path(job.source)
@@ -730,7 +765,7 @@ class Daemon:
         inbox = self.config.inbox_dir()
         if not inbox.is_dir():
             return 0
-        ended = {Path(j.source) for state in ("done", "cancelled") for j in self.ledger.list(state)
+        ended = {Path(j.source) for state in ("done", "skipped", "cancelled") for j in self.ledger.list(state)
                  if Path(j.source).parent == inbox}
         live = {Path(j.source) for state in ("queued", "running") for j in self.ledger.list(state)}
         n = 0

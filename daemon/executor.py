@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from postbay.config import DEFAULT_OCIO_CONFIG
-from postbay.naming import ExistingOutput
+from postbay.naming import ExistingOutput, OutputExists
 
-__all__ = ["Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "make_executor", "render_job", "run_job"]
+__all__ = ["PROGRESS_KINDS", "Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "make_executor", "render_job",
+           "run_job"]
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,22 @@ class JobSpec:
     existing: ExistingOutput = "version"  # an output of the same name is never replaced silently
 
 
+#: Messages of a running job: ``(kind, fraction, step)``; a ``step`` message is a phase change
+#: (``verifying``…), worth writing at once; ``progress`` is the frames' pace, throttled.
+PROGRESS_KINDS = ("progress", "step")
+
+
 @dataclass
 class Outcome:
-    """What became of a job: ``progress`` (fraction), ``done``, ``failed`` (the job's own
-    fault, not worth retrying: corrupt media, bad recipe, disk full) or ``crashed`` (the
-    worker died, hung or timed out: worth another attempt)."""
+    """What became of a job: ``progress`` or ``step`` (fraction, and what it does now), ``done``,
+    ``skipped`` (its output existed and ``existing_output = "skip"`` kept it: ``outputs``),
+    ``failed`` (the job's own fault, not worth retrying: corrupt media, bad recipe, disk full)
+    or ``crashed`` (the worker died, hung or timed out: worth another attempt)."""
 
     job_id: str
-    kind: Literal["progress", "done", "failed", "crashed"]
+    kind: Literal["progress", "step", "done", "skipped", "failed", "crashed"]
     fraction: float = 0.0
+    step: str | None = None  # "denoise 1/7", "verifying": see postbay.activity
     outputs: list[str] = field(default_factory=list)
     report: str | None = None
     error: str | None = None
@@ -162,28 +170,39 @@ def run_job(spec: JobSpec, conn: Connection) -> None:
 
 def render_job(spec: JobSpec, send: Any, shots: Any = None) -> tuple[Any, ...]:
     """Render one job wherever it runs (a local worker process, a Ray task): progress goes to
-    ``send(("progress", fraction))``; returns the result, ``("done", outputs, report)`` or
-    ``("failed" | "crashed", reason, None)``. ``shots``: a timeline's shot pool (a cluster's;
-    None renders the shots in processes here)."""
+    ``send((kind, fraction, step))`` (see :data:`PROGRESS_KINDS`); returns the result,
+    ``("done" | "skipped", outputs, report)`` or ``("failed" | "crashed", reason, None)``.
+    ``shots``: a timeline's shot pool (a cluster's; None renders the shots in processes here)."""
+    from postbay.activity import ACTIVITY
     from postbay.errors import PostbayError
     from postbay.media import set_pixel_limit
 
     set_pixel_limit(spec.max_pixels)
     last = [0.0]
+    fraction = [0.0]
+    sending = threading.Lock()  # frames report from the encoder's thread, phases from this one
+
+    def say(kind: str) -> None:
+        with sending:
+            send((kind, fraction[0], ACTIVITY.now()))
 
     def progress(done: int, total: int) -> None:
+        fraction[0] = done / total if total else 0.0
         now = time.monotonic()
         if now - last[0] >= 0.25 or done == total:
             last[0] = now
-            send(("progress", done / total if total else 0.0))
+            say("progress")
 
     try:
-        send(("progress", 0.0))
-        if spec.kind == "timeline":
-            outputs, report = _conform(spec, progress, shots)
-        else:
-            outputs, report = _finish(spec, progress)
+        with ACTIVITY.watch(lambda: say("step")):
+            say("progress")
+            if spec.kind == "timeline":
+                outputs, report = _conform(spec, progress, shots)
+            else:
+                outputs, report = _finish(spec, progress)
         return ("done", outputs, report)
+    except OutputExists as exc:
+        return ("skipped", [str(exc.output)], None)
     except PostbayError as exc:
         return ("failed", str(exc), None)
     except MemoryError:
@@ -311,8 +330,8 @@ class LocalProcessExecutor(Executor):
                 while run.conn.poll():
                     msg = run.conn.recv()
                     run.beat = now
-                    if msg[0] == "progress":
-                        outcomes.append(Outcome(job_id, "progress", fraction=float(msg[1])))
+                    if msg[0] in PROGRESS_KINDS:
+                        outcomes.append(Outcome(job_id, msg[0], fraction=float(msg[1]), step=msg[2]))
                     else:
                         run.result = msg
             except (EOFError, OSError):
@@ -331,7 +350,7 @@ class LocalProcessExecutor(Executor):
             try:  # a result sent just before exiting
                 while run.conn.poll():
                     msg = run.conn.recv()
-                    if msg[0] != "progress":
+                    if msg[0] not in PROGRESS_KINDS:
                         run.result = msg
             except (EOFError, OSError):
                 pass
@@ -345,8 +364,8 @@ class LocalProcessExecutor(Executor):
             return Outcome(job_id, "crashed", error=run.stop_reason)
         if run.result is not None:
             kind = run.result[0]
-            if kind == "done":
-                return Outcome(job_id, "done", fraction=1.0, outputs=list(run.result[1]), report=run.result[2])
+            if kind in ("done", "skipped"):
+                return Outcome(job_id, kind, fraction=1.0, outputs=list(run.result[1]), report=run.result[2])
             return Outcome(job_id, kind, error=run.result[1])
         code = run.process.exitcode
         if code is not None and code < 0:

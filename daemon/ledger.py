@@ -31,10 +31,14 @@ from typing import Any, Literal
 from postbay.errors import PostbayError
 from postbay.timeline import TIMELINE_SUFFIXES
 
-__all__ = ["Event", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "clock", "fingerprint", "pid_alive"]
+__all__ = ["Event", "FINISHED", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "clock", "fingerprint",
+           "pace", "pid_alive"]
 
-JobState = Literal["queued", "running", "done", "failed", "cancelled"]
-STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
+JobState = Literal["queued", "running", "done", "failed", "cancelled", "skipped"]
+#: ``skipped``: the output existed and ``existing_output = "skip"`` kept it (the job's output is that file).
+STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled", "skipped")
+#: States a job ends in: its source is handled as a finished one's (moved to done/, kept or deleted).
+FINISHED: tuple[str, ...] = ("done", "skipped")
 _MIB = 1 << 20
 #: Edit lists: handed to the timeline conform instead of the clip renderer.
 
@@ -61,7 +65,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated REAL NOT NULL,
     started REAL,
     finished REAL,
-    node TEXT
+    node TEXT,
+    step TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs(fingerprint, recipe);
@@ -71,7 +76,8 @@ CREATE TABLE IF NOT EXISTS events (
     state TEXT NOT NULL,
     progress REAL NOT NULL,
     message TEXT,
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    step TEXT
 );
 CREATE INDEX IF NOT EXISTS events_job ON events(job_id, seq);
 CREATE TABLE IF NOT EXISTS daemon (
@@ -122,6 +128,9 @@ class Job:
     started: float | None
     finished: float | None
     node: str | None = None  # the machine that ran (or runs) it, with a cluster executor
+    #: What a running job does now, as its worker last said: "denoise 1/7", "verifying", "shot 3/6 · …"
+    #: (see docs/daemon.md, "What a job is doing"); None once it ends.
+    step: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -134,14 +143,19 @@ class Job:
 
     def timing(self, now: float | None = None) -> dict[str, float | None]:
         """``elapsed`` seconds since the job started (to its end once ended) and, while it
-        runs, ``eta``: the seconds left at the pace so far (``None`` until 2 % is done)."""
+        runs, ``eta``: the seconds left at the pace so far (``None`` until 2 % is done, and once the
+        frames are all done: verifying a file is no faster for it)."""
         if self.started is None:
             return {"elapsed": None, "eta": None}
         end = self.finished if self.finished is not None and self.state != "running" else (now or time.time())
         elapsed = max(0.0, end - self.started)
-        eta = elapsed * (1 - self.progress) / self.progress if self.state == "running" and self.progress >= 0.02 \
-            else None
+        eta = elapsed * (1 - self.progress) / self.progress if self.state == "running" \
+            and 0.02 <= self.progress < 1 else None
         return {"elapsed": round(elapsed, 1), "eta": None if eta is None else round(eta, 1)}
+
+    def pace(self) -> str:
+        """See :func:`pace`."""
+        return pace(self.to_dict() | self.timing())
 
 
 def clock(seconds: float | None) -> str:
@@ -153,6 +167,22 @@ def clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def pace(job: dict[str, Any]) -> str:
+    """How a job goes, in the words of ``postbay jobs``, ``submit --wait`` and the daemon's log, from
+    its JSON (:meth:`Job.to_dict` with :meth:`Job.timing`): ``"42% denoise 1/7, 0:31 elapsed, ETA
+    0:43"`` while it runs, ``"in 1:02"`` once it ended, ``""`` before it starts."""
+    if job["state"] == "running":
+        parts = [f"{job['progress'] * 100:.0f}%" + (f" {job['step']}" if job.get("step") else "")]
+        if job.get("elapsed") is not None:
+            parts.append(f"{clock(job['elapsed'])} elapsed")
+        if job.get("eta") is not None:
+            parts.append(f"ETA {clock(job['eta'])}")
+        return ", ".join(parts)
+    if job["state"] in ("done", "failed", "skipped") and job.get("elapsed") is not None:
+        return f"in {clock(job['elapsed'])}"
+    return ""
+
+
 @dataclass(frozen=True)
 class Event:
     seq: int
@@ -161,6 +191,7 @@ class Event:
     progress: float
     message: str | None
     at: float
+    step: str | None = None  # the job's step at the time (progress events)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,9 +213,7 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
-            if "node" not in columns:  # a ledger from before the cluster executor
-                self._db.execute("ALTER TABLE jobs ADD COLUMN node TEXT")
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise PostbayError(f"cannot open the job ledger: {exc}", path=self.path,
                                hint="check data_dir in the config and its permissions") from None
@@ -194,6 +223,15 @@ class Ledger:
         self._progress_written: dict[str, tuple[float, float]] = {}  # job id -> (when, fraction) last written
 
     # -- plumbing ---------------------------------------------------------------------------
+    #: Columns added since the first ledgers: (table, column, type); an older file gets them at open.
+    _ADDED = (("jobs", "node", "TEXT"),  # the cluster executor
+              ("jobs", "step", "TEXT"), ("events", "step", "TEXT"))  # what a running job does now
+
+    def _migrate(self) -> None:
+        for table, column, kind in self._ADDED:
+            if column not in {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -221,11 +259,11 @@ class Ledger:
             self._db.execute("COMMIT")
 
     def _event(self, db: sqlite3.Connection, job_id: str, state: str, progress: float,
-               message: str | None = None) -> Event:
+               message: str | None = None, step: str | None = None) -> Event:
         now = time.time()
-        cur = db.execute("INSERT INTO events (job_id, state, progress, message, at) VALUES (?, ?, ?, ?, ?)",
-                         (job_id, state, progress, message, now))
-        return Event(int(cur.lastrowid or 0), job_id, state, progress, message, now)
+        cur = db.execute("INSERT INTO events (job_id, state, progress, message, at, step) VALUES (?, ?, ?, ?, ?, ?)",
+                         (job_id, state, progress, message, now, step))
+        return Event(int(cur.lastrowid or 0), job_id, state, progress, message, now, step)
 
     def _notify(self, events: list[Event]) -> None:
         for ev in events:
@@ -248,7 +286,7 @@ class Ledger:
                 return None
             db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*fields.values(), job_id))
             job = Job.from_row(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
-            ev = self._event(db, job_id, job.state, job.progress, message)
+            ev = self._event(db, job_id, job.state, job.progress, message, job.step)
         self._notify([ev])
         return job
 
@@ -294,17 +332,19 @@ class Ledger:
         return Job.from_row(row) if row else None
 
     def output_owner(self, path: str | Path) -> Job | None:
-        """The job credited with the output file ``path`` (a file is credited to one job at most)."""
+        """The job credited with the output file ``path`` (a file is credited to one job at most:
+        the one that made it; a ``skipped`` job names it too, as the file it kept)."""
         with self._lock:
             row = self._db.execute("SELECT jobs.* FROM jobs, json_each(jobs.outputs) AS o WHERE o.value = ? "
-                                   "ORDER BY jobs.finished DESC LIMIT 1", (str(path),)).fetchone()
+                                   "AND jobs.state = 'done' ORDER BY jobs.finished DESC LIMIT 1",
+                                   (str(path),)).fetchone()
         return Job.from_row(row) if row else None
 
     # -- writing ----------------------------------------------------------------------------
     def submit(self, source: str | Path, recipe: str, output_dir: str | Path, *, folder: str | Path | None = None,
                after: str = "keep", kind: str | None = None, fingerprint_: str | None = None) -> tuple[Job, bool]:
         """Queue ``source`` for ``recipe``. Returns ``(job, created)``: when the same file
-        (fingerprint and name) is already queued, running, done or cancelled with this recipe,
+        (fingerprint and name) is already queued, running, done, skipped or cancelled with this recipe,
         that job comes back with ``created=False`` and nothing is queued (a cancelled file
         comes back with ``retry``, not with the next rescan). ``kind``: ``"media"`` or
         ``"timeline"``, from the file's suffix when not given."""
@@ -314,8 +354,8 @@ class Ledger:
         now = time.time()
         job_id = uuid.uuid4().hex[:12]
         with self._tx() as db:
-            rows = db.execute("SELECT * FROM jobs WHERE fingerprint = ? AND recipe = ? "
-                              "AND state IN ('queued', 'running', 'done', 'cancelled') ORDER BY created DESC",
+            rows = db.execute("SELECT * FROM jobs WHERE fingerprint = ? AND recipe = ? AND state IN "
+                              "('queued', 'running', 'done', 'cancelled', 'skipped') ORDER BY created DESC",
                               (fp, recipe)).fetchall()
             # the name counts too: outputs are named after the source, so two names of one
             # file are two deliveries
@@ -335,7 +375,7 @@ class Ledger:
         """queued → running (None when someone cancelled it meanwhile)."""
         now = time.time()
         return self._update(job_id, expect=("queued",), state="running", progress=0.0, started=now, heartbeat=now,
-                            error=None, worker_pid=None, node=None, message="started")
+                            error=None, worker_pid=None, node=None, step=None, message="started")
 
     def set_worker(self, job_id: str, pid: int) -> None:
         with self._tx() as db:
@@ -347,32 +387,47 @@ class Ledger:
             db.execute("UPDATE jobs SET node = ?, worker_pid = COALESCE(?, worker_pid), heartbeat = ? "
                        "WHERE id = ? AND state = 'running'", (node, pid, time.time(), job_id))
 
-    def progress(self, job_id: str, fraction: float, *, force: bool = False) -> None:
-        """Record progress (0–1) and a heartbeat: at most one write per interval per job, unless
-        the job moved on by a twentieth or more (so short jobs still show their progress)."""
+    def progress(self, job_id: str, fraction: float, *, step: str | None = None, force: bool = False) -> None:
+        """Record progress (0–1), what the job does now (``step``, kept when None) and a
+        heartbeat: at most one write per interval per job, unless the job moved on by a
+        twentieth or more (so short jobs still show their progress) or ``force``."""
         now = time.time()
         fraction = max(0.0, min(1.0, fraction))
         last, last_fraction = self._progress_written.get(job_id, (0.0, 0.0))
         if not force and now - last < self._progress_interval and fraction - last_fraction < 0.05:
             return
         self._progress_written[job_id] = (now, fraction)
-        self._update(job_id, expect=("running",), progress=fraction, heartbeat=now,
-                     message="progress")
+        fields: dict[str, Any] = {"progress": fraction, "heartbeat": now}
+        if step is not None:
+            fields["step"] = step
+        self._update(job_id, expect=("running",), message="progress", **fields)
 
     def finish(self, job_id: str, outputs: Sequence[str | Path], *, report: str | Path | None = None,
                source: str | Path | None = None) -> Job | None:
         """running → done; the attempt that finished counts (the log's "attempt N")."""
+        return self._end(job_id, "done", outputs, report=report, source=source, message="done")
+
+    def skip(self, job_id: str, kept: str | Path, *, report: str | Path | None = None,
+             source: str | Path | None = None) -> Job | None:
+        """running → skipped: the output ``kept`` existed and ``existing_output = "skip"`` left it;
+        it is the job's output (the file a user gets for this source)."""
+        return self._end(job_id, "skipped", [kept], report=report, source=source,
+                         message=f"skipped: kept the existing {kept}")
+
+    def _end(self, job_id: str, state: str, outputs: Sequence[str | Path], *, report: str | Path | None,
+             source: str | Path | None, message: str) -> Job | None:
         job = self.get(job_id)
         if job is None:
             return None
-        fields: dict[str, Any] = {"state": "done", "progress": 1.0, "outputs": outputs, "finished": time.time(),
+        fields: dict[str, Any] = {"state": state, "progress": 1.0, "outputs": outputs, "finished": time.time(),
                                   "error": None, "worker_pid": None, "attempts": job.attempts + 1,
-                                  "report": str(report) if report else None}
+                                  "report": str(report) if report else None, "step": None}
         if source is not None:
             fields["source"] = str(source)
         self._progress_written.pop(job_id, None)
-        self._withdraw_credit(job_id, [str(p) for p in outputs])
-        return self._update(job_id, expect=("running",), message="done", **fields)
+        if state == "done":  # a skip made nothing: the file stays credited to the job that made it
+            self._withdraw_credit(job_id, [str(p) for p in outputs])
+        return self._update(job_id, expect=("running",), message=message, **fields)
 
     def _withdraw_credit(self, job_id: str, outputs: Sequence[str]) -> None:
         """A file this job wrote is no longer another job's output (it replaced an earlier render
@@ -390,7 +445,8 @@ class Ledger:
     def fail(self, job_id: str, error: str, *, report: str | Path | None = None, source: str | Path | None = None,
              count_attempt: bool = True) -> Job | None:
         """running/queued → failed, with the reason a user reads."""
-        fields: dict[str, Any] = {"state": "failed", "error": error, "finished": time.time(), "worker_pid": None}
+        fields: dict[str, Any] = {"state": "failed", "error": error, "finished": time.time(), "worker_pid": None,
+                                  "step": None}
         if report is not None:
             fields["report"] = str(report)
         if source is not None:
@@ -410,7 +466,7 @@ class Ledger:
         if job is None:
             return None
         self._progress_written.pop(job_id, None)
-        return self._update(job_id, expect=("running",), state="queued", progress=0.0, worker_pid=None,
+        return self._update(job_id, expect=("running",), state="queued", progress=0.0, worker_pid=None, step=None,
                             attempts=job.attempts + (1 if count_attempt else 0), error=reason, message=reason)
 
     def cancel(self, job_id: str) -> Job:
@@ -419,7 +475,7 @@ class Ledger:
         if job.state not in ("queued", "running"):
             raise PostbayError(f"job {job.id} is {job.state}; only queued or running jobs can be cancelled")
         done = self._update(job.id, expect=("queued", "running"), state="cancelled", finished=time.time(),
-                            message="cancelled")
+                            step=None, message="cancelled")
         if done is None:
             raise PostbayError(f"job {job.id} changed state meanwhile; look again with `postbay jobs`")
         return done

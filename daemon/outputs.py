@@ -10,13 +10,19 @@ else the stem with the source's extension (``take-mkv``), then with a counter.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from .ledger import Ledger
+from postbay.publish import write_json_atomic
 
-__all__ = ["made_by_postbay_for", "output_name"]
+from .ledger import Job, Ledger
+
+__all__ = ["made_by_postbay_for", "output_name", "skip_report"]
+
+log = logging.getLogger("postbay.daemon")
 
 
 def made_by_postbay_for(path: Path, source_name: str, ledger: Ledger) -> bool:
@@ -48,3 +54,20 @@ def output_name(source: Path, path_for: Callable[[str], Path], ledger: Ledger,
         if not path.exists() or made_by_postbay_for(path, source.name, ledger):
             return stem
     raise OSError(f"{source.name}: a thousand outputs of this name already exist in {path_for(source.stem).parent}")
+
+
+def skip_report(job: Job, kept: str, source: Path) -> Path | None:
+    """Write ``reports/NAME.skipped.json`` in the output folder for a job that ``existing_output =
+    "skip"`` ended: what was not rendered and which file was kept (the kept file's own report,
+    beside it, is left as it is). None when it cannot be written (said in the log)."""
+    path = Path(kept).parent / "reports" / f"{Path(kept).stem}.skipped.json"
+    try:
+        path.parent.mkdir(exist_ok=True)
+        write_json_atomic(path, {
+            "status": "skipped", "job": job.id, "source": str(source), "dropped": job.dropped, "recipe": job.recipe,
+            "kept": kept, "why": 'the output exists and existing_output is "skip"',
+            "finished": dt.datetime.now(dt.UTC).isoformat()})
+    except OSError as exc:
+        log.warning("job %s: cannot write its skip report %s: %s", job.id, path, exc)
+        return None
+    return path

@@ -43,7 +43,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from postbay.errors import ConfigError
 
 from .cluster import PathMap
-from .executor import Executor, JobSpec, Outcome, render_job
+from .executor import PROGRESS_KINDS, Executor, JobSpec, Outcome, render_job
 
 __all__ = ["NAMESPACE", "STOP_GRACE", "JobBoard", "RayExecutor", "RayShotPool", "board_name", "connect"]
 
@@ -74,7 +74,7 @@ def _render_task(spec: JobSpec, board: Any, options: dict[str, Any]) -> tuple[An
     board.begun.remote(spec.job_id, node_id, pid)
     job_id = spec.job_id
     shots = RayShotPool(options) if spec.kind == "timeline" else None
-    return render_job(spec, lambda msg: board.progress.remote(job_id, msg[1]), shots), node_id, pid
+    return render_job(spec, lambda msg: board.progress.remote(job_id, msg[1], msg[2], msg[0]), shots), node_id, pid
 
 
 @ray.remote
@@ -129,8 +129,8 @@ class _JobBoard:
     async def begun(self, job_id: str, node_id: str, pid: int) -> None:
         self._push(job_id, ("begun", node_id, pid))
 
-    async def progress(self, job_id: str, fraction: float) -> None:
-        self._push(job_id, ("progress", fraction))
+    async def progress(self, job_id: str, fraction: float, step: str | None = None, kind: str = "progress") -> None:
+        self._push(job_id, (kind, fraction, step))
 
     async def drain(self, timeout: float) -> list[tuple[str, tuple[Any, ...]]]:
         """Events since the last drain (waits up to ``timeout`` for the first)."""
@@ -142,7 +142,7 @@ class _JobBoard:
         events, self._events = self._events, []
         self._arrived.clear()
         for job_id, event in events:
-            if event[0] not in ("begun", "progress"):
+            if event[0] not in ("begun", *PROGRESS_KINDS):
                 self._specs.pop(job_id, None)
         return events
 
@@ -331,8 +331,9 @@ class RayExecutor(Executor):
         if kind == "begun":
             run.node, run.pid = self._names(event[1]), int(event[2])
             return Outcome(job_id, "progress", 0.0, node=run.node, pid=run.pid)
-        if kind == "progress":
-            return Outcome(job_id, "progress", float(event[1]), node=run.node, pid=run.pid)
+        if kind in PROGRESS_KINDS:
+            return Outcome(job_id, kind, float(event[1]), step=event[2] if len(event) > 2 else None, node=run.node,
+                           pid=run.pid)
         del self._jobs[job_id]
         (kind, detail, report), node_id, pid = event[1:]  # ("done", outputs, report) | (kind, reason, None)
         if node_id is not None:  # the task's own word: its messages to the board may come later
@@ -342,8 +343,8 @@ class RayExecutor(Executor):
         gone = run.pid if kind == "lost" else None
         if run.stop_reason is not None:
             return Outcome(job_id, "crashed", error=run.stop_reason, node=run.node, pid=gone)
-        if kind == "done":
-            return Outcome(job_id, "done", 1.0, outputs=[self.path_map.to_head(p) for p in detail],
+        if kind in ("done", "skipped"):
+            return Outcome(job_id, kind, 1.0, outputs=[self.path_map.to_head(p) for p in detail],
                            report=self.path_map.to_head(report) if report else None, node=run.node)
         if kind == "lost":
             where = f"on node {run.node}" if run.node else "before it reached a node"

@@ -1,4 +1,5 @@
-"""``[[notify]]`` webhooks: a JSON POST to each configured URL when a job ends.
+"""``[[notify]]`` webhooks: a JSON POST to each configured URL when a job ends (``done``,
+``skipped``: its output existed and ``existing_output = "skip"`` kept it, or ``failed``).
 
 The daemon's main loop only queues the message; one background thread sends it, with a
 timeout per try and a bounded number of retries (1 s, 2 s, 4 s … apart), so a slow or dead

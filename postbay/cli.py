@@ -13,14 +13,17 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from postbay import __version__
 from postbay.errors import PostbayError
+from postbay.jsonout import error_document, human_to_stderr, print_json
 from postbay.progress import Progress
 
-__all__ = ["COMMAND_MODULES", "DEFAULT_RECIPE", "load_cli_config", "main", "run_timeline_cli"]
+__all__ = ["COMMAND_MODULES", "DEFAULT_RECIPE", "build_parser", "commands", "load_cli_config", "main",
+           "run_timeline_cli"]
 
 #: The recipe `postbay run` uses without -r.
 DEFAULT_RECIPE = "finish"
@@ -129,7 +132,8 @@ def _run(args: argparse.Namespace) -> int:
     for src, planned in zip(inputs, plan, strict=True):
         if planned["kind"] == "timeline":
             try:
-                run_timeline_cli(src, recipe, out_dir, args, config)
+                with human_to_stderr(args.json):  # the conform's summary is for a person
+                    run_timeline_cli(src, recipe, out_dir, args, config)
                 results.append({"source": str(src), "status": "done"})
             except PostbayError as exc:
                 failures.append(str(exc))
@@ -211,8 +215,12 @@ def _print_plan(recipe: Any, plan: list[dict[str, Any]], existing: str, *, as_js
 def cmd_probe(args: argparse.Namespace) -> int:
     from postbay.media import probe
 
-    for path in args.files:
-        print(json.dumps(probe(path).to_dict(), indent=2))
+    described = [probe(path).to_dict() for path in args.files]
+    if args.json:  # one document: the file's, or a list of them
+        print_json(described[0] if len(described) == 1 else described)
+        return 0
+    for info in described:
+        print(json.dumps(info, indent=2))
     return 0
 
 
@@ -340,7 +348,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from postbay.demo import run_demo
 
-    return run_demo(Path(args.out), recipe=args.recipe, frames=args.frames, quiet=args.quiet)
+    return run_demo(Path(args.out), recipe=args.recipe, frames=args.frames, quiet=args.quiet, as_json=args.json)
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -377,6 +385,7 @@ def add_commands(sub: Any) -> None:
 
     p = sub.add_parser("probe", help="describe media files as JSON")
     p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true", help="one JSON document (a list for several files)")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("processors", help="list processors and their parameters")
@@ -408,17 +417,53 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--recipe", "-r", default=None, help="recipe to run (default: finish, else passthrough)")
     p.add_argument("--frames", type=int, default=72)
     p.add_argument("--quiet", "-q", action="store_true")
+    p.add_argument("--json", action="store_true", help="the source, output and report as JSON")
     p.set_defaults(func=cmd_demo)
 
+    ready = "once ready, one JSON line (pid, config, data, folders, dashboard); the log stays on stderr"
     p = sub.add_parser("daemon", help="run the hot-folder daemon in the foreground")
+    p.add_argument("--json", action="store_true", help=ready)
     p.set_defaults(func=cmd_daemon)
 
     p = sub.add_parser("start", help="start postbay's main job on its embedded defaults")
+    p.add_argument("--json", action="store_true", help=ready)
     p.set_defaults(func=cmd_start)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, except that a usage mistake under ``--json`` is a JSON document too."""
+
+    json_errors = False  # set on every parser of a command line that asks for --json
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            raise _UsageError(f"{self.prog}: {message}")
+        super().error(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parsers(parser: argparse.ArgumentParser,
+             path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """``parser`` and all its subcommands' parsers, each with its words (``("resolve", "install")``)."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                yield from _parsers(subparser, (*path, name))
+
+
+def commands(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every command a user runs, as ``("resolve install", its parser)`` (not ``resolve`` alone)."""
+    for path, command in _parsers(parser):
+        if path and not any(isinstance(a, argparse._SubParsersAction) for a in command._actions):
+            yield " ".join(path), command
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="postbay", description="Finishing service for AI-generated video.")
+    parser = _Parser(prog="postbay", description="Finishing service for AI-generated video.")
     parser.add_argument("--version", action="version", version=f"postbay {__version__}")
     parser.add_argument("--config", "-c", default=None, help="config file (default: embedded defaults)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -432,7 +477,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in words
+    for _, command in _parsers(parser):
+        command.json_errors = as_json  # type: ignore[attr-defined]
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print_json(error_document(str(exc), hint="postbay COMMAND --help lists its options"))
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -445,8 +498,14 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
     except PostbayError as exc:
-        print(f"postbay: error: {exc}", file=sys.stderr)
+        if as_json:
+            print_json(error_document(str(exc), path=exc.path, hint=exc.hint))
+        else:
+            print(f"postbay: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("postbay: interrupted", file=sys.stderr)
+        if as_json:
+            print_json(error_document("interrupted"))
+        else:
+            print("postbay: interrupted", file=sys.stderr)
         return 130

@@ -161,8 +161,9 @@ class ServiceConfig(_Section):
     tasks_max: int = Field(default=4096, gt=0)
 
 
-JobEnding = Literal["done", "failed"]
-JOB_ENDINGS: tuple[JobEnding, ...] = ("done", "failed")
+#: How a job can end, as a webhook names it: ``skipped`` when its output existed (``existing_output = "skip"``).
+JobEnding = Literal["done", "skipped", "failed"]
+JOB_ENDINGS: tuple[JobEnding, ...] = ("done", "skipped", "failed")
 
 
 class NotifyConfig(_Section):

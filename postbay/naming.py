@@ -16,10 +16,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["EXISTING_OUTPUT", "ExistingOutput", "failed_report_path", "place_output", "report_beside"]
+from postbay.errors import PostbayError
+
+__all__ = ["EXISTING_OUTPUT", "ExistingOutput", "OutputExists", "failed_report_path", "place_output",
+           "report_beside"]
 
 ExistingOutput = Literal["version", "overwrite", "skip"]
 EXISTING_OUTPUT: tuple[ExistingOutput, ...] = ("version", "overwrite", "skip")
+
+
+class OutputExists(PostbayError):
+    """The output exists and the policy is ``skip``: nothing was rendered, ``output`` was kept."""
+
+    def __init__(self, output: Path):
+        super().__init__('an output of this name exists and existing_output is "skip"', path=output)
+        self.output = output
 
 
 def report_beside(output: Path) -> Path:

@@ -74,11 +74,14 @@ def windowed(frames: Iterable[Any], before: int, after: int) -> Iterator[list[An
 
 
 class StageTimer:
-    """Cumulative wall time spent pulling from each stage of a chain of generators."""
+    """Cumulative wall time spent pulling from each stage of a chain of generators, and the
+    stage running now: pulls nest (a step pulls from the one before it), so the innermost
+    stage being pulled, the top of ``active``, is the one whose code executes."""
 
     def __init__(self) -> None:
         self.cumulative: dict[str, float] = {}
         self.order: list[str] = []
+        self.active: list[str] = []  # stages being pulled now, outermost first (the consumer's thread)
 
     def wrap(self, name: str, it: Iterable[Any]) -> Iterator[Any]:
         self.order.append(name)
@@ -88,13 +91,23 @@ class StageTimer:
     def _timed(self, name: str, iterator: Iterator[Any]) -> Iterator[Any]:
         while True:
             t0 = time.perf_counter()
+            self.active.append(name)
             try:
                 item = next(iterator)
             except StopIteration:
                 self.cumulative[name] += time.perf_counter() - t0
                 return
+            finally:
+                self.active.pop()
             self.cumulative[name] += time.perf_counter() - t0
             yield item
+
+    def current(self) -> str | None:
+        """The stage whose code runs now (None between frames); safe to ask from another thread."""
+        try:
+            return self.active[-1]
+        except IndexError:
+            return None
 
     def self_times(self) -> dict[str, float]:
         """Time of each stage alone (its cumulative time less its upstream's)."""
@@ -185,6 +198,21 @@ class Pipeline:
         if space != "display":
             stream = self.timer.wrap(f"colour {space}→display", self._convert(stream, space, "display"))
         return self.timer.wrap("download", (to_uint16(f, self.backend) for f in stream))
+
+    def current_step(self) -> str | None:
+        """What the frame stages do now, for :mod:`postbay.activity`: ``"denoise 1/7"`` (the
+        recipe's step and its place among all its steps), ``"decoding"`` or ``"encoding"`` while
+        the chain waits on the decoder or the encoder, ``"colour display→linear"`` between steps.
+        None before :meth:`process` built the chain."""
+        if not self.timer.order:
+            return None
+        stage = self.timer.current()
+        if stage is None or stage == "download":  # waiting to hand a frame to the encoder, or converting it for it
+            return "encoding"
+        if stage == "upload":  # waiting for the next decoded frame
+            return "decoding"
+        index, _, name = stage.partition(":")
+        return f"{name} {index}/{len(self.steps)}" if index.isdigit() else stage
 
     def process_audio(self, samples: np.ndarray, rate: int) -> np.ndarray:
         """Run the audio steps over (channels, n) float32 samples."""

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from postbay import __version__
+from postbay.activity import ACTIVITY
 from postbay.backend import Backend, get_backend
 from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.cuts import clip_cuts
@@ -38,7 +39,7 @@ from postbay.media import (
     timecode_to_frames,
     to_rgb16,
 )
-from postbay.naming import ExistingOutput, failed_report_path, place_output, report_beside
+from postbay.naming import ExistingOutput, OutputExists, failed_report_path, place_output, report_beside
 from postbay.pipeline import Pipeline, run_stages
 from postbay.publish import PublishError, publish_verified, temp_path, write_json_atomic
 from postbay.recipe import Recipe, Step
@@ -134,7 +135,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
     out_path, report_path = output_paths(source, recipe, out_dir, name)
     placed = place_output(out_path, existing)  # ``existing``: see postbay.naming
     if placed is None:
-        raise PostbayError("an output of this name exists and existing_output is \"skip\"", path=out_path)
+        raise OutputExists(out_path)
     if placed != out_path:
         out_path, report_path = placed, report_beside(placed)
     report: dict[str, Any] = {
@@ -151,6 +152,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
                 raise PostbayError("output would overwrite an input", path=out_path,
                                    hint="choose another --out folder")
         backend = backend or get_backend(gpu)  # type: ignore[arg-type]
+        ACTIVITY.begin("probing")
         info = info or probe(source)
         video = info.require_video()
         report["input"] = info.to_dict()
@@ -179,6 +181,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         duration_s = fmt_out.frames / float(fmt_out.rate)
         samples = rate = None
         if pipeline.audio_steps:
+            ACTIVITY.begin("audio")
             if info.audio:
                 samples, rate = read_audio(source, start_s, duration_s)
             else:
@@ -210,6 +213,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
             if progress is not None:
                 progress(done, total)
 
+        ACTIVITY.begin("rendering", pipeline.current_step)
         if pipeline.frame_steps:
             run_stages((p for _, p in reader), lambda frames: pipeline.process(frames, fmt_in), sink,
                        cancelled=cancelled)
@@ -225,6 +229,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
 
         if done != total:
             raise VerifyError(f"{done} frames rendered, {total} promised", path=source)
+        ACTIVITY.begin("verifying")
         has_audio = audio_plan is not None and (audio_plan.samples is None or audio_plan.samples.shape[-1] > 0)
         verification = publish_verified(tmp_path, out_path, Expectation(
             width=fmt_out.width, height=fmt_out.height, rate=fmt_out.rate, frames=total, audio=has_audio,
@@ -232,6 +237,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         # media always has an expectation, and a passed verification carries its probe
         assert verification is not None and verification.info is not None
         report["verification"] = verification.to_dict()
+        ACTIVITY.begin("publishing")
         if captions is not None and captions.cues:
             report["sidecars"] = [str(p) for p in write_sidecars(captions.cues, out_path)]
         elif captions is not None:  # no cues this time: no stale captions from an earlier render

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from postbay.activity import ACTIVITY
 from postbay.colour import DEFAULT_OCIO_CONFIG
 from postbay.errors import PostbayError
 from postbay.recipe import Recipe
@@ -166,6 +167,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
     gpu = gpu or getattr(config, "gpu", None) or "auto"
     ocio_config = getattr(config, "ocio_config", None) or DEFAULT_OCIO_CONFIG
 
+    ACTIVITY.begin("relinking")
     relinker, loaded, plans, items = _read_and_plan(path, recipe, out_dir, roots, handles, rate, timings,
                                                     config=config, confine=confine)
     name = loaded.name
@@ -203,6 +205,8 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
                                          if s.index not in captioning and s.added_by not in captioning])
     render_jobs(jobs, shot_recipe, out_dir, workers=workers, reference=reference, gpu=gpu, ocio_config=ocio_config,
                 progress=progress, shot_pool=shot_pool)
+    ACTIVITY.in_shot(None)
+    ACTIVITY.begin("writing timelines")
     timings["render (wall)"] = time.perf_counter() - t0
     timings["render (sum of shots)"] = sum(j.seconds for j in jobs)
     timings["workers"] = workers
@@ -232,6 +236,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
         from postbay.timeline.programme import caption_programme
 
         t0 = time.perf_counter()
+        ACTIVITY.begin("captions")
         programme_captions = caption_programme(conformed, captions_step.params if captions_step else None, out_dir,
                                                name, rate=loaded.rate, relinker=relinker)
         result.captions = programme_captions.report
@@ -243,6 +248,7 @@ def conform_timeline(path: str | Path, recipe: Recipe, out_dir: str | Path, *,
         from postbay.timeline.programme import render_deliveries
 
         t0 = time.perf_counter()
+        ACTIVITY.begin("deliveries")
         result.deliveries = render_deliveries(conformed, recipe, out_dir, name, rate=loaded.rate,
                                               picture=picture, relinker=relinker, captions=programme_captions)
         timings["deliveries"] = time.perf_counter() - t0

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from postbay.activity import ACTIVITY
 from postbay.errors import PostbayError
 from postbay.media import VideoReader, probe
 from postbay.recipe import Recipe, parse_recipe
@@ -121,17 +122,21 @@ def render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers
                  reference: np.ndarray | None, gpu: str, ocio_config: str, progress: Progress | None,
                  shot_pool: ShotPool | None = None) -> None:
     """Render every shot: in this process (one worker), in a pool of processes here, or, with a
-    ``shot_pool``, wherever the pool puts them (a cluster); each job gets its output or error."""
+    ``shot_pool``, wherever the pool puts them (a cluster); each job gets its output or error.
+    The activity says ``shot K/N``: K-1 shots are finished, the K-th renders (with others, in a pool)."""
     total = sum(j.count for j in jobs)
     done = 0
     partial: dict[str, int] = {}  # frames finished so far of the shots still rendering
+    shots_done = 0
 
     def report() -> None:
+        ACTIVITY.in_shot(min(shots_done + 1, len(jobs)), len(jobs))
         if progress is not None:
             progress(done + sum(partial.values()), total)
 
     def finished(job: RenderJob, outcome: tuple[Any, ...]) -> None:
-        nonlocal done
+        nonlocal done, shots_done
+        shots_done += 1
         output, report_data, error, seconds = outcome
         job.output = Path(output) if output else None
         job.report, job.error, job.seconds = report_data, error, seconds
@@ -145,6 +150,8 @@ def render_jobs(jobs: list[RenderJob], recipe: Recipe, out_dir: Path, *, workers
             report()
         return update
 
+    ACTIVITY.in_shot(1, len(jobs))
+    ACTIVITY.begin("rendering")  # the shots' own phases and steps where they render in this process
     report()
     if shot_pool is None and (workers <= 1 or len(jobs) <= 1):
         for job in jobs:

@@ -60,21 +60,30 @@ function pace(job) {
   if (!job.started) return { elapsed: null, eta: null };
   const end = job.state !== "running" && job.finished ? job.finished : Date.now() / 1000;
   const elapsed = Math.max(0, end - job.started);
-  const eta = job.state === "running" && job.progress >= 0.02 ? elapsed * (1 - job.progress) / job.progress : null;
+  const eta = job.state === "running" && job.progress >= 0.02 && job.progress < 1 ? elapsed * (1 - job.progress) / job.progress : null;
   return { elapsed, eta };
 }
 
+// what a running job does now: its phase, or the frame step caught running ("denoise 1/7", docs/daemon.md)
 function paceText(job) {
   const p = pace(job);
-  if (job.state === "running") return `${clock(p.elapsed)} elapsed` + (p.eta != null ? ` · ETA ${clock(p.eta)}` : "");
+  const step = job.step ? `<span class="step">${esc(job.step)}</span> · ` : "";
+  if (job.state === "running") return step + `${clock(p.elapsed)} elapsed` + (p.eta != null ? ` · ETA ${clock(p.eta)}` : "");
+  if (job.state === "skipped") return `kept the existing ${esc((job.outputs[0] || "").split("/").pop())}`;
   if ((job.state === "done" || job.state === "failed") && p.elapsed != null) return `took ${clock(p.elapsed)}`;
   return "";
+}
+
+// started and finished, as the clock on the wall says them
+function timesText(job) {
+  return [job.started ? `started ${when(job.started)}` : "", job.finished ? `finished ${when(job.finished)}` : ""]
+    .filter(Boolean).join(" · ");
 }
 
 function barHtml(job) {
   return `<div class="bar ${job.state}" data-progress="${job.progress}" role="progressbar"
     aria-valuemin="0" aria-valuemax="1" aria-valuenow="${job.progress}"><span style="width:${pct(job.progress)}%"></span>
-    <em>${pct(job.progress)}%</em></div><div class="pace muted">${paceText(job)}</div>`;
+    <em>${pct(job.progress)}%</em></div><div class="pace muted" title="${esc(timesText(job))}">${paceText(job)}</div>`;
 }
 
 function esc(text) {
@@ -121,7 +130,8 @@ function renderRow(job) {
 
 function renderCounts(counts) {
   if (!counts) return;
-  $("#counts").textContent = ["queued", "running", "done", "failed"].map((s) => `${counts[s] || 0} ${s}`).join(" · ");
+  $("#counts").textContent = ["queued", "running", "done", "skipped", "failed"].filter((s) => s !== "skipped" || counts[s])
+    .map((s) => `${counts[s] || 0} ${s}`).join(" · ");
 }
 
 async function loadQueue() {
@@ -149,12 +159,13 @@ function listen() {
   events.addEventListener("job", (msg) => {
     const ev = JSON.parse(msg.data);
     const job = jobs.get(ev.job_id);
-    if (!job || ev.state !== job.state || ev.state === "done" || ev.state === "failed") {
+    if (!job || ev.state !== job.state || ["done", "skipped", "failed"].includes(ev.state)) {
       refreshJob(ev.job_id).catch(() => {});  // new job or a state change: fetch the whole record
       api("/jobs?limit=1").then((d) => renderCounts(d.counts)).catch(() => {});
       return;
     }
     job.progress = ev.progress;
+    job.step = ev.step;
     renderRow(job);
     if (currentJobId() === job.id) renderJobPage(job);
   });
@@ -310,7 +321,7 @@ function showFrame(job) {
 }
 
 function renderOutput(job) {
-  const done = job.state === "done" && job.outputs && job.outputs.length;
+  const done = (job.state === "done" || job.state === "skipped") && job.outputs && job.outputs.length;
   $("#output-section").hidden = !done;
   if (!done || outputShownFor === job.id) return;
   outputShownFor = job.id;

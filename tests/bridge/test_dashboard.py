@@ -152,6 +152,24 @@ def test_cluster_view_lists_nodes_and_where_each_job_runs(bay, page, tmp_path: P
     assert not page.errors
 
 
+def test_a_running_jobs_row_says_its_step_live_and_a_skipped_one_says_what_it_kept(bay, page, tmp_path: Path):
+    clip = write_clip(tmp_path / "busy.mp4", frames=4, width=64, height=36, audio=None)
+    job, _ = bay.ledger.submit(clip, "review", tmp_path / "out")
+    bay.ledger.claim(job.id)
+    bay.ledger.progress(job.id, 0.25, step="denoise 1/7", force=True)
+    page.goto(f"{bay.url}/?token={bay.token}")
+    page.wait_for_selector(f"#job-{job.id} .step")
+    assert "denoise 1/7 · 0:0" in page.inner_text(f"#job-{job.id} .pace")
+    bay.ledger.progress(job.id, 0.5, step="grain 6/7", force=True)  # comes as a server-sent event
+    wait_for(lambda: "grain 6/7" in page.inner_text(f"#job-{job.id} .pace"), timeout=10)
+    kept = tmp_path / "out" / "busy.mp4"
+    bay.ledger.skip(job.id, kept)
+    page.wait_for_selector(f"#job-{job.id} .state.skipped")
+    assert "kept the existing busy.mp4" in page.inner_text(f"#job-{job.id}")
+    assert page.eval_on_selector(f"#job-{job.id} .state", "e => getComputedStyle(e).color") == "rgb(240, 180, 41)"
+    assert not page.errors
+
+
 def test_job_page_serves_the_output_its_log_and_any_frame(daemon, page, tmp_path):
     clip = write_clip(daemon.media / "review me.mov", frames=12, width=320, height=180, pattern=ai_look_frame,
                       audio=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -76,6 +77,10 @@ def test_without_a_daemon_it_drops_into_the_hot_folder(tmp_path):
         assert "no postbay API answered" in proc.stdout
     assert sorted(p.name for p in hot.iterdir()) == ["shot-1.mov", "shot.mov"]  # never over another drop
     assert (hot / "shot.mov").read_bytes() == clip.read_bytes()
+    proc = postbay("--config", str(config), "submit", str(clip), "--recipe", "review", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"api": None, "dropped": str(hot / "shot-2.mov"), "source": str(clip),
+                                       "recipe": "review"}  # one document: where it went
     proc = postbay("--config", str(config), "submit", str(clip), "--recipe", "passthrough", cwd=tmp_path)
     assert proc.returncode == 2 and "no hot folder is configured for recipe 'passthrough'" in proc.stderr
     proc = postbay("--config", str(config), "submit", str(tmp_path / "missing.mov"), "--recipe", "review",
@@ -114,3 +119,17 @@ def test_postbay_api_serves_the_ledger_without_a_daemon(tmp_path):
         proc.send_signal(signal.SIGINT)
         out = proc.communicate(timeout=30)[0].decode()
     assert "jobs wait in the queue until a daemon runs" in out
+
+
+def test_submit_json_is_the_job_as_it_ended_and_errors_are_json_too(daemon, tmp_path):
+    clip = write_clip(daemon.media / "take 2.mov", frames=8, width=160, height=90, audio=None)
+    proc = postbay("--config", str(daemon.config_path), "submit", str(clip), "--recipe", "review", "--wait",
+                   "--json", cwd=daemon.root)
+    assert proc.returncode == 0, proc.stderr + daemon.output()
+    job = json.loads(proc.stdout)  # one document, nothing else on stdout
+    assert job["state"] == "done" and job["outputs"] == [str(daemon.out / "take 2.mp4")]
+    assert job["step"] is None and job["elapsed"] > 0 and job["started"] and job["finished"]
+    proc = postbay("--config", str(daemon.config_path), "submit", str(tmp_path / "gone.mov"), "--recipe", "review",
+                   "--json", cwd=tmp_path)
+    assert proc.returncode == 2 and json.loads(proc.stdout)["error"].endswith("gone.mov: no such file")
+

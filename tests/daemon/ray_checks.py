@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from fractions import Fraction
+from itertools import groupby
 from pathlib import Path
 
 import opentimelineio as otio
@@ -116,6 +117,12 @@ def test_twelve_clips_twelve_outputs_on_both_nodes(bay: DaemonProcess, tmp_path:
     assert sorted(_published(tmp_path / "out")) == sorted(outputs)
     assert {j.node for j in jobs} == {"head", "worker-1"}, "the ledger says where each job ran"
     assert not _temps(tmp_path / "out")
+    # what each job did came back through the job board, phase by phase, in order (the last ones of
+    # a short job may reach the board after its result, and are then not recorded)
+    order = ["probing", "rendering", "verifying", "publishing"]
+    phases = [[step for step, _ in groupby(e.step for e in bay.ledger.job_events(j.id) if e.step in order)]
+              for j in jobs]
+    assert all(p == order[:len(p)] for p in phases) and any(phases), phases
 
 
 def test_cancel_reaches_the_task_on_the_worker_node(bay: DaemonProcess, long_clip: Path, tmp_path: Path):
