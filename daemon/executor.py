@@ -160,11 +160,11 @@ def run_job(spec: JobSpec, conn: Connection) -> None:
         conn.close()
 
 
-def render_job(spec: JobSpec, send: Any, shots: Any = None) -> tuple[Any, ...]:
+def render_job(spec: JobSpec, send: Any, shots: Any = None, every: float = 0.25) -> tuple[Any, ...]:
     """Render one job wherever it runs (a local worker process, a Ray task): progress goes to
-    ``send(("progress", fraction))``; returns the result, ``("done", outputs, report)`` or
-    ``("failed" | "crashed", reason, None)``. ``shots``: a timeline's shot pool (a cluster's;
-    None renders the shots in processes here)."""
+    ``send(("progress", fraction))``, at most once in ``every`` seconds; returns the result,
+    ``("done", outputs, report)`` or ``("failed" | "crashed", reason, None)``. ``shots``: a
+    timeline's shot pool (a cluster's; None renders the shots in processes here)."""
     from postbay.errors import PostbayError
     from postbay.media import set_pixel_limit
 
@@ -173,7 +173,7 @@ def render_job(spec: JobSpec, send: Any, shots: Any = None) -> tuple[Any, ...]:
 
     def progress(done: int, total: int) -> None:
         now = time.monotonic()
-        if now - last[0] >= 0.25 or done == total:
+        if now - last[0] >= every or done == total:
             last[0] = now
             send(("progress", done / total if total else 0.0))
 

@@ -45,7 +45,8 @@ from postbay.errors import ConfigError
 from .cluster import PathMap
 from .executor import Executor, JobSpec, Outcome, render_job
 
-__all__ = ["NAMESPACE", "STOP_GRACE", "JobBoard", "RayExecutor", "RayShotPool", "board_name", "connect"]
+__all__ = ["NAMESPACE", "PROGRESS_EVERY", "STOP_GRACE", "JobBoard", "RayExecutor", "RayShotPool", "board_name",
+           "connect"]
 
 #: Ray namespace of postbay's named actors (one job board per ledger).
 NAMESPACE = "postbay"
@@ -65,7 +66,15 @@ def _this_node() -> tuple[str, int]:
     return ray.get_runtime_context().get_node_id(), os.getpid()
 
 
-@ray.remote(max_retries=0)
+#: Seconds between a Ray task's progress messages: each is a call to the board over the network,
+#: and the heartbeat only needs one in ``heartbeat_timeout`` (a local worker's pipe sends 4 a second).
+PROGRESS_EVERY = 1.0
+#: Ray's per-task event records (its state API and timeline) are off for postbay's tasks and the
+#: board: the ledger is the record, and each event costs the worker, the raylet and the GCS.
+_QUIET = {"enable_task_events": False}
+
+
+@ray.remote(max_retries=0, **_QUIET)
 def _render_task(spec: JobSpec, board: Any, options: dict[str, Any]) -> tuple[Any, ...]:
     """One job on some node: the local worker's body, progress to the board; a timeline's
     shots fan out as tasks of their own, each asking what the job asked (``options``).
@@ -73,18 +82,23 @@ def _render_task(spec: JobSpec, board: Any, options: dict[str, Any]) -> tuple[An
     node_id, pid = _this_node()
     board.begun.remote(spec.job_id, node_id, pid)
     job_id = spec.job_id
+
+    def send(message: tuple[str, float]) -> None:
+        if message[1] > 0:  # the job's 0 % is its "begun" above
+            board.progress.remote(job_id, message[1])
+
     shots = RayShotPool(options) if spec.kind == "timeline" else None
-    return render_job(spec, lambda msg: board.progress.remote(job_id, msg[1]), shots), node_id, pid
+    return render_job(spec, send, shots, every=PROGRESS_EVERY), node_id, pid
 
 
-@ray.remote
+@ray.remote(**_QUIET)
 def _warm() -> None:
     """Import the render engine into a node's idle worker before the first job needs it."""
     for module in ("postbay.render", "postbay.recipe", "postbay.processors"):
         importlib.import_module(module)
 
 
-@ray.remote(max_retries=0)
+@ray.remote(max_retries=0, **_QUIET)
 def _shot_task(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, str]:
     return fn(*args), _this_node()[0]
 
@@ -161,7 +175,7 @@ class _JobBoard:
 
 
 #: A Ray actor: never restarted (its node is the daemon's; the ledger requeues what it held).
-JobBoard = ray.remote(num_cpus=0, max_restarts=0)(_JobBoard)
+JobBoard = ray.remote(num_cpus=0, max_restarts=0, **_QUIET)(_JobBoard)
 
 
 # -- on the daemon's side ----------------------------------------------------------------------
