@@ -69,12 +69,13 @@ def _this_node() -> tuple[str, int]:
 #: Seconds between a Ray task's progress messages: each is a call to the board over the network,
 #: and the heartbeat only needs one in ``heartbeat_timeout`` (a local worker's pipe sends 4 a second).
 PROGRESS_EVERY = 1.0
-#: Ray's per-task event records (its state API and timeline) are off for postbay's tasks and the
-#: board: the ledger is the record, and each event costs the worker, the raylet and the GCS.
-_QUIET = {"enable_task_events": False}
+#: Ray's per-task event records (its state API and timeline) are off for postbay's tasks, their
+#: shots and the board: the ledger is the record, and each event costs the worker, the raylet and
+#: the GCS. (Given with ``options()`` at each call: Ray's type stubs do not know it in ``remote``.)
+_QUIET: dict[str, Any] = {"enable_task_events": False}
 
 
-@ray.remote(max_retries=0, **_QUIET)
+@ray.remote(max_retries=0)
 def _render_task(spec: JobSpec, board: Any, options: dict[str, Any]) -> tuple[Any, ...]:
     """One job on some node: the local worker's body, progress to the board; a timeline's
     shots fan out as tasks of their own, each asking what the job asked (``options``).
@@ -91,14 +92,14 @@ def _render_task(spec: JobSpec, board: Any, options: dict[str, Any]) -> tuple[An
     return render_job(spec, send, shots, every=PROGRESS_EVERY), node_id, pid
 
 
-@ray.remote(**_QUIET)
+@ray.remote
 def _warm() -> None:
     """Import the render engine into a node's idle worker before the first job needs it."""
     for module in ("postbay.render", "postbay.recipe", "postbay.processors"):
         importlib.import_module(module)
 
 
-@ray.remote(max_retries=0, **_QUIET)
+@ray.remote(max_retries=0)
 def _shot_task(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, str]:
     return fn(*args), _this_node()[0]
 
@@ -175,7 +176,7 @@ class _JobBoard:
 
 
 #: A Ray actor: never restarted (its node is the daemon's; the ledger requeues what it held).
-JobBoard = ray.remote(num_cpus=0, max_restarts=0, **_QUIET)(_JobBoard)
+JobBoard = ray.remote(num_cpus=0, max_restarts=0)(_JobBoard)
 
 
 # -- on the daemon's side ----------------------------------------------------------------------
@@ -231,7 +232,7 @@ def _board_of(data_dir: str | Path) -> Any:
     """This ledger's job board: the running one (a daemon restart), else a new one on this node."""
     here = ray.get_runtime_context().get_node_id()
     return JobBoard.options(name=board_name(data_dir), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
-                            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+                            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False), **_QUIET).remote()
 
 
 class RayExecutor(Executor):
@@ -266,7 +267,8 @@ class RayExecutor(Executor):
         for n in self._names.refresh(force=True):
             if n["Alive"]:
                 _warm.options(num_cpus=0,  # the worker it starts is the one the node's first job reuses
-                              scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=True)).remote()
+                              scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=True),
+                              **_QUIET).remote()
 
     def slots(self, cpu: int = 0, gpu: int = 0) -> tuple[int, int]:
         """(CPU jobs, GPU jobs) the live nodes hold at once (the config's local slots do not count)."""
@@ -304,9 +306,9 @@ class RayExecutor(Executor):
 
     def start(self, spec: JobSpec) -> int | None:
         # SPREAD: a render is coarse work, so every node with room takes one, not the local one first
-        options: dict[str, Any] = {"num_cpus": self.cpu_per_job, "scheduling_strategy": "SPREAD"}
+        options: dict[str, Any] = {"num_cpus": self.cpu_per_job, "scheduling_strategy": "SPREAD", **_QUIET}
         if spec.gpu != "off":  # a GPU slot, as locally: the GPU, not a CPU slot
-            options = {"num_cpus": 0, "num_gpus": 1, "scheduling_strategy": "SPREAD"}
+            options = {"num_cpus": 0, "num_gpus": 1, "scheduling_strategy": "SPREAD", **_QUIET}
         ray.get(self._board.start.remote(self.path_map.spec(spec), options))
         now = time.monotonic()
         self._jobs[spec.job_id] = _Remote(spec, now, now)
