@@ -9,7 +9,14 @@ Same 24 small clips (480×272, 72 frames, tone), recipe ``review`` (H.264 + AAC)
   time minus the local one is Ray's **per-job overhead** vs local (submission, scheduling, the
   board's round trips, the result's way back, against a process fork per job);
 - **bare**: the same 8 clips rendered in this process (``finish_clip`` in a loop): each
-  executor's own overhead per job is its mean job time minus this.
+  executor's own overhead per job is its mean job time minus this;
+- **bare, 2 cores at once**: that loop twice at once, one process pinned to each core: what the
+  machine itself gives two one-core renders (the ceiling of the Ray run's ratio here).
+
+Each executor run also prints its per-node timeline (mean render time from a job's first word
+to its result, the gap to the next job's start on that node, start → begun, idle share, worker
+processes used), and the two-node run the CPU seconds of every Ray process by role: on a shared
+machine these say where time goes when wall times do not.
 
 Prints the throughput ratio Ray(2 nodes) / local(1 slot) (target ≥ 1.7×), the per-job overhead
 (target ≤ 0.5 s) and what that overhead means for 10 nodes, on paper. A "one-CPU" slot or node
