@@ -45,14 +45,17 @@ from postbay.errors import ConfigError
 from .cluster import PathMap
 from .executor import Executor, JobSpec, Outcome, render_job
 
-__all__ = ["NAMESPACE", "PROGRESS_EVERY", "STOP_GRACE", "JobBoard", "RayExecutor", "RayShotPool", "board_name",
-           "connect"]
+__all__ = ["NAMESPACE", "PROGRESS_EVERY", "REDRAIN", "STOP_GRACE", "JobBoard", "RayExecutor", "RayShotPool",
+           "board_name", "connect"]
 
 #: Ray namespace of postbay's named actors (one job board per ledger).
 NAMESPACE = "postbay"
 #: Seconds a stopped task gets to clean up before its worker is killed.
 STOP_GRACE = 3.0
 _NODES_TTL = 2.0
+#: A poll that would not wait, this soon after the board was last drained, does not ask it again:
+#: the daemon polls twice a turn, and what arrives between the two comes with its next poll at once.
+REDRAIN = 0.05
 
 
 def board_name(data_dir: str | Path) -> str:
@@ -256,6 +259,7 @@ class RayExecutor(Executor):
         now = time.monotonic()
         self._jobs = {s.job_id: _Remote(s, now, now) for s in ray.get(self._board.running.remote())}
         self._attached = list(self._jobs)
+        self._drained = 0.0
 
     def attached(self) -> list[str]:
         """Jobs the board was already running when this executor joined it (a daemon restart):
@@ -322,10 +326,13 @@ class RayExecutor(Executor):
         self._board.stop.remote(job_id)
 
     def poll(self, timeout: float = 0.0) -> list[Outcome]:
-        try:
-            events = ray.get(self._board.drain.remote(timeout), timeout=timeout + 60)
-        except ray.exceptions.RayActorError as exc:  # the board's node (this one) lost its Ray
-            events = [(job_id, ("lost", _lost(exc), None)) for job_id in self._jobs]
+        events: list[tuple[str, tuple[Any, ...]]] = []
+        if timeout > 0 or time.monotonic() - self._drained >= REDRAIN:
+            try:
+                events = ray.get(self._board.drain.remote(timeout), timeout=timeout + 60)
+            except ray.exceptions.RayActorError as exc:  # the board's node (this one) lost its Ray
+                events = [(job_id, ("lost", _lost(exc), None)) for job_id in self._jobs]
+            self._drained = time.monotonic()
         outcomes = [o for o in (self._event(job_id, event) for job_id, event in events) if o is not None]
         now = time.monotonic()
         for job_id, run in self._jobs.items():
