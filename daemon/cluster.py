@@ -29,7 +29,8 @@ from postbay.errors import ConfigError, PostbayError
 
 from .executor import JobSpec
 
-__all__ = ["LocalCluster", "PathMap", "loopback_env", "loopback_only", "namespace_problem", "process_tree",
+__all__ = ["LEAN_NODE_ARGS", "LEAN_NODE_ENV", "LocalCluster", "PathMap", "loopback_env", "loopback_only",
+           "namespace_problem", "process_tree",
            "ray_installed"]
 
 _PROBE = ("import ray, sys; ray.init(sys.argv[1], logging_level='ERROR', log_to_driver=False); "
@@ -83,6 +84,13 @@ class PathMap:
 #: A stopped node is declared dead in about a second, not Ray's default half a minute.
 _QUICK_NODE_DEATH = {"RAY_health_check_initial_delay_ms": "1000", "RAY_health_check_period_ms": "300",
                      "RAY_health_check_timeout_ms": "300", "RAY_health_check_failure_threshold": "3"}
+
+
+#: What a node leaves out that postbay has no use for (docs/cluster.md, "A lean node"): the log
+#: monitor (it forwards workers' output to drivers, and postbay's driver takes none) and Ray's
+#: metrics (nothing scrapes them without a Prometheus): on a small node their CPU is a render's.
+LEAN_NODE_ARGS = ("--include-log-monitor=false",)
+LEAN_NODE_ENV = {"RAY_enable_metrics_collection": "0"}
 
 
 def ray_installed() -> bool:
@@ -189,9 +197,10 @@ class LocalCluster:
 
     def _ray_start(self, name: str, cpus: int, args: list[str]) -> None:
         cmd = [sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start", "--block",
-               "--disable-usage-stats", "--num-cpus", str(cpus), "--node-name", name, *args]
+               "--disable-usage-stats", *LEAN_NODE_ARGS, "--num-cpus", str(cpus), "--node-name", name, *args]
         with open(self.root / f"ray-{name}.log", "wb") as log:  # the node keeps its own copy
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                    env=dict(os.environ, **LEAN_NODE_ENV))
         self.nodes[name] = proc.pid
         self._save()
 

@@ -168,9 +168,10 @@ def run_job(spec: JobSpec, conn: Connection) -> None:
         conn.close()
 
 
-def render_job(spec: JobSpec, send: Any, shots: Any = None) -> tuple[Any, ...]:
+def render_job(spec: JobSpec, send: Any, shots: Any = None, every: float = 0.25) -> tuple[Any, ...]:
     """Render one job wherever it runs (a local worker process, a Ray task): progress goes to
-    ``send((kind, fraction, step))`` (see :data:`PROGRESS_KINDS`); returns the result,
+    ``send((kind, fraction, step))`` (see :data:`PROGRESS_KINDS`), frame progress at most once in
+    ``every`` seconds, phases as they change; returns the result,
     ``("done" | "skipped", outputs, report)`` or ``("failed" | "crashed", reason, None)``.
     ``shots``: a timeline's shot pool (a cluster's; None renders the shots in processes here)."""
     from postbay.activity import ACTIVITY
@@ -189,7 +190,7 @@ def render_job(spec: JobSpec, send: Any, shots: Any = None) -> tuple[Any, ...]:
     def progress(done: int, total: int) -> None:
         fraction[0] = done / total if total else 0.0
         now = time.monotonic()
-        if now - last[0] >= 0.25 or done == total:
+        if now - last[0] >= every or done == total:
             last[0] = now
             say("progress")
 

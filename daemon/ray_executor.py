@@ -45,13 +45,17 @@ from postbay.errors import ConfigError
 from .cluster import PathMap
 from .executor import PROGRESS_KINDS, Executor, JobSpec, Outcome, render_job
 
-__all__ = ["NAMESPACE", "STOP_GRACE", "JobBoard", "RayExecutor", "RayShotPool", "board_name", "connect"]
+__all__ = ["NAMESPACE", "PROGRESS_EVERY", "REDRAIN", "STOP_GRACE", "JobBoard", "RayExecutor", "RayShotPool",
+           "board_name", "connect"]
 
 #: Ray namespace of postbay's named actors (one job board per ledger).
 NAMESPACE = "postbay"
 #: Seconds a stopped task gets to clean up before its worker is killed.
 STOP_GRACE = 3.0
 _NODES_TTL = 2.0
+#: A poll that would not wait, this soon after the board was last drained, does not ask it again:
+#: the daemon polls twice a turn, and what arrives between the two comes with its next poll at once.
+REDRAIN = 0.05
 
 
 def board_name(data_dir: str | Path) -> str:
@@ -65,6 +69,15 @@ def _this_node() -> tuple[str, int]:
     return ray.get_runtime_context().get_node_id(), os.getpid()
 
 
+#: Seconds between a Ray task's progress messages: each is a call to the board over the network,
+#: and the heartbeat only needs one in ``heartbeat_timeout`` (a local worker's pipe sends 4 a second).
+PROGRESS_EVERY = 1.0
+#: Ray's per-task event records (its state API and timeline) are off for postbay's tasks, their
+#: shots and the board: the ledger is the record, and each event costs the worker, the raylet and
+#: the GCS. (Given with ``options()`` at each call: Ray's type stubs do not know it in ``remote``.)
+_QUIET: dict[str, Any] = {"enable_task_events": False}
+
+
 @ray.remote(max_retries=0)
 def _render_task(spec: JobSpec, board: Any, options: dict[str, Any]) -> tuple[Any, ...]:
     """One job on some node: the local worker's body, progress to the board; a timeline's
@@ -73,8 +86,14 @@ def _render_task(spec: JobSpec, board: Any, options: dict[str, Any]) -> tuple[An
     node_id, pid = _this_node()
     board.begun.remote(spec.job_id, node_id, pid)
     job_id = spec.job_id
+
+    def send(message: tuple[str, float, str]) -> None:
+        kind, fraction, step = message
+        if kind != "progress" or fraction > 0:  # the job's first 0 % is its "begun" above; phases always go
+            board.progress.remote(job_id, fraction, step, kind)
+
     shots = RayShotPool(options) if spec.kind == "timeline" else None
-    return render_job(spec, lambda msg: board.progress.remote(job_id, msg[1], msg[2], msg[0]), shots), node_id, pid
+    return render_job(spec, send, shots, every=PROGRESS_EVERY), node_id, pid
 
 
 @ray.remote
@@ -217,7 +236,7 @@ def _board_of(data_dir: str | Path) -> Any:
     """This ledger's job board: the running one (a daemon restart), else a new one on this node."""
     here = ray.get_runtime_context().get_node_id()
     return JobBoard.options(name=board_name(data_dir), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
-                            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+                            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False), **_QUIET).remote()
 
 
 class RayExecutor(Executor):
@@ -241,6 +260,7 @@ class RayExecutor(Executor):
         now = time.monotonic()
         self._jobs = {s.job_id: _Remote(s, now, now) for s in ray.get(self._board.running.remote())}
         self._attached = list(self._jobs)
+        self._drained = 0.0
 
     def attached(self) -> list[str]:
         """Jobs the board was already running when this executor joined it (a daemon restart):
@@ -252,7 +272,8 @@ class RayExecutor(Executor):
         for n in self._names.refresh(force=True):
             if n["Alive"]:
                 _warm.options(num_cpus=0,  # the worker it starts is the one the node's first job reuses
-                              scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=True)).remote()
+                              scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=True),
+                              **_QUIET).remote()
 
     def slots(self, cpu: int = 0, gpu: int = 0) -> tuple[int, int]:
         """(CPU jobs, GPU jobs) the live nodes hold at once (the config's local slots do not count)."""
@@ -290,9 +311,9 @@ class RayExecutor(Executor):
 
     def start(self, spec: JobSpec) -> int | None:
         # SPREAD: a render is coarse work, so every node with room takes one, not the local one first
-        options: dict[str, Any] = {"num_cpus": self.cpu_per_job, "scheduling_strategy": "SPREAD"}
+        options: dict[str, Any] = {"num_cpus": self.cpu_per_job, "scheduling_strategy": "SPREAD", **_QUIET}
         if spec.gpu != "off":  # a GPU slot, as locally: the GPU, not a CPU slot
-            options = {"num_cpus": 0, "num_gpus": 1, "scheduling_strategy": "SPREAD"}
+            options = {"num_cpus": 0, "num_gpus": 1, "scheduling_strategy": "SPREAD", **_QUIET}
         ray.get(self._board.start.remote(self.path_map.spec(spec), options))
         now = time.monotonic()
         self._jobs[spec.job_id] = _Remote(spec, now, now)
@@ -306,10 +327,13 @@ class RayExecutor(Executor):
         self._board.stop.remote(job_id)
 
     def poll(self, timeout: float = 0.0) -> list[Outcome]:
-        try:
-            events = ray.get(self._board.drain.remote(timeout), timeout=timeout + 60)
-        except ray.exceptions.RayActorError as exc:  # the board's node (this one) lost its Ray
-            events = [(job_id, ("lost", _lost(exc), None)) for job_id in self._jobs]
+        events: list[tuple[str, tuple[Any, ...]]] = []
+        if timeout > 0 or time.monotonic() - self._drained >= REDRAIN:
+            try:
+                events = ray.get(self._board.drain.remote(timeout), timeout=timeout + 60)
+            except ray.exceptions.RayActorError as exc:  # the board's node (this one) lost its Ray
+                events = [(job_id, ("lost", _lost(exc), None)) for job_id in self._jobs]
+            self._drained = time.monotonic()
         outcomes = [o for o in (self._event(job_id, event) for job_id, event in events) if o is not None]
         now = time.monotonic()
         for job_id, run in self._jobs.items():

@@ -205,21 +205,20 @@ def _gaussian_peak(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> n
 
 def _shimmer(small: np.ndarray, before: np.ndarray, dy: float, dx: float) -> float:
     h, w = small.shape
-    ky = np.fft.fftfreq(h)[:, None]
-    kx = np.fft.rfftfreq(w)[None, :]
-    moved = scipy.fft.irfft2(scipy.fft.rfft2(before) * np.exp(-2j * np.pi * (ky * dy + kx * dx)), s=small.shape)
+    # the Fourier shift's phase ramp is separable: two 1-D ramps, not a 2-D complex exponential
+    ramp = np.outer(np.exp(-2j * np.pi * np.fft.fftfreq(h) * dy), np.exp(-2j * np.pi * np.fft.rfftfreq(w) * dx))
+    moved = scipy.fft.irfft2(scipy.fft.rfft2(before) * ramp, s=small.shape)
     margin = int(np.ceil(max(abs(dy), abs(dx)))) + 3
     if 2 * margin >= min(h, w) - 8:
         return 0.0
     inner = (slice(margin, h - margin), slice(margin, w - margin))
-    now, then = small[inner], moved[inner].astype(np.float32)
-    texture_now = _texture(now)
-    texture_then = _texture(then)
-    coarse_change = np.abs(ndimage.gaussian_filter(now, 4.0) - ndimage.gaussian_filter(then, 4.0))
-    still = coarse_change < 0.02
+    now = small[inner]
+    # the filters are linear: one pass over the difference, not one over each picture
+    difference = now - moved[inner].astype(np.float32)
+    still = np.abs(ndimage.gaussian_filter(difference, 4.0)) < 0.02  # the coarse picture matches
     if still.mean() < 0.05:
         return 0.0
-    change = float(np.mean((texture_now - texture_then)[still] ** 2))
+    change = float(np.mean(_texture(difference)[still] ** 2))
     noise = noise_sigma(now)
     # two frames' white noise differ by 2σ² times the share of it the texture band passes
     return float(np.sqrt(max(0.0, change - 2 * _NOISE_IN_TEXTURE * noise ** 2)))
