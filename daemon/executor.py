@@ -49,6 +49,9 @@ class JobSpec:
     #: Pixels a decoded frame may have (``[limits] max_pixels``).
     max_pixels: int = 8192 * 8192
     existing: ExistingOutput = "version"  # an output of the same name is never replaced silently
+    #: ``[inspect]``: inspect the source once rendered (an ``auto`` job's own is kept); listen for speech.
+    inspect: bool = True
+    inspect_speech: bool = True
 
 
 @dataclass
@@ -183,6 +186,8 @@ def render_job(spec: JobSpec, send: Any, shots: Any = None) -> tuple[Any, ...]:
             outputs, report = _conform(spec, progress, shots)
         else:
             outputs, report = _finish(spec, progress)
+        if spec.inspect and report:
+            _inspect(spec, report, send)
         return ("done", outputs, report)
     except PostbayError as exc:
         return ("failed", str(exc), None)
@@ -207,6 +212,22 @@ def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
     result = finish_clip(spec.source, _recipe(spec), spec.output_dir, gpu=spec.gpu, ocio_config=spec.ocio_config,
                          progress=progress, name=spec.output_name, existing=spec.existing)
     return [str(result.output)], str(result.report_path)
+
+
+def _inspect(spec: JobSpec, report: str, send: Any) -> None:
+    """The job's inspection beside its report (postbay.daemon.inspection); it beats every few
+    seconds at full progress, the render being done."""
+    from postbay.daemon.inspection import attach_inspection
+
+    last = [time.monotonic()]
+
+    def beat(done: int, total: int) -> None:
+        if time.monotonic() - last[0] >= 5.0:
+            last[0] = time.monotonic()
+            send(("progress", 1.0))
+
+    attach_inspection(report, spec.source, spec.kind, media_roots=spec.media_roots, speech=spec.inspect_speech,
+                      beat=beat)
 
 
 def _conform(spec: JobSpec, progress: Any, shots: Any = None) -> tuple[list[str], str | None]:

@@ -239,9 +239,14 @@ def add_speech(inspection: dict[str, Any], source: str | Path, *, model: str | N
     as it is. Returns the report."""
     if not inspection.get("audio") or not inspection.get("fps"):
         return inspection
+    from faster_whisper.vad import get_speech_timestamps
+
     began = time.perf_counter()
     samples, rate = read_audio(source, inspection["start"] / inspection["fps"], inspection["duration"])
-    speech = speech_report(samples, rate, model=model)
+    if get_speech_timestamps(_mono16k(samples, rate)):
+        speech = speech_report(samples, rate, model=model)
+    else:  # Whisper's own voice detector hears no voice: no need to load the model (2 s) to hear nothing
+        speech = {"heard": False, "language": None, "segments": 0, "doubtful": False, "why": "", "problems": []}
     inspection["problems"] += speech.pop("problems")
     inspection["speech"] = {**speech, "seconds": round(time.perf_counter() - began, 3)}
     return inspection
