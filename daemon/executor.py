@@ -215,14 +215,14 @@ def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
 
 
 def _inspect(spec: JobSpec, report: str, send: Any) -> None:
-    """The job's inspection beside its report (postbay.daemon.inspection); it beats every few
-    seconds at full progress, the render being done."""
+    """The job's inspection beside its report (postbay.daemon.inspection); it beats as the render
+    did (the daemon's heartbeat), at full progress, the render being done."""
     from postbay.daemon.inspection import attach_inspection
 
     last = [time.monotonic()]
 
     def beat(done: int, total: int) -> None:
-        if time.monotonic() - last[0] >= 5.0:
+        if time.monotonic() - last[0] >= 0.25:
             last[0] = time.monotonic()
             send(("progress", 1.0))
 

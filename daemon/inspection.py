@@ -3,8 +3,8 @@ render is done, ``NAME.inspect.json`` and ``NAME.inspect.html`` written beside t
 linked from it as ``inspection`` (``[inspect] every_job``; see docs/inspect.md).
 
 An ``auto`` job has inspected its clip already to decide its steps: that inspection is the one
-kept (an ``auto`` timeline's is put together from its renders'), nothing is measured twice. An
-inspection that fails leaves the job done, with the reason in ``inspection.error``.
+kept, nothing is measured twice. An inspection that fails leaves the job done, with the reason
+in ``inspection.error``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 
 from postbay.errors import PostbayError
 from postbay.inspect import inspect_clip
-from postbay.inspect.files import read_inspection, write_inspection
+from postbay.inspect.files import write_inspection
 from postbay.processors.captions import add_speech
 from postbay.publish import write_json_atomic
-from postbay.timeline.inspect_cut import cut_inspection, inspect_timeline
+from postbay.timeline.inspect_cut import inspect_timeline
 
 __all__ = ["attach_inspection", "inspect_source"]
 
@@ -42,20 +42,6 @@ def inspect_source(source: str | Path, kind: str, *, report: dict[str, Any] | No
     return {"clips": [clip]}
 
 
-def _from_renders(report: dict[str, Any]) -> dict[str, Any] | None:
-    """An ``auto`` timeline's inspection from the inspections its renders made (None when any is missing)."""
-    clips = []
-    for render in report.get("renders", []):
-        try:
-            shot = json.loads(Path(render["report"]).read_text(encoding="utf-8")).get("inspection") or {}
-            clip = read_inspection(shot["json"])["clips"][0]
-        except (OSError, ValueError, KeyError, TypeError, PostbayError):
-            return None
-        clip["shot"] = ", ".join(render["clips"]) or render["name"]
-        clips.append(clip)
-    return cut_inspection(report["timeline"], clips) if clips else None
-
-
 def attach_inspection(report_path: str | Path, source: str | Path, kind: str, *,
                       media_roots: tuple[str, ...] | list[str] = (), speech: bool = True,
                       beat: Callable[[int, int], None] | None = None) -> dict[str, str]:
@@ -66,10 +52,7 @@ def attach_inspection(report_path: str | Path, source: str | Path, kind: str, *,
     if report.get("inspection"):
         return dict(report["inspection"])  # an auto clip inspected itself before it rendered
     try:
-        inspection = _from_renders(report) if kind == "timeline" else None
-        if inspection is None:
-            inspection = inspect_source(source, kind, report=report, media_roots=media_roots, speech=speech,
-                                        beat=beat)
+        inspection = inspect_source(source, kind, report=report, media_roots=media_roots, speech=speech, beat=beat)
         links = write_inspection(inspection, report_path)
     except (PostbayError, OSError, ValueError) as exc:
         log.warning("%s: the inspection failed: %s", source, exc)

@@ -3,7 +3,7 @@ colour continuity between adjacent shots, by their names in the edit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from postbay.timeline.plan import ClipPlan, plan_clips
 from postbay.timeline.reader import read_timeline
 from postbay.timeline.relink import Relinker
 
-__all__ = ["cut_inspection", "inspect_timeline"]
+__all__ = ["inspect_timeline"]
 
 
 def _cut_plans(path: str | Path, *, media_roots: tuple[Path, ...] | list[Path] = (), rate: Any = None
@@ -53,14 +53,6 @@ def inspect_timeline(path: str | Path, *, media_roots: tuple[Path, ...] | list[P
         if speech:
             add_speech(report, plan.relink.path)
         reports.append(report)
-    return cut_inspection(path, reports, missing, limits)
-
-
-def cut_inspection(path: str | Path, reports: list[dict[str, Any]], missing: Sequence[str] = (),
-                   limits: Thresholds | None = None) -> dict[str, Any]:
-    """A cut's inspection from its shots' reports (each with its ``shot`` name, in cut order): the
-    colour continuity between adjacent shots and the cut's problems (see :func:`inspect_timeline`)."""
-    limits = limits or Thresholds()
     colours = []
     for report in reports:
         weights = np.array([c["shot"][1] - c["shot"][0] + 1 for c in report["colour"]], np.float64)
@@ -72,5 +64,4 @@ def cut_inspection(path: str | Path, reports: list[dict[str, Any]], missing: Seq
                 for j in jumps if j["flagged"]]
     problems += [{"kind": "missing media", "shots": [m.split(":")[0]], "severity": "high", "message": m}
                  for m in missing]
-    return {"timeline": str(path), "clips": reports, "continuity": jumps, "problems": problems,
-            "missing": list(missing)}
+    return {"timeline": str(path), "clips": reports, "continuity": jumps, "problems": problems, "missing": missing}

@@ -21,7 +21,7 @@ from postbay.config import ApiConfig, Config
 from postbay.errors import ConfigError
 from postbay.synth import smooth_frame, write_clip
 
-from .harness import TOKEN, graded_daemon, make_bay, wait_for
+from .harness import TOKEN, flickering, graded_daemon, make_bay, wait_for
 
 
 def multipart(fields: dict[str, str], filename: str, payload: bytes) -> tuple[bytes, str]:
@@ -310,11 +310,6 @@ def _finished(bay, clip, recipe="grade"):
                     timeout=120)
     assert done["state"] == "done", done.get("error")
     return done
-
-
-def flickering(i, width, height):
-    """The steady take's picture with its brightness pumping ±8 % from frame to frame."""
-    return smooth_frame(i, width, height) * np.float32(1.0 + 0.08 * (-1) ** i)
 
 
 def test_every_job_is_inspected_and_a_set_of_jobs_reviewed(daemon):
