@@ -219,13 +219,14 @@ def _inspect(spec: JobSpec, report: str, send: Any) -> None:
     did (the daemon's heartbeat), at full progress, the render being done."""
     from postbay.daemon.inspection import attach_inspection
 
-    last = [time.monotonic()]
+    last = [0.0]
 
-    def beat(done: int, total: int) -> None:
+    def beat(done: int = 0, total: int = 0) -> None:
         if time.monotonic() - last[0] >= 0.25:
             last[0] = time.monotonic()
             send(("progress", 1.0))
 
+    beat()
     attach_inspection(report, spec.source, spec.kind, media_roots=spec.media_roots, speech=spec.inspect_speech,
                       beat=beat)
 
@@ -274,7 +275,7 @@ class LocalProcessExecutor(Executor):
         self._ctx: Any = mp.get_context(start_method)  # a start method's context (Process, Pipe)
         if start_method == "forkserver":
             self._ctx.set_forkserver_preload(["postbay.daemon.executor", "postbay.render", "postbay.recipe",
-                                             "postbay.processors"])
+                                             "postbay.processors", "postbay.daemon.inspection"])
         self._jobs: dict[str, _Running] = {}
 
     def running(self) -> list[str]:

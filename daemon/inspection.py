@@ -33,8 +33,13 @@ def inspect_source(source: str | Path, kind: str, *, report: dict[str, Any] | No
     """The inspection of a job's source (``{"clips": [...]}``, a cut's with ``continuity``): a clip
     over the range its ``report`` rendered, or a timeline's shots over the frames the cut uses."""
     if kind == "timeline":
+        def shot_beat(_name: str) -> Callable[[int, int], None] | None:
+            if beat is not None:
+                beat(0, 0)  # each shot's opening (relink, probe, first decode) counts as a beat too
+            return beat
+
         return inspect_timeline(source, media_roots=[Path(r) for r in media_roots], speech=speech,
-                                progress=(lambda _name: beat) if beat else None)
+                                progress=shot_beat)
     span = (report or {}).get("range") or {}
     clip = inspect_clip(source, start=span.get("start", 0), count=span.get("frames"), progress=beat)
     if speech:
