@@ -3,8 +3,8 @@ render is done, ``NAME.inspect.json`` and ``NAME.inspect.html`` written beside t
 linked from it as ``inspection`` (``[inspect] every_job``; see docs/inspect.md).
 
 An ``auto`` job has inspected its clip already to decide its steps: that inspection is the one
-kept, nothing is measured twice. An inspection that fails leaves the job done, with the reason
-in ``inspection.error``.
+kept, nothing is measured twice (only the speech is added to it). An inspection that fails
+leaves the job done, with the reason in ``inspection.error``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from postbay.errors import PostbayError
 from postbay.inspect import inspect_clip
-from postbay.inspect.files import write_inspection
+from postbay.inspect.files import read_inspection, write_inspection
 from postbay.processors.captions import add_speech
 from postbay.publish import write_json_atomic
 from postbay.timeline.inspect_cut import inspect_timeline
@@ -54,10 +54,17 @@ def attach_inspection(report_path: str | Path, source: str | Path, kind: str, *,
     beside ``report_path`` and link it from the report; returns the links (or ``{"error"}``)."""
     report_path = Path(report_path)
     report = json.loads(report_path.read_text(encoding="utf-8"))
-    if report.get("inspection"):
-        return dict(report["inspection"])  # an auto clip inspected itself before it rendered
+    kept = report.get("inspection") or {}
+    if kept.get("error") or (kept and not speech):
+        return dict(kept)
     try:
-        inspection = inspect_source(source, kind, report=report, media_roots=media_roots, speech=speech, beat=beat)
+        if kept:  # an auto clip inspected itself before it rendered: only the listening is left to do
+            inspection = read_inspection(kept["json"])
+            for clip in inspection["clips"]:
+                add_speech(clip, source)
+        else:
+            inspection = inspect_source(source, kind, report=report, media_roots=media_roots, speech=speech,
+                                        beat=beat)
         links = write_inspection(inspection, report_path)
     except (PostbayError, OSError, ValueError) as exc:
         log.warning("%s: the inspection failed: %s", source, exc)

@@ -61,10 +61,11 @@ def test_every_job_off_inspects_nothing(tmp_path):
 
 
 def test_an_auto_job_keeps_its_own_inspection(tmp_path):
-    clip = write_clip(tmp_path / "take.mov", frames=12, width=160, height=90, audio=None)
+    clip = write_clip(tmp_path / "take.mov", frames=12, width=160, height=90, audio="tone")
     report = _run(tmp_path, clip, "auto-here")
     (kept,) = json.loads(Path(report["inspection"]["json"]).read_text())["clips"]
     assert kept["analysis"]["seconds"] == report["auto"]["inspect_seconds"]  # measured once, by auto
+    assert kept["speech"]["heard"] is False  # and listened to, as every job's
 
 
 def test_a_cut_job_is_inspected_shot_by_shot(tmp_path):
