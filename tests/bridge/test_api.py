@@ -346,6 +346,12 @@ def test_every_job_is_inspected_and_a_set_of_jobs_reviewed(daemon):
     assert status == 200 and b"Variations, best first" in sheet and sheet.count(b"data:image/jpeg") >= 6
     assert bay.request("GET", f"{review['sheet']}?access_token={TOKEN}", token=None)[0] == 200
 
+    # a look as the reference: an identity LUT moves nothing, so neither variation has anywhere to go
+    identity = bay.media / "identity.cube"
+    identity.write_text("LUT_3D_SIZE 2\n" + "".join(f"{r} {g} {b}\n" for b in (0, 1) for g in (0, 1) for r in (0, 1)))
+    status, looked = bay.request("POST", "/review", {"jobs": [steady["id"], pumping["id"]], "reference": str(identity)})
+    assert status == 201 and all(r["delta_e"] < 0.5 and "the look would move" in r["why"] for r in looked["ranking"])
+
     assert bay.request("POST", "/review", {"jobs": [steady["id"]]})[0] == 422
     assert bay.request("POST", "/review", {"jobs": [steady["id"], steady["id"]]})[0] == 422
     assert bay.request("POST", "/review", {"jobs": [steady["id"], "no-such-job"]})[0] == 404
