@@ -14,7 +14,8 @@ Editors and other tools reach postbay here without touching a folder:
                                       outputs, error, report
 ``POST /jobs/{id}/cancel``, ``retry``
 ``GET /jobs/{id}/report``             the render report (timings, verification…)
-``GET /jobs/{id}/inspect``            an ``auto`` job's HTML inspection report (measures, problems, steps)
+``GET /jobs/{id}/inspection``         the inspection of its source (JSON; ``/inspect``: HTML)
+``POST /review``, ``/reviews/{id}``   variations ranked, their contact sheet (bridge.inspection)
 ``GET /jobs/{id}/still``              PNG of frame N of the job's source or output
 ``GET /still?path=&frame=``           PNG of frame N of any media file inside the roots
 ``GET /events``                       server-sent events of job state and progress
@@ -57,6 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from postbay import __version__
 from postbay.bridge.guard import Refusal, RequestGuard
+from postbay.bridge.inspection import add_inspection_routes
 from postbay.bridge.review import add_review_routes
 from postbay.bridge.roots import OutsideRoots, Roots
 from postbay.bridge.upload import UploadError, idle_limited, receive_upload
@@ -76,7 +78,7 @@ __all__ = ["ApiServer", "SubmitRequest", "api_port_free", "api_service", "check_
 STATIC = Path(__file__).resolve().parent / "static"
 _OPEN = {"/health", "/"}  # the dashboard page itself holds no data; it asks for the token
 #: Where a browser cannot send headers (EventSource, <img>), the token may come as ?access_token=.
-_QUERY_TOKEN = re.compile(r"^/(events|still|jobs/[^/]+/(still|output))$")
+_QUERY_TOKEN = re.compile(r"^/(events|still|jobs/[^/]+/(still|output|inspect)|reviews/[^/]+)$")
 
 
 class SubmitRequest(BaseModel):
@@ -372,18 +374,6 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
             raise HTTPException(404, f"job {job_id} has no report yet")
         return report
 
-    @app.get("/jobs/{job_id}/inspect", tags=["jobs"])
-    def job_inspection(job_id: str) -> FileResponse:
-        """The HTML inspection report of an ``auto`` job: what was measured, why each step ran or not."""
-        report = read_report(job_or_404(job_id)) or {}
-        html = (report.get("auto") or {}).get("inspect_report")
-        try:
-            path = roots.confine(html) if html else None
-        except OutsideRoots:
-            path = None
-        if path is None or not path.is_file():
-            raise HTTPException(404, f"job {job_id} has no inspection report (an auto recipe writes one)")
-        return FileResponse(path, media_type="text/html", headers={"Cache-Control": "no-store"})
     # Each still holds a decoded frame (100 MB at 8K): a burst of requests decodes two at a time.
     stills_at_once = threading.BoundedSemaphore(2)
 
@@ -477,6 +467,7 @@ def create_app(config: Config, ledger: Any) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
     add_review_routes(app, config, ledger, roots)  # output, logs, config, favicon: postbay.bridge.review
+    add_inspection_routes(app, config, ledger, roots)  # inspections and reviews: postbay.bridge.inspection
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

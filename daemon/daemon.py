@@ -548,7 +548,8 @@ class Daemon:
                            media_roots=tuple(str(p) for p in self.config.media_roots),
                            allow_plugin_override=self.config.allow_plugin_override,
                            output_name=name, max_pixels=self.config.limits.max_pixels,
-                           existing=self.config.existing_output)
+                           existing=self.config.existing_output, inspect=self.config.inspect.every_job,
+                           inspect_speech=self.config.inspect.speech)
             try:
                 pid = self.executor.start(spec)
             except Exception as exc:

@@ -50,6 +50,9 @@ class JobSpec:
     #: Pixels a decoded frame may have (``[limits] max_pixels``).
     max_pixels: int = 8192 * 8192
     existing: ExistingOutput = "version"  # an output of the same name is never replaced silently
+    #: ``[inspect]``: inspect the source once rendered (an ``auto`` job's own is kept); listen for speech.
+    inspect: bool = True
+    inspect_speech: bool = True
 
 
 #: Messages of a running job: ``(kind, fraction, step)``; a ``step`` message is a phase change
@@ -201,6 +204,9 @@ def render_job(spec: JobSpec, send: Any, shots: Any = None, every: float = 0.25)
                 outputs, report = _conform(spec, progress, shots)
             else:
                 outputs, report = _finish(spec, progress)
+            if spec.inspect and report:
+                ACTIVITY.begin("inspecting")
+                _inspect(spec, report, send)
         return ("done", outputs, report)
     except OutputExists as exc:
         return ("skipped", [str(exc.output)], None)
@@ -227,6 +233,23 @@ def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
     result = finish_clip(spec.source, _recipe(spec), spec.output_dir, gpu=spec.gpu, ocio_config=spec.ocio_config,
                          progress=progress, name=spec.output_name, existing=spec.existing)
     return [str(result.output)], str(result.report_path)
+
+
+def _inspect(spec: JobSpec, report: str, send: Any) -> None:
+    """The job's inspection beside its report (postbay.daemon.inspection); it beats as the render
+    did (the daemon's heartbeat), at full progress, the render being done."""
+    from postbay.daemon.inspection import attach_inspection
+
+    last = [0.0]
+
+    def beat(done: int = 0, total: int = 0) -> None:
+        if time.monotonic() - last[0] >= 0.25:
+            last[0] = time.monotonic()
+            send(("progress", 1.0, "inspecting"))
+
+    beat()
+    attach_inspection(report, spec.source, spec.kind, media_roots=spec.media_roots, speech=spec.inspect_speech,
+                      beat=beat)
 
 
 def _conform(spec: JobSpec, progress: Any, shots: Any = None) -> tuple[list[str], str | None]:
@@ -273,7 +296,7 @@ class LocalProcessExecutor(Executor):
         self._ctx: Any = mp.get_context(start_method)  # a start method's context (Process, Pipe)
         if start_method == "forkserver":
             self._ctx.set_forkserver_preload(["postbay.daemon.executor", "postbay.render", "postbay.recipe",
-                                             "postbay.processors"])
+                                             "postbay.processors", "postbay.daemon.inspection"])
         self._jobs: dict[str, _Running] = {}
 
     def running(self) -> list[str]:

@@ -3,7 +3,7 @@
 A render goes through phases: ``probing``, ``audio`` (a recipe's audio steps), ``rendering``,
 ``verifying``, ``publishing``; a timeline's conform reads and relinks (``relinking``), renders
 its shots (``shot 3/6``: two finished, the third rendering), then ``writing timelines``,
-``captions`` and ``deliveries``. While frames flow, the frame steps are
+``captions`` and ``deliveries``; a daemon job ends ``inspecting`` its source. While frames flow, the frame steps are
 chained generators that all run at once on different frames, so no single step is "current"
 by construction: the step shown is a *sample*, the stage whose code runs at the moment of
 asking (:meth:`postbay.pipeline.Pipeline.current_step`): ``denoise 1/7`` (the recipe's first of

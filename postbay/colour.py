@@ -22,12 +22,14 @@ from postbay.errors import ConfigError
 __all__ = [
     "D65_XYZ",
     "DEFAULT_OCIO_CONFIG",
+    "LUT_SUFFIXES",
     "REC709_LUMA",
     "REC709_TO_XYZ",
     "REC709_TO_YCBCR",
     "WORKING_SPACES",
     "WorkingSpace",
     "convert",
+    "file_processor",
     "load_config",
     "processor",
     "cpu_apply",
@@ -46,6 +48,9 @@ D65_XYZ = np.array([0.95047, 1.0, 1.08883])
 REC709_TO_YCBCR = np.array([[0.2126, 0.7152, 0.0722],
                             [-0.1146, -0.3854, 0.5],
                             [0.5, -0.4542, -0.0458]])
+
+#: Suffixes of the LUT files OpenColorIO's FileTransform reads.
+LUT_SUFFIXES = (".cube", ".spi3d", ".spi1d", ".clf", ".ctf", ".3dl", ".csp")
 
 WorkingSpace = Literal["display", "linear", "acescct"]
 
@@ -81,6 +86,20 @@ def processor(src: str, dst: str, config: str = DEFAULT_OCIO_CONFIG) -> ocio.CPU
                               hint="list them with `postbay colourspaces`")
     with _lock:
         return cfg.getProcessor(src_name, dst_name).getDefaultCPUProcessor()
+
+
+@functools.lru_cache(maxsize=16)
+def file_processor(path: str, interpolation: str = "tetrahedral") -> ocio.CPUProcessor:
+    """OCIO's CPU processor of a LUT file (``.cube``, ``.spi3d``, ``.clf``…) through its
+    ``FileTransform``, with ``linear``, ``tetrahedral`` or ``best`` interpolation."""
+    interp = {"linear": ocio.INTERP_LINEAR, "tetrahedral": ocio.INTERP_TETRAHEDRAL, "best": ocio.INTERP_BEST}
+    transform = ocio.FileTransform(src=str(path), interpolation=interp[interpolation])
+    try:
+        with _lock:
+            return ocio.Config.CreateRaw().getProcessor(transform).getDefaultCPUProcessor()
+    except Exception as exc:  # OCIO says what is wrong with the file
+        raise ConfigError(f"cannot read the LUT: {exc}", path=path,
+                          hint="give a .cube, .spi3d, .clf or another LUT file OpenColorIO reads") from exc
 
 
 def cpu_apply(proc: ocio.CPUProcessor, rgb: np.ndarray) -> np.ndarray:

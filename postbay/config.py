@@ -31,8 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from postbay.errors import ConfigError, did_you_mean, plain_message
 
-__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ExecutorConfig", "LimitsConfig", "NotifyConfig",
-           "ScheduleConfig", "ServiceConfig", "WatchConfig", "WorkersConfig", "load_config", "parse_duration"]
+__all__ = ["DEFAULT_OCIO_CONFIG", "ApiConfig", "Config", "ExecutorConfig", "InspectConfig", "LimitsConfig",
+           "NotifyConfig", "ScheduleConfig", "ServiceConfig", "WatchConfig", "WorkersConfig", "load_config",
+           "parse_duration"]
 
 #: The colour config when none is set: OCIO's built-in studio config (no file, nothing to fetch).
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-latest"
@@ -152,6 +153,15 @@ class LimitsConfig(_Section):
     min_free_mb: int = Field(default=512, ge=0)
 
 
+class InspectConfig(_Section):
+    """The inspection every job gets of its source (see docs/inspect.md)."""
+
+    #: Inspect every job's clip or timeline and keep ``NAME.inspect.json`` and ``.html`` beside its report.
+    every_job: bool = True
+    #: Listen for speech (Whisper) in a clip or shot that has sound, as part of that inspection.
+    speech: bool = True
+
+
 class ServiceConfig(_Section):
     """Resource limits written into the systemd unit (``postbay service install``)."""
 
@@ -195,6 +205,7 @@ class Config(_Section):
     schedule: list[ScheduleConfig] = Field(default_factory=list)
     api: ApiConfig = Field(default_factory=ApiConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    inspect: InspectConfig = Field(default_factory=InspectConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     notify: list[NotifyConfig] = Field(default_factory=list)
     existing_output: Literal["version", "overwrite", "skip"] = "version"
@@ -230,7 +241,7 @@ class Config(_Section):
 
 def _section_models() -> dict[str, type[BaseModel]]:
     return {"watch": WatchConfig, "workers": WorkersConfig, "schedule": ScheduleConfig, "api": ApiConfig,
-            "notify": NotifyConfig}
+            "notify": NotifyConfig, "inspect": InspectConfig}
 
 
 def _describe(exc: ValidationError) -> str:

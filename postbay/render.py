@@ -87,17 +87,16 @@ def _check_writable(out_dir: Path) -> None:
 
 def _resolve_auto(recipe: Recipe, source: Path, start: int, count: int | None, report: dict[str, Any],
                   report_path: Path) -> Recipe:
-    """An ``auto`` recipe made concrete for this clip; the report keeps why, and an HTML
-    inspection report is written beside it (``NAME.inspect.html``)."""
+    """An ``auto`` recipe made concrete for this clip; the report keeps why, and the inspection
+    is written beside it (``NAME.inspect.json`` and ``.html``, linked as ``inspection``)."""
     from postbay.auto import resolve_auto
-    from postbay.inspect.html import write_html
+    from postbay.inspect.files import write_inspection
     from postbay.registry import default_registry
 
     plan = resolve_auto(recipe, source, default_registry(), start=start, count=count)
-    html = write_html([plan.inspection], report_path.with_name(report_path.name.replace(".report.json",
-                                                                                        ".inspect.html")))
     report["recipe"] = plan.recipe.describe()
-    report["auto"] = {**plan.summary, "inspect_report": str(html)}
+    report["auto"] = plan.summary
+    report["inspection"] = write_inspection({"clips": [plan.inspection]}, report_path)
     return plan.recipe
 
 

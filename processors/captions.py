@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -30,13 +31,14 @@ from pydantic import Field, field_validator, model_validator
 from scipy.signal import resample_poly
 
 from postbay.errors import PostbayError
+from postbay.media import read_audio
 from postbay.processors.cues import CueRules, Word, build_cues
 from postbay.registry import ParamModel, processor
 from postbay.subtitles import Captions, Cue
 
-__all__ = ["DOUBTFUL_COMPRESSION", "DOUBTFUL_LOGPROB", "BurnParams", "CaptionsParams", "Transcript", "burn_cues",
-           "caption_audio", "default_model_path", "find_font", "listen", "load_model", "safe_area", "speech_report",
-           "transcribe", "unload_models"]
+__all__ = ["DOUBTFUL_COMPRESSION", "DOUBTFUL_LOGPROB", "BurnParams", "CaptionsParams", "Transcript", "add_speech",
+           "burn_cues", "caption_audio", "default_model_path", "find_font", "listen", "load_model", "safe_area",
+           "speech_report", "transcribe", "unload_models"]
 
 WHISPER_RATE = 16000
 SILENCE_DBFS = -60.0
@@ -221,14 +223,33 @@ def _confidence(segments: list[Any], english_only_guess: bool) -> dict[str, Any]
 
 
 def speech_report(samples: np.ndarray, rate: int, *, model: str | None = None) -> dict[str, Any]:
-    """What ``postbay inspect --speech`` says of a clip's sound: whether there is speech, its
-    language and Whisper's confidence, with a problem in plain words when it is doubtful."""
+    """What ``postbay inspect`` says of a clip's sound: whether there is speech, its language and
+    Whisper's confidence, with a problem in plain words when it is doubtful."""
     heard = listen(samples, rate, model=model)
     report: dict[str, Any] = {"heard": bool(heard.words), "language": heard.language, **heard.confidence}
     report["problems"] = [{"kind": "speech", "frames": [], "severity": "medium",
                            "message": f"speech the model cannot transcribe well: {heard.confidence['why']}; "
                                       "captions would not be published"}] if heard.confidence["doubtful"] else []
     return report
+
+
+def add_speech(inspection: dict[str, Any], source: str | Path, *, model: str | None = None) -> dict[str, Any]:
+    """Listen to the range an :func:`~postbay.inspect.inspect_clip` report measured (a clip, or a
+    cut's shot) and add ``speech`` and its problem to the report; a report without sound is left
+    as it is. Returns the report."""
+    if not inspection.get("audio") or not inspection.get("fps"):
+        return inspection
+    from faster_whisper.vad import get_speech_timestamps
+
+    began = time.perf_counter()
+    samples, rate = read_audio(source, inspection["start"] / inspection["fps"], inspection["duration"])
+    if get_speech_timestamps(_mono16k(samples, rate)):
+        speech = speech_report(samples, rate, model=model)
+    else:  # Whisper's own voice detector hears no voice: no need to load the model (2 s) to hear nothing
+        speech = {"heard": False, "language": None, "segments": 0, "doubtful": False, "why": "", "problems": []}
+    inspection["problems"] += speech.pop("problems")
+    inspection["speech"] = {**speech, "seconds": round(time.perf_counter() - began, 3)}
+    return inspection
 
 
 def transcribe(samples: np.ndarray, rate: int, *, model: str | None = None, language: str = "auto",

@@ -32,7 +32,15 @@ import PyOpenColorIO as ocio
 from pydantic import Field, field_validator, model_validator
 
 from postbay.backend import Backend
-from postbay.colour import DEFAULT_OCIO_CONFIG, REC709_LUMA, REC709_TO_XYZ, WORKING_SPACES, cpu_apply, load_config
+from postbay.colour import (
+    DEFAULT_OCIO_CONFIG,
+    REC709_LUMA,
+    REC709_TO_XYZ,
+    WORKING_SPACES,
+    cpu_apply,
+    file_processor,
+    load_config,
+)
 from postbay.errors import ConfigError, PostbayError
 from postbay.processors.primaries import resolve_lut
 from postbay.registry import ParamModel, processor
@@ -365,14 +373,8 @@ def bake(params: GradeParams, config: str = DEFAULT_OCIO_CONFIG, size: int = 65)
     look = None
     if params.lut:
         unit = np.stack([r, g, b], axis=-1).reshape(-1, 1, 3)
-        look = cpu_apply(_file_processor(params.lut), unit).reshape(size, size, size, 3)
+        look = cpu_apply(file_processor(params.lut, "linear"), unit).reshape(size, size, size, 3)
     return BakedLut(np.ascontiguousarray(table.reshape(size, size, size, 3)), shaper, look)
-
-
-@functools.lru_cache(maxsize=16)
-def _file_processor(path: str) -> ocio.CPUProcessor:
-    transform = ocio.FileTransform(src=path, interpolation=ocio.INTERP_LINEAR)
-    return ocio.Config.CreateRaw().getProcessor(transform).getDefaultCPUProcessor()
 
 
 def apply_lut3d(rgb: Any, lut: BakedLut | np.ndarray, xp: Any = np) -> Any:

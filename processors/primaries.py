@@ -6,15 +6,13 @@ resize and exposure work in scene-linear light, the LUT on the display-encoded p
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import PyOpenColorIO as ocio
 from pydantic import Field, field_validator, model_validator
 
-from postbay.colour import cpu_apply
+from postbay.colour import LUT_SUFFIXES, cpu_apply, file_processor
 from postbay.processors.resample import checked_size
 from postbay.processors.resample import resize as _resize
 from postbay.registry import FrameFormat, ParamModel, processor
@@ -60,9 +58,6 @@ def exposure(frames: list[Any], ctx: Any, params: ExposureParams) -> Any:
     return frames[0] * np.float32(2.0 ** params.stops)
 
 
-LUT_SUFFIXES = (".cube", ".spi3d", ".spi1d", ".clf", ".ctf", ".3dl", ".csp")
-
-
 def resolve_lut(value: str) -> Path:
     """A LUT path, or the name of a look shipped in ``postbay.luts`` (with or without suffix)."""
     path = Path(value).expanduser()
@@ -93,17 +88,9 @@ class LutParams(ParamModel):
         return str(resolve_lut(value))
 
 
-@functools.lru_cache(maxsize=16)
-def lut_processor(path: str, interpolation: str) -> ocio.CPUProcessor:
-    cfg = ocio.Config.CreateRaw()
-    interp = {"linear": ocio.INTERP_LINEAR, "tetrahedral": ocio.INTERP_TETRAHEDRAL, "best": ocio.INTERP_BEST}
-    transform = ocio.FileTransform(src=path, interpolation=interp[interpolation])
-    return cfg.getProcessor(transform).getDefaultCPUProcessor()
-
-
 @processor("lut", params=LutParams, colourspace="display")
 def lut(frames: list[Any], ctx: Any, params: LutParams) -> Any:
     """Apply a LUT file through OpenColorIO to the display-encoded picture (a look or a show LUT)."""
-    proc = lut_processor(params.path, params.interpolation)
+    proc = file_processor(params.path, params.interpolation)
     host = ctx.backend.to_host(frames[0])
     return ctx.backend.asarray(cpu_apply(proc, host))

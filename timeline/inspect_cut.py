@@ -11,6 +11,7 @@ import numpy as np
 
 from postbay.inspect import Thresholds, inspect_clip
 from postbay.inspect.clip import continuity
+from postbay.processors.captions import add_speech
 from postbay.timeline.conform import media_rates_for
 from postbay.timeline.plan import ClipPlan, plan_clips
 from postbay.timeline.reader import read_timeline
@@ -29,10 +30,11 @@ def _cut_plans(path: str | Path, *, media_roots: tuple[Path, ...] | list[Path] =
 
 
 def inspect_timeline(path: str | Path, *, media_roots: tuple[Path, ...] | list[Path] = (), rate: Any = None,
-                     thresholds: Thresholds | None = None,
+                     thresholds: Thresholds | None = None, speech: bool = True,
                      progress: Callable[[str], Callable[[int, int], None] | None] | None = None) -> dict[str, Any]:
     """Measure each video clip of the timeline at ``path`` (the frames the cut shows) and compare
-    adjacent shots' colour (CIEDE2000 of their mean CIELAB, flagged above ``thresholds.continuity``).
+    adjacent shots' colour (CIEDE2000 of their mean CIELAB, flagged above ``thresholds.continuity``);
+    with ``speech``, Whisper listens to each shot that has sound (see :func:`add_speech`).
 
     Returns ``{"timeline", "clips": [clip reports with "shot" = its name in the edit], "continuity",
     "problems", "missing"}``; ``progress(name)`` may return a per-clip progress callback.
@@ -48,6 +50,8 @@ def inspect_timeline(path: str | Path, *, media_roots: tuple[Path, ...] | list[P
         report = inspect_clip(plan.relink.path, start=plan.used[0], count=plan.used[1] - plan.used[0],
                               thresholds=limits, progress=progress(name) if progress else None)
         report["shot"] = name
+        if speech:
+            add_speech(report, plan.relink.path)
         reports.append(report)
     colours = []
     for report in reports:

@@ -4,6 +4,7 @@
 
 const $ = (sel) => document.querySelector(sel);
 const jobs = new Map();
+const picked = new Set();  // jobs ticked for a review of variations
 let token = localStorage.getItem("postbay-token") || "";
 let events = null;
 
@@ -100,7 +101,9 @@ function actionsHtml(job) {
 function rowHtml(job) {
   const err = job.error && job.state !== "done" ? `<div class="row-error">${esc(job.error)}</div>` : "";
   const node = job.node ? ` <small class="muted node">on ${esc(job.node)}</small>` : "";
-  return `<td><a href="#job=${job.id}">${esc(job.name)}</a>${err}</td><td>${esc(job.recipe)}</td>
+  const pick = `<input type="checkbox" class="pick-job" data-id="${job.id}" aria-label="compare ${esc(job.name)}"` +
+               `${picked.has(job.id) ? " checked" : ""}${job.state === "done" ? "" : " disabled"}>`;
+  return `<td>${pick}<a href="#job=${job.id}">${esc(job.name)}</a>${err}</td><td>${esc(job.recipe)}</td>
     <td><span class="state ${job.state}">${job.state}</span>${node}</td><td>${barHtml(job)}</td><td>${actionsHtml(job)}</td>`;
 }
 
@@ -245,11 +248,10 @@ function reportHtml(report, jobId) {
   if (!report) return "<p class='muted'>No report yet.</p>";
   const parts = [];
   if (report.auto) {
-    // an auto recipe: the steps its inspection chose, each with the reason, and the full HTML report
+    // an auto recipe: the steps its inspection chose, each with the reason (the inspection has its own panel)
     const ran = report.auto.ran.length ? report.auto.ran.map((s) => `<li>${esc(s.reason)}</li>`).join("")
                                        : "<li>no processing step: nothing to fix</li>";
-    parts.push(`<h3>auto</h3><ul>${ran}</ul><p><a href="${withToken(`/jobs/${encodeURIComponent(jobId)}/inspect`)}" ` +
-               `target="_blank" rel="noopener">inspection report</a></p>`);
+    parts.push(`<h3>auto</h3><ul>${ran}</ul>`);
   }
   const head = { status: report.status, frames: report.frames, "seconds": report.seconds, "frames per second": report.fps,
                  backend: report.backend, recipe: report.recipe && report.recipe.name };
@@ -302,11 +304,73 @@ function renderJobPage(job) {
   renderOutput(job);
   $("#report-section").hidden = !job.report && job.state !== "done" && job.state !== "failed";
   if (job.report !== undefined) $("#report").innerHTML = reportHtml(job.report, job.id);
+  renderInspection(job);
   if (logShownFor !== job.id + job.state) {  // on a state change, not on every progress step
     logShownFor = job.id + job.state;
     loadJobLog(job.id).catch((e) => console.warn(e));
   }
 }
+
+// the inspection of the job's source (every job gets one once rendered): its problems, and the full report
+let inspectionShownFor = null;
+
+function renderInspection(job) {
+  const links = job.report && job.report.inspection;
+  $("#inspection-section").hidden = !links;
+  if (!links || inspectionShownFor === job.id) return;
+  inspectionShownFor = job.id;
+  $("#inspection-link").hidden = !links.html;
+  $("#inspection-link").href = withToken(`/jobs/${encodeURIComponent(job.id)}/inspect`);
+  $("#inspection-problems").innerHTML = "";
+  if (links.error) { $("#inspection-note").textContent = "The inspection failed: " + links.error; return; }
+  $("#inspection-note").textContent = "";
+  api(`/jobs/${encodeURIComponent(job.id)}/inspection`).then((data) => {
+    const problems = data.clips.flatMap((c) => c.problems.map((p) => ({ ...p, shot: c.shot })));
+    $("#inspection-problems").innerHTML = problems.map((p) => `<li><span class="state ${p.severity === "high" ? "failed" : "queued"}">` +
+      `${esc(p.severity)}</span> ${p.shot ? esc(p.shot) + ": " : ""}${esc(p.message)}</li>`).join("");
+    const fixes = data.clips.flatMap((c) => c.recommend.map((s) => s.reason));
+    $("#inspection-note").textContent = (problems.length ? "" : "No problem found. ") +
+      (fixes.length ? "auto would run: " + fixes.join("; ") : "auto would run no processing step.");
+  }).catch((e) => { $("#inspection-note").textContent = e.message; });
+}
+
+// -- review of variations: tick done jobs, compare them (the ranking of `postbay inspect A B C`) -----
+function updateReviewButton() {
+  $("#review-button").disabled = picked.size < 2;
+  $("#review-button").textContent = `Compare selected (${picked.size})`;
+}
+
+document.addEventListener("change", (ev) => {
+  const box = ev.target.closest("input.pick-job");
+  if (!box) return;
+  if (box.checked) picked.add(box.dataset.id); else picked.delete(box.dataset.id);
+  updateReviewButton();
+});
+
+$("#review-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const button = $("#review-button");
+  button.disabled = true;
+  button.textContent = "Comparing…";
+  $("#review-error").hidden = true;
+  try {
+    const reference = $("#review-reference").value.trim() || null;
+    const review = await api("/review", { method: "POST", headers: { "Content-Type": "application/json" },
+                                          body: JSON.stringify({ jobs: [...picked], reference }) });
+    $("#review-ranking tbody").innerHTML = review.ranking.map((r) => `<tr data-job="${esc(r.job)}"><td>${r.rank}</td>
+      <td><a href="#job=${esc(r.job)}">${esc((jobs.get(r.job) || {}).name || r.file.split("/").pop())}</a></td>
+      <td>${r.score}</td><td>${esc(r.why)}</td></tr>`).join("");
+    $("#review-sheet").href = withToken(review.sheet);
+    $("#review").hidden = false;
+  } catch (err) {
+    $("#review-ranking tbody").innerHTML = "";
+    $("#review-error").textContent = "The review failed: " + err.message;
+    $("#review-error").hidden = false;
+    $("#review").hidden = false;
+  } finally {
+    updateReviewButton();
+  }
+});
 
 // before and after: the same frame of source and output, at fit (960 wide) or 1:1
 function showFrame(job) {
@@ -377,6 +441,7 @@ async function route() {
     shownStillsFor = null;
     outputShownFor = null;
     logShownFor = null;
+    inspectionShownFor = null;
     const job = await api("/jobs/" + id);
     jobs.set(id, job);
     renderJobPage(job);

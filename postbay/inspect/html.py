@@ -6,16 +6,19 @@ or opened from a job folder with nothing else beside it.
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from postbay.colour import LUT_SUFFIXES, cpu_apply, file_processor
 from postbay.errors import PostbayError
 from postbay.inspect.picture import ciede2000, lab
 
-__all__ = ["rank_variations", "reference_colour", "render_html", "write_html"]
+__all__ = ["look_distance", "rank_variations", "reference_colour", "render_html", "write_html"]
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d1d1f;background:#fafafa}
@@ -152,7 +155,11 @@ def _clip_section(report: dict[str, Any]) -> str:
 
 
 def reference_colour(path: str | Path) -> dict[str, Any]:
-    """Mean and spread in CIELAB of a reference still (PNG, JPEG, TIFF), for :func:`rank_variations`."""
+    """The reference :func:`rank_variations` measures against: a still's mean and spread in
+    CIELAB (PNG, JPEG, TIFF), or a look (a LUT file OpenColorIO reads), checked to load."""
+    if Path(path).suffix.lower() in LUT_SUFFIXES:
+        file_processor(str(path))  # a LUT OpenColorIO cannot read is refused here, by name
+        return {"file": str(path), "look": str(path)}
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -160,10 +167,41 @@ def reference_colour(path: str | Path) -> dict[str, Any]:
             rgb = np.asarray(image.convert("RGB"), np.float32) / 255.0
     except (OSError, UnidentifiedImageError) as exc:
         raise PostbayError(f"cannot read the reference still: {exc}", path=path,
-                           hint="give a PNG, JPEG or TIFF picture of the look to match") from exc
-    values = lab(rgb[::4, ::4].reshape(-1, 3))
-    return {"file": str(path), "lab_mean": values.mean(axis=0).round(2).tolist(),
-            "lab_spread": values.std(axis=0).round(2).tolist()}
+                           hint="give a PNG, JPEG or TIFF picture of the look to match, or a LUT "
+                                f"({', '.join(LUT_SUFFIXES)})") from exc
+    return {"file": str(path), **_lab_distribution(rgb[::4, ::4].reshape(-1, 3))}
+
+
+def _lab_distribution(rgb: np.ndarray) -> dict[str, Any]:
+    """Mean and spread in CIELAB of display-encoded pixels (N, 3) in [0, 1]."""
+    values = lab(rgb)
+    return {"lab_mean": values.mean(axis=0).round(2).tolist(), "lab_spread": values.std(axis=0).round(2).tolist()}
+
+
+def _thumbnail_pixels(report: dict[str, Any]) -> np.ndarray:
+    """The pixels of a report's thumbnails (every shot's, evenly spread over it) as (N, 3) floats:
+    the sample of its colour a look is tried on."""
+    from PIL import Image
+
+    pixels = []
+    for thumb in (t for shot in report.get("thumbnails", []) for t in shot):
+        data = base64.b64decode(thumb["image"].split(",", 1)[1])
+        with Image.open(io.BytesIO(data)) as image:
+            pixels.append(np.asarray(image.convert("RGB"), np.float32).reshape(-1, 3) / 255.0)
+    if not pixels:
+        raise PostbayError("the inspection has no thumbnails to try the look on", path=report["file"],
+                           hint="inspect the clip again with this version of postbay")
+    return np.concatenate(pixels)
+
+
+def look_distance(report: dict[str, Any], look: str | Path) -> float:
+    """How far the look would move a variation's colour: CIEDE2000 between the colour distribution
+    of its thumbnails and that of the same pixels through the look (see :func:`_distribution_delta`).
+    Footage already in the look moves least: a look pulls colours towards its palette, and what is
+    there already has least left to travel."""
+    rgb = _thumbnail_pixels(report)
+    moved = cpu_apply(file_processor(str(look)), rgb.reshape(-1, 1, 3)).reshape(-1, 3)
+    return _distribution_delta(_lab_distribution(rgb), _lab_distribution(moved))
 
 
 def _distribution_delta(colour: dict[str, Any], reference: dict[str, Any]) -> float:
@@ -188,7 +226,11 @@ def rank_variations(reports: list[dict[str, Any]], reference: dict[str, Any] | N
         penalty += 100.0 * report["shimmer"]["value"]
         why.append(f"shimmer {report['shimmer']['value']:.3f}")
         delta = None
-        if reference is not None:
+        if reference is not None and "look" in reference:
+            delta = look_distance(report, reference["look"])
+            penalty += delta / 2.0
+            why.append(f"the look would move its colour by ΔE2000 {delta:.1f}")
+        elif reference is not None:
             weights = np.array([c["shot"][1] - c["shot"][0] + 1 for c in report["colour"]], np.float64)
             mean = np.average([c["lab_mean"] for c in report["colour"]], axis=0, weights=weights)
             spread = np.average([c["lab_spread"] for c in report["colour"]], axis=0, weights=weights)
@@ -218,7 +260,9 @@ def _contact_sheet(reports: list[dict[str, Any]], ranking: list[dict[str, Any]],
                     f"<td>{report['flicker']['index']:.3f}</td><td>{report['shimmer']['value']:.3f}</td>"
                     f"<td>{'' if entry['delta_e'] is None else entry['delta_e']}</td><td>{entry['score']}</td>"
                     f"<td>{_esc(entry['why'])}</td></tr>")
-    ref = f"<p>Reference: {_esc(Path(reference['file']).name)}</p>" if reference else ""
+    ref = "" if reference is None else (
+        f"<p>Reference look: {_esc(Path(reference['file']).name)} (ΔE2000: how far the look would move each "
+        "variation's colour)</p>" if "look" in reference else f"<p>Reference: {_esc(Path(reference['file']).name)}</p>")
     return ("<h2>Variations, best first</h2>" + ref + "<table><tr><th>rank</th><th>clip</th>"
             "<th>first / middle / last</th><th>noise σ</th><th>flicker</th><th>shimmer</th><th>ΔE2000 to "
             "reference</th><th>score</th><th>why</th></tr>" + "".join(rows) + "</table>")

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from polling import wait_for  # noqa: F401  (re-exported for the tests)
 
 from postbay.bridge.api import ApiServer
 from postbay.config import ApiConfig, Config, WatchConfig
 from postbay.daemon.ledger import Ledger
+from postbay.synth import smooth_frame
 
 TOKEN = "s3cret-bay-token"
 
@@ -173,3 +175,8 @@ def graded_daemon(tmp: Path) -> DaemonBay:
     recipes.mkdir()
     (recipes / "grade.toml").write_text(GRADE)
     return DaemonBay(tmp, recipe="grade", extra=f'recipes = ["{recipes}"]')
+
+
+def flickering(i: int, width: int, height: int) -> np.ndarray:
+    """``smooth_frame`` with its brightness pumping ±8 % from frame to frame (a take with flicker)."""
+    return smooth_frame(i, width, height) * np.float32(1.0 + 0.08 * (-1) ** i)

@@ -19,9 +19,9 @@ from PIL import Image
 from postbay.bridge.api import check_bind
 from postbay.config import ApiConfig, Config
 from postbay.errors import ConfigError
-from postbay.synth import write_clip
+from postbay.synth import smooth_frame, write_clip
 
-from .harness import TOKEN, graded_daemon, make_bay, wait_for
+from .harness import TOKEN, flickering, graded_daemon, make_bay, wait_for
 
 
 def multipart(fields: dict[str, str], filename: str, payload: bytes) -> tuple[bytes, str]:
@@ -295,9 +295,69 @@ def test_auto_job_links_its_inspection_report(daemon):
     assert done["state"] == "done", done.get("error")
     reasons = [s["reason"] for s in done["report"]["auto"]["ran"]]
     assert reasons == ["upscale to 1080 lines: the clip has 180"]
+    # the inspection auto decided on is the job's inspection: the clip was not inspected twice
+    kept = json.loads(Path(done["report"]["inspection"]["json"]).read_text())["clips"][0]
+    assert kept["analysis"]["seconds"] == done["report"]["auto"]["inspect_seconds"]
     status, page = bay.request("GET", f"/jobs/{job['id']}/inspect")
     assert status == 200 and b"postbay inspect" in page and b"data:image/jpeg;base64," in page
     assert bay.request("GET", "/jobs/no-such-job/inspect")[0] == 404
+
+
+def _finished(bay, clip, recipe="grade"):
+    status, job = bay.request("POST", "/jobs", {"path": str(clip), "recipe": recipe})
+    assert status == 201
+    done = wait_for(lambda: (j := bay.request("GET", f"/jobs/{job['id']}")[1])["state"] in ("done", "failed") and j,
+                    timeout=120)
+    assert done["state"] == "done", done.get("error")
+    return done
+
+
+def test_every_job_is_inspected_and_a_set_of_jobs_reviewed(daemon):
+    bay = daemon
+    steady = _finished(bay, write_clip(bay.media / "take steady.mov", frames=36, width=320, height=180,
+                                       pattern=smooth_frame, audio=None))
+    pumping = _finished(bay, write_clip(bay.media / "take pumping.mov", frames=36, width=320, height=180,
+                                        pattern=flickering, audio=None))
+    # the job report links its inspection; the API serves it as JSON (no thumbnails) and as one HTML page
+    links = pumping["report"]["inspection"]
+    assert links["json"].endswith("take pumping.inspect.json") and Path(links["html"]).is_file()
+    status, inspection = bay.request("GET", f"/jobs/{pumping['id']}/inspection")
+    assert status == 200 and inspection["clips"][0]["flicker"]["flagged"]
+    assert "thumbnails" not in inspection["clips"][0]
+    assert any(p["kind"] == "flicker" for p in inspection["clips"][0]["problems"])
+    status, page = bay.request("GET", f"/jobs/{pumping['id']}/inspect")
+    assert status == 200 and b"data:image/jpeg;base64," in page and b"deflicker" in page
+    assert bay.request("GET", f"/jobs/{pumping['id']}/inspect?access_token={TOKEN}", token=None)[0] == 200
+
+    # a job the daemon did not inspect (an older one) is inspected by its first review, and kept
+    report_path = Path(steady["report"]["inspection"]["json"]).with_name("take steady.report.json")
+    report = json.loads(report_path.read_text())
+    for link in report.pop("inspection").values():
+        Path(link).unlink()
+    report_path.write_text(json.dumps(report))
+    assert bay.request("GET", f"/jobs/{steady['id']}/inspection")[0] == 404
+
+    status, review = bay.request("POST", "/review", {"jobs": [pumping["id"], steady["id"]]})
+    assert status == 201, review
+    assert [r["job"] for r in review["ranking"]] == [steady["id"], pumping["id"]]
+    assert "problem" in review["ranking"][1]["why"]
+    assert bay.request("GET", f"/jobs/{steady['id']}/inspection")[0] == 200
+    status, sheet = bay.request("GET", review["sheet"])
+    assert status == 200 and b"Variations, best first" in sheet and sheet.count(b"data:image/jpeg") >= 6
+    assert bay.request("GET", f"{review['sheet']}?access_token={TOKEN}", token=None)[0] == 200
+
+    # a look as the reference: an identity LUT moves nothing, so neither variation has anywhere to go
+    identity = bay.media / "identity.cube"
+    identity.write_text("LUT_3D_SIZE 2\n" + "".join(f"{r} {g} {b}\n" for b in (0, 1) for g in (0, 1) for r in (0, 1)))
+    status, looked = bay.request("POST", "/review", {"jobs": [steady["id"], pumping["id"]], "reference": str(identity)})
+    assert status == 201 and all(r["delta_e"] < 0.5 and "the look would move" in r["why"] for r in looked["ranking"])
+
+    assert bay.request("POST", "/review", {"jobs": [steady["id"]]})[0] == 422
+    assert bay.request("POST", "/review", {"jobs": [steady["id"], steady["id"]]})[0] == 422
+    assert bay.request("POST", "/review", {"jobs": [steady["id"], "no-such-job"]})[0] == 404
+    assert bay.request("POST", "/review", {"jobs": [steady["id"], pumping["id"]],
+                                           "reference": "/etc/passwd"})[0] == 403
+    assert bay.request("GET", "/reviews/0123456789ab")[0] == 404
 
 
 def test_cluster_view_shows_the_nodes_the_daemon_saw(bay):

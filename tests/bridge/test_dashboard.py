@@ -15,7 +15,7 @@ import pytest
 
 from postbay.synth import ai_look_frame, write_clip
 
-from .harness import graded_daemon, wait_for
+from .harness import flickering, graded_daemon, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -209,3 +209,35 @@ def test_job_page_serves_the_output_its_log_and_any_frame(daemon, page, tmp_path
     assert "grade" in page.inner_text("#bay-config")
     assert page.evaluate("document.querySelector('link[rel=icon]').href").endswith("/static/favicon.svg")
     assert page.errors == []
+
+
+def test_each_job_shows_its_inspection_and_ticked_jobs_are_reviewed(daemon, page):
+    clips = [write_clip(daemon.media / "variation A.mov", frames=24, width=320, height=180, pattern=flickering,
+                        audio=None),
+             write_clip(daemon.media / "variation B.mov", frames=24, width=320, height=180, audio=None)]
+    ids = [daemon.request("POST", "/jobs", {"path": str(c), "recipe": "grade"})[1]["id"] for c in clips]
+    page.goto(f"{daemon.url}/?token={daemon.token}")
+    for job_id in ids:
+        page.locator(f"#job-{job_id} .state.done").wait_for(timeout=120_000)
+    assert page.is_disabled("#review-button")
+    for job_id in ids:
+        page.check(f"#job-{job_id} input.pick-job")
+    assert page.inner_text("#review-button") == "Compare selected (2)"
+    page.click("#review-button")
+    page.wait_for_selector("#review:not([hidden]) #review-ranking tbody tr")
+    ranked = page.eval_on_selector_all("#review-ranking tbody tr", "rows => rows.map(r => r.dataset.job)")
+    assert ranked == [ids[1], ids[0]]  # the steady take first, the flickering one after
+    assert "variation A.mov" in page.inner_text("#review-ranking tbody tr:nth-child(2)")
+    sheet = page.get_attribute("#review-sheet", "href")
+    assert sheet.startswith("/reviews/") and "access_token=" in sheet
+
+    page.goto(f"{daemon.url}/#job={ids[0]}")
+    page.wait_for_selector("#inspection-section:not([hidden]) #inspection-problems li")
+    assert "flicker" in page.inner_text("#inspection-problems")
+    assert "deflicker" in page.inner_text("#inspection-note")
+    link = page.get_attribute("#inspection-link", "href")
+    assert page.errors == []
+    page.goto(f"{daemon.url}{sheet}")
+    assert "Variations, best first" in page.inner_text("body")
+    page.goto(f"{daemon.url}{link}")
+    assert "postbay inspect" in page.title()

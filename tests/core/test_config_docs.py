@@ -11,6 +11,7 @@ from postbay.config import (
     ApiConfig,
     Config,
     ExecutorConfig,
+    InspectConfig,
     LimitsConfig,
     NotifyConfig,
     ScheduleConfig,
@@ -24,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SECTIONS: dict[str, type[BaseModel]] = {"Top level": Config, "`[[watch]]`": WatchConfig, "`[workers]`": WorkersConfig,
                                         "`[[schedule]]`": ScheduleConfig, "`[api]`": ApiConfig,
                                         "`[[notify]]`": NotifyConfig, "`[executor]`": ExecutorConfig,
-                                        "`[limits]`": LimitsConfig, "`[service]`": ServiceConfig}
+                                        "`[limits]`": LimitsConfig, "`[service]`": ServiceConfig,
+                                        "`[inspect]`": InspectConfig}
 
 
 def test_every_config_key_is_documented_in_its_section():
@@ -35,7 +37,7 @@ def test_every_config_key_is_documented_in_its_section():
         chapter = next(body for title, body in chapters.items() if title.startswith(heading))
         rows = set(re.findall(r"^\| `(\w+)` \|", chapter, re.MULTILINE))
         keys = set(model.model_fields) - {"source", "watch", "workers", "schedule", "api", "notify", "executor",
-                                          "limits", "service"}
+                                          "limits", "service", "inspect"}
         assert keys == rows, f"{heading}: undocumented {keys - rows}, documented but unknown {rows - keys}"
 
 

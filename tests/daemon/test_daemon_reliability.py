@@ -111,8 +111,9 @@ def test_a_part_file_renamed_is_taken_once(bay, small_clip: Path, tmp_path: Path
     os.rename(part, tmp_path / "drop" / "shot.mov")
     (job,) = daemon.wait_jobs(1)
     time.sleep(1.0)
-    assert len(daemon.jobs()) == 1 and _visible(tmp_path / "out") == [tmp_path / "out" / "shot.mov",
-                                                                        tmp_path / "out" / "shot.report.json"]
+    out = tmp_path / "out"
+    assert len(daemon.jobs()) == 1 and _visible(out) == [out / "shot.inspect.html", out / "shot.inspect.json",
+                                                         out / "shot.mov", out / "shot.report.json"]
 
 
 def _many_at_once(bay, tiny_clips, tmp_path: Path, n: int, timeout: float) -> None:

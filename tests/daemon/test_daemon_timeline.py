@@ -3,6 +3,7 @@ progress is the worker's heartbeat, so it must end ``done``, not be killed as hu
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -70,3 +71,8 @@ def test_a_conform_longer_than_the_heartbeat_timeout_ends_done(bay, tmp_path: Pa
     assert len(rendered) == 6 and all(p.exists() for p in rendered)
     assert {str(p) for p in rendered} <= set(job.outputs)
     assert job.report and job.report.endswith("long-edit.conform.json")
+    # the cut was inspected shot by shot once conformed (the worker beating all the while), and linked
+    links = json.loads(Path(job.report).read_text())["inspection"]
+    inspection = json.loads(Path(links["json"]).read_text())
+    assert [c["shot"].rsplit(" ", 1)[-1] for c in inspection["clips"]] == [f"shot{i}" for i in range(6)]
+    assert len(inspection["continuity"]) == 5 and Path(links["html"]).name == "long-edit.inspect.html"
