@@ -15,14 +15,15 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from postbay.backend import Backend
+from postbay.backend import CPU_WORKERS, cpu_pool
 from postbay.processors.cpu_kernels import _kernel, enabled
 
 #: Filters whose sums may use fused multiply-adds: float32 results differ from the array
 #: code's (SciPy sums in float64) in the last bits only, and the loops vectorise.
 _filter_kernel = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
 
-__all__ = ["enabled", "gaussian_taps", "highlight_means", "in_bands", "soften_rows"]
+__all__ = ["block_step_mean", "enabled", "gaussian_taps", "highlight_means", "in_bands", "smooth_block_steps",
+           "soften_rows"]
 
 
 def gaussian_taps(sigma: float, truncate: float) -> np.ndarray:
@@ -107,9 +108,88 @@ def soften_rows(x: np.ndarray, taps: np.ndarray, glow: np.ndarray, shift: int, l
             dst[px, 2] = (blur[b + 2] - v2) * lift + v2 + g * t2
 
 
-def in_bands(rows: int, work: Callable[[int, int], None], backend: Backend) -> None:
-    """Run ``work(r0, r1)`` over bands of ``rows`` on the backend's worker threads (the kernels
+def in_bands(rows: int, work: Callable[[int, int], None]) -> None:
+    """Run ``work(r0, r1)`` over bands of ``rows`` on the CPU worker threads (the kernels
     release the GIL, so the bands run side by side)."""
-    n = backend.workers if rows >= 64 else 1
+    n = CPU_WORKERS if rows >= 16 * CPU_WORKERS else 1
     bounds = [rows * i // n for i in range(n + 1)]
-    list(backend.pool.map(lambda i: work(bounds[i], bounds[i + 1]), range(n)))
+    list(cpu_pool().map(lambda i: work(bounds[i], bounds[i + 1]), range(n)))
+
+
+@_kernel
+def _boundary(x: np.ndarray, line: int, base: int, taps: np.ndarray, step: np.ndarray) -> tuple[float, float]:
+    """Read the 8 pixels ``x[line, base:base+8]`` into ``taps`` and their step beyond the local
+    slope into ``step``; returns the largest step and activity over the channels
+    (deblock's ``_steps``)."""
+    mag = np.float32(0.0)
+    act = np.float32(0.0)
+    for k in range(x.shape[2]):
+        for i in range(8):
+            taps[i, k] = x[line, base + i, k]
+        p2, p1, p0, q0, q1, q2 = taps[1, k], taps[2, k], taps[3, k], taps[4, k], taps[5, k], taps[6, k]
+        slope = np.float32(0.5) * ((p0 - p1) + (q1 - q0))
+        s = (q0 - p0) - slope
+        a = np.float32(0.25) * (abs(p1 - p0 - slope) + abs(p2 - p1 - slope)
+                                + abs(q1 - q0 - slope) + abs(q2 - q1 - slope))
+        step[k] = s
+        mag = max(mag, abs(s))
+        act = max(act, a)
+    return mag, act
+
+
+@_kernel
+def block_step_mean(x: np.ndarray, first: int, count: int, every: int, boundary_major: bool) -> float:
+    """Mean over every ``every``-th line of the largest step at boundaries ``first + 8k + 4``
+    along axis 1 of ``x`` (H, W, C) (deblock's codec-step statistic). ``boundary_major`` walks
+    each boundary over all lines before the next: the order that reads memory row by row
+    when ``x`` is the picture transposed (its lines are the picture's columns)."""
+    taps = np.empty((8, x.shape[2]), np.float32)
+    step = np.empty(x.shape[2], np.float32)
+    lines = range(0, x.shape[0], every)
+    total = 0.0
+    if boundary_major:
+        for b in range(count):
+            for line in lines:
+                total += _boundary(x, line, first + 8 * b, taps, step)[0]
+    else:
+        for line in lines:
+            for b in range(count):
+                total += _boundary(x, line, first + 8 * b, taps, step)[0]
+    return total / max(len(lines) * count, 1)
+
+
+@_kernel
+def _smooth_boundary(x: np.ndarray, line: int, base: int, threshold: np.float32, ramp: np.ndarray,
+                     taps: np.ndarray, step: np.ndarray) -> None:
+    """Spread the step at the boundary after ``x[line, base + 3]`` into a ramp when it is small
+    and the blocks either side are flat (deblock's gate)."""
+    mag, act = _boundary(x, line, base, taps, step)
+    gate = (min(max(np.float32(2.0) - np.float32(2.0) * mag / threshold, np.float32(0.0)), np.float32(1.0))
+            * min(max(np.float32(2.0) - act / (np.float32(0.25) * threshold + mag), np.float32(0.0)),
+                  np.float32(1.0)))
+    if gate == 0:
+        return
+    for k in range(x.shape[2]):
+        corr = gate * step[k]
+        for r in range(ramp.shape[0]):
+            x[line, base + 3 - r, k] = taps[3 - r, k] + corr * ramp[r]
+            x[line, base + 4 + r, k] = taps[4 + r, k] - corr * ramp[r]
+
+
+@_kernel
+def smooth_block_steps(x: np.ndarray, first: int, count: int, threshold: float, ramp: np.ndarray,
+                       boundary_major: bool) -> None:
+    """Spread the small steps at boundaries ``first + 8k + 4`` along axis 1 of ``x`` (H, W, C)
+    into ramps, in place (deblock's ``smooth_boundaries`` after its threshold); the order as
+    in :func:`block_step_mean` (the boundaries are independent, so it changes no result)."""
+    thr = np.float32(threshold)
+    taps = np.empty((8, x.shape[2]), np.float32)
+    step = np.empty(x.shape[2], np.float32)
+    if boundary_major:
+        for b in range(count):
+            for line in range(x.shape[0]):
+                _smooth_boundary(x, line, first + 8 * b, thr, ramp, taps, step)
+    else:
+        for line in range(x.shape[0]):
+            for b in range(count):
+                _smooth_boundary(x, line, first + 8 * b, thr, ramp, taps, step)

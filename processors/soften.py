@@ -71,7 +71,7 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
         taps = cpu_kernels_spatial.gaussian_taps(sigma, _TRUNCATE)
         out = xp.empty_like(x)
         cpu_kernels_spatial.in_bands(x.shape[0], lambda y0, y1: cpu_kernels_spatial.soften_rows(
-            x, taps, glow, factor.bit_length() - 1, lift_scale, lift_base, tint, _LUMA, out, y0, y1), ctx.backend)
+            x, taps, glow, factor.bit_length() - 1, lift_scale, lift_base, tint, _LUMA, out, y0, y1))
         return out
     y = luma(x)
     glow = _full_size(_blurred_glow(_highlight_means(y, factor, xp), 12.0 * k / factor, ndimage), factor,
