@@ -1,5 +1,5 @@
-"""CPU kernels (Numba) for the hot loops of denoise, deblock, soften's blend and upscale's
-sharpening, the same maths as their array code.
+"""CPU kernels (Numba) for the hot loops of denoise, the same maths as its array code
+(the spatial filters' are in :mod:`postbay.processors.cpu_kernels_spatial`).
 
 A processor's array code (``xp``) is its one definition and what runs on the GPU (CuPy).
 Where that code needs many full-picture passes of a few operations each, the CPU spends its
@@ -17,7 +17,7 @@ import os
 import numba
 import numpy as np
 
-__all__ = ["block_search", "enabled", "sharpen_cas",
+__all__ = ["block_search", "enabled",
            "temporal_weights", "warp_blocks", "wiener"]
 
 #: Every kernel: compiled once and cached on disk, the GIL released while it runs.
@@ -181,41 +181,4 @@ def wiener(total: np.ndarray, weights: np.ndarray, residual: float) -> np.ndarra
                 spread = square[y, x, k] - mu * mu
                 gain = max(spread - noise, np.float32(0.0)) / max(spread, np.float32(1e-8))
                 out[y, x, k] = mu + gain * (avg[y, x, k] - mu)
-    return out
-
-
-
-@_kernel
-def sharpen_cas(rgb: np.ndarray, weight_scale: float, luma_weights: np.ndarray) -> np.ndarray:
-    """upscale's contrast-adaptive sharpening in two passes (luma, then the sharpened picture):
-    the weight ``amp·weight_scale`` (``amp`` the headroom of the cross neighbourhood), the
-    sharpened luma clamped to that neighbourhood's range, and the change added to R, G and B."""
-    h, w, c = rgb.shape
-    p = np.empty((h, w), np.float32)
-    w0, w1, w2 = np.float32(luma_weights[0]), np.float32(luma_weights[1]), np.float32(luma_weights[2])
-    for y in range(h):
-        for x in range(w):
-            v = rgb[y, x, 0] * w0
-            v += rgb[y, x, 1] * w1
-            v += rgb[y, x, 2] * w2
-            p[y, x] = v
-    out = np.empty_like(rgb)
-    scale = np.float32(weight_scale)
-    one = np.float32(1.0)
-    for y in range(h):
-        up, down = p[_clamp(y - 1, h - 1)], p[_clamp(y + 1, h - 1)]
-        row = p[y]
-        for x in range(w):
-            centre = row[x]
-            n, s = up[x], down[x]
-            west, east = row[_clamp(x - 1, w - 1)], row[_clamp(x + 1, w - 1)]
-            lo = min(min(min(n, s), min(west, east)), centre)
-            hi = max(max(max(n, s), max(west, east)), centre)
-            headroom = min(lo, one - hi) / max(hi, np.float32(1e-6))
-            amp = np.float32(math.sqrt(min(max(headroom, np.float32(0.0)), one)))
-            weight = amp * scale
-            sharp = (centre + weight * (n + s + west + east)) / (one + np.float32(4.0) * weight)
-            change = min(max(sharp, lo), hi) - centre
-            for k in range(c):
-                out[y, x, k] = rgb[y, x, k] + change
     return out

@@ -10,6 +10,7 @@ arithmetic is done on it before the next row, and the picture is read and writte
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numba
@@ -22,8 +23,8 @@ from postbay.processors.cpu_kernels import _kernel, enabled
 #: code's (SciPy sums in float64) in the last bits only, and the loops vectorise.
 _filter_kernel = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
 
-__all__ = ["block_step_mean", "enabled", "gaussian_taps", "highlight_means", "in_bands", "smooth_block_steps",
-           "soften_rows"]
+__all__ = ["block_step_mean", "enabled", "gaussian_taps", "highlight_means", "in_bands", "sharpen_rows",
+           "smooth_block_steps", "soften_rows"]
 
 
 def gaussian_taps(sigma: float, truncate: float) -> np.ndarray:
@@ -193,3 +194,47 @@ def smooth_block_steps(x: np.ndarray, first: int, count: int, threshold: float, 
         for line in range(x.shape[0]):
             for b in range(count):
                 _smooth_boundary(x, line, first + 8 * b, thr, ramp, taps, step)
+
+
+@_kernel
+def _luma_row(rgb: np.ndarray, y: int, w0: np.float32, w1: np.float32, w2: np.float32, out: np.ndarray) -> None:
+    for x in range(rgb.shape[1]):
+        v = rgb[y, x, 0] * w0
+        v += rgb[y, x, 1] * w1
+        v += rgb[y, x, 2] * w2
+        out[x + 1] = v
+    out[0], out[-1] = out[1], out[-2]  # edges repeated
+
+
+@_kernel
+def sharpen_rows(rgb: np.ndarray, weight_scale: float, luma_weights: np.ndarray, out: np.ndarray, y0: int,
+                 y1: int) -> None:
+    """upscale's contrast-adaptive sharpening of rows ``y0:y1`` into ``out``: the weight
+    ``amp·weight_scale`` (``amp`` the headroom of the cross neighbourhood), the sharpened luma
+    clamped to that neighbourhood's range, and the change added to R, G and B. Luma is made
+    for three rows at a time (the row and its neighbours, edges repeated)."""
+    h, w = rgb.shape[0], rgb.shape[1]
+    w0, w1, w2 = np.float32(luma_weights[0]), np.float32(luma_weights[1]), np.float32(luma_weights[2])
+    rows = np.empty((3, w + 2), np.float32)
+    _luma_row(rgb, max(y0 - 1, 0), w0, w1, w2, rows[0])
+    _luma_row(rgb, y0, w0, w1, w2, rows[1])
+    scale = np.float32(weight_scale)
+    one = np.float32(1.0)
+    for y in range(y0, y1):
+        up, row, down = rows[(y - y0) % 3], rows[(y - y0 + 1) % 3], rows[(y - y0 + 2) % 3]
+        _luma_row(rgb, min(y + 1, h - 1), w0, w1, w2, down)
+        src, dst = rgb[y], out[y]
+        for x in range(w):
+            centre = row[x + 1]
+            n, s = up[x + 1], down[x + 1]
+            west, east = row[x], row[x + 2]
+            lo = min(min(min(n, s), min(west, east)), centre)
+            hi = max(max(max(n, s), max(west, east)), centre)
+            headroom = min(lo, one - hi) / max(hi, np.float32(1e-6))
+            amp = np.float32(math.sqrt(min(max(headroom, np.float32(0.0)), one)))
+            weight = amp * scale
+            sharp = (centre + weight * (n + s + west + east)) / (one + np.float32(4.0) * weight)
+            change = min(max(sharp, lo), hi) - centre
+            dst[x, 0] = src[x, 0] + change
+            dst[x, 1] = src[x, 1] + change
+            dst[x, 2] = src[x, 2] + change
