@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import PyOpenColorIO as ocio
 
-from postbay.backend import Backend
+from postbay.backend import Backend, in_bands
 from postbay.config import DEFAULT_OCIO_CONFIG
 from postbay.errors import ConfigError
 
@@ -84,10 +84,18 @@ def processor(src: str, dst: str, config: str = DEFAULT_OCIO_CONFIG) -> ocio.CPU
 
 
 def cpu_apply(proc: ocio.CPUProcessor, rgb: np.ndarray) -> np.ndarray:
-    """Apply an OCIO CPU processor to an (H, W, 3) float32 array; returns a new array."""
+    """Apply an OCIO CPU processor to an (H, W, 3) float32 array; returns a new array.
+
+    The rows are processed in bands on the CPU worker threads (OCIO releases the GIL while
+    it works), so a grade or a conversion uses every core.
+    """
     out = np.ascontiguousarray(rgb, dtype=np.float32).copy()
-    h, w = out.shape[:2]
-    proc.apply(ocio.PackedImageDesc(out, w, h, 3))
+
+    def band(r0: int, r1: int) -> None:
+        rows = out[r0:r1]
+        proc.apply(ocio.PackedImageDesc(rows, rows.shape[1], rows.shape[0], 3))
+
+    in_bands(out.shape[0], band, min_rows=128)
     return out
 
 

@@ -11,19 +11,17 @@ arithmetic is done on it before the next row, and the picture is read and writte
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numba
 import numpy as np
 
-from postbay.backend import CPU_WORKERS, cpu_pool
 from postbay.processors.cpu_kernels import _kernel, enabled
 
 #: Filters whose sums may use fused multiply-adds: float32 results differ from the array
 #: code's (SciPy sums in float64) in the last bits only, and the loops vectorise.
 _filter_kernel = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
 
-__all__ = ["block_step_mean", "enabled", "gaussian_taps", "highlight_means", "in_bands", "sharpen_rows",
+__all__ = ["block_step_mean", "enabled", "gaussian_taps", "highlight_means", "sharpen_rows",
            "smooth_block_steps", "soften_rows"]
 
 
@@ -107,14 +105,6 @@ def soften_rows(x: np.ndarray, taps: np.ndarray, glow: np.ndarray, shift: int, l
             dst[px, 0] = (blur[b] - v0) * lift + v0 + g * t0
             dst[px, 1] = (blur[b + 1] - v1) * lift + v1 + g * t1
             dst[px, 2] = (blur[b + 2] - v2) * lift + v2 + g * t2
-
-
-def in_bands(rows: int, work: Callable[[int, int], None]) -> None:
-    """Run ``work(r0, r1)`` over bands of ``rows`` on the CPU worker threads (the kernels
-    release the GIL, so the bands run side by side)."""
-    n = CPU_WORKERS if rows >= 16 * CPU_WORKERS else 1
-    bounds = [rows * i // n for i in range(n + 1)]
-    list(cpu_pool().map(lambda i: work(bounds[i], bounds[i + 1]), range(n)))
 
 
 @_kernel

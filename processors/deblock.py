@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from postbay.backend import cpu_pool
+from postbay.backend import cpu_pool, in_bands
 from postbay.processors import cpu_kernels_spatial
 from postbay.registry import ParamModel, StepContext, processor
 
@@ -116,10 +116,10 @@ def _smooth_on_cpu(x: np.ndarray, strength: float, axis: int, count: int) -> Non
                              (GRID - _REACH, 0))
     threshold = _threshold(strength, max(0.0, on - mid))
     if across:
-        cpu_kernels_spatial.in_bands(count, lambda b0, b1: cpu_kernels_spatial.smooth_block_steps(
+        in_bands(count, lambda b0, b1: cpu_kernels_spatial.smooth_block_steps(
             lines, GRID - _REACH + GRID * b0, b1 - b0, threshold, _RAMP, True))
     else:
-        cpu_kernels_spatial.in_bands(x.shape[0], lambda y0, y1: cpu_kernels_spatial.smooth_block_steps(
+        in_bands(x.shape[0], lambda y0, y1: cpu_kernels_spatial.smooth_block_steps(
             lines[y0:y1], GRID - _REACH, count, threshold, _RAMP, False))
 
 

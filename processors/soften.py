@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from postbay.backend import in_bands
 from postbay.colour import REC709_LUMA, luma
 from postbay.processors import cpu_kernels_spatial
 from postbay.registry import ParamModel, StepContext, processor
@@ -70,7 +71,7 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
         glow = _blurred_glow(cpu_kernels_spatial.highlight_means(x, factor, _LUMA), 12.0 * k / factor, ndimage)
         taps = cpu_kernels_spatial.gaussian_taps(sigma, _TRUNCATE)
         out = xp.empty_like(x)
-        cpu_kernels_spatial.in_bands(x.shape[0], lambda y0, y1: cpu_kernels_spatial.soften_rows(
+        in_bands(x.shape[0], lambda y0, y1: cpu_kernels_spatial.soften_rows(
             x, taps, glow, factor.bit_length() - 1, lift_scale, lift_base, tint, _LUMA, out, y0, y1))
         return out
     y = luma(x)

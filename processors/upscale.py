@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from postbay.backend import in_bands
 from postbay.colour import REC709_LUMA, luma
 from postbay.errors import PostbayError
 from postbay.processors import cpu_kernels_spatial
@@ -97,7 +98,7 @@ def sharpen_cas(rgb: Any, amount: float, xp: Any) -> Any:
         rgb = xp.ascontiguousarray(rgb, np.float32)
         out = xp.empty_like(rgb)
         weights = np.asarray(REC709_LUMA, np.float32)
-        cpu_kernels_spatial.in_bands(rgb.shape[0], lambda y0, y1: cpu_kernels_spatial.sharpen_rows(
+        in_bands(rgb.shape[0], lambda y0, y1: cpu_kernels_spatial.sharpen_rows(
             rgb, -0.2 * amount, weights, out, y0, y1))
         return out
     p = luma(rgb)
