@@ -1,5 +1,5 @@
 """CPU kernels (Numba) for the spatial filters of the finishing look: soften, upscale's
-sharpening and deblock, the same maths as their array code.
+sharpening, grain and deblock, the same maths as their array code.
 
 As in :mod:`postbay.processors.cpu_kernels` (whose switch :func:`enabled` these share), the
 array code is the one definition and the GPU's path; these kernels are the CPU's fast path,
@@ -21,7 +21,7 @@ from postbay.processors.cpu_kernels import _kernel, enabled
 #: code's (SciPy sums in float64) in the last bits only, and the loops vectorise.
 _filter_kernel = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
 
-__all__ = ["block_step_mean", "enabled", "gaussian_taps", "highlight_means", "sharpen_rows",
+__all__ = ["block_step_mean", "enabled", "gaussian_taps", "grain_rows", "highlight_means", "sharpen_rows",
            "smooth_block_steps", "soften_rows"]
 
 
@@ -228,3 +228,31 @@ def sharpen_rows(rgb: np.ndarray, weight_scale: float, luma_weights: np.ndarray,
             dst[x, 0] = src[x, 0] + change
             dst[x, 1] = src[x, 1] + change
             dst[x, 2] = src[x, 2] + change
+
+
+@_kernel
+def grain_rows(x: np.ndarray, fields: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], amount: float,
+               chroma: float, luma_weights: np.ndarray, out: np.ndarray, y0: int, y1: int) -> None:
+    """grain's rows ``y0:y1`` of ``x`` (H, W, 3) into ``out``: ``x + fields[0]·s``, plus
+    ``fields[1 + c]·s·chroma`` on channel ``c`` when ``chroma`` > 0, where ``s`` is
+    ``2·sqrt(t·(1 - t))·amount`` for the luma ``t`` (clipped to [0, 1]) of the top-left
+    pixel of the pixel's 2×2 cell (grain's ``develop``)."""
+    w0, w1, w2 = np.float32(luma_weights[0]), np.float32(luma_weights[1]), np.float32(luma_weights[2])
+    zero, one = np.float32(0.0), np.float32(1.0)
+    a, ch = np.float32(amount), np.float32(chroma)
+    for y in range(y0, y1):
+        cells = x[y - y % 2]
+        for px in range(0, x.shape[1], 2):
+            t = cells[px, 0] * w0
+            t += cells[px, 1] * w1
+            t += cells[px, 2] * w2
+            t = min(max(t, zero), one)
+            s = np.float32(2.0) * np.float32(math.sqrt(t * (one - t)))
+            s *= a
+            sc = s * ch
+            for p in range(px, min(px + 2, x.shape[1])):
+                g = fields[0][y, p] * s
+                for k in range(3):
+                    out[y, p, k] = x[y, p, k] + g
+                    if ch > zero:
+                        out[y, p, k] += fields[1 + k][y, p] * sc
