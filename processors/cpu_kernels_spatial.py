@@ -108,82 +108,91 @@ def soften_rows(x: np.ndarray, taps: np.ndarray, glow: np.ndarray, shift: int, l
 
 
 @_kernel
-def _boundary(x: np.ndarray, line: int, base: int, taps: np.ndarray, step: np.ndarray) -> tuple[float, float]:
-    """Read the 8 pixels ``x[line, base:base+8]`` into ``taps`` and their step beyond the local
-    slope into ``step``; returns the largest step and activity over the channels
+def _step(row: np.ndarray, base: int, k: int) -> np.float32:
+    """Channel ``k``'s step beyond the local slope at the boundary after ``row[base + 3]``
     (deblock's ``_steps``)."""
+    p1, p0, q0, q1 = row[base + 2, k], row[base + 3, k], row[base + 4, k], row[base + 5, k]
+    return (q0 - p0) - np.float32(0.5) * ((p0 - p1) + (q1 - q0))
+
+
+@_kernel
+def _largest_step(row: np.ndarray, base: int) -> np.float32:
+    """The largest step over the channels at the boundary after ``row[base + 3]``."""
     mag = np.float32(0.0)
+    for k in range(3):
+        mag = max(mag, abs(_step(row, base, k)))
+    return mag
+
+
+@_kernel
+def _activity(row: np.ndarray, base: int) -> np.float32:
+    """The largest activity over the channels inside the blocks either side of the boundary
+    after ``row[base + 3]``, beyond their common slope (deblock's ``_steps``)."""
     act = np.float32(0.0)
-    for k in range(x.shape[2]):
-        for i in range(8):
-            taps[i, k] = x[line, base + i, k]
-        p2, p1, p0, q0, q1, q2 = taps[1, k], taps[2, k], taps[3, k], taps[4, k], taps[5, k], taps[6, k]
+    for k in range(3):
+        p2, p1, p0, q0, q1, q2 = (row[base + 1, k], row[base + 2, k], row[base + 3, k], row[base + 4, k],
+                                  row[base + 5, k], row[base + 6, k])
         slope = np.float32(0.5) * ((p0 - p1) + (q1 - q0))
-        s = (q0 - p0) - slope
-        a = np.float32(0.25) * (abs(p1 - p0 - slope) + abs(p2 - p1 - slope)
-                                + abs(q1 - q0 - slope) + abs(q2 - q1 - slope))
-        step[k] = s
-        mag = max(mag, abs(s))
-        act = max(act, a)
-    return mag, act
+        act = max(act, np.float32(0.25) * (abs(p1 - p0 - slope) + abs(p2 - p1 - slope)
+                                           + abs(q1 - q0 - slope) + abs(q2 - q1 - slope)))
+    return act
 
 
 @_kernel
 def block_step_mean(x: np.ndarray, first: int, count: int, every: int, boundary_major: bool) -> float:
     """Mean over every ``every``-th line of the largest step at boundaries ``first + 8k + 4``
-    along axis 1 of ``x`` (H, W, C) (deblock's codec-step statistic). ``boundary_major`` walks
+    along axis 1 of ``x`` (H, W, 3) (deblock's codec-step statistic). ``boundary_major`` walks
     each boundary over all lines before the next: the order that reads memory row by row
     when ``x`` is the picture transposed (its lines are the picture's columns)."""
-    taps = np.empty((8, x.shape[2]), np.float32)
-    step = np.empty(x.shape[2], np.float32)
     lines = range(0, x.shape[0], every)
     total = 0.0
     if boundary_major:
         for b in range(count):
             for line in lines:
-                total += _boundary(x, line, first + 8 * b, taps, step)[0]
+                total += _largest_step(x[line], first + 8 * b)
     else:
         for line in lines:
             for b in range(count):
-                total += _boundary(x, line, first + 8 * b, taps, step)[0]
+                total += _largest_step(x[line], first + 8 * b)
     return total / max(len(lines) * count, 1)
 
 
 @_kernel
-def _smooth_boundary(x: np.ndarray, line: int, base: int, threshold: np.float32, ramp: np.ndarray,
-                     taps: np.ndarray, step: np.ndarray) -> None:
-    """Spread the step at the boundary after ``x[line, base + 3]`` into a ramp when it is small
-    and the blocks either side are flat (deblock's gate)."""
-    mag, act = _boundary(x, line, base, taps, step)
+def _smooth_boundary(row: np.ndarray, base: int, threshold: np.float32, ramp: np.ndarray) -> None:
+    """Spread the step at the boundary after ``row[base + 3]`` into a ramp when it is small
+    and the blocks either side are flat (deblock's gate); a step as tall as the threshold
+    closes the gate before the activity is measured."""
+    mag = _largest_step(row, base)
+    if mag >= threshold:
+        return
+    act = _activity(row, base)
     gate = (min(max(np.float32(2.0) - np.float32(2.0) * mag / threshold, np.float32(0.0)), np.float32(1.0))
             * min(max(np.float32(2.0) - act / (np.float32(0.25) * threshold + mag), np.float32(0.0)),
                   np.float32(1.0)))
     if gate == 0:
         return
-    for k in range(x.shape[2]):
-        corr = gate * step[k]
+    for k in range(3):
+        corr = gate * _step(row, base, k)  # channel k is still untouched
         for r in range(ramp.shape[0]):
-            x[line, base + 3 - r, k] = taps[3 - r, k] + corr * ramp[r]
-            x[line, base + 4 + r, k] = taps[4 + r, k] - corr * ramp[r]
+            row[base + 3 - r, k] += corr * ramp[r]
+            row[base + 4 + r, k] -= corr * ramp[r]
 
 
 @_kernel
 def smooth_block_steps(x: np.ndarray, first: int, count: int, threshold: float, ramp: np.ndarray,
                        boundary_major: bool) -> None:
-    """Spread the small steps at boundaries ``first + 8k + 4`` along axis 1 of ``x`` (H, W, C)
+    """Spread the small steps at boundaries ``first + 8k + 4`` along axis 1 of ``x`` (H, W, 3)
     into ramps, in place (deblock's ``smooth_boundaries`` after its threshold); the order as
     in :func:`block_step_mean` (the boundaries are independent, so it changes no result)."""
     thr = np.float32(threshold)
-    taps = np.empty((8, x.shape[2]), np.float32)
-    step = np.empty(x.shape[2], np.float32)
     if boundary_major:
         for b in range(count):
             for line in range(x.shape[0]):
-                _smooth_boundary(x, line, first + 8 * b, thr, ramp, taps, step)
+                _smooth_boundary(x[line], first + 8 * b, thr, ramp)
     else:
         for line in range(x.shape[0]):
             for b in range(count):
-                _smooth_boundary(x, line, first + 8 * b, thr, ramp, taps, step)
+                _smooth_boundary(x[line], first + 8 * b, thr, ramp)
 
 
 @_kernel
