@@ -58,7 +58,7 @@ def soften_rows(x: np.ndarray, taps: np.ndarray, glow: np.ndarray, shift: int, l
                 y1: int) -> None:
     """soften's rows ``y0:y1`` of ``x`` (H, W, 3) into ``out``: ``x + lift·(blur - x) + glow·tint``.
 
-    ``blur`` is ``x`` filtered by ``taps`` down the columns, then along the rows, edges
+    ``blur`` is ``x`` filtered by the symmetric ``taps`` down the columns, then along the rows, edges
     repeated (``gaussian_filter(x, (s, s, 0), mode="nearest")``); ``lift`` is
     ``clip(luma, 0, 0.4)·lift_scale + lift_base``; ``glow`` is given at 1/2**``shift`` of the
     size, each value covering its square, its last row and column repeated to the edges.
@@ -76,22 +76,27 @@ def soften_rows(x: np.ndarray, taps: np.ndarray, glow: np.ndarray, shift: int, l
     zero, top = np.float32(0.0), np.float32(0.4)
     scale, base = np.float32(lift_scale), np.float32(lift_base)
     for y in range(y0, y1):
-        inner[:] = zero
-        for j in range(2 * r + 1):
-            src = flat[min(max(y + j - r, 0), h - 1)]
-            wt = taps[j]
+        # The taps are symmetric: each pair of rows (and of pixels) either side shares one product.
+        centre, wt = flat[y], taps[r]
+        for i in range(n):
+            inner[i] = wt * centre[i]
+        for j in range(1, r + 1):
+            above, below = flat[max(y - j, 0)], flat[min(y + j, h - 1)]
+            wt = taps[r + j]
             for i in range(n):
-                inner[i] += wt * src[i]
+                inner[i] += wt * (above[i] + below[i])
         for i in range(r):
             for k in range(c):
                 column[i * c + k] = inner[k]
                 column[(r + w + i) * c + k] = inner[n - c + k]
-        blur[:] = zero
-        for j in range(2 * r + 1):
-            wt = taps[j]
-            shifted = column[j * c:j * c + n]
+        wt = taps[r]
+        for i in range(n):
+            blur[i] = wt * inner[i]
+        for j in range(1, r + 1):
+            wt = taps[r + j]
+            left, right = column[(r - j) * c:(r - j) * c + n], column[(r + j) * c:(r + j) * c + n]
             for i in range(n):
-                blur[i] += wt * shifted[i]
+                blur[i] += wt * (left[i] + right[i])
         glow_row = glow[min(y >> shift, gh - 1)]
         row, dst = x[y], out[y]
         for px in range(w):
