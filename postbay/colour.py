@@ -89,11 +89,12 @@ def cpu_apply(proc: ocio.CPUProcessor, rgb: np.ndarray) -> np.ndarray:
     The rows are processed in bands on the CPU worker threads (OCIO releases the GIL while
     it works), so a grade or a conversion uses every core.
     """
-    out = np.ascontiguousarray(rgb, dtype=np.float32).copy()
+    src = np.ascontiguousarray(rgb, dtype=np.float32)
+    out = np.empty_like(src)
 
     def band(r0: int, r1: int) -> None:
-        rows = out[r0:r1]
-        proc.apply(ocio.PackedImageDesc(rows, rows.shape[1], rows.shape[0], 3))
+        h, w = r1 - r0, src.shape[1]
+        proc.apply(ocio.PackedImageDesc(src[r0:r1], w, h, 3), ocio.PackedImageDesc(out[r0:r1], w, h, 3))
 
     in_bands(out.shape[0], band, min_rows=128)
     return out
