@@ -154,11 +154,11 @@ def block_step_mean(x: np.ndarray, first: int, count: int, every: int, boundary_
     if boundary_major:
         for b in range(count):
             for line in lines:
-                total += _largest_step(x[line], first + 8 * b)
+                total += float(_largest_step(x[line], first + 8 * b))
     else:
         for line in lines:
             for b in range(count):
-                total += _largest_step(x[line], first + 8 * b)
+                total += float(_largest_step(x[line], first + 8 * b))
     return total / max(len(lines) * count, 1)
 
 
