@@ -9,6 +9,8 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
@@ -18,7 +20,8 @@ import scipy.ndimage
 
 from postbay.errors import ConfigError
 
-__all__ = ["CPU_WORKERS", "Backend", "GpuSetting", "cpu_pool", "cupy_available", "get_backend", "numpy_backend"]
+__all__ = ["CPU_WORKERS", "Backend", "GpuSetting", "cpu_pool", "cupy_available", "get_backend", "in_bands",
+           "numpy_backend"]
 
 GpuSetting = Literal["auto", "off", "required"]
 
@@ -29,7 +32,25 @@ CPU_WORKERS = max(1, min(4, os.cpu_count() or 1))
 @functools.cache
 def cpu_pool() -> concurrent.futures.ThreadPoolExecutor:
     """The process's one pool of :data:`CPU_WORKERS` threads (NumPy releases the GIL in array work)."""
-    return concurrent.futures.ThreadPoolExecutor(max_workers=CPU_WORKERS, thread_name_prefix="postbay-processors")
+    return concurrent.futures.ThreadPoolExecutor(max_workers=CPU_WORKERS, thread_name_prefix=_POOL_PREFIX)
+
+
+_POOL_PREFIX = "postbay-processors"
+
+
+def in_bands(rows: int, work: Callable[[int, int], None], min_rows: int = 16) -> None:
+    """Run ``work(r0, r1)`` over bands of ``rows`` on the CPU pool's threads, one band each.
+
+    For work that releases the GIL (Numba kernels, OCIO, NumPy): the bands run side by side.
+    Fewer than ``min_rows`` rows a band, or a call from one of the pool's own threads (which
+    would wait on itself), run it in one piece on the calling thread.
+    """
+    n = min(CPU_WORKERS, max(1, rows // min_rows))
+    if n == 1 or threading.current_thread().name.startswith(_POOL_PREFIX):
+        work(0, rows)
+        return
+    bounds = [rows * i // n for i in range(n + 1)]
+    list(cpu_pool().map(lambda i: work(bounds[i], bounds[i + 1]), range(n)))
 
 
 @dataclass(frozen=True)

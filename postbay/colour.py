@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import PyOpenColorIO as ocio
 
-from postbay.backend import Backend
+from postbay.backend import Backend, in_bands
 from postbay.config import DEFAULT_OCIO_CONFIG
 from postbay.errors import ConfigError
 
@@ -103,10 +103,19 @@ def file_processor(path: str, interpolation: str = "tetrahedral") -> ocio.CPUPro
 
 
 def cpu_apply(proc: ocio.CPUProcessor, rgb: np.ndarray) -> np.ndarray:
-    """Apply an OCIO CPU processor to an (H, W, 3) float32 array; returns a new array."""
-    out = np.ascontiguousarray(rgb, dtype=np.float32).copy()
-    h, w = out.shape[:2]
-    proc.apply(ocio.PackedImageDesc(out, w, h, 3))
+    """Apply an OCIO CPU processor to an (H, W, 3) float32 array; returns a new array.
+
+    The rows are processed in bands on the CPU worker threads (OCIO releases the GIL while
+    it works), so a grade or a conversion uses every core.
+    """
+    src = np.ascontiguousarray(rgb, dtype=np.float32)
+    out = np.empty_like(src)
+
+    def band(r0: int, r1: int) -> None:
+        h, w = r1 - r0, src.shape[1]
+        proc.apply(ocio.PackedImageDesc(src[r0:r1], w, h, 3), ocio.PackedImageDesc(out[r0:r1], w, h, 3))
+
+    in_bands(out.shape[0], band, min_rows=128)
     return out
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from postbay.backend import Backend, numpy_backend
+from postbay.backend import Backend, in_bands, numpy_backend
 from postbay.colour import DEFAULT_OCIO_CONFIG, convert
 from postbay.cuts import CutDetector
 from postbay.errors import PostbayError
@@ -36,19 +36,40 @@ _SCALE = 1.0 / 65535.0
 
 
 def to_float(picture: np.ndarray, backend: Backend) -> Any:
-    """uint16 RGB on the host → float32 [0, 1] on the backend (converted after upload)."""
-    x = backend.asarray(picture).astype(backend.xp.float32)
-    x *= _SCALE
-    return x
+    """uint16 RGB on the host → float32 [0, 1] on the backend (converted after upload; on the
+    CPU in bands of rows on the worker threads)."""
+    xp = backend.xp
+    x = backend.asarray(picture)
+    out = xp.empty(x.shape, xp.float32)
+
+    def rows(r0: int, r1: int) -> None:
+        xp.multiply(x[r0:r1], np.float32(_SCALE), out=out[r0:r1])
+
+    _by_rows(backend, x.shape[0], rows)
+    return out
 
 
 def to_uint16(frame: Any, backend: Backend) -> np.ndarray:
     """float32 RGB on the backend → clipped uint16 RGB on the host (converted before download)."""
     xp = backend.xp
-    x = xp.clip(frame, 0.0, 1.0)
-    x *= 65535.0
-    x += 0.5
-    return backend.to_host(x.astype(xp.uint16))
+    out = xp.empty(frame.shape, xp.uint16)
+
+    def rows(r0: int, r1: int) -> None:
+        x = xp.clip(frame[r0:r1], 0.0, 1.0)
+        x *= 65535.0
+        x += 0.5
+        out[r0:r1] = x  # truncation after + 0.5: rounded
+
+    _by_rows(backend, frame.shape[0], rows)
+    return backend.to_host(out)
+
+
+def _by_rows(backend: Backend, rows: int, work: Callable[[int, int], None]) -> None:
+    """``work`` over all rows: in bands on the CPU worker threads, in one piece on a GPU."""
+    if backend.name == "cpu":
+        in_bands(rows, work, min_rows=64)
+    else:
+        work(0, rows)
 
 
 def windowed(frames: Iterable[Any], before: int, after: int) -> Iterator[list[Any]]:

@@ -1,5 +1,5 @@
-"""CPU kernels (Numba) for the hot loops of denoise, deblock, soften's blend and upscale's
-sharpening, the same maths as their array code.
+"""CPU kernels (Numba) for the hot loops of denoise, the same maths as its array code
+(the spatial filters' are in :mod:`postbay.processors.cpu_kernels_spatial`).
 
 A processor's array code (``xp``) is its one definition and what runs on the GPU (CuPy).
 Where that code needs many full-picture passes of a few operations each, the CPU spends its
@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
 
 import numba
 import numpy as np
 
-__all__ = ["block_search", "block_step_mean", "enabled", "sharpen_cas", "smooth_block_steps", "soften_blend",
+__all__ = ["block_search", "enabled",
            "temporal_weights", "warp_blocks", "wiener"]
 
 #: Every kernel: compiled once and cached on disk, the GIL released while it runs.
@@ -182,121 +181,4 @@ def wiener(total: np.ndarray, weights: np.ndarray, residual: float) -> np.ndarra
                 spread = square[y, x, k] - mu * mu
                 gain = max(spread - noise, np.float32(0.0)) / max(spread, np.float32(1e-8))
                 out[y, x, k] = mu + gain * (avg[y, x, k] - mu)
-    return out
-
-
-
-@_kernel
-def _boundary(x: np.ndarray, line: int, base: int, c: int, taps: np.ndarray,
-              step: np.ndarray) -> tuple[Any, Any]:
-    """Read the 8 pixels ``x[line, base:base+8]`` into ``taps`` and their step beyond the local
-    slope into ``step``; returns the largest step and activity over the channels
-    (deblock's ``_steps``)."""
-    mag = np.float32(0.0)
-    act = np.float32(0.0)
-    for k in range(c):
-        for i in range(8):
-            taps[i, k] = x[line, base + i, k]
-        p2, p1, p0, q0, q1, q2 = taps[1, k], taps[2, k], taps[3, k], taps[4, k], taps[5, k], taps[6, k]
-        slope = np.float32(0.5) * ((p0 - p1) + (q1 - q0))
-        s = (q0 - p0) - slope
-        a = np.float32(0.25) * (abs(p1 - p0 - slope) + abs(p2 - p1 - slope)
-                                + abs(q1 - q0 - slope) + abs(q2 - q1 - slope))
-        step[k] = s
-        mag = max(mag, abs(s))
-        act = max(act, a)
-    return mag, act
-
-
-@_kernel
-def block_step_mean(x: np.ndarray, first: int, count: int, every: int) -> float:
-    """Mean over every ``every``-th line of the largest step at boundaries ``first + 8k + 4``
-    along axis 1 of ``x`` (H, W, C) (deblock's codec-step statistic)."""
-    h, c = x.shape[0], x.shape[2]
-    taps = np.empty((8, c), np.float32)
-    step = np.empty(c, np.float32)
-    total = 0.0
-    n = 0
-    for line in range(0, h, every):
-        for b in range(count):
-            total += _boundary(x, line, first + 8 * b, c, taps, step)[0]
-            n += 1
-    return total / max(n, 1)
-
-
-@_kernel
-def smooth_block_steps(x: np.ndarray, first: int, count: int, threshold: float, ramp: np.ndarray) -> None:
-    """Spread the small steps at boundaries ``first + 8k + 4`` along axis 1 of ``x`` (H, W, C)
-    into ramps, in place (deblock's ``smooth_boundaries`` after its threshold)."""
-    h, c = x.shape[0], x.shape[2]
-    thr = np.float32(threshold)
-    taps = np.empty((8, c), np.float32)
-    step = np.empty(c, np.float32)
-    for line in range(h):
-        for b in range(count):
-            base = first + 8 * b
-            mag, act = _boundary(x, line, base, c, taps, step)
-            gate = (min(max(np.float32(2.0) - np.float32(2.0) * mag / thr, np.float32(0.0)), np.float32(1.0))
-                    * min(max(np.float32(2.0) - act / (np.float32(0.25) * thr + mag), np.float32(0.0)),
-                          np.float32(1.0)))
-            if gate == 0:
-                continue
-            for k in range(c):
-                corr = gate * step[k]
-                for r in range(ramp.shape[0]):
-                    x[line, base + 3 - r, k] = taps[3 - r, k] + corr * ramp[r]
-                    x[line, base + 4 + r, k] = taps[4 + r, k] - corr * ramp[r]
-
-
-@_kernel
-def sharpen_cas(rgb: np.ndarray, weight_scale: float, luma_weights: np.ndarray) -> np.ndarray:
-    """upscale's contrast-adaptive sharpening in two passes (luma, then the sharpened picture):
-    the weight ``amp·weight_scale`` (``amp`` the headroom of the cross neighbourhood), the
-    sharpened luma clamped to that neighbourhood's range, and the change added to R, G and B."""
-    h, w, c = rgb.shape
-    p = np.empty((h, w), np.float32)
-    w0, w1, w2 = np.float32(luma_weights[0]), np.float32(luma_weights[1]), np.float32(luma_weights[2])
-    for y in range(h):
-        for x in range(w):
-            v = rgb[y, x, 0] * w0
-            v += rgb[y, x, 1] * w1
-            v += rgb[y, x, 2] * w2
-            p[y, x] = v
-    out = np.empty_like(rgb)
-    scale = np.float32(weight_scale)
-    one = np.float32(1.0)
-    for y in range(h):
-        up, down = p[_clamp(y - 1, h - 1)], p[_clamp(y + 1, h - 1)]
-        row = p[y]
-        for x in range(w):
-            centre = row[x]
-            n, s = up[x], down[x]
-            west, east = row[_clamp(x - 1, w - 1)], row[_clamp(x + 1, w - 1)]
-            lo = min(min(min(n, s), min(west, east)), centre)
-            hi = max(max(max(n, s), max(west, east)), centre)
-            headroom = min(lo, one - hi) / max(hi, np.float32(1e-6))
-            amp = np.float32(math.sqrt(min(max(headroom, np.float32(0.0)), one)))
-            weight = amp * scale
-            sharp = (centre + weight * (n + s + west + east)) / (one + np.float32(4.0) * weight)
-            change = min(max(sharp, lo), hi) - centre
-            for k in range(c):
-                out[y, x, k] = rgb[y, x, k] + change
-    return out
-
-
-@_kernel
-def soften_blend(x: np.ndarray, blur: np.ndarray, luma: np.ndarray, glow: np.ndarray, lift_scale: float,
-                 lift_base: float, tint: np.ndarray) -> np.ndarray:
-    """soften's blend in one pass: ``x + lift·(blur - x) + glow·tint`` with
-    ``lift = clip(luma, 0, 0.4)·lift_scale + lift_base``."""
-    h, w, c = x.shape
-    out = np.empty_like(x)
-    top = np.float32(0.4)
-    for y in range(h):
-        for px in range(w):
-            lift = min(max(luma[y, px], np.float32(0.0)), top) * np.float32(lift_scale) + np.float32(lift_base)
-            g = glow[y, px]
-            for k in range(c):
-                v = x[y, px, k]
-                out[y, px, k] = (blur[y, px, k] - v) * lift + v + g * tint[k]
     return out

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from postbay.processors import cpu_kernels
+from postbay.backend import cpu_pool, in_bands
+from postbay.processors import cpu_kernels_spatial
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["DeblockParams", "deblock", "smooth_boundaries", "GRID"]
@@ -84,11 +85,8 @@ def smooth_boundaries(x: Any, strength: float, xp: Any, axis: int = 1) -> Any:
     count = (x.shape[axis] - _REACH) // GRID
     if count < 1:
         return x
-    if cpu_kernels.enabled(xp):
-        lines = x if axis == 1 else x.transpose(1, 0, 2)  # the kernels work along axis 1
-        excess = max(0.0, cpu_kernels.block_step_mean(lines, GRID - _REACH, count, 4)
-                     - cpu_kernels.block_step_mean(lines, 0, count, 4))
-        cpu_kernels.smooth_block_steps(lines, GRID - _REACH, count, _threshold(strength, excess), _RAMP)
+    if cpu_kernels_spatial.enabled(xp):
+        _smooth_on_cpu(x, strength, axis, count)
         return x
     taps = _taps(x, axis, GRID - _REACH, count)
     step, mag, act = _steps(taps, xp)
@@ -107,6 +105,22 @@ def smooth_boundaries(x: Any, strength: float, xp: Any, axis: int = 1) -> Any:
         taps[3 - k] += corr * _RAMP[k]
         taps[4 + k] -= corr * _RAMP[k]
     return x
+
+
+def _smooth_on_cpu(x: np.ndarray, strength: float, axis: int, count: int) -> None:
+    """:func:`smooth_boundaries` with the CPU kernels: the two statistics side by side, then
+    the boundaries in bands on the worker threads (each boundary is independent of the others)."""
+    across = axis == 0  # the boundaries are rows of the picture: the kernels walk each along its row
+    lines = x.transpose(1, 0, 2) if across else x  # the kernels work along axis 1
+    on, mid = cpu_pool().map(lambda first: cpu_kernels_spatial.block_step_mean(lines, first, count, 4, across),
+                             (GRID - _REACH, 0))
+    threshold = _threshold(strength, max(0.0, on - mid))
+    if across:
+        in_bands(count, lambda b0, b1: cpu_kernels_spatial.smooth_block_steps(
+            lines, GRID - _REACH + GRID * b0, b1 - b0, threshold, _RAMP, True))
+    else:
+        in_bands(x.shape[0], lambda y0, y1: cpu_kernels_spatial.smooth_block_steps(
+            lines[y0:y1], GRID - _REACH, count, threshold, _RAMP, False))
 
 
 def _threshold(strength: float, excess: float) -> float:

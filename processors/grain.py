@@ -12,7 +12,9 @@ import numpy as np
 import scipy.ndimage
 from pydantic import Field
 
-from postbay.colour import luma
+from postbay.backend import in_bands
+from postbay.colour import REC709_LUMA, luma
+from postbay.processors import cpu_kernels_spatial
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["GrainParams", "grain", "grain_plate", "grain_response", "MARGIN"]
@@ -21,6 +23,7 @@ __all__ = ["GrainParams", "grain", "grain_plate", "grain_response", "MARGIN"]
 MARGIN = 192
 
 _plates: dict[tuple[Any, ...], Any] = {}
+_LUMA = np.asarray(REC709_LUMA, np.float32)
 
 
 class GrainParams(ParamModel):
@@ -101,6 +104,12 @@ def grain(frames: list[Any], ctx: StepContext, params: GrainParams) -> Any:
     he, we = h + h % 2, w + w % 2
     fields = [_window(plate, rng, he, we) for _ in range(4 if params.chroma > 0 else 1)]
     out = xp.empty_like(x)
+    if cpu_kernels_spatial.enabled(xp):
+        x = xp.ascontiguousarray(x, np.float32)
+        planes = tuple(fields) if len(fields) == 4 else (fields[0],) * 4
+        in_bands(h, lambda y0, y1: cpu_kernels_spatial.grain_rows(x, planes, params.amount, params.chroma, _LUMA,
+                                                                  out, y0, y1))
+        return out
 
     def develop(r0: int, r1: int) -> None:
         """Grain for rows r0:r1 (even bounds): the response follows the picture's tones, not

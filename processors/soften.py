@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from postbay.colour import luma
-from postbay.processors import cpu_kernels
+from postbay.backend import in_bands
+from postbay.colour import REC709_LUMA, luma
+from postbay.processors import cpu_kernels_spatial
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["SoftenParams", "soften"]
@@ -35,6 +36,9 @@ def _scale(ctx: StepContext) -> float:
 
 #: Radius (Gaussian sigma, pixels at 1080p) of the unsharp mask AI upscalers leave.
 _SHARPEN_RADIUS = 1.4
+#: The blur's extent in sigmas.
+_TRUNCATE = 3.0
+_LUMA = np.asarray(REC709_LUMA, np.float32)
 
 
 @processor("soften", params=SoftenParams, colourspace="display")
@@ -54,19 +58,26 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
         return x
     xp, ndimage = ctx.xp, ctx.backend.ndimage
     k = _scale(ctx)
-    y = luma(x)
     sigma = _SHARPEN_RADIUS * k
-    blur = ndimage.gaussian_filter(x, (sigma, sigma, 0), mode="nearest", truncate=3.0)
     gain = 4.0 * a
     # Luminance-aware: perceived waxiness lives in mid-tones and highlights.
     lift_scale, lift_base = 1.25 * gain / (1.0 + gain), 0.5 * gain / (1.0 + gain)
+    tint = np.array([1.0, 0.55, 0.35], np.float32) * np.float32(0.12 * a)
     # Halation: light near and above diffuse white spreads wide and warm. The glow is far
     # smoother than a pixel, so it is made at a quarter of the resolution.
-    glow = _halation(y, 12.0 * k, xp, ndimage)
-    tint = np.array([1.0, 0.55, 0.35], np.float32) * np.float32(0.12 * a)
-    if cpu_kernels.enabled(xp):
-        return cpu_kernels.soften_blend(xp.ascontiguousarray(x, np.float32), blur, y, glow, lift_scale, lift_base,
-                                        tint)
+    factor = 4 if min(x.shape[:2]) >= 16 else 1
+    if cpu_kernels_spatial.enabled(xp):
+        x = xp.ascontiguousarray(x, np.float32)
+        glow = _blurred_glow(cpu_kernels_spatial.highlight_means(x, factor, _LUMA), 12.0 * k / factor, ndimage)
+        taps = cpu_kernels_spatial.gaussian_taps(sigma, _TRUNCATE)
+        out = xp.empty_like(x)
+        in_bands(x.shape[0], lambda y0, y1: cpu_kernels_spatial.soften_rows(
+            x, taps, glow, factor.bit_length() - 1, lift_scale, lift_base, tint, _LUMA, out, y0, y1))
+        return out
+    y = luma(x)
+    glow = _full_size(_blurred_glow(_highlight_means(y, factor, xp), 12.0 * k / factor, ndimage), factor,
+                      y.shape, xp)
+    blur = ndimage.gaussian_filter(x, (sigma, sigma, 0), mode="nearest", truncate=_TRUNCATE)
     lift = xp.clip(y, 0.0, np.float32(0.4))
     lift *= np.float32(lift_scale)
     lift += np.float32(lift_base)
@@ -78,14 +89,21 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
     return out
 
 
-def _halation(y: Any, sigma: float, xp: Any, ndimage: Any) -> Any:
-    """Glow of the highlights of luma ``y``: blurred by ``sigma`` pixels, made at quarter size."""
-    h, w = y.shape
-    hq, wq = h // 4, w // 4
-    if hq < 4 or wq < 4:
-        return ndimage.gaussian_filter(xp.clip((y - 0.8) * 5.0, 0.0, None), sigma, mode="nearest", truncate=2.5)
-    src = xp.clip((y[:hq * 4, :wq * 4] - np.float32(0.8)) * np.float32(5.0), 0.0, None)
-    small = src.reshape(hq, 4, wq, 4).mean(axis=(1, 3))
-    small = ndimage.gaussian_filter(small, sigma / 4.0, mode="nearest", truncate=2.5)
-    glow = xp.repeat(xp.repeat(small, 4, axis=0), 4, axis=1)
-    return xp.pad(glow, ((0, h - hq * 4), (0, w - wq * 4)), mode="edge")
+def _highlight_means(y: Any, factor: int, xp: Any) -> Any:
+    """Mean over each ``factor``-square of the light above diffuse white in luma ``y``."""
+    hq, wq = y.shape[0] // factor, y.shape[1] // factor
+    src = xp.clip((y[:hq * factor, :wq * factor] - np.float32(0.8)) * np.float32(5.0), 0.0, None)
+    return src.reshape(hq, factor, wq, factor).mean(axis=(1, 3))
+
+
+def _blurred_glow(highlights: Any, sigma: float, ndimage: Any) -> Any:
+    """The glow: the highlights spread by ``sigma`` pixels (of their own, reduced, size)."""
+    return ndimage.gaussian_filter(highlights, sigma, mode="nearest", truncate=2.5)
+
+
+def _full_size(glow: Any, factor: int, shape: tuple[int, ...], xp: Any) -> Any:
+    """``glow`` made at 1/``factor`` of the size back at ``shape``: each value over its square,
+    the last row and column repeated to the edges."""
+    h, w = shape
+    full = xp.repeat(xp.repeat(glow, factor, axis=0), factor, axis=1)
+    return xp.pad(full, ((0, h - full.shape[0]), (0, w - full.shape[1])), mode="edge")

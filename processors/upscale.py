@@ -21,9 +21,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from postbay.backend import in_bands
 from postbay.colour import REC709_LUMA, luma
 from postbay.errors import PostbayError
-from postbay.processors import cpu_kernels
+from postbay.processors import cpu_kernels_spatial
 from postbay.processors.resample import checked_size, resize
 from postbay.registry import FrameFormat, ParamModel, StepContext, even_size, processor
 
@@ -93,9 +94,13 @@ def sharpen_cas(rgb: Any, amount: float, xp: Any) -> Any:
     the display (perceptual) luma, so shadows and highlights are sharpened alike, and moves
     R, G and B together so colours do not fringe.
     """
-    if cpu_kernels.enabled(xp):
-        return cpu_kernels.sharpen_cas(xp.ascontiguousarray(rgb, np.float32), -0.2 * amount,
-                                       np.asarray(REC709_LUMA, np.float32))
+    if cpu_kernels_spatial.enabled(xp):
+        rgb = xp.ascontiguousarray(rgb, np.float32)
+        out = xp.empty_like(rgb)
+        weights = np.asarray(REC709_LUMA, np.float32)
+        in_bands(rgb.shape[0], lambda y0, y1: cpu_kernels_spatial.sharpen_rows(
+            rgb, -0.2 * amount, weights, out, y0, y1))
+        return out
     p = luma(rgb)
     pad = xp.pad(p, 1, mode="edge")
     n, s, w, e = pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:]

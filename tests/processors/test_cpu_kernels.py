@@ -63,3 +63,12 @@ def test_soften_matches_the_array_code(monkeypatch):
     monkeypatch.setenv("POSTBAY_CPU_KERNELS", "0")
     slow = run_processor("soften", frames, amount=0.6)[0]
     assert np.abs(fast - slow).max() < 1e-5
+
+
+@pytest.mark.parametrize("chroma", [0.0, 0.3])
+def test_grain_matches_the_array_code(monkeypatch, chroma):
+    frames = [f[:301, :399].copy() for f in pan(photo("astronaut"), 2, 400, 302)]  # odd sizes: cells cut at the edge
+    fast = run_processor("grain", frames, amount=0.03, chroma=chroma)
+    monkeypatch.setenv("POSTBAY_CPU_KERNELS", "0")
+    slow = run_processor("grain", frames, amount=0.03, chroma=chroma)
+    assert max(np.abs(f - s).max() for f, s in zip(fast, slow)) < 1e-6
