@@ -28,8 +28,8 @@ import numpy as np
 
 from postbay.errors import MediaError
 
-__all__ = ["SEQUENCE_SUFFIXES", "GapPolicy", "ImageSequence", "find_sequence", "image2_input", "is_sequence_spec",
-           "linear_to_display", "read_image", "sequence_name", "sequence_pictures", "sequence_rate"]
+__all__ = ["SEQUENCE_SUFFIXES", "GapPolicy", "ImageSequence", "find_sequence", "frame_reference", "image2_input",
+           "is_sequence_spec", "linear_to_display", "read_image", "sequence_name", "sequence_pictures", "sequence_rate"]
 
 #: Frame files a sequence is made of.
 SEQUENCE_SUFFIXES = frozenset({".png", ".exr", ".dpx", ".tif", ".tiff"})
@@ -194,6 +194,22 @@ def is_sequence_spec(path: str | Path) -> bool:
     path = Path(path)
     pattern = path.suffix.lower() in SEQUENCE_SUFFIXES and bool(re.search(r"#+|%0?\d*d", path.name))
     return pattern or path.is_dir()
+
+
+def frame_reference(name: str) -> str | None:
+    """The sequence an edit's media name points at, as a name :func:`find_sequence` takes, or None.
+
+    NLEs name an image sequence by its first frame (``shot_1001.exr``: FCP 7 XML, FCPXML, AAF),
+    by a printf or hash pattern (``shot_%04d.png``, ``shot_####.exr``: Nuke, Hiero, OTIO) or by a
+    frame range in brackets (``shot.[1001-1100].exr``: Resolve, RV); the bracket form becomes
+    hashes as wide as its first number.
+    """
+    name = re.sub(r"\[(\d+)-\d+\]", lambda m: "#" * len(m.group(1)), name)
+    if Path(name).suffix.lower() not in SEQUENCE_SUFFIXES:
+        return None
+    if re.search(r"#+|%0?\d*d", name) or _NUMBERED.match(name):
+        return name
+    return None
 
 
 def sequence_name(path: str | Path) -> str:
