@@ -105,7 +105,10 @@ def remove_stale_temps(folder: Path, pid: int | None = None) -> int:
         m = re.match(r"\d+", path.name.split(f"{TEMP_MARK}-", 1)[1])
         owner = int(m.group()) if m else None
         if (pid is not None and owner == pid) or (pid is None and not pid_alive(owner)):
-            path.unlink(missing_ok=True)
+            if path.is_dir() and not path.is_symlink():  # an image sequence being written
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
             n += 1
     return n
 

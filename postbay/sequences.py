@@ -29,7 +29,8 @@ import numpy as np
 from postbay.errors import MediaError
 
 __all__ = ["SEQUENCE_SUFFIXES", "GapPolicy", "ImageSequence", "find_sequence", "frame_reference", "image2_input",
-           "is_sequence_spec", "linear_to_display", "read_image", "sequence_name", "sequence_pictures", "sequence_rate"]
+           "is_sequence_spec", "linear_pixels", "linear_to_display", "read_image", "sequence_name",
+           "sequence_pictures", "sequence_rate"]
 
 #: Frame files a sequence is made of.
 SEQUENCE_SUFFIXES = frozenset({".png", ".exr", ".dpx", ".tif", ".tiff"})
@@ -155,9 +156,20 @@ def read_image(path: Path, ocio_config: str | None = None) -> np.ndarray:
     except (av.error.FFmpegError, StopIteration) as exc:
         raise MediaError(f"cannot read the frame: {exc}", path=path) from None
     if "f32" in frame.format.name or "f16" in frame.format.name:
-        linear = frame.to_ndarray(format="gbrpf32le") if frame.format.name != "gbrpf32le" else frame.to_ndarray()
-        return linear_to_display(linear, ocio_config)
+        return linear_to_display(linear_pixels(frame), ocio_config)
     return frame.to_ndarray(format="rgb48le")
+
+
+def linear_pixels(frame: av.VideoFrame) -> np.ndarray:
+    """(H, W, 3) float32 RGB of a float frame (an EXR's). Half floats are read from the planes
+    as they are: FFmpeg's scaler converts them through a lossy path (0.01 reads as 0.0102)."""
+    name = frame.format.name
+    if name.startswith(("gbrpf16", "gbrapf16")):
+        dtype = np.dtype(">f2" if name.endswith("be") else "<f2")
+        g, b, r = (np.frombuffer(bytes(p), dtype).reshape(frame.height, -1)[:, :frame.width]
+                   for p in frame.planes[:3])
+        return np.stack([r, g, b], axis=-1).astype(np.float32)
+    return frame.to_ndarray() if name == "gbrpf32le" else frame.to_ndarray(format="gbrpf32le")
 
 
 def sequence_pictures(seq: ImageSequence, *, gaps: GapPolicy = "hold", start: int = 0, count: int | None = None,
