@@ -46,7 +46,7 @@ from postbay.recipe import Recipe, Step
 from postbay.registry import FrameFormat
 from postbay.sequence_writer import SequenceWriter, first_frame_number
 from postbay.subtitles import Captions, write_sidecars
-from postbay.verify import Expectation
+from postbay.verify import Expectation, Verification
 
 __all__ = ["FinishResult", "finish_clip", "output_paths"]
 
@@ -239,6 +239,7 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         if done != total:
             raise VerifyError(f"{done} frames rendered, {total} promised", path=source)
         has_audio = audio_plan is not None and (audio_plan.samples is None or audio_plan.samples.shape[-1] > 0)
+        verification: Verification | None
         if sequence is not None:
             verification = sequence.publish(total, full=recipe.output.verify == "full")
             verification.info = probe(out_path, rate=fmt_out.rate)

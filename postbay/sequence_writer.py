@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from postbay.colour import DEFAULT_OCIO_CONFIG, cpu_apply, processor
 from postbay.errors import MediaError
-from postbay.media import MediaInfo, timecode_to_frames, to_rgb16
+from postbay.media import MediaInfo, add_video_stream, timecode_to_frames, to_rgb16
 from postbay.publish import TEMP_MARK, PublishError
 from postbay.sequences import find_sequence, read_image
 from postbay.verify import Verification
@@ -104,7 +105,8 @@ class SequenceWriter:
             self.output = av.open(str(pattern), "w", format="image2", options={"start_number": str(first)})
         except av.error.FFmpegError as exc:
             raise MediaError(f"cannot write an image sequence: {exc}", path=pattern) from exc
-        self.stream = self.output.add_stream(self.fmt.codec, rate=24, options=dict(self.fmt.options))
+        self.stream = add_video_stream(self.output, self.fmt.codec, Fraction(24))  # frames carry no rate
+        self.stream.codec_context.options = dict(self.fmt.options)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, self.fmt.pix_fmt
         self.frames_written = 0
 

@@ -26,10 +26,12 @@ def _recipe(kind: str, **output: object):  # type: ignore[no-untyped-def]
     return parse_recipe({"name": "frames", "rate": 25, "output": {"sequence": kind, **output}}, source="<test>")
 
 
-def _linear(path: Path) -> np.ndarray:
-    """An EXR's pixels as written: (H, W, 3) float32 scene-linear RGB."""
+def _linear(path: Path, depth: str) -> np.ndarray:
+    """An EXR's pixels as written, half (``f16``) or full float (``f32``): (H, W, 3) float32 RGB."""
     with av.open(str(path)) as container:
-        return linear_pixels(next(container.decode(video=0)))
+        frame = next(container.decode(video=0))
+    assert depth in frame.format.name
+    return linear_pixels(frame)
 
 
 def _plate(folder: Path, frames: range) -> np.ndarray:
@@ -54,7 +56,7 @@ def test_exr_out_holds_the_light_that_came_in(tmp_path: Path, kind: str, toleran
     seq = find_sequence(out)
     assert (seq.pattern, seq.numbers) == ("plate_%06d.exr", tuple(range(1001, 1006)))  # the source's numbers
     for number in seq.numbers:
-        back = _linear(seq.path(number))
+        back = _linear(seq.path(number), "f16" if kind == "exr" else "f32")
         assert np.max(np.abs(back - linear) / linear) < tolerance
     report = json.loads(result.report_path.read_text())
     assert report["verification"]["ok"] and report["verification"]["checks"]["frames"] == 5
