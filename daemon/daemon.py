@@ -42,6 +42,7 @@ from postbay.recipe import load_recipe
 
 from .arrival import carry_sidecars
 from .executor import Executor, JobSpec, Outcome, make_executor
+from .frames import signature
 from .ledger import Job, Ledger, clock, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .outputs import output_name
@@ -85,10 +86,10 @@ def _changed_since_queued(job: Job, source: Path) -> bool:
     still landing or a new version. It stays where it is and arrives again as its own job,
     so one source is never split into moved fragments."""
     try:
-        st = source.stat()
+        size, mtime_ns = signature(source)  # a folder of frames: its frames' total and latest change
     except OSError:
         return False
-    if not job.fingerprint or job.fingerprint.startswith(f"{st.st_size}:{st.st_mtime_ns}:"):
+    if not job.fingerprint or job.fingerprint.startswith(f"{size}:{mtime_ns}:"):
         return False
     log.warning("job %s: %s changed while it was being finished; left where it is (it is taken again as a "
                 "new version)", job.id, source)

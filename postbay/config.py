@@ -65,6 +65,7 @@ class WatchConfig(_Section):
     polling: Literal["auto", True, False] = "auto"
     settle_seconds: float = Field(default=5.0, ge=0)
     arrival_timeout: float = Field(default=600.0, ge=0)
+    sequence_settle_seconds: float = Field(default=30.0, ge=0)  # a folder of frames: no frame added this long
     cron: str | None = None
     create: bool = False  # a missing folder is an error (an unmounted share) unless this says make it
 

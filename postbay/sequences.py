@@ -37,7 +37,8 @@ SEQUENCE_SUFFIXES = frozenset({".png", ".exr", ".dpx", ".tif", ".tiff"})
 
 GapPolicy = Literal["hold", "black", "fail"]
 
-_NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)(?P<suffix>\.[A-Za-z0-9]+)$")
+# ComfyUI's SaveImage writes ``ComfyUI_00001_.png``: an underscore may follow the number
+_NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)(?P<suffix>_?\.[A-Za-z0-9]+)$")
 _PRINTF = re.compile(r"%0?(\d*)d")
 
 
@@ -96,7 +97,7 @@ def _scan(folder: Path, prefix: str | None = None, suffix: str | None = None,
     runs: dict[tuple[str, str], list[str]] = {}
     for entry in folder.iterdir():
         m = _NUMBERED.match(entry.name)
-        if not m or entry.name.startswith(".") or m.group("suffix").lower() not in SEQUENCE_SUFFIXES:
+        if not m or entry.name.startswith(".") or Path(entry.name).suffix.lower() not in SEQUENCE_SUFFIXES:
             continue
         key, digits = (m.group("prefix"), m.group("suffix")), m.group("number")
         if prefix is not None and key != (prefix, suffix):
