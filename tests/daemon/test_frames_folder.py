@@ -8,6 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
+from daemon_harness import drop as drop_file
 from daemon_harness import wait_for
 from stills import numbered
 
@@ -16,7 +17,8 @@ from postbay.daemon.arrival import file_kind, settle_seconds
 from postbay.daemon.frames import folder_fingerprint, sequence_incomplete, signature
 from postbay.daemon.watcher import ArrivalTracker, scan_folder
 from postbay.media import VideoReader, probe
-from postbay.synth import read_frame_number
+from postbay.sequences import find_sequence
+from postbay.synth import read_frame_number, write_clip
 
 
 def test_a_frames_folder_is_whole_only_when_every_frame_is(tmp_path: Path) -> None:
@@ -62,12 +64,19 @@ def test_a_folder_filled_frame_by_frame_is_one_job(bay, tmp_path: Path) -> None:
     """ComfyUI writing 1001–1010 with 1002–1003 never made, pausing longer than settle_seconds
     between frames: one job once no frame came for sequence_settle_seconds, one movie at the
     recipe's rate with the gap held, the folder moved whole to done/. A folder holding two runs
-    is one failed job, moved whole to failed/; a loose still stays where it is."""
+    is one failed job, moved whole to failed/; a loose still stays where it is. Beside it, a
+    folder whose recipe writes frames (``[output] sequence = "png"``) turns a clip into frames."""
     recipe = tmp_path / "frames25.toml"
     recipe.write_text('name = "frames25"\nrate = 25\n[output]\ncodec = "prores_hq"\n')
     drop, out = tmp_path / "drop", tmp_path / "out"
+    to_frames = tmp_path / "to_frames.toml"
+    to_frames.write_text('name = "to_frames"\n[output]\nsequence = "png"\n')
     daemon = bay(folders=[{"path": str(drop), "recipe": str(recipe), "output": str(out), "settle_seconds": 0.5,
-                           "sequence_settle_seconds": 2}])
+                           "sequence_settle_seconds": 2},
+                          {"path": str(tmp_path / "drop2"), "recipe": str(to_frames), "output": str(tmp_path / "out2"),
+                           "settle_seconds": 0.5}])
+    drop_file(write_clip(tmp_path / "take.mov", frames=5, width=64, height=36, timecode="00:00:10:00"),
+              tmp_path / "drop2")
     numbered(drop, [1], name="still_")
     comfy = drop / "comfy_out"
     comfy.mkdir()
@@ -86,9 +95,11 @@ def test_a_folder_filled_frame_by_frame_is_one_job(bay, tmp_path: Path) -> None:
     numbered(mixed, [1, 2], name="a_")
     numbered(mixed, [1, 2], name="b_")
     os.replace(mixed, drop / "mixed")  # moved in whole
-    (done,) = daemon.wait_jobs(1, timeout=90)
     (failed,) = daemon.wait_jobs(1, "failed", timeout=90)
-    assert done.created >= finished - 0.1 and len(daemon.jobs()) == 2
+    frames_job, done = sorted(daemon.wait_jobs(2, timeout=90), key=lambda j: j.created)
+    assert Path(frames_job.outputs[0]) == tmp_path / "out2" / "take"
+    assert find_sequence(tmp_path / "out2" / "take").numbers == tuple(range(240, 245))  # 00:00:10:00 at 24 fps
+    assert done.created >= finished - 0.1 and len(daemon.jobs()) == 3
     assert "holds 2 sequences (a_####.png, b_####.png)" in str(failed.error)
     assert sorted(p.name for p in (drop / "failed" / "mixed").iterdir()) == \
         ["a_0001.png", "a_0002.png", "b_0001.png", "b_0002.png"]
