@@ -270,9 +270,12 @@ class Relinker:
         if isinstance(ref, otio.schema.ImageSequenceReference):
             return self._sequence(ref, usable)
         written = getattr(ref, "target_url", None) or None
-        if not audio and written and frame_reference(written.replace("\\", "/").rsplit("/", 1)[-1]):
-            return self._frames(clip, written, usable)
         tried: list[str] = []
+        if not audio and written and frame_reference(written.replace("\\", "/").rsplit("/", 1)[-1]):
+            frames = self._frames(clip, written, usable)
+            if frames.found:
+                return frames
+            tried += frames.tried  # no such sequence here: a movie of its name may stand in
         names: list[str] = []
         if written:
             path, name = url_to_path(written, self.timeline_dir)
