@@ -104,6 +104,7 @@ class SequenceWriter:
         try:
             self.output = av.open(str(pattern), "w", format="image2", options={"start_number": str(first)})
         except av.error.FFmpegError as exc:
+            shutil.rmtree(self.tmp, ignore_errors=True)
             raise MediaError(f"cannot write an image sequence: {exc}", path=pattern) from exc
         self.stream = add_video_stream(self.output, self.fmt.codec, Fraction(24))  # frames carry no rate
         self.stream.codec_context.options = dict(self.fmt.options)
