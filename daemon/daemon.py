@@ -757,7 +757,7 @@ class Daemon:
         for path in set(expired_files([f.watch for f in self.folders.values()], cutoff,
                                       inbox=self.config.inbox_dir())) - waiting:
             try:
-                path.unlink()
+                shutil.rmtree(path) if path.is_dir() else path.unlink()  # a folder of frames goes whole
                 n += 1
             except OSError:
                 continue
@@ -780,6 +780,7 @@ def expired_files(watches: list[WatchConfig], cutoff: float, *, inbox: Path | No
             except OSError:
                 continue
             # ctime: when it was moved into done/ (a move keeps the mtime of the shoot)
-            if path.is_file() and max(st.st_mtime, st.st_ctime) < cutoff:
+            sequence = path.is_dir() and path.parent.name == "done"  # a folder of frames, finished
+            if (path.is_file() or sequence) and max(st.st_mtime, st.st_ctime) < cutoff:
                 found.append(path)
     return found
