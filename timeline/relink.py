@@ -225,6 +225,7 @@ class Relinker:
         self._probes: dict[Path, MediaInfo | None] = {}
         self.problems: dict[Path, str] = {}  # why a file that exists is not usable media
         self.sequence_rates: dict[Path, Fraction] = {}  # image sequences play at their reference's rate
+        self._frame_folders: dict[str, list[Path]] = {}  # folders under the roots holding frames, by name glob
 
     def _info(self, path: Path) -> MediaInfo | None:
         path = Path(path)
@@ -346,9 +347,9 @@ class Relinker:
         spec = frame_reference(name) or name
         tried = [f"as an image sequence: {spec}"]
         glob = re.sub(r"#+|%0?\d*d", "*", spec)
-        folders = [path.parent] if path is not None else []
-        for root in self.roots:
-            folders += sorted({hit.parent for hit in root.rglob(glob)})
+        if glob not in self._frame_folders:  # one walk per name, however many clips use the sequence
+            self._frame_folders[glob] = [f for root in self.roots for f in sorted({h.parent for h in root.rglob(glob)})]
+        folders = ([path.parent] if path is not None else []) + self._frame_folders[glob]
         rate = clip.trimmed_range().duration.rate
         for folder in dict.fromkeys(folders):
             if not folder.is_dir() or not self.allowed(folder):
