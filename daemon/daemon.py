@@ -665,7 +665,7 @@ class Daemon:
                     for sidecar in sidecars:
                         _move_into(sidecar, Path(job.folder) / "done")
                 elif job.after == "delete":
-                    source.unlink()
+                    shutil.rmtree(source) if source.is_dir() else source.unlink()  # a folder of frames: whole
                     new_source = None
             except OSError as exc:
                 log.warning("job %s: cannot %s the finished source %s: %s", job.id, job.after, source, exc)
