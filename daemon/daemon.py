@@ -543,7 +543,7 @@ class Daemon:
                            media_roots=tuple(str(p) for p in self.config.media_roots),
                            allow_plugin_override=self.config.allow_plugin_override,
                            output_name=name, max_pixels=self.config.limits.max_pixels,
-                           existing=self.config.existing_output)
+                           existing=self.config.existing_output, rate=self._folder_rate(job))
             try:
                 pid = self.executor.start(spec)
             except Exception as exc:
@@ -559,6 +559,11 @@ class Daemon:
                 self.ledger.set_worker(job.id, pid)
             log.info("started job %s (%s, %s) in worker %s, attempt %d", job.id, Path(job.source).name, job.recipe,
                      pid, job.attempts + 1)
+
+    def _folder_rate(self, job: Job) -> str | None:
+        """The job's watch folder's ``rate`` (for its image sequences and EDLs), if set."""
+        folder = self.folders.get(Path(job.folder)) if job.folder else None
+        return folder.watch.rate if folder else None
 
     def _output_name(self, job: Job) -> str | None:
         """The stem of a media job's output: its source's, unless that file belongs to another

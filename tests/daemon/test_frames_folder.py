@@ -8,8 +8,10 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
 from daemon_harness import drop as drop_file
 from daemon_harness import wait_for
+from pydantic import ValidationError
 from stills import numbered
 
 from postbay.config import WatchConfig
@@ -51,6 +53,9 @@ def test_only_folders_holding_frames_are_candidates(tmp_path: Path) -> None:
     assert sorted(p.name for p in scan_folder(watch)) == ["shot", "still_0001.png"]
     assert file_kind(tmp_path / "shot") == "sequence" and file_kind(tmp_path / "still_0001.png") == "other"
     assert settle_seconds(watch, False, sequence=True) == 7 and settle_seconds(watch, False) == 1
+    assert WatchConfig(path=tmp_path, recipe="passthrough", rate=23.976).rate == "23.976"
+    with pytest.raises(ValidationError, match="not a frame rate"):
+        WatchConfig(path=tmp_path, recipe="passthrough", rate="fast")
     tracker = ArrivalTracker(check_open=False)
     for path in scan_folder(watch):
         tracker.nominate(path, watch)
@@ -63,16 +68,17 @@ def test_only_folders_holding_frames_are_candidates(tmp_path: Path) -> None:
 def test_a_folder_filled_frame_by_frame_is_one_job(bay, tmp_path: Path) -> None:
     """ComfyUI writing 1001–1010 with 1002–1003 never made, pausing longer than settle_seconds
     between frames: one job once no frame came for sequence_settle_seconds, one movie at the
-    recipe's rate with the gap held, the folder moved whole to done/. A folder holding two runs
-    is one failed job, moved whole to failed/; a loose still stays where it is. Beside it, a
-    folder whose recipe writes frames (``[output] sequence = "png"``) turns a clip into frames."""
+    watch folder's rate (over the recipe's) with the gap held, the folder moved whole to done/.
+    A folder holding two runs is one failed job, moved whole to failed/; a loose still stays
+    where it is. Beside it, a folder whose recipe writes frames (``[output] sequence = "png"``)
+    turns a clip into frames."""
     recipe = tmp_path / "frames25.toml"
-    recipe.write_text('name = "frames25"\nrate = 25\n[output]\ncodec = "prores_hq"\n')
+    recipe.write_text('name = "frames30"\nrate = 30\n[output]\ncodec = "prores_hq"\n')
     drop, out = tmp_path / "drop", tmp_path / "out"
     to_frames = tmp_path / "to_frames.toml"
     to_frames.write_text('name = "to_frames"\n[output]\nsequence = "png"\n')
     daemon = bay(folders=[{"path": str(drop), "recipe": str(recipe), "output": str(out), "settle_seconds": 0.5,
-                           "sequence_settle_seconds": 2},
+                           "sequence_settle_seconds": 2, "rate": "25"},
                           {"path": str(tmp_path / "drop2"), "recipe": str(to_frames), "output": str(tmp_path / "out2"),
                            "settle_seconds": 0.5}])
     drop_file(write_clip(tmp_path / "take.mov", frames=5, width=64, height=36, timecode="00:00:10:00"),
