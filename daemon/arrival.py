@@ -33,6 +33,8 @@ from postbay.config import WatchConfig
 from postbay.publish import write_json_atomic
 from postbay.timeline import TIMELINE_SUFFIXES
 
+from .frames import sequence_incomplete
+
 __all__ = ["MEDIA_SUFFIXES", "NETWORK_SETTLE_SECONDS", "SIDECAR_SUFFIXES", "carry_sidecars", "file_kind",
            "incomplete_reason", "settle_seconds", "sidecars_of"]
 
@@ -57,9 +59,12 @@ _MXF_PARTITION = bytes.fromhex("060e2b34020501010d010201")
 _EBML, _SEGMENT, _CUES = b"\x1a\x45\xdf\xa3", b"\x18\x53\x80\x67", b"\x1c\x53\xbb\x6b"
 
 
-def file_kind(path: Path) -> Literal["media", "timeline", "other"]:
-    """What a hot folder does with ``path``: finish it (``media``), conform it (``timeline``)
-    or leave it alone (``other``: sidecars, stills, notes)."""
+def file_kind(path: Path) -> Literal["media", "timeline", "sequence", "other"]:
+    """What a hot folder does with ``path``: finish it (``media``, or a folder of numbered frames:
+    ``sequence``, see :mod:`postbay.daemon.frames`), conform it (``timeline``) or leave it alone
+    (``other``: sidecars, stills, notes)."""
+    if path.is_dir():
+        return "sequence"
     suffix = path.suffix.lower()
     if suffix in MEDIA_SUFFIXES:
         return "media"
@@ -68,11 +73,13 @@ def file_kind(path: Path) -> Literal["media", "timeline", "other"]:
     return "other"
 
 
-def settle_seconds(watch: WatchConfig, network: bool) -> float:
-    """The folder's ``settle_seconds``; unset on a network mount, the longer network default."""
+def settle_seconds(watch: WatchConfig, network: bool, *, sequence: bool = False) -> float:
+    """The folder's ``settle_seconds``; unset on a network mount, the longer network default;
+    for a folder of frames (``sequence``), at least ``sequence_settle_seconds``."""
+    settle = watch.settle_seconds
     if network and "settle_seconds" not in watch.model_fields_set:
-        return max(watch.settle_seconds, NETWORK_SETTLE_SECONDS)
-    return watch.settle_seconds
+        settle = max(settle, NETWORK_SETTLE_SECONDS)
+    return max(settle, watch.sequence_settle_seconds) if sequence else settle
 
 
 def incomplete_reason(path: Path) -> str | None:
@@ -80,6 +87,8 @@ def incomplete_reason(path: Path) -> str | None:
 
     Only media are judged; edit lists are small text files that settle like any other.
     """
+    if path.is_dir():
+        return sequence_incomplete(path)
     if file_kind(path) != "media":
         return None
     try:

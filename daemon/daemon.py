@@ -42,6 +42,7 @@ from postbay.recipe import load_recipe
 
 from .arrival import carry_sidecars, sidecars_of
 from .executor import PROGRESS_KINDS, Executor, JobSpec, Outcome, make_executor
+from .frames import signature
 from .ledger import Job, Ledger, clock, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .outputs import output_name, skip_report
@@ -87,10 +88,10 @@ def _changed_since_queued(job: Job, source: Path) -> bool:
     still landing or a new version. It stays where it is and arrives again as its own job,
     so one source is never split into moved fragments."""
     try:
-        st = source.stat()
+        size, mtime_ns = signature(source)  # a folder of frames: its frames' total and latest change
     except OSError:
         return False
-    if not job.fingerprint or job.fingerprint.startswith(f"{st.st_size}:{st.st_mtime_ns}:"):
+    if not job.fingerprint or job.fingerprint.startswith(f"{size}:{mtime_ns}:"):
         return False
     log.warning("job %s: %s changed while it was being finished; left where it is (it is taken again as a "
                 "new version)", job.id, source)
@@ -107,7 +108,10 @@ def remove_stale_temps(folder: Path, pid: int | None = None) -> int:
         m = re.match(r"\d+", path.name.split(f"{TEMP_MARK}-", 1)[1])
         owner = int(m.group()) if m else None
         if (pid is not None and owner == pid) or (pid is None and not pid_alive(owner)):
-            path.unlink(missing_ok=True)
+            if path.is_dir() and not path.is_symlink():  # an image sequence being written
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
             n += 1
     return n
 
@@ -549,7 +553,7 @@ class Daemon:
                            allow_plugin_override=self.config.allow_plugin_override,
                            output_name=name, max_pixels=self.config.limits.max_pixels,
                            existing=self.config.existing_output, inspect=self.config.inspect.every_job,
-                           inspect_speech=self.config.inspect.speech)
+                           inspect_speech=self.config.inspect.speech, rate=self._folder_rate(job))
             try:
                 pid = self.executor.start(spec)
             except Exception as exc:
@@ -565,6 +569,11 @@ class Daemon:
                 self.ledger.set_worker(job.id, pid)
             log.info("started job %s (%s, %s) in worker %s, attempt %d", job.id, Path(job.source).name, job.recipe,
                      pid, job.attempts + 1)
+
+    def _folder_rate(self, job: Job) -> str | None:
+        """The job's watch folder's ``rate`` (for its image sequences and EDLs), if set."""
+        folder = self.folders.get(Path(job.folder)) if job.folder else None
+        return folder.watch.rate if folder else None
 
     def _output_name(self, job: Job) -> str | None:
         """The stem of a media job's output: its source's, unless that file belongs to another
@@ -689,7 +698,7 @@ class Daemon:
                     for sidecar in sidecars:
                         _move_into(sidecar, Path(job.folder) / "done")
                 elif job.after == "delete":
-                    source.unlink()
+                    shutil.rmtree(source) if source.is_dir() else source.unlink()  # a folder of frames: whole
                     new_source = None
             except OSError as exc:
                 log.warning("job %s: cannot %s the finished source %s: %s", job.id, job.after, source, exc)
@@ -789,7 +798,7 @@ class Daemon:
         for path in set(expired_files([f.watch for f in self.folders.values()], cutoff,
                                       inbox=self.config.inbox_dir())) - waiting:
             try:
-                path.unlink()
+                shutil.rmtree(path) if path.is_dir() else path.unlink()  # a folder of frames goes whole
                 n += 1
             except OSError:
                 continue
@@ -812,6 +821,7 @@ def expired_files(watches: list[WatchConfig], cutoff: float, *, inbox: Path | No
             except OSError:
                 continue
             # ctime: when it was moved into done/ (a move keeps the mtime of the shoot)
-            if path.is_file() and max(st.st_mtime, st.st_ctime) < cutoff:
+            sequence = path.is_dir() and path.parent.name == "done"  # a folder of frames, finished
+            if (path.is_file() or sequence) and max(st.st_mtime, st.st_ctime) < cutoff:
                 found.append(path)
     return found

@@ -13,6 +13,7 @@ same methods over a Ray cluster; the watcher and the ledger do not change.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import multiprocessing as mp
 import signal
 import threading
@@ -53,6 +54,8 @@ class JobSpec:
     #: ``[inspect]``: inspect the source once rendered (an ``auto`` job's own is kept); listen for speech.
     inspect: bool = True
     inspect_speech: bool = True
+    #: The watch folder's ``rate`` (image sequences, EDLs), over the recipe's.
+    rate: str | None = None
 
 
 #: Messages of a running job: ``(kind, fraction, step)``; a ``step`` message is a phase change
@@ -224,7 +227,10 @@ def _recipe(spec: JobSpec) -> Any:
     from postbay.registry import default_registry
 
     registry = default_registry(allow_override=spec.allow_plugin_override)
-    return load_recipe(spec.recipe, search_dirs=[Path(p) for p in spec.recipe_dirs], registry=registry)
+    recipe = load_recipe(spec.recipe, search_dirs=[Path(p) for p in spec.recipe_dirs], registry=registry)
+    if spec.rate:  # the folder knows what its tool writes
+        recipe = dataclasses.replace(recipe, timeline=recipe.timeline.model_copy(update={"rate": spec.rate}))
+    return recipe
 
 
 def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:

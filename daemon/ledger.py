@@ -31,6 +31,8 @@ from typing import Any, Literal
 from postbay.errors import PostbayError
 from postbay.timeline import TIMELINE_SUFFIXES
 
+from .frames import folder_fingerprint
+
 __all__ = ["Event", "FINISHED", "Job", "JobState", "Ledger", "STATES", "TIMELINE_SUFFIXES", "clock", "fingerprint",
            "pace", "pid_alive"]
 
@@ -91,6 +93,8 @@ def fingerprint(path: str | Path) -> str:
     """``size:mtime_ns:sha256`` of the first and last MiB: cheap on a 200 GB master, and a
     re-export under the same name (new bytes or new mtime) gets a new one."""
     path = Path(path)
+    if path.is_dir():  # a folder of frames
+        return folder_fingerprint(path)
     st = path.stat()
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

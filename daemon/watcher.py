@@ -32,6 +32,7 @@ from postbay.paths import url_to_path
 from postbay.publish import TEMP_MARK
 
 from .arrival import file_kind, incomplete_reason, settle_seconds
+from .frames import holds_frames, signature
 
 __all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "Arrival", "is_ignored",
            "mount_type", "on_network", "open_for_writing", "referenced_media", "scan_folder", "uses_polling"]
@@ -170,16 +171,26 @@ def scan_folder(watch: WatchConfig) -> Iterator[Path]:
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
             dirnames[:] = [d for d in dirnames if not is_ignored(here / d / "x", root, output=output)]
+            if here != root and holds_frames(here):  # a folder of frames: one source, its frames none
+                yield here
+                continue
             for name in filenames:
                 path = here / name
                 if not is_ignored(path, root, output=output):
                     yield path
     else:
         for entry in os.scandir(root):
-            if entry.is_file(follow_symlinks=True):
-                path = Path(entry.path)
-                if not is_ignored(path, root, output=output):
-                    yield path
+            path = Path(entry.path)
+            if is_ignored(path, root, output=output):
+                continue
+            if entry.is_file(follow_symlinks=True) or (entry.is_dir() and _frames_folder(path, root)
+                                                       and holds_frames(path)):
+                yield path
+
+
+def _frames_folder(path: Path, root: Path) -> bool:
+    """Whether a folder in a hot folder may be a folder of frames (not done/, failed/, a dot-folder)."""
+    return path.name not in RESERVED_FOLDERS and not path.name.startswith(".") and path != root
 
 
 @dataclass
@@ -250,7 +261,8 @@ class ArrivalTracker:
                 network = self._network.get(watch.path)
                 if network is None:
                     network = self._network[watch.path] = on_network(watch.path)
-                self._candidates[path] = _Candidate(watch, -1, -1, now, settle_seconds(watch, network))
+                self._candidates[path] = _Candidate(watch, -1, -1, now,
+                                                    settle_seconds(watch, network, sequence=path.is_dir()))
             return self._settled(now)
 
     def _say_once(self, path: Path, key: str, message: str, *args: object) -> None:
@@ -263,16 +275,16 @@ class ArrivalTracker:
         settled: list[tuple[Path, _Candidate]] = []
         for path, cand in list(self._candidates.items()):
             try:
-                st = path.stat()
+                size, mtime_ns = signature(path)  # a folder of frames: its frames' total and latest change
             except OSError:  # gone (renamed, deleted, moved away): forget it
                 del self._candidates[path]
                 continue
-            if not path.is_file():
+            if not path.is_file() and not path.is_dir():
                 del self._candidates[path]
                 continue
-            if st.st_size != cand.size or st.st_mtime_ns != cand.mtime_ns:
+            if size != cand.size or mtime_ns != cand.mtime_ns:
                 # still growing or touched: the clock starts again
-                cand.size, cand.mtime_ns, cand.since = st.st_size, st.st_mtime_ns, now
+                cand.size, cand.mtime_ns, cand.since = size, mtime_ns, now
                 cand.next_look = cand.backoff = 0.0
                 continue
             if now - cand.since >= cand.settle and now >= cand.next_look:
@@ -304,7 +316,9 @@ class ArrivalTracker:
         except OSError:
             return False
         # ctime too: a copier that sets the source's mtime at the end still touches ctime
-        quiet_for = time.time() - max(st.st_mtime, st.st_ctime)
+        quiet_for = time.time() - (signature(path)[1] / 1e9 if path.is_dir() else max(st.st_mtime, st.st_ctime))
+        if path.is_dir() and why == "no numbered frames yet":  # not a sequence (yet): never a job
+            quiet_for = 0.0
         if quiet_for >= cand.watch.arrival_timeout:
             log.warning("taking %s although it is incomplete (%s): unchanged for %.0f s", path, why, quiet_for)
             return True
@@ -326,7 +340,16 @@ class _Events(FileSystemEventHandler):
             self.tracker.nominate(path, self.watch)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
+        if event.is_directory:  # a folder of frames, made here or moved in, is nominated as one
+            raw = event.dest_path if event.event_type == "moved" else event.src_path
+            folder = Path(os.fsdecode(raw))
+            if event.event_type in ("created", "moved") and _frames_folder(folder, self.watch.path) \
+                    and (self.watch.recursive or folder.parent == self.watch.path):
+                self._consider(raw)
+            return
+        parent = Path(os.fsdecode(event.src_path)).parent
+        if parent != self.watch.path and file_kind(parent) == "sequence" and holds_frames(parent):
+            self._consider(os.fsencode(parent))  # a frame landing (recursive watch): its folder
             return
         if event.event_type in ("created", "modified", "closed", "attrib"):  # attrib: an mtime set (cp -p)
             self._consider(event.src_path)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,6 +67,8 @@ class WatchConfig(_Section):
     polling: Literal["auto", True, False] = "auto"
     settle_seconds: float = Field(default=5.0, ge=0)
     arrival_timeout: float = Field(default=600.0, ge=0)
+    sequence_settle_seconds: float = Field(default=30.0, ge=0)  # a folder of frames: no frame added this long
+    rate: str | None = None  # image sequences' (and EDLs') frame rate here; unset: the recipe's, else 24
     cron: str | None = None
     create: bool = False  # a missing folder is an error (an unmounted share) unless this says make it
 
@@ -78,6 +81,19 @@ class WatchConfig(_Section):
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        try:
+            ok = not isinstance(value, bool) and Fraction(str(value)) > 0
+        except (ValueError, ZeroDivisionError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{value!r} is not a frame rate; give 24, 23.976 or \"24000/1001\"")
+        return str(value)
 
 
 class WorkersConfig(_Section):

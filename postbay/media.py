@@ -26,7 +26,14 @@ from av.subtitles.stream import SubtitleStream
 from av.subtitles.subtitle import SubtitleSet
 
 from postbay.errors import MediaError
-from postbay.sequences import find_sequence, image2_input, is_sequence_spec, linear_to_display, sequence_rate
+from postbay.sequences import (
+    find_sequence,
+    image2_input,
+    is_sequence_spec,
+    linear_pixels,
+    linear_to_display,
+    sequence_rate,
+)
 
 __all__ = [
     "add_audio_stream",
@@ -556,8 +563,7 @@ def to_rgb16(frame: av.VideoFrame) -> np.ndarray:
     """(H, W, 3) uint16 RGB of a decoded frame, with the frame's own matrix and range (a float
     frame, an EXR's, is scene-linear: converted to the display encoding through OCIO)."""
     if "f32" in frame.format.name or "f16" in frame.format.name:
-        linear = frame.to_ndarray() if frame.format.name == "gbrpf32le" else frame.to_ndarray(format="gbrpf32le")
-        return linear_to_display(linear)
+        return linear_to_display(linear_pixels(frame))
     if _is_rgb_format(frame.format.name):
         return frame.to_ndarray(format="rgb48le")
     return frame.to_ndarray(format="rgb48le", src_colorspace=_frame_matrix(frame),

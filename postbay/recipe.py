@@ -13,7 +13,8 @@ audio = "copy"             # copy | pcm | aac | none
 ```
 
 A recipe used on a timeline may also set ``handles`` (frames each side), ``missing``
-("fail" or "skip") and ``rate`` (an EDL's frame rate) at its top level (:class:`TimelineOptions`).
+("fail" or "skip") and ``rate`` (an EDL's frame rate, and an image sequence's) at its top level
+(:class:`TimelineOptions`).
 
 Built-in recipes ship in ``postbay/recipes/``; user recipes are found by path or by name in
 the configured recipe folders (which win over built-ins of the same name). Validation
@@ -69,6 +70,9 @@ class OutputSpec(_Encoded):
     audio: Literal["copy", "pcm", "aac", "none"] = "copy"
     verify: Literal["fast", "full"] = "fast"
     suffix: str = ""
+    #: Numbered frames instead of a movie (see postbay.sequence_writer): the codec is then unused.
+    sequence: Literal["exr", "exr32", "png", "tiff", "dpx"] | None = None
+    sequence_start: int | None = Field(default=None, ge=0, description="first frame number of a sequence output")
 
 
 class Delivery(_Encoded):
@@ -93,7 +97,8 @@ class TimelineOptions(BaseModel):
     handles: int | None = Field(default=None, ge=0, strict=True,
                                 description="frames rendered beyond each edit point, for trims in the NLE")
     missing: Literal["fail", "skip"] | None = Field(default=None, description="what a clip without media does")
-    rate: int | float | str | None = Field(default=None, description="an EDL's frame rate (24, 23.976, \"24000/1001\")")
+    rate: int | float | str | None = Field(default=None, description="an EDL's or an image sequence's frame rate "
+                                          "(24, 23.976, \"24000/1001\")")
     bundle: Literal["otioz", "otiod"] | None = Field(
         default=None, description="also write the conformed timeline as an OTIO bundle holding the finished shots")
 

@@ -35,6 +35,7 @@ from postbay.media import (
     probe,
     read_audio,
     read_reference,
+    snap_rate,
     source_is_bt709_limited,
     timecode_to_frames,
     to_rgb16,
@@ -44,8 +45,9 @@ from postbay.pipeline import Pipeline, run_stages
 from postbay.publish import PublishError, publish_verified, temp_path, write_json_atomic
 from postbay.recipe import Recipe, Step
 from postbay.registry import FrameFormat
+from postbay.sequence_writer import SequenceWriter, first_frame_number
 from postbay.subtitles import Captions, write_sidecars
-from postbay.verify import Expectation
+from postbay.verify import Expectation, Verification
 
 __all__ = ["FinishResult", "finish_clip", "output_paths"]
 
@@ -65,8 +67,11 @@ class FinishResult:
 
 
 def output_paths(source: Path, recipe: Recipe, out_dir: Path, name: str | None = None) -> tuple[Path, Path]:
-    """(output file, report file) for a source under a recipe."""
+    """(output file, report file) for a source under a recipe; the output is a folder of numbered
+    frames when the recipe writes a sequence (see :mod:`postbay.sequence_writer`)."""
     stem = (name or source.stem) + recipe.output.suffix
+    if recipe.output.sequence:
+        return out_dir / stem, out_dir / f"{stem}.report.json"
     container = recipe.output.resolved_container()
     return out_dir / f"{stem}.{container}", out_dir / f"{stem}.report.json"
 
@@ -142,7 +147,8 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         "output": None, "recipe": recipe.describe(), "started": _now(),
     }
     tmp_path = temp_path(out_path)
-    writer: VideoWriter | None = None
+    writer: VideoWriter | SequenceWriter | None = None
+    sequence: SequenceWriter | None = None
     try:
         _check_writable(out_dir)
         resolved_out = out_path.resolve()
@@ -152,7 +158,8 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
                                    hint="choose another --out folder")
         backend = backend or get_backend(gpu)  # type: ignore[arg-type]
         ACTIVITY.begin("probing")
-        info = info or probe(source)
+        # an image sequence plays at the recipe's rate (else 24); a movie carries its own
+        info = info or probe(source, rate=snap_rate(Fraction(str(recipe.timeline.rate or 0))))
         video = info.require_video()
         report["input"] = info.to_dict()
         report["colour"] = colour_report(info)
@@ -196,7 +203,13 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
         preset, preset_note = master_preset(recipe.output.codec, info, processed=bool(pipeline.frame_steps))
         if preset_note:
             report["colour"]["master"] = preset_note
-        writer = VideoWriter(tmp_path, preset=preset, container=recipe.output.resolved_container(),
+        if recipe.output.sequence:
+            sequence = SequenceWriter(out_path, recipe.output.sequence, width=fmt_out.width, height=fmt_out.height,
+                                      first=first_frame_number(info, start, recipe.output.sequence_start),
+                                      ocio_config=ocio_config)
+            if audio_plan is not None:
+                report["output_note"] = "an image sequence holds no sound: the source's audio is not written"
+        writer = sequence or VideoWriter(tmp_path, preset=preset, container=recipe.output.resolved_container(),
                              width=fmt_out.width, height=fmt_out.height, rate=fmt_out.rate,
                              sample_aspect_ratio=fmt_out.sample_aspect_ratio, timecode=timecode, reel=info.reel,
                              audio=audio_plan, metadata={"encoder_settings": f"postbay {__version__} {recipe.name}"},
@@ -230,9 +243,14 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
             raise VerifyError(f"{done} frames rendered, {total} promised", path=source)
         ACTIVITY.begin("verifying")
         has_audio = audio_plan is not None and (audio_plan.samples is None or audio_plan.samples.shape[-1] > 0)
-        verification = publish_verified(tmp_path, out_path, Expectation(
-            width=fmt_out.width, height=fmt_out.height, rate=fmt_out.rate, frames=total, audio=has_audio,
-            sample_aspect_ratio=fmt_out.sample_aspect_ratio, mode=recipe.output.verify))
+        verification: Verification | None
+        if sequence is not None:
+            verification = sequence.publish(total, full=recipe.output.verify == "full")
+            verification.info = probe(out_path, rate=fmt_out.rate)
+        else:
+            verification = publish_verified(tmp_path, out_path, Expectation(
+                width=fmt_out.width, height=fmt_out.height, rate=fmt_out.rate, frames=total, audio=has_audio,
+                sample_aspect_ratio=fmt_out.sample_aspect_ratio, mode=recipe.output.verify))
         # media always has an expectation, and a passed verification carries its probe
         assert verification is not None and verification.info is not None
         report["verification"] = verification.to_dict()
@@ -256,7 +274,10 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
             report["verification"] = exc.verification.to_dict()
         if writer is not None:
             writer.abort()
-        tmp_path.unlink(missing_ok=True)
+        if sequence is not None:
+            sequence.abort()  # closed, but not published: its temporary folder goes
+        else:
+            tmp_path.unlink(missing_ok=True)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         error = exc if isinstance(exc, PostbayError) else PostbayError(

@@ -28,15 +28,17 @@ import numpy as np
 
 from postbay.errors import MediaError
 
-__all__ = ["SEQUENCE_SUFFIXES", "GapPolicy", "ImageSequence", "find_sequence", "image2_input", "is_sequence_spec",
-           "linear_to_display", "read_image", "sequence_name", "sequence_pictures", "sequence_rate"]
+__all__ = ["SEQUENCE_SUFFIXES", "GapPolicy", "ImageSequence", "find_sequence", "frame_reference", "image2_input",
+           "is_sequence_spec", "linear_pixels", "linear_to_display", "read_image", "sequence_name",
+           "sequence_pictures", "sequence_rate"]
 
 #: Frame files a sequence is made of.
 SEQUENCE_SUFFIXES = frozenset({".png", ".exr", ".dpx", ".tif", ".tiff"})
 
 GapPolicy = Literal["hold", "black", "fail"]
 
-_NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)(?P<suffix>\.[A-Za-z0-9]+)$")
+# ComfyUI's SaveImage writes ``ComfyUI_00001_.png``: an underscore may follow the number
+_NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)(?P<suffix>_?\.[A-Za-z0-9]+)$")
 _PRINTF = re.compile(r"%0?(\d*)d")
 
 
@@ -95,7 +97,7 @@ def _scan(folder: Path, prefix: str | None = None, suffix: str | None = None,
     runs: dict[tuple[str, str], list[str]] = {}
     for entry in folder.iterdir():
         m = _NUMBERED.match(entry.name)
-        if not m or entry.name.startswith(".") or m.group("suffix").lower() not in SEQUENCE_SUFFIXES:
+        if not m or entry.name.startswith(".") or Path(entry.name).suffix.lower() not in SEQUENCE_SUFFIXES:
             continue
         key, digits = (m.group("prefix"), m.group("suffix")), m.group("number")
         if prefix is not None and key != (prefix, suffix):
@@ -155,9 +157,20 @@ def read_image(path: Path, ocio_config: str | None = None) -> np.ndarray:
     except (av.error.FFmpegError, StopIteration) as exc:
         raise MediaError(f"cannot read the frame: {exc}", path=path) from None
     if "f32" in frame.format.name or "f16" in frame.format.name:
-        linear = frame.to_ndarray(format="gbrpf32le") if frame.format.name != "gbrpf32le" else frame.to_ndarray()
-        return linear_to_display(linear, ocio_config)
+        return linear_to_display(linear_pixels(frame), ocio_config)
     return frame.to_ndarray(format="rgb48le")
+
+
+def linear_pixels(frame: av.VideoFrame) -> np.ndarray:
+    """(H, W, 3) float32 RGB of a float frame (an EXR's). Half floats are read from the planes
+    as they are: FFmpeg's scaler converts them through a lossy path (0.01 reads as 0.0102)."""
+    name = frame.format.name
+    if name.startswith(("gbrpf16", "gbrapf16")):
+        dtype = np.dtype(">f2" if name.endswith("be") else "<f2")
+        g, b, r = (np.frombuffer(bytes(p), dtype).reshape(frame.height, -1)[:, :frame.width]
+                   for p in frame.planes[:3])
+        return np.stack([r, g, b], axis=-1).astype(np.float32)
+    return frame.to_ndarray() if name == "gbrpf32le" else frame.to_ndarray(format="gbrpf32le")
 
 
 def sequence_pictures(seq: ImageSequence, *, gaps: GapPolicy = "hold", start: int = 0, count: int | None = None,
@@ -194,6 +207,22 @@ def is_sequence_spec(path: str | Path) -> bool:
     path = Path(path)
     pattern = path.suffix.lower() in SEQUENCE_SUFFIXES and bool(re.search(r"#+|%0?\d*d", path.name))
     return pattern or path.is_dir()
+
+
+def frame_reference(name: str) -> str | None:
+    """The sequence an edit's media name points at, as a name :func:`find_sequence` takes, or None.
+
+    NLEs name an image sequence by its first frame (``shot_1001.exr``: FCP 7 XML, FCPXML, AAF),
+    by a printf or hash pattern (``shot_%04d.png``, ``shot_####.exr``: Nuke, Hiero, OTIO) or by a
+    frame range in brackets (``shot.[1001-1100].exr``: Resolve, RV); the bracket form becomes
+    hashes as wide as its first number.
+    """
+    name = re.sub(r"\[(\d+)-\d+\]", lambda m: "#" * len(m.group(1)), name)
+    if Path(name).suffix.lower() not in SEQUENCE_SUFFIXES:
+        return None
+    if re.search(r"#+|%0?\d*d", name) or _NUMBERED.match(name):
+        return name
+    return None
 
 
 def sequence_name(path: str | Path) -> str:

@@ -14,6 +14,11 @@ Where the keyframes come from:
   ``<param name="amount"><keyframeAnimation><keyframe time value/>``, which OTIO's adapter
   drops and :mod:`postbay.timeline.fcpxml` keeps in ``metadata["fcpx_xml"]["adjust-volume"]``;
   keyframe times are on the clip's source clock (like its ``start``).
+- AAF (Avid): clip gain and volume automation are an OperationGroup ("Mono Audio Gain",
+  "Stereo Audio Gain", "Audio Gain") around the clip, its "Amplitude multiplier" (linear) a
+  constant or keyframes, kept by OTIO's AAF adapter in the effect's ``metadata["AAF"]``
+  (``Parameters``; keyframes as ``keyframe_values`` ``[time, value]`` with the time a fraction
+  of the group's ``Length``, AAF's ControlPoint convention).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 import numpy as np
 import opentimelineio as otio
 
-__all__ = ["Envelope", "as_number", "clip_envelope", "fcp_parameters", "fcpx_volume", "plain_metadata"]
+__all__ = ["Envelope", "aaf_gain", "as_number", "clip_envelope", "fcp_parameters", "fcpx_volume", "plain_metadata"]
 
 
 @dataclass(frozen=True)
@@ -128,15 +133,49 @@ def _fcpx_envelope(volume: dict[str, Any]) -> Envelope | None:
     return Envelope((0.0,), (amount,), db=True, how=f"FCPXML adjust-volume {volume.get('amount')}")
 
 
+def _ratio(value: Any) -> float | None:
+    """A number the AAF adapter wrote: ``1.0``, or a rational as text (``"100000000/100000000"``)."""
+    try:
+        return float(Fraction(str(value).strip()))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def aaf_gain(effect_md: dict[str, Any], clip: otio.schema.Clip) -> Envelope | None:
+    """An AAF clip gain or volume automation (the adapter's ``metadata["AAF"]`` of an effect), or None."""
+    operation = effect_md.get("Operation", {})
+    name = str(operation.get("Name", "") if isinstance(operation, dict) else "")
+    params = effect_md.get("Parameters", {})
+    if "gain" not in name.lower() or not isinstance(params, dict):
+        return None
+    for key, value in params.items():
+        if not any(word in key.lower() for word in ("amplitude", "level", "gain")):
+            continue
+        if isinstance(value, dict) and value.get("_aaf_keyframed_property"):
+            rate = clip.trimmed_range().duration.rate
+            length = as_number(effect_md.get("Length")) or clip.trimmed_range().duration.value
+            points = sorted((float(t) * length / rate, v) for t, v in (
+                (_ratio(p[0]), _ratio(p[1])) for p in value.get("keyframe_values", []) if len(p) == 2)
+                if t is not None and v is not None)
+            if points:
+                return Envelope(tuple(t for t, _ in points), tuple(v for _, v in points), db=False,
+                                how=f"AAF {name} {key}, {len(points)} keyframes followed")
+            continue
+        factor = _ratio(value)
+        if factor is not None:
+            return Envelope((0.0,), (factor,), db=False, how=f"AAF {name} {key} ×{factor:.4g}")
+    return None
+
+
 def clip_envelope(clip: otio.schema.Clip) -> Envelope | None:
     """The level over ``clip`` where its document has a moving (or FCPXML) one, else None."""
     volume = plain_metadata(clip.metadata.get("fcpx_xml", {})).get("adjust-volume")
     if isinstance(volume, dict):
         return _fcpx_envelope(volume)
     for effect in clip.effects:
-        md = plain_metadata(effect.metadata).get("fcp_xml")
-        if isinstance(md, dict):
-            found = _fcp_envelope(md, clip)
-            if found is not None:
-                return found
+        md = plain_metadata(effect.metadata)
+        found = _fcp_envelope(md["fcp_xml"], clip) if isinstance(md.get("fcp_xml"), dict) else \
+            aaf_gain(md["AAF"], clip) if isinstance(md.get("AAF"), dict) else None
+        if found is not None:
+            return found
     return None

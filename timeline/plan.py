@@ -250,10 +250,13 @@ def _place(plan: ClipPlan, clip: otio.schema.Clip, info: MediaInfo, handles: int
     origin, plan.origin_from = media_origin(info)
     ref = clip.media_reference
     avail = getattr(ref, "available_range", None)
-    if (start_tc < origin or end_tc > origin + video.frames) and not info.timecode and avail is not None:
+    # A sequence's timecode is its first frame number, which Premiere ignores (its frames count from zero).
+    sequence = is_sequence_spec(plan.media)
+    if (start_tc < origin or end_tc > origin + video.frames) and (not info.timecode or sequence) and avail is not None:
         alt = to_frames(avail.start_time, rate)
         if alt <= start_tc and end_tc <= alt + video.frames:
-            origin, plan.origin_from = alt, "no timecode in the file: start taken from the timeline's media reference"
+            origin, plan.origin_from = alt, (f"the timeline counts the sequence's frames from {alt}" if sequence else
+                                             "no timecode in the file: start taken from the timeline's media reference")
     plan.origin = origin
     start, end = start_tc - origin, end_tc - origin
     if start < 0 or end > video.frames or end <= start:

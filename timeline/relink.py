@@ -34,6 +34,7 @@ import opentimelineio as otio
 from postbay.errors import MediaError, PostbayError
 from postbay.media import MediaInfo, frames_to_timecode, probe, snap_rate, timecode_to_frames
 from postbay.paths import url_to_path
+from postbay.sequences import find_sequence, frame_reference
 
 __all__ = ["MEDIA_SUFFIXES", "AudioRange", "MediaIndex", "Relink", "Relinker", "audio_origin", "audio_range",
            "audio_reel", "clip_reel", "media_origin", "source_origin_seconds"]
@@ -224,6 +225,7 @@ class Relinker:
         self._probes: dict[Path, MediaInfo | None] = {}
         self.problems: dict[Path, str] = {}  # why a file that exists is not usable media
         self.sequence_rates: dict[Path, Fraction] = {}  # image sequences play at their reference's rate
+        self._frame_folders: dict[str, list[Path]] = {}  # folders under the roots holding frames, by name glob
 
     def _info(self, path: Path) -> MediaInfo | None:
         path = Path(path)
@@ -270,6 +272,11 @@ class Relinker:
             return self._sequence(ref, usable)
         written = getattr(ref, "target_url", None) or None
         tried: list[str] = []
+        if not audio and written and frame_reference(written.replace("\\", "/").rsplit("/", 1)[-1]):
+            frames = self._frames(clip, written, usable)
+            if frames.found:
+                return frames
+            tried += frames.tried  # no such sequence here: a movie of its name may stand in
         names: list[str] = []
         if written:
             path, name = url_to_path(written, self.timeline_dir)
@@ -327,6 +334,37 @@ class Relinker:
                 how = "as given" if candidate == folder else "by folder name"
                 return Relink(path, how, written, tried)
             tried.append(f"{path}: {self.problems.get(path)}")
+        return Relink(None, "missing", written, tried)
+
+    def _frames(self, clip: otio.schema.Clip, written: str, usable: Any) -> Relink:
+        """A clip whose media is one frame of a numbered run, or a pattern naming one (how FCP 7 XML,
+        FCPXML and AAF name an image sequence): the whole sequence, at the clip's rate; its folder as
+        written, else a folder under the roots holding frames of that name."""
+        # in a file URL, a printf pattern is not a percent-escape nor hashes a fragment
+        url = re.sub(r"%(0?\d*d)", r"%25\1", written).replace("#", "%23") if written.lower().startswith("file:") \
+            else written
+        path, name = url_to_path(url, self.timeline_dir)
+        spec = frame_reference(name) or name
+        tried = [f"as an image sequence: {spec}"]
+        glob = re.sub(r"#+|%0?\d*d", "*", spec)
+        if glob not in self._frame_folders:  # one walk per name, however many clips use the sequence
+            self._frame_folders[glob] = [f for root in self.roots for f in sorted({h.parent for h in root.rglob(glob)})]
+        folders = ([path.parent] if path is not None else []) + self._frame_folders[glob]
+        rate = clip.trimmed_range().duration.rate
+        for folder in dict.fromkeys(folders):
+            if not folder.is_dir() or not self.allowed(folder):
+                continue
+            try:
+                seq = find_sequence(folder / spec)
+            except MediaError as exc:
+                tried.append(f"{folder}: {exc.message}")
+                continue
+            pattern = seq.folder / seq.pattern
+            self.sequence_rates[pattern] = snap_rate(Fraction(rate)) or Fraction(rate).limit_denominator(1001)
+            if usable(pattern) is not None:
+                return Relink(pattern, "as given" if path is not None and folder == path.parent else "by name",
+                              written, tried)
+            tried.append(f"{pattern}: {self.problems.get(pattern)}")
         return Relink(None, "missing", written, tried)
 
     def _by_reel(self, reel: str, source_range: otio.opentime.TimeRange, *, audio: bool = False) -> Path | None:

@@ -100,3 +100,11 @@ def test_exr_sequence_is_finished_in_display_light(tmp_path: Path) -> None:
     result = finish_clip(spec, load_recipe("passthrough"), tmp_path / "out", name="beauty", info=probe(spec))
     _, picture = next(iter(VideoReader(result.output)))
     assert abs(picture.mean() / 65535 - 0.18 ** (1 / 2.4)) < 0.01  # 18% grey shown at its Rec.709 display value
+
+
+def test_comfyui_names_are_a_sequence(tmp_path: Path) -> None:
+    """ComfyUI's SaveImage writes ComfyUI_00001_.png, ComfyUI_00002_.png …"""
+    numbered(tmp_path, [1, 2, 3], name="ComfyUI_", suffix="_.png", padding=5)
+    seq = find_sequence(tmp_path)
+    assert (seq.pattern, seq.numbers) == ("ComfyUI_%05d_.png", (1, 2, 3))
+    assert find_sequence(tmp_path / "ComfyUI_00002_.png") == seq

@@ -330,7 +330,7 @@ def test_retention_takes_old_done_sources_and_reports_only(tmp_path: Path):
         "old_done": tmp_path / "drop" / "done" / "a.mov", "new_done": tmp_path / "drop" / "done" / "b.mov",
         "old_report": tmp_path / "out" / "a.report.json", "old_output": tmp_path / "out" / "a.mov",
         "old_failed_report": tmp_path / "drop" / "failed" / "c.mov.report.json",
-        "waiting": tmp_path / "drop" / "d.mov",
+        "waiting": tmp_path / "drop" / "d.mov", "old_frames": tmp_path / "drop" / "done" / "gen" / "gen_0001.png",
     }
     for p in files.values():
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -340,4 +340,5 @@ def test_retention_takes_old_done_sources_and_reports_only(tmp_path: Path):
     files["new_done"].write_bytes(b"y")  # … except this one
     os.utime(files["new_done"])
     expired = set(expired_files([watch], cutoff))
-    assert expired == {files["old_done"], files["old_report"], files["old_failed_report"]}
+    assert expired == {files["old_done"], files["old_report"], files["old_failed_report"],
+                       files["old_frames"].parent}  # a folder of frames in done/ goes whole
