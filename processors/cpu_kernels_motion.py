@@ -220,20 +220,20 @@ def _inside(y: float, x: float, h: int, w: int) -> bool:
 
 @_kernel
 def motion_blend(a: np.ndarray, b: np.ndarray, coeffs_a: np.ndarray, coeffs_b: np.ndarray, su: np.ndarray,
-                 sv: np.ndarray, trust: np.ndarray, scale: float, t: float) -> tuple[np.ndarray, np.ndarray]:
+                 sv: np.ndarray, trust: np.ndarray, scale: float, t: float, moved: np.ndarray,
+                 trusted: np.ndarray, first: int, stop: int) -> None:
     """The two frames moved to time ``t`` and mixed (retime's ``interpolate`` up to its last step).
 
     The flow (``su``, ``sv``, ``trust`` at 1/``scale`` of the picture) is scaled up bilinearly
-    on the fly (``zoom`` with ``grid_mode``). Returns the moved picture and the per-pixel trust
-    (flow trust times agreement of the two moved pictures), before trust is smoothed.
+    on the fly (``zoom`` with ``grid_mode``). Lines ``first`` to ``stop`` of the moved picture
+    and of the per-pixel trust (flow trust times agreement of the two moved pictures, before it
+    is smoothed) are written to ``moved`` and ``trusted``: bands run on worker threads.
     """
     h, w, c = a.shape
     fh, fw = su.shape
-    moved = np.empty_like(a)
-    trusted = np.empty((h, w), np.float32)
     from_a, from_b = np.empty(c, np.float32), np.empty(c, np.float32)
     ry, rx = fh / h, fw / w
-    for y in range(h):
+    for y in range(first, stop):
         fy = (y + 0.5) * ry - 0.5
         for x in range(w):
             fx = (x + 0.5) * rx - 0.5
@@ -256,7 +256,6 @@ def motion_blend(a: np.ndarray, b: np.ndarray, coeffs_a: np.ndarray, coeffs_b: n
             mismatch = mismatch / c if in_a and in_b else np.float32(0.0)
             ratio = mismatch / np.float32(0.08)
             trusted[y, x] = _bilinear(trust, fy, fx) * np.float32(math.exp(-ratio * ratio))
-    return moved, trusted
 
 
 @_kernel

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from postbay.backend import cpu_pool
+from postbay.backend import CPU_WORKERS, cpu_pool
 from postbay.colour import REC709_LUMA
 from postbay.media import snap_rate
 from postbay.processors import cpu_kernels, cpu_kernels_motion
@@ -207,14 +207,17 @@ def interpolate(a: Any, b: Any, t: float, xp: Any, nd: Any, flows: tuple[Any, An
     where flow is unreliable (forward–backward mismatch over a pixel, or the two moved pictures
     disagree: an occlusion, a cut) the result eases back to a cross-fade. ``flows`` (from one
     pair, for all its in-betweens) and ``coeffs`` (each frame's :func:`splines`) are computed
-    here when not given.
+    here when not given. On the CPU the picture is made in bands on the worker threads.
     """
     su, sv, trust, scale = flows if flows is not None else _flow_pair(a, b, xp, nd)
     ca, cb = coeffs if coeffs is not None else (splines(a, xp, nd), splines(b, xp, nd))
     t = float(t)
     if cpu_kernels.enabled(xp):
         a, b = np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32)
-        moved, trusted = cpu_kernels_motion.motion_blend(a, b, ca, cb, su, sv, trust, float(scale), t)
+        moved, trusted = np.empty_like(a), np.empty(a.shape[:2], np.float32)
+        bands = np.linspace(0, a.shape[0], CPU_WORKERS + 1).astype(int)
+        list(cpu_pool().map(lambda k: cpu_kernels_motion.motion_blend(
+            a, b, ca, cb, su, sv, trust, float(scale), t, moved, trusted, bands[k], bands[k + 1]), range(CPU_WORKERS)))
         cpu_kernels_motion.mix_trusted(a, b, t, moved, nd.gaussian_filter(trusted, 2.0))
         return moved
     h, w = a.shape[:2]
