@@ -215,7 +215,7 @@ def interpolate(a: Any, b: Any, t: float, xp: Any, nd: Any, flows: tuple[Any, An
     if cpu_kernels.enabled(xp):
         a, b = np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32)
         moved, trusted = np.empty_like(a), np.empty(a.shape[:2], np.float32)
-        bands = np.linspace(0, a.shape[0], CPU_WORKERS + 1).astype(int)
+        bands = [a.shape[0] * k // CPU_WORKERS for k in range(CPU_WORKERS + 1)]
         list(cpu_pool().map(lambda k: cpu_kernels_motion.motion_blend(
             a, b, ca, cb, su, sv, trust, float(scale), t, moved, trusted, bands[k], bands[k + 1]), range(CPU_WORKERS)))
         cpu_kernels_motion.mix_trusted(a, b, t, moved, nd.gaussian_filter(trusted, 2.0))
