@@ -17,8 +17,7 @@ import os
 import numba
 import numpy as np
 
-__all__ = ["block_search", "enabled",
-           "temporal_weights", "warp_blocks", "wiener"]
+__all__ = ["block_search", "enabled", "temporal_weights", "warp_blocks", "wiener"]
 
 #: Every kernel: compiled once and cached on disk, the GIL released while it runs.
 _kernel = numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -83,35 +82,6 @@ def _reflect(i: int, n: int) -> int:
 
 
 @_kernel
-def _box5(plane: np.ndarray) -> np.ndarray:
-    """5×5 mean of an (H, W, C) float32 plane, reflected edges (``uniform_filter``, size (5, 5, 1))."""
-    h, w, c = plane.shape
-    flat = plane.reshape(h, w * c)
-    rows = np.empty_like(flat)
-    for y in range(h):
-        a, b = flat[_reflect(y - 2, h)], flat[_reflect(y - 1, h)]
-        d, e = flat[_reflect(y + 1, h)], flat[_reflect(y + 2, h)]
-        mid = flat[y]
-        line = rows[y]
-        for i in range(w * c):
-            line[i] = a[i] + b[i] + mid[i] + d[i] + e[i]
-    out = np.empty_like(flat)
-    scale = np.float32(1.0 / 25.0)
-    for y in range(h):
-        line = rows[y]
-        dst = out[y]
-        for i in range(2 * c, (w - 2) * c):
-            dst[i] = (line[i - 2 * c] + line[i - c] + line[i] + line[i + c] + line[i + 2 * c]) * scale
-        for x in (0, 1, w - 2, w - 1):
-            for k in range(c):
-                acc = np.float32(0.0)
-                for j in range(-2, 3):
-                    acc += line[_reflect(x + j, w) * c + k]
-                dst[x * c + k] = acc * scale
-    return out.reshape(h, w, c)
-
-
-@_kernel
 def warp_blocks(plane: np.ndarray, vy: np.ndarray, vx: np.ndarray, block: int) -> np.ndarray:
     """``plane`` (H, W) sampled at (y + vy, x + vx) with one integer vector per ``block``-square,
     edges clamped (denoise's ``_warp`` of expanded vectors)."""
@@ -133,52 +103,100 @@ def temporal_weights(cur: np.ndarray, frame: np.ndarray, vy: np.ndarray, vx: np.
 
     The weight of each pixel falls off as the 5×5 mean of the squared RGB difference to the
     current frame exceeds the noise: ``exp(-max(mismatch·inv_noise - 1, 0)·inv_tolerance)``.
+    The 5×5 mean (``uniform_filter``'s, reflected edges) is made a line at a time and the moved
+    neighbour fetched again where it is added: nothing picture-sized but the differences is stored.
     """
     h, w, c = cur.shape
-    aligned = np.empty_like(cur)
-    mismatch = np.empty((h, w, 1), np.float32)
+    nbx = (w + block - 1) // block
+    squared = np.empty((h, w), np.float32)
     for y in range(h):
-        for bx in range((w + block - 1) // block):
+        for bx in range(nbx):
             sy = _clamp(y + vy[y // block, bx], h - 1)
             dx = vx[y // block, bx]
             for x in range(bx * block, min(w, (bx + 1) * block)):
                 sx = _clamp(x + dx, w - 1)
                 d2 = np.float32(0.0)
                 for k in range(c):
-                    v = frame[sy, sx, k]
-                    aligned[y, x, k] = v
-                    d = cur[y, x, k] - v
+                    d = cur[y, x, k] - frame[sy, sx, k]
                     d2 += d * d
-                mismatch[y, x, 0] = d2
-    mismatch = _box5(mismatch)
+                squared[y, x] = d2
+    rows = np.empty(w, np.float32)
+    scale = np.float32(1.0 / 25.0)
     for y in range(h):
+        a, b = squared[_reflect(y - 2, h)], squared[_reflect(y - 1, h)]
+        d, e = squared[_reflect(y + 1, h)], squared[_reflect(y + 2, h)]
+        mid = squared[y]
         for x in range(w):
-            m = mismatch[y, x, 0] * np.float32(inv_noise) - np.float32(1.0)
-            wt = np.float32(math.exp(-max(m, np.float32(0.0)) * np.float32(inv_tolerance)))
-            for k in range(c):
-                total[y, x, k] += wt * aligned[y, x, k]
-            weights[y, x, 0] += wt
+            rows[x] = a[x] + b[x] + mid[x] + d[x] + e[x]
+        for bx in range(nbx):
+            sy = _clamp(y + vy[y // block, bx], h - 1)
+            dx = vx[y // block, bx]
+            for x in range(bx * block, min(w, (bx + 1) * block)):
+                if 2 <= x < w - 2:
+                    mismatch = (rows[x - 2] + rows[x - 1] + rows[x] + rows[x + 1] + rows[x + 2]) * scale
+                else:
+                    mismatch = np.float32(0.0)
+                    for j in range(-2, 3):
+                        mismatch += rows[_reflect(x + j, w)]
+                    mismatch *= scale
+                m = mismatch * np.float32(inv_noise) - np.float32(1.0)
+                # Agreement within the noise (most pixels) weighs 1 exactly: no exponential needed.
+                wt = np.float32(1.0) if m <= 0 else np.float32(math.exp(-m * np.float32(inv_tolerance)))
+                sx = _clamp(x + dx, w - 1)
+                for k in range(c):
+                    total[y, x, k] += wt * frame[sy, sx, k]
+                weights[y, x, 0] += wt
 
 
 @_kernel
 def wiener(total: np.ndarray, weights: np.ndarray, residual: float) -> np.ndarray:
     """The weighted average ``total / weights``, then a 5×5 local Wiener filter whose noise
-    variance is ``residual / weights`` (denoise's spatial clean-up)."""
+    variance is ``residual / weights`` (denoise's spatial clean-up).
+
+    The 5×5 means of the average and of its square (``uniform_filter``'s, reflected edges) are made a
+    line at a time and used at once: no full-picture squares or sums are stored.
+    """
     h, w, c = total.shape
-    avg = np.empty_like(total)
+    n = w * c
+    avg = np.empty((h, n), np.float32)
+    flat = total.reshape(h, n)
     for y in range(h):
         for x in range(w):
+            inv = np.float32(1.0) / weights[y, x, 0]
             for k in range(c):
-                avg[y, x, k] = total[y, x, k] / weights[y, x, 0]
-    mean = _box5(avg)
-    square = _box5(avg * avg)
+                avg[y, x * c + k] = flat[y, x * c + k] * inv
     out = np.empty_like(total)
+    rows = np.empty(n, np.float32)
+    squares = np.empty(n, np.float32)
+    mean = np.empty(n, np.float32)
+    spread = np.empty(n, np.float32)
+    scale = np.float32(1.0 / 25.0)
     for y in range(h):
+        a, b = avg[_reflect(y - 2, h)], avg[_reflect(y - 1, h)]
+        d, e = avg[_reflect(y + 1, h)], avg[_reflect(y + 2, h)]
+        mid = avg[y]
+        for i in range(n):
+            rows[i] = a[i] + b[i] + mid[i] + d[i] + e[i]
+            squares[i] = a[i] * a[i] + b[i] * b[i] + mid[i] * mid[i] + d[i] * d[i] + e[i] * e[i]
+        for i in range(2 * c, (w - 2) * c):
+            mean[i] = (rows[i - 2 * c] + rows[i - c] + rows[i] + rows[i + c] + rows[i + 2 * c]) * scale
+            spread[i] = (squares[i - 2 * c] + squares[i - c] + squares[i] + squares[i + c]
+                         + squares[i + 2 * c]) * scale
+        for x in (0, 1, w - 2, w - 1):
+            for k in range(c):
+                m = np.float32(0.0)
+                q = np.float32(0.0)
+                for j in range(-2, 3):
+                    m += rows[_reflect(x + j, w) * c + k]
+                    q += squares[_reflect(x + j, w) * c + k]
+                mean[x * c + k] = m * scale
+                spread[x * c + k] = q * scale
         for x in range(w):
             noise = np.float32(residual) / weights[y, x, 0]
             for k in range(c):
-                mu = mean[y, x, k]
-                spread = square[y, x, k] - mu * mu
-                gain = max(spread - noise, np.float32(0.0)) / max(spread, np.float32(1e-8))
-                out[y, x, k] = mu + gain * (avg[y, x, k] - mu)
+                i = x * c + k
+                mu = mean[i]
+                var = spread[i] - mu * mu
+                gain = max(var - noise, np.float32(0.0)) / max(var, np.float32(1e-8))
+                out[y, x, k] = mu + gain * (mid[i] - mu)
     return out

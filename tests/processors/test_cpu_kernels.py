@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.ndimage
 from media import add_noise, compress, pan, photo, psnr, run_processor
 
-from postbay.processors import cpu_kernels
 from postbay.processors import denoise as denoise_module
-
-
-def test_box5_is_uniform_filter():
-    plane = np.random.default_rng(2).random((37, 29, 3), np.float32)
-    expected = scipy.ndimage.uniform_filter(plane, (5, 5, 1), mode="reflect")
-    assert np.abs(cpu_kernels._box5(plane) - expected).max() < 1e-6
 
 
 def test_block_search_finds_the_array_codes_vectors(monkeypatch):
