@@ -92,8 +92,10 @@ class Timeline:
 
 def run_all(executor: Executor, clips: list[Path], out: Path, slots: int) -> Timeline:
     """Every clip through ``executor``, ``slots`` jobs at a time (each must be done): the wall
-    seconds from the first start to the last result, and each job's timeline."""
-    queue = [JobSpec(job_id=f"{out.name}-{i}", source=str(c), recipe="review", output_dir=str(out))
+    seconds from the first start to the last result, and each job's timeline. The job's
+    inspection (``[inspect] every_job``) is left out: it is the same work under either executor,
+    and the bare loop it is compared with renders only."""
+    queue = [JobSpec(job_id=f"{out.name}-{i}", source=str(c), recipe="review", output_dir=str(out), inspect=False)
              for i, c in enumerate(clips)]
     seen = Timeline()
     t0 = time.perf_counter()
