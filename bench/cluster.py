@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from postbay.daemon.cluster import LocalCluster, loopback_env, loopback_only, namespace_problem, process_tree
-from postbay.daemon.executor import Executor, JobSpec, LocalProcessExecutor
+from postbay.daemon.executor import PROGRESS_KINDS, Executor, JobSpec, LocalProcessExecutor
 from postbay.synth import write_clip
 
 INSIDE = "POSTBAY_BENCH_NETNS"
@@ -108,7 +108,7 @@ def run_all(executor: Executor, clips: list[Path], out: Path, slots: int) -> Tim
             seen.begun.setdefault(o.job_id, now)
             if o.pid:
                 seen.pid.setdefault(o.job_id, o.pid)
-            if o.kind != "progress":
+            if o.kind not in PROGRESS_KINDS:  # a result, not a word on the way
                 seen.ended[o.job_id] = now
                 seen.node[o.job_id] = o.node or "local"
                 if o.kind != "done":
