@@ -82,6 +82,21 @@ def _reflect(i: int, n: int) -> int:
 
 
 @_kernel
+def _five_rows(plane: np.ndarray, y: int, sums: np.ndarray, squares: np.ndarray | None) -> None:
+    """``sums`` becomes the sum of rows ``y - 2 … y + 2`` of ``plane`` (reflected edges: the
+    vertical half of a 5×5 ``uniform_filter``); ``squares``, when given, the sum of their squares.
+    Numba compiles the ``None`` case apart, so the branch costs nothing."""
+    h = plane.shape[0]
+    a, b = plane[_reflect(y - 2, h)], plane[_reflect(y - 1, h)]
+    d, e = plane[_reflect(y + 1, h)], plane[_reflect(y + 2, h)]
+    mid = plane[y]
+    for i in range(sums.shape[0]):
+        sums[i] = a[i] + b[i] + mid[i] + d[i] + e[i]
+        if squares is not None:
+            squares[i] = a[i] * a[i] + b[i] * b[i] + mid[i] * mid[i] + d[i] * d[i] + e[i] * e[i]
+
+
+@_kernel
 def warp_blocks(plane: np.ndarray, vy: np.ndarray, vx: np.ndarray, block: int) -> np.ndarray:
     """``plane`` (H, W) sampled at (y + vy, x + vx) with one integer vector per ``block``-square,
     edges clamped (denoise's ``_warp`` of expanded vectors)."""
@@ -123,11 +138,7 @@ def temporal_weights(cur: np.ndarray, frame: np.ndarray, vy: np.ndarray, vx: np.
     rows = np.empty(w, np.float32)
     scale = np.float32(1.0 / 25.0)
     for y in range(h):
-        a, b = squared[_reflect(y - 2, h)], squared[_reflect(y - 1, h)]
-        d, e = squared[_reflect(y + 1, h)], squared[_reflect(y + 2, h)]
-        mid = squared[y]
-        for x in range(w):
-            rows[x] = a[x] + b[x] + mid[x] + d[x] + e[x]
+        _five_rows(squared, y, rows, None)
         for bx in range(nbx):
             sy = _clamp(y + vy[y // block, bx], h - 1)
             dx = vx[y // block, bx]
@@ -172,12 +183,8 @@ def wiener(total: np.ndarray, weights: np.ndarray, residual: float) -> np.ndarra
     spread = np.empty(n, np.float32)
     scale = np.float32(1.0 / 25.0)
     for y in range(h):
-        a, b = avg[_reflect(y - 2, h)], avg[_reflect(y - 1, h)]
-        d, e = avg[_reflect(y + 1, h)], avg[_reflect(y + 2, h)]
+        _five_rows(avg, y, rows, squares)
         mid = avg[y]
-        for i in range(n):
-            rows[i] = a[i] + b[i] + mid[i] + d[i] + e[i]
-            squares[i] = a[i] * a[i] + b[i] * b[i] + mid[i] * mid[i] + d[i] * d[i] + e[i] * e[i]
         for i in range(2 * c, (w - 2) * c):
             mean[i] = (rows[i - 2 * c] + rows[i - c] + rows[i] + rows[i + c] + rows[i + 2 * c]) * scale
             spread[i] = (squares[i - 2 * c] + squares[i - c] + squares[i] + squares[i + c]

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
-__all__ = ["SPLINE_PAD", "flow_terms", "median3", "mix_trusted", "motion_blend", "resize_linear", "spline_coefficients"]
+from postbay.processors.cpu_kernels import _kernel
 
-_kernel = numba.njit(nogil=True, cache=True, error_model="numpy")
+__all__ = ["SPLINE_PAD", "flow_terms", "median3", "mix_trusted", "motion_blend", "resize_linear", "spline_coefficients"]
 
 #: Edge-repeated margin of a frame's spline coefficients (SciPy's own for ``mode="nearest"``):
 #: the prefilter's pole decays below float32 precision within it, so edges match SciPy's.

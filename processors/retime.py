@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from postbay.backend import CPU_WORKERS, cpu_pool
+from postbay.backend import cpu_pool, in_bands
 from postbay.colour import REC709_LUMA
 from postbay.media import snap_rate
 from postbay.processors import cpu_kernels, cpu_kernels_motion
@@ -174,6 +174,12 @@ def _flow_pair(a: Any, b: Any, xp: Any, nd: Any) -> tuple[Any, Any, Any, int]:
         bu, bv = optical_flow(gb, ga, xp, nd)
     su, sv = 0.5 * (fu - bu), 0.5 * (fv - bv)
     trust = xp.exp(-(xp.hypot(fu + bu, fv + bv) * scale) ** 2).astype(xp.float32)
+    if scale > 1 and not cpu_kernels.enabled(xp):
+        # The array path moves pictures by a full-size flow: enlarge it once per pair, not once
+        # per in-between (the CPU kernel reads the small flow and scales as it goes).
+        h, w = a.shape[:2]
+        su, sv = (_resize_flow(f, (h, w), xp, nd) * scale for f in (su, sv))
+        trust, scale = _resize_flow(trust, (h, w), xp, nd), 1
     return su, sv, trust, scale
 
 
@@ -215,15 +221,13 @@ def interpolate(a: Any, b: Any, t: float, xp: Any, nd: Any, flows: tuple[Any, An
     if cpu_kernels.enabled(xp):
         a, b = np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32)
         moved, trusted = np.empty_like(a), np.empty(a.shape[:2], np.float32)
-        bands = [a.shape[0] * k // CPU_WORKERS for k in range(CPU_WORKERS + 1)]
-        list(cpu_pool().map(lambda k: cpu_kernels_motion.motion_blend(
-            a, b, ca, cb, su, sv, trust, float(scale), t, moved, trusted, bands[k], bands[k + 1]), range(CPU_WORKERS)))
-        cpu_kernels_motion.mix_trusted(a, b, t, moved, nd.gaussian_filter(trusted, 2.0))
+        in_bands(a.shape[0], lambda y0, y1: cpu_kernels_motion.motion_blend(
+            a, b, ca, cb, su, sv, trust, float(scale), t, moved, trusted, y0, y1))
+        smooth = nd.gaussian_filter(trusted, 2.0)
+        in_bands(a.shape[0], lambda y0, y1: cpu_kernels_motion.mix_trusted(
+            a[y0:y1], b[y0:y1], t, moved[y0:y1], smooth[y0:y1]))
         return moved
-    h, w = a.shape[:2]
-    if scale > 1:
-        su, sv = (_resize_flow(f, (h, w), xp, nd) * scale for f in (su, sv))
-        trust = _resize_flow(trust, (h, w), xp, nd)
+    h, w = a.shape[:2]  # the flow is full size here (_flow_pair)
     from_a = _warp_spline(ca, -t * su, -t * sv, xp, nd)
     from_b = _warp_spline(cb, (1 - t) * su, (1 - t) * sv, xp, nd)
     # A pixel that comes from outside one frame (the edge a pan uncovers) is taken from the other.
