@@ -26,16 +26,16 @@ import os
 from pathlib import Path
 
 from postbay.errors import MediaError
-from postbay.sequences import SEQUENCE_SUFFIXES, find_sequence, read_image
+from postbay.sequences import find_sequence, frame_reference, read_image
 
 __all__ = ["folder_fingerprint", "holds_frames", "sequence_incomplete", "signature"]
 
 
 def holds_frames(folder: Path) -> bool:
-    """Whether ``folder`` holds any frame file (a folder worth watching as a sequence)."""
+    """Whether ``folder`` holds a numbered frame (``shot_0001.png``): a folder worth watching as a
+    sequence. A cover still beside a clip (``cover.png``) does not make its folder one."""
     try:
-        return any(Path(name).suffix.lower() in SEQUENCE_SUFFIXES and not name.startswith(".")
-                   for name in os.listdir(folder))
+        return any(frame_reference(name) is not None and not name.startswith(".") for name in os.listdir(folder))
     except OSError:
         return False
 
@@ -80,14 +80,17 @@ def sequence_incomplete(folder: Path) -> str | None:
     except MediaError as exc:
         return None if "sequences" in exc.message else "no numbered frames yet"
     by_number = {n: seq.path(n) for n in seq.numbers}
+    changed: dict[Path, int] = {}
     for path in by_number.values():
         try:
-            if path.stat().st_size == 0:
-                return f"frame {path.name} is empty (still being written)"
+            st = path.stat()
         except OSError:
             return f"frame {path.name} went away"
+        if st.st_size == 0:
+            return f"frame {path.name} is empty (still being written)"
+        changed[path] = st.st_mtime_ns
     # the last frame in number and the newest on disk: where a writer would be now
-    newest = max(by_number.values(), key=lambda p: p.stat().st_mtime_ns)
+    newest = max(changed, key=changed.__getitem__)
     for path in dict.fromkeys([by_number[seq.last], newest]):
         try:
             read_image(path)

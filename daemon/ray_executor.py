@@ -87,10 +87,14 @@ def _render_task(spec: JobSpec, board: Any, options: dict[str, Any]) -> tuple[An
     board.begun.remote(spec.job_id, node_id, pid)
     job_id = spec.job_id
 
+    first = [True]
+
     def send(message: tuple[str, float, str]) -> None:
         kind, fraction, step = message
-        if kind != "progress" or fraction > 0:  # the job's first 0 % is its "begun" above; phases always go
-            board.progress.remote(job_id, fraction, step, kind)
+        if first[0] and kind == "progress":  # the job's first word, its 0 %, is its "begun" above
+            first[0] = False
+            return
+        board.progress.remote(job_id, fraction, step, kind)  # later 0 % ticks are a conform's heartbeat
 
     shots = RayShotPool(options) if spec.kind == "timeline" else None
     return render_job(spec, send, shots, every=PROGRESS_EVERY), node_id, pid

@@ -30,6 +30,7 @@ from watchdog.observers.polling import PollingObserver
 from postbay.config import WatchConfig
 from postbay.paths import url_to_path
 from postbay.publish import TEMP_MARK
+from postbay.sequences import frame_reference
 
 from .arrival import file_kind, incomplete_reason, settle_seconds
 from .frames import holds_frames, signature
@@ -347,9 +348,10 @@ class _Events(FileSystemEventHandler):
                     and (self.watch.recursive or folder.parent == self.watch.path):
                 self._consider(raw)
             return
-        parent = Path(os.fsdecode(event.src_path)).parent
-        if parent != self.watch.path and file_kind(parent) == "sequence" and holds_frames(parent):
-            self._consider(os.fsencode(parent))  # a frame landing (recursive watch): its folder
+        path = Path(os.fsdecode(event.src_path))
+        if path.parent != self.watch.path and frame_reference(path.name) is not None:
+            # a numbered frame landing (recursive watch): its folder, without listing it per event
+            self._consider(os.fsencode(path.parent))
             return
         if event.event_type in ("created", "modified", "closed", "attrib"):  # attrib: an mtime set (cp -p)
             self._consider(event.src_path)

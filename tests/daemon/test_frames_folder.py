@@ -16,7 +16,7 @@ from stills import numbered
 
 from postbay.config import WatchConfig
 from postbay.daemon.arrival import file_kind, settle_seconds
-from postbay.daemon.frames import folder_fingerprint, sequence_incomplete, signature
+from postbay.daemon.frames import folder_fingerprint, holds_frames, sequence_incomplete, signature
 from postbay.daemon.watcher import ArrivalTracker, scan_folder
 from postbay.media import VideoReader, probe
 from postbay.sequences import find_sequence
@@ -42,6 +42,19 @@ def test_a_frames_folder_is_whole_only_when_every_frame_is(tmp_path: Path) -> No
     time.sleep(0.01)
     numbered(run, [4], name="ComfyUI_", suffix="_.png", padding=5)
     assert signature(run) != before[0] and folder_fingerprint(run) != before[1]
+
+
+def test_a_still_beside_a_clip_does_not_make_its_folder_a_sequence(tmp_path: Path) -> None:
+    """Recursive watch: a sub-folder holding a clip and its cover still gives the clip, not a
+    folder that waits for ever for numbered frames."""
+    watch = WatchConfig(path=tmp_path, recipe="passthrough", recursive=True)
+    (tmp_path / "top").mkdir()
+    (tmp_path / "top" / "clip2.mov").write_bytes(b"\0" * 16)
+    (tmp_path / "top" / "cover.png").write_bytes(b"\0" * 16)
+    assert not holds_frames(tmp_path / "top")
+    assert [p.name for p in scan_folder(watch) if p.suffix == ".mov" or p.is_dir()] == ["clip2.mov"]
+    numbered(tmp_path / "shot", range(1, 3))
+    assert holds_frames(tmp_path / "shot")
 
 
 def test_only_folders_holding_frames_are_candidates(tmp_path: Path) -> None:
