@@ -31,10 +31,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from postbay.config import Config
-from postbay.daemon.inspection import attach_inspection
 from postbay.errors import PostbayError
-from postbay.inspect.files import read_inspection
-from postbay.inspect.html import rank_variations, reference_colour, write_html
 
 from .roots import OutsideRoots, Roots
 
@@ -57,6 +54,8 @@ def add_inspection_routes(app: FastAPI, config: Config, ledger: Any, roots: Root
     # An inspection decodes the whole clip: two at a time, whatever the number of reviews asked.
     inspecting = threading.BoundedSemaphore(2)
 
+    # The inspection modules (SciPy, PyAV, OCIO, Whisper's glue) load on first use, not at the
+    # API's start: most starts never inspect.
     def job_or_404(job_id: str) -> Any:
         job = ledger.get(job_id)
         if job is None:
@@ -90,6 +89,8 @@ def add_inspection_routes(app: FastAPI, config: Config, ledger: Any, roots: Root
     @app.get("/jobs/{job_id}/inspection", tags=["jobs"])
     def job_inspection(job_id: str) -> dict[str, Any]:
         """The inspection of the job's source: measures, problems, what ``auto`` would do (no thumbnails)."""
+        from postbay.inspect.files import read_inspection
+
         data = read_inspection(linked(job_or_404(job_id), "json"))
         data["clips"] = [{k: v for k, v in clip.items() if k != "thumbnails"} for clip in data["clips"]]
         return data
@@ -102,6 +103,9 @@ def add_inspection_routes(app: FastAPI, config: Config, ledger: Any, roots: Root
 
     def clip_of(job: Any) -> dict[str, Any]:
         """The job's source as one variation: its inspection, made now where the daemon made none."""
+        from postbay.daemon.inspection import attach_inspection
+        from postbay.inspect.files import read_inspection
+
         if job.kind == "timeline":
             raise HTTPException(422, f"job {job.id} is a timeline: a review compares clips (variations of a scene)")
         report_path, report = report_of(job)
@@ -115,9 +119,16 @@ def add_inspection_routes(app: FastAPI, config: Config, ledger: Any, roots: Root
         return {**clip, "job": job.id}
 
     def review(asked: ReviewRequest) -> dict[str, Any]:
+        from postbay.inspect.html import rank_variations, reference_colour, write_html
+
         jobs = [job_or_404(j) for j in dict.fromkeys(asked.jobs)]
         if len(jobs) < 2:
             raise HTTPException(422, "a review compares at least two different jobs")
+        sources = [job.source for job in jobs]
+        if len(set(sources)) < len(sources):
+            twice = next(s for s in sources if sources.count(s) > 1)
+            raise HTTPException(422, f"{twice}: two of the jobs have this same source; "
+                                     "a review compares different clips (pick one job per clip)")
         try:
             reference = reference_colour(roots.confine(asked.reference)) if asked.reference else None
             clips = [clip_of(job) for job in jobs]

@@ -354,6 +354,10 @@ def test_every_job_is_inspected_and_a_set_of_jobs_reviewed(daemon):
 
     assert bay.request("POST", "/review", {"jobs": [steady["id"]]})[0] == 422
     assert bay.request("POST", "/review", {"jobs": [steady["id"], steady["id"]]})[0] == 422
+    # two jobs of one clip (two recipes) are not two variations: the ranking would credit one job twice
+    again = _finished(bay, bay.media / "take steady.mov", recipe="review")
+    status, body = bay.request("POST", "/review", {"jobs": [steady["id"], again["id"], pumping["id"]]})
+    assert status == 422 and "same source" in body["detail"], body
     assert bay.request("POST", "/review", {"jobs": [steady["id"], "no-such-job"]})[0] == 404
     assert bay.request("POST", "/review", {"jobs": [steady["id"], pumping["id"]],
                                            "reference": "/etc/passwd"})[0] == 403

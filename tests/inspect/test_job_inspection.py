@@ -93,4 +93,5 @@ def test_a_failed_inspection_leaves_the_job_done_and_says_why(tmp_path):
     clip.unlink()  # gone before it could be inspected
     links = attach_inspection(report_path, clip, "media")
     assert "take.mov" in links["error"]
-    assert json.loads(report_path.read_text())["inspection"] == links and report["status"] == "done"
+    written = json.loads(report_path.read_text())
+    assert written["inspection"] == links and written["status"] == report["status"] == "done"
