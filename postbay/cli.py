@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
             raise PostbayError(f"{src} and {targets[out_path]} would both write {out_path.name}", path=src,
                                hint="finish them into different --out folders")
         targets[out_path] = src
-        placed = place_output(out_path, existing)
+        placed = place_output(out_path, existing, folder=bool(recipe.output.sequence))
         plan.append({"source": str(src), "kind": "media", "output": str(placed) if placed else None,
                      "exists": out_path.exists(), "skip": placed is None})
     if args.dry_run:

@@ -33,20 +33,27 @@ class OutputExists(PostbayError):
         self.output = output
 
 
-def report_beside(output: Path) -> Path:
-    """``NAME.report.json`` for ``NAME.mov``."""
-    return output.with_name(f"{output.stem}.report.json")
+def _stem_suffix(output: Path, folder: bool) -> tuple[str, str]:
+    """A file's stem and extension; a folder (a frame sequence) is all name: ``sh010.comp.v003``
+    has no extension to keep."""
+    return (output.name, "") if folder else (output.stem, output.suffix)
 
 
-def place_output(output: Path, policy: ExistingOutput) -> Path | None:
-    """Where to write ``output`` under ``policy``: itself, the next free ``NAME_vN``, or
-    ``None`` (skip) when it exists."""
+def report_beside(output: Path, *, folder: bool = False) -> Path:
+    """``NAME.report.json`` for ``NAME.mov`` (for the folder ``NAME`` when ``folder``)."""
+    return output.with_name(f"{_stem_suffix(output, folder)[0]}.report.json")
+
+
+def place_output(output: Path, policy: ExistingOutput, *, folder: bool = False) -> Path | None:
+    """Where to write ``output`` (a file, or a folder of frames when ``folder``) under ``policy``:
+    itself, the next free ``NAME_vN``, or ``None`` (skip) when it exists."""
     if policy == "overwrite" or not output.exists():
         return output
     if policy == "skip":
         return None
+    stem, suffix = _stem_suffix(output, folder)
     n = 2
-    while (candidate := output.with_name(f"{output.stem}_v{n}{output.suffix}")).exists():
+    while (candidate := output.with_name(f"{stem}_v{n}{suffix}")).exists():
         n += 1
     return candidate
 

@@ -137,11 +137,12 @@ def finish_clip(source: str | Path, recipe: Recipe, out_dir: str | Path, *, back
     out_dir = Path(out_dir)
     t_start = time.perf_counter()
     out_path, report_path = output_paths(source, recipe, out_dir, name)
-    placed = place_output(out_path, existing)  # ``existing``: see postbay.naming
+    folder = bool(recipe.output.sequence)  # a sequence's output is a folder: its name has no extension
+    placed = place_output(out_path, existing, folder=folder)  # ``existing``: see postbay.naming
     if placed is None:
         raise OutputExists(out_path)
     if placed != out_path:
-        out_path, report_path = placed, report_beside(placed)
+        out_path, report_path = placed, report_beside(placed, folder=folder)
     report: dict[str, Any] = {
         "postbay": __version__, "status": "running", "error": None, "source": str(source),
         "output": None, "recipe": recipe.describe(), "started": _now(),

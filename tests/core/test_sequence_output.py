@@ -89,6 +89,16 @@ def test_a_movie_is_numbered_from_its_timecode(tmp_path: Path) -> None:
     assert result.report["output_probe"]["timecode"] == "01:00:00:00"
 
 
+def test_a_dotted_name_is_versioned_whole(tmp_path: Path) -> None:
+    """VFX names hold dots (``sh010.comp.v003``): a folder has no extension to keep apart."""
+    src = write_clip(tmp_path / "sh010.comp.v003.mov", frames=2, width=64, height=36, rate=Fraction(24))
+    finish_clip(src, _recipe("png"), tmp_path / "out")
+    again = finish_clip(src, _recipe("png"), tmp_path / "out", existing="version")
+    assert again.output == tmp_path / "out" / "sh010.comp.v003_v2"
+    assert again.report_path == tmp_path / "out" / "sh010.comp.v003_v2.report.json"
+    assert find_sequence(again.output).prefix == "sh010.comp.v003_v2_"  # type: ignore[arg-type]
+
+
 def test_existing_output_policy(tmp_path: Path) -> None:
     src = write_clip(tmp_path / "take.mov", frames=3, width=64, height=36, rate=Fraction(24))
     first = finish_clip(src, _recipe("png", sequence_start=0), tmp_path / "out")
