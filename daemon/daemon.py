@@ -41,9 +41,9 @@ from postbay.publish import TEMP_MARK, write_json_atomic
 from postbay.recipe import load_recipe
 
 from .arrival import carry_sidecars, sidecars_of
-from .executor import PROGRESS_KINDS, Executor, JobSpec, Outcome, make_executor
+from .executor import PROGRESS_KINDS, WITH_OUTPUTS, Executor, JobSpec, Outcome, make_executor
 from .frames import signature
-from .ledger import Job, Ledger, clock, fingerprint, pid_alive
+from .ledger import FINISHED, Job, Ledger, clock, fingerprint, pid_alive
 from .notify import SystemdNotifier
 from .outputs import output_name, skip_report
 from .schedule import SQLiteJobStore, Window, cron_trigger, parse_window
@@ -646,7 +646,7 @@ class Daemon:
         if job.state == "cancelled":
             log.info("job %s cancelled", job.id)
             return
-        if outcome.kind in ("done", "skipped"):
+        if outcome.kind in WITH_OUTPUTS:
             self._finished(job, outcome)
             if Path(job.source).parent == self.config.inbox_dir():
                 Path(job.source).unlink(missing_ok=True)  # an upload: its render is out, it goes
@@ -775,7 +775,7 @@ class Daemon:
         inbox = self.config.inbox_dir()
         if not inbox.is_dir():
             return 0
-        ended = {Path(j.source) for state in ("done", "skipped", "cancelled") for j in self.ledger.list(state)
+        ended = {Path(j.source) for state in (*FINISHED, "cancelled") for j in self.ledger.list(state)
                  if Path(j.source).parent == inbox}
         live = {Path(j.source) for state in ("queued", "running") for j in self.ledger.list(state)}
         n = 0

@@ -28,8 +28,8 @@ from typing import Any, Literal
 from postbay.config import DEFAULT_OCIO_CONFIG
 from postbay.naming import ExistingOutput, OutputExists
 
-__all__ = ["PROGRESS_KINDS", "Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "make_executor", "render_job",
-           "run_job"]
+__all__ = ["PROGRESS_KINDS", "WITH_OUTPUTS", "Executor", "JobSpec", "LocalProcessExecutor", "Outcome", "make_executor",
+           "render_job", "run_job"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ class JobSpec:
 #: Messages of a running job: ``(kind, fraction, step)``; a ``step`` message is a phase change
 #: (``verifying``…), worth writing at once; ``progress`` is the frames' pace, throttled.
 PROGRESS_KINDS = ("progress", "step")
+#: Results that carry outputs: the job rendered them, or found them there and kept them.
+WITH_OUTPUTS = ("done", "skipped")
 
 
 @dataclass
@@ -193,12 +195,18 @@ def render_job(spec: JobSpec, send: Any, shots: Any = None, every: float = 0.25)
         with sending:
             send((kind, fraction[0], ACTIVITY.now()))
 
-    def progress(done: int, total: int) -> None:
-        fraction[0] = done / total if total else 0.0
+    def beat(force: bool = False) -> None:
         now = time.monotonic()
-        if now - last[0] >= every or done == total:
+        if force or now - last[0] >= every:
             last[0] = now
             say("progress")
+
+    def progress(done: int, total: int) -> None:
+        fraction[0] = done / total if total else 0.0
+        beat(done == total)
+
+    def inspecting(done: int = 0, total: int = 0) -> None:
+        beat()  # rendered: the fraction stays full, the heartbeat goes on
 
     try:
         with ACTIVITY.watch(lambda: say("step")):
@@ -207,9 +215,13 @@ def render_job(spec: JobSpec, send: Any, shots: Any = None, every: float = 0.25)
                 outputs, report = _conform(spec, progress, shots)
             else:
                 outputs, report = _finish(spec, progress)
-            if spec.inspect and report:
+            if spec.inspect and report:  # the source's inspection beside the report (postbay.daemon.inspection)
+                from postbay.daemon.inspection import attach_inspection
+
+                fraction[0] = 1.0
                 ACTIVITY.begin("inspecting")
-                _inspect(spec, report, send)
+                attach_inspection(report, spec.source, spec.kind, media_roots=spec.media_roots,
+                                  speech=spec.inspect_speech, beat=inspecting)
         return ("done", outputs, report)
     except OutputExists as exc:
         return ("skipped", [str(exc.output)], None)
@@ -239,23 +251,6 @@ def _finish(spec: JobSpec, progress: Any) -> tuple[list[str], str | None]:
     result = finish_clip(spec.source, _recipe(spec), spec.output_dir, gpu=spec.gpu, ocio_config=spec.ocio_config,
                          progress=progress, name=spec.output_name, existing=spec.existing)
     return [str(result.output)], str(result.report_path)
-
-
-def _inspect(spec: JobSpec, report: str, send: Any) -> None:
-    """The job's inspection beside its report (postbay.daemon.inspection); it beats as the render
-    did (the daemon's heartbeat), at full progress, the render being done."""
-    from postbay.daemon.inspection import attach_inspection
-
-    last = [0.0]
-
-    def beat(done: int = 0, total: int = 0) -> None:
-        if time.monotonic() - last[0] >= 0.25:
-            last[0] = time.monotonic()
-            send(("progress", 1.0, "inspecting"))
-
-    beat()
-    attach_inspection(report, spec.source, spec.kind, media_roots=spec.media_roots, speech=spec.inspect_speech,
-                      beat=beat)
 
 
 def _conform(spec: JobSpec, progress: Any, shots: Any = None) -> tuple[list[str], str | None]:
@@ -394,7 +389,7 @@ class LocalProcessExecutor(Executor):
             return Outcome(job_id, "crashed", error=run.stop_reason)
         if run.result is not None:
             kind = run.result[0]
-            if kind in ("done", "skipped"):
+            if kind in WITH_OUTPUTS:
                 return Outcome(job_id, kind, fraction=1.0, outputs=list(run.result[1]), report=run.result[2])
             return Outcome(job_id, kind, error=run.result[1])
         code = run.process.exitcode

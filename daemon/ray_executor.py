@@ -43,7 +43,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from postbay.errors import ConfigError
 
 from .cluster import PathMap
-from .executor import PROGRESS_KINDS, Executor, JobSpec, Outcome, render_job
+from .executor import PROGRESS_KINDS, WITH_OUTPUTS, Executor, JobSpec, Outcome, render_job
 
 __all__ = ["NAMESPACE", "PROGRESS_EVERY", "REDRAIN", "STOP_GRACE", "JobBoard", "RayExecutor", "RayShotPool",
            "board_name", "connect"]
@@ -371,7 +371,7 @@ class RayExecutor(Executor):
         gone = run.pid if kind == "lost" else None
         if run.stop_reason is not None:
             return Outcome(job_id, "crashed", error=run.stop_reason, node=run.node, pid=gone)
-        if kind in ("done", "skipped"):
+        if kind in WITH_OUTPUTS:
             return Outcome(job_id, kind, 1.0, outputs=[self.path_map.to_head(p) for p in detail],
                            report=self.path_map.to_head(report) if report else None, node=run.node)
         if kind == "lost":
