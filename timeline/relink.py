@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path, PureWindowsPath
@@ -347,13 +347,23 @@ class Relinker:
         spec = frame_reference(name) or name
         tried = [f"as an image sequence: {spec}"]
         glob = re.sub(r"#+|%0?\d*d", "*", spec)
-        if glob not in self._frame_folders:  # one walk per name, however many clips use the sequence
-            self._frame_folders[glob] = [f for root in self.roots for f in sorted({h.parent for h in root.rglob(glob)})]
-        folders = ([path.parent] if path is not None else []) + self._frame_folders[glob]
+
+        def folders() -> Iterator[Path]:
+            """Where the edit says first; the media roots are walked only when that fails (once
+            per name, however many clips use the sequence)."""
+            if path is not None:
+                yield path.parent
+            if glob not in self._frame_folders:
+                self._frame_folders[glob] = [f for root in self.roots
+                                             for f in sorted({h.parent for h in root.rglob(glob)})]
+            yield from self._frame_folders[glob]
+
         rate = clip.trimmed_range().duration.rate
-        for folder in dict.fromkeys(folders):
-            if not folder.is_dir() or not self.allowed(folder):
+        seen: set[Path] = set()
+        for folder in folders():
+            if folder in seen or not folder.is_dir() or not self.allowed(folder):
                 continue
+            seen.add(folder)
             try:
                 seq = find_sequence(folder / spec)
             except MediaError as exc:
