@@ -59,10 +59,11 @@ def plain_metadata(value: Any) -> Any:
 
 
 def as_number(value: Any) -> float | None:
-    """A number from metadata text (``"0.501187"``, ``" 1 "``), else None."""
+    """A number from metadata text (``"0.501187"``, ``" 1 "``, the AAF adapter's rationals
+    ``"100000000/100000000"``), else None."""
     try:
-        return float(str(value).strip())
-    except (TypeError, ValueError):
+        return float(Fraction(str(value).strip()))
+    except (TypeError, ValueError, ZeroDivisionError):
         return None
 
 
@@ -133,14 +134,6 @@ def _fcpx_envelope(volume: dict[str, Any]) -> Envelope | None:
     return Envelope((0.0,), (amount,), db=True, how=f"FCPXML adjust-volume {volume.get('amount')}")
 
 
-def _ratio(value: Any) -> float | None:
-    """A number the AAF adapter wrote: ``1.0``, or a rational as text (``"100000000/100000000"``)."""
-    try:
-        return float(Fraction(str(value).strip()))
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
 def aaf_gain(effect_md: dict[str, Any], clip: otio.schema.Clip) -> Envelope | None:
     """An AAF clip gain or volume automation (the adapter's ``metadata["AAF"]`` of an effect), or None."""
     operation = effect_md.get("Operation", {})
@@ -155,13 +148,13 @@ def aaf_gain(effect_md: dict[str, Any], clip: otio.schema.Clip) -> Envelope | No
             rate = clip.trimmed_range().duration.rate
             length = as_number(effect_md.get("Length")) or clip.trimmed_range().duration.value
             points = sorted((float(t) * length / rate, v) for t, v in (
-                (_ratio(p[0]), _ratio(p[1])) for p in value.get("keyframe_values", []) if len(p) == 2)
+                (as_number(p[0]), as_number(p[1])) for p in value.get("keyframe_values", []) if len(p) == 2)
                 if t is not None and v is not None)
             if points:
                 return Envelope(tuple(t for t, _ in points), tuple(v for _, v in points), db=False,
                                 how=f"AAF {name} {key}, {len(points)} keyframes followed")
             continue
-        factor = _ratio(value)
+        factor = as_number(value)
         if factor is not None:
             return Envelope((0.0,), (factor,), db=False, how=f"AAF {name} {key} ×{factor:.4g}")
     return None
