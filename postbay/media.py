@@ -38,6 +38,7 @@ from postbay.sequences import (
 __all__ = [
     "add_audio_stream",
     "add_video_stream",
+    "disk_hint",
     "AudioInfo",
     "MediaInfo",
     "PRESETS",
@@ -915,7 +916,7 @@ class VideoWriter:
         try:
             self.output.mux(self.vstream.encode(frame))
         except av.error.FFmpegError as exc:
-            raise MediaError(f"encode failed at frame {self.frames_written}: {_disk_hint(exc)}",
+            raise MediaError(f"encode failed at frame {self.frames_written}: {disk_hint(exc)}",
                              path=self.path) from exc
         self.frames_written += 1
 
@@ -928,12 +929,12 @@ class VideoWriter:
             if self.astream is not None and self.audio_mode != "copy":
                 self.output.mux(self.astream.encode(None))
         except av.error.FFmpegError as exc:
-            raise MediaError(f"finishing the file failed: {_disk_hint(exc)}", path=self.path) from exc
+            raise MediaError(f"finishing the file failed: {disk_hint(exc)}", path=self.path) from exc
         finally:
             try:
                 self.output.close()
             except av.error.FFmpegError as exc:
-                raise MediaError(f"closing the file failed: {_disk_hint(exc)}", path=self.path) from exc
+                raise MediaError(f"closing the file failed: {disk_hint(exc)}", path=self.path) from exc
 
     def abort(self) -> None:
         """Close without flushing (after an error); the caller removes the file."""
@@ -943,7 +944,8 @@ class VideoWriter:
             pass
 
 
-def _disk_hint(exc: Exception) -> str:
+def disk_hint(exc: Exception) -> str:
+    """An encoder error in a user's words: ``disk full`` when it is one, else its own text."""
     text = str(exc)
     if "No space left" in text or getattr(exc, "errno", None) == 28:
         return "disk full (no space left on device)"

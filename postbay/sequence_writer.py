@@ -34,7 +34,7 @@ import numpy as np
 
 from postbay.colour import DEFAULT_OCIO_CONFIG, cpu_apply, processor
 from postbay.errors import MediaError
-from postbay.media import MediaInfo, add_video_stream, timecode_to_frames, to_rgb16
+from postbay.media import MediaInfo, add_video_stream, disk_hint, timecode_to_frames, to_rgb16
 from postbay.publish import TEMP_MARK, PublishError
 from postbay.sequences import find_sequence, read_image
 from postbay.verify import Verification
@@ -116,12 +116,7 @@ class SequenceWriter:
             return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb16), format="rgb48le").reformat(
                 format=self.fmt.pix_fmt)
         linear = cpu_apply(self._to_linear, rgb16.astype(np.float32) / 65535.0)
-        frame = av.VideoFrame(self.width, self.height, "gbrpf32le")
-        for plane, channel in zip(frame.planes, (1, 2, 0)):  # planar G, B, R
-            rows = np.zeros((self.height, plane.line_size // 4), np.float32)
-            rows[:, :self.width] = linear[..., channel]
-            plane.update(rows.tobytes())
-        return frame
+        return av.VideoFrame.from_ndarray(linear, format="gbrpf32le")  # RGB in, planar G, B, R out
 
     def write(self, picture: np.ndarray | av.VideoFrame) -> None:
         """Write one picture as the next numbered frame."""
@@ -133,15 +128,18 @@ class SequenceWriter:
         frame.pts = self.frames_written
         try:
             self.output.mux(self.stream.encode(frame))
-        except av.error.FFmpegError as exc:
-            raise MediaError(f"writing frame {self.first + self.frames_written} failed: {exc}",
-                             path=self.folder) from exc
+        except (av.error.FFmpegError, OSError) as exc:
+            raise MediaError(f"writing frame {self.first + self.frames_written} failed: {disk_hint(exc)}",
+                             path=self.folder, hint="free space or choose another --out") from exc
         self.frames_written += 1
 
     def close(self) -> None:
         """Flush the encoder; the frames stay in the temporary folder until :meth:`publish`."""
         try:
             self.output.mux(self.stream.encode(None))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise MediaError(f"finishing the last frames failed: {disk_hint(exc)}", path=self.folder,
+                             hint="free space or choose another --out") from exc
         finally:
             self.output.close()
 
