@@ -26,9 +26,12 @@ import os
 from pathlib import Path
 
 from postbay.errors import MediaError
-from postbay.sequences import find_sequence, frame_reference, read_image
+from postbay.sequences import find_sequence, frame_reference, numbered_runs, read_image
 
-__all__ = ["folder_fingerprint", "holds_frames", "sequence_incomplete", "signature"]
+__all__ = ["NO_FRAMES_YET", "folder_fingerprint", "holds_frames", "sequence_incomplete", "signature"]
+
+#: Why a folder is not a sequence yet: it holds no numbered frame (it never becomes a job so).
+NO_FRAMES_YET = "no numbered frames yet"
 
 
 def holds_frames(folder: Path) -> bool:
@@ -58,16 +61,20 @@ def signature(path: Path) -> tuple[int, int]:
     if not path.is_dir():
         st = path.stat()
         return st.st_size, st.st_mtime_ns
-    entries = _entries(path)
+    return _totals(_entries(path))
+
+
+def _totals(entries: list[tuple[str, os.stat_result]]) -> tuple[int, int]:
     return (sum(st.st_size for _, st in entries) + len(entries),
             max((max(st.st_mtime_ns, st.st_ctime_ns) for _, st in entries), default=0))
 
 
 def folder_fingerprint(folder: Path) -> str:
     """``size:change_ns:digest`` of a folder of frames: its files' names, sizes and times."""
-    size, changed = signature(folder)
+    entries = _entries(folder)
+    size, changed = _totals(entries)
     digest = hashlib.sha256()
-    for name, st in _entries(folder):
+    for name, st in entries:
         digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode(errors="surrogateescape"))
     return f"{size}:{changed}:{digest.hexdigest()[:32]}"
 
@@ -77,8 +84,9 @@ def sequence_incomplete(folder: Path) -> str | None:
     one that cannot be rendered: several runs, which the job reports)."""
     try:
         seq = find_sequence(folder)
-    except MediaError as exc:
-        return None if "sequences" in exc.message else "no numbered frames yet"
+    except MediaError:
+        # no run yet (wait), or several (taken: the job fails naming them)
+        return None if len(numbered_runs(folder)) > 1 else NO_FRAMES_YET
     by_number = {n: seq.path(n) for n in seq.numbers}
     changed: dict[Path, int] = {}
     for path in by_number.values():

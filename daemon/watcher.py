@@ -33,7 +33,7 @@ from postbay.publish import TEMP_MARK
 from postbay.sequences import frame_reference
 
 from .arrival import file_kind, incomplete_reason, settle_seconds
-from .frames import holds_frames, signature
+from .frames import NO_FRAMES_YET, holds_frames, signature
 
 __all__ = ["ArrivalTracker", "FolderWatcher", "NETWORK_FILESYSTEMS", "Arrival", "is_ignored",
            "mount_type", "on_network", "open_for_writing", "referenced_media", "scan_folder", "uses_polling"]
@@ -317,8 +317,9 @@ class ArrivalTracker:
         except OSError:
             return False
         # ctime too: a copier that sets the source's mtime at the end still touches ctime
-        quiet_for = time.time() - (signature(path)[1] / 1e9 if path.is_dir() else max(st.st_mtime, st.st_ctime))
-        if path.is_dir() and why == "no numbered frames yet":  # not a sequence (yet): never a job
+        # (a folder's latest change is what _settled just read: cand.mtime_ns)
+        quiet_for = time.time() - (cand.mtime_ns / 1e9 if path.is_dir() else max(st.st_mtime, st.st_ctime))
+        if path.is_dir() and why == NO_FRAMES_YET:  # not a sequence (yet): never a job
             quiet_for = 0.0
         if quiet_for >= cand.watch.arrival_timeout:
             log.warning("taking %s although it is incomplete (%s): unchanged for %.0f s", path, why, quiet_for)

@@ -29,8 +29,8 @@ import numpy as np
 from postbay.errors import MediaError
 
 __all__ = ["SEQUENCE_SUFFIXES", "GapPolicy", "ImageSequence", "find_sequence", "frame_reference", "image2_input",
-           "is_sequence_spec", "linear_pixels", "linear_to_display", "read_image", "sequence_name",
-           "sequence_pictures", "sequence_rate"]
+           "is_sequence_spec", "linear_pixels", "linear_to_display", "numbered_runs", "read_image",
+           "sequence_name", "sequence_pictures", "sequence_rate"]
 
 #: Frame files a sequence is made of.
 SEQUENCE_SUFFIXES = frozenset({".png", ".exr", ".dpx", ".tif", ".tiff"})
@@ -106,6 +106,11 @@ def _scan(folder: Path, prefix: str | None = None, suffix: str | None = None,
             continue  # shot_#### takes shot_0001 and shot_10000, not shot_001
         runs.setdefault(key, []).append(digits)
     return runs
+
+
+def numbered_runs(folder: Path) -> list[str]:
+    """The runs of numbered frames in ``folder``, as ``prefix####suffix`` names."""
+    return [f"{pre}####{suf}" for pre, suf in sorted(_scan(folder))]
 
 
 def _one(path: Path, runs: dict[tuple[str, str], list[str]], what: str) -> ImageSequence:
