@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -116,7 +115,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     with _ledger(config) as ledger:
         jobs = ledger.list(args.state)
     if args.json:
-        print(json.dumps([j.to_dict() | j.timing() for j in jobs], indent=2))
+        print_json([j.to_dict() | j.timing() for j in jobs])
         return 0
     if not jobs:
         print("no jobs" + (f" in state {args.state}" if args.state else ""))
@@ -135,14 +134,20 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     with _ledger(_config(args)) as ledger:
         job = ledger.retry(args.job)
-    print(json.dumps(job.to_dict(), indent=2) if args.json else f"job {job.id} queued again ({job.source})")
+    if args.json:
+        print_json(job.to_dict())
+    else:
+        print(f"job {job.id} queued again ({job.source})")
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     with _ledger(_config(args)) as ledger:
         job = ledger.cancel(args.job)
-    print(json.dumps(job.to_dict(), indent=2) if args.json else f"job {job.id} cancelled ({job.source})")
+    if args.json:
+        print_json(job.to_dict())
+    else:
+        print(f"job {job.id} cancelled ({job.source})")
     return 0
 
 
@@ -194,7 +199,7 @@ def cmd_status(args: argparse.Namespace) -> int:
               "paused": low_space([config.data_dir, *(w.output_dir() for w in config.watch)],
                                   config.limits.min_free_mb) or (state.get("paused") if alive else None)}
     if args.json:
-        print(json.dumps(report, indent=2))
+        print_json(report)
         return 0
     d = report["daemon"]
     print(f"daemon: {'running, pid ' + str(d['pid']) if alive else 'not running'} (config {d['config']})")

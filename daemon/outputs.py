@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+from postbay.naming import failed_report_path
 from postbay.publish import write_json_atomic
 
 from .ledger import Job, Ledger
@@ -60,7 +61,7 @@ def skip_report(job: Job, kept: str, source: Path) -> Path | None:
     """Write ``reports/NAME.skipped.json`` in the output folder for a job that ``existing_output =
     "skip"`` ended: what was not rendered and which file was kept (the kept file's own report,
     beside it, is left as it is). None when it cannot be written (said in the log)."""
-    path = Path(kept).parent / "reports" / f"{Path(kept).stem}.skipped.json"
+    path = failed_report_path(Path(kept).with_name(f"{Path(kept).stem}.skipped.json"))
     try:
         path.parent.mkdir(exist_ok=True)
         write_json_atomic(path, {
