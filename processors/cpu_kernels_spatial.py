@@ -15,13 +15,16 @@ import math
 import numba
 import numpy as np
 
+from postbay.colour import REC709_LUMA
 from postbay.processors.cpu_kernels import _kernel, enabled
 
+#: Rec.709 luma weights as the kernels take them (float32).
+LUMA = np.asarray(REC709_LUMA, np.float32)
 #: Filters whose sums may use fused multiply-adds: float32 results differ from the array
 #: code's (SciPy sums in float64) in the last bits only, and the loops vectorise.
 _filter_kernel = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
 
-__all__ = ["block_step_mean", "enabled", "gaussian_taps", "grain_rows", "highlight_means", "sharpen_rows",
+__all__ = ["LUMA", "block_step_mean", "enabled", "gaussian_taps", "grain_rows", "highlight_means", "sharpen_rows",
            "smooth_block_steps", "soften_rows"]
 
 

@@ -13,8 +13,9 @@ import scipy.ndimage
 from pydantic import Field
 
 from postbay.backend import in_bands
-from postbay.colour import REC709_LUMA, luma
+from postbay.colour import luma
 from postbay.processors import cpu_kernels_spatial
+from postbay.processors.cpu_kernels_spatial import LUMA
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["GrainParams", "grain", "grain_plate", "grain_response", "MARGIN"]
@@ -23,7 +24,6 @@ __all__ = ["GrainParams", "grain", "grain_plate", "grain_response", "MARGIN"]
 MARGIN = 192
 
 _plates: dict[tuple[Any, ...], Any] = {}
-_LUMA = np.asarray(REC709_LUMA, np.float32)
 
 
 class GrainParams(ParamModel):
@@ -107,7 +107,7 @@ def grain(frames: list[Any], ctx: StepContext, params: GrainParams) -> Any:
     if cpu_kernels_spatial.enabled(xp):
         x = xp.ascontiguousarray(x, np.float32)
         planes = tuple(fields) if len(fields) == 4 else (fields[0],) * 4
-        in_bands(h, lambda y0, y1: cpu_kernels_spatial.grain_rows(x, planes, params.amount, params.chroma, _LUMA,
+        in_bands(h, lambda y0, y1: cpu_kernels_spatial.grain_rows(x, planes, params.amount, params.chroma, LUMA,
                                                                   out, y0, y1))
         return out
 

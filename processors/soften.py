@@ -15,8 +15,9 @@ import numpy as np
 from pydantic import Field
 
 from postbay.backend import in_bands
-from postbay.colour import REC709_LUMA, luma
+from postbay.colour import luma
 from postbay.processors import cpu_kernels_spatial
+from postbay.processors.cpu_kernels_spatial import LUMA
 from postbay.registry import ParamModel, StepContext, processor
 
 __all__ = ["SoftenParams", "soften"]
@@ -38,7 +39,6 @@ def _scale(ctx: StepContext) -> float:
 _SHARPEN_RADIUS = 1.4
 #: The blur's extent in sigmas.
 _TRUNCATE = 3.0
-_LUMA = np.asarray(REC709_LUMA, np.float32)
 
 
 @processor("soften", params=SoftenParams, colourspace="display")
@@ -68,11 +68,11 @@ def soften(frames: list[Any], ctx: StepContext, params: SoftenParams) -> Any:
     factor = 4 if min(x.shape[:2]) >= 16 else 1
     if cpu_kernels_spatial.enabled(xp):
         x = xp.ascontiguousarray(x, np.float32)
-        glow = _blurred_glow(cpu_kernels_spatial.highlight_means(x, factor, _LUMA), 12.0 * k / factor, ndimage)
+        glow = _blurred_glow(cpu_kernels_spatial.highlight_means(x, factor, LUMA), 12.0 * k / factor, ndimage)
         taps = cpu_kernels_spatial.gaussian_taps(sigma, _TRUNCATE)
         out = xp.empty_like(x)
         in_bands(x.shape[0], lambda y0, y1: cpu_kernels_spatial.soften_rows(
-            x, taps, glow, factor.bit_length() - 1, lift_scale, lift_base, tint, _LUMA, out, y0, y1))
+            x, taps, glow, factor.bit_length() - 1, lift_scale, lift_base, tint, LUMA, out, y0, y1))
         return out
     y = luma(x)
     glow = _full_size(_blurred_glow(_highlight_means(y, factor, xp), 12.0 * k / factor, ndimage), factor,

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from postbay.backend import in_bands
-from postbay.colour import REC709_LUMA, luma
+from postbay.colour import luma
 from postbay.errors import PostbayError
 from postbay.processors import cpu_kernels_spatial
 from postbay.processors.resample import checked_size, resize
@@ -97,9 +97,8 @@ def sharpen_cas(rgb: Any, amount: float, xp: Any) -> Any:
     if cpu_kernels_spatial.enabled(xp):
         rgb = xp.ascontiguousarray(rgb, np.float32)
         out = xp.empty_like(rgb)
-        weights = np.asarray(REC709_LUMA, np.float32)
         in_bands(rgb.shape[0], lambda y0, y1: cpu_kernels_spatial.sharpen_rows(
-            rgb, -0.2 * amount, weights, out, y0, y1))
+            rgb, -0.2 * amount, cpu_kernels_spatial.LUMA, out, y0, y1))
         return out
     p = luma(rgb)
     pad = xp.pad(p, 1, mode="edge")
